@@ -1,0 +1,593 @@
+//! The local HTTP API (hyper 1): watches, transfers, the events feed and
+//! status, as JSON under `/v1`. See the "HTTP API" section of README.md.
+
+mod error;
+
+pub use error::ApiError;
+
+use crate::chain;
+use crate::config::Secret;
+use crate::event::confirmations;
+use crate::scan::ChainStatus;
+use crate::store::{Inserted, Store};
+use crate::transfer::Hash32;
+use crate::watch::{AddressError, Matcher, WatchAddress, WatchRecord};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+/// Largest body of an ordinary request.
+const MAX_BODY: usize = 64 * 1024;
+/// Largest body of a bulk watch import.
+const MAX_BATCH_BODY: usize = 256 * 1024 * 1024;
+/// Watches written per store batch during an import.
+const BATCH_CHUNK: usize = 20_000;
+const MAX_LABEL: usize = 256;
+const MAX_METADATA: usize = 8 * 1024;
+const MAX_PAGE: usize = 1000;
+const MAX_WAIT_SECS: u64 = 60;
+
+/// How addresses of one chain are read.
+#[derive(Clone, Debug)]
+pub enum AddressFormat {
+    Bitcoin(bitcoin::Network),
+}
+
+impl AddressFormat {
+    pub fn parse(&self, s: &str) -> Result<WatchAddress, AddressError> {
+        match self {
+            AddressFormat::Bitcoin(n) => chain::bitcoin::parse_address(*n, s),
+        }
+    }
+}
+
+/// What the API knows of one configured chain.
+pub struct ApiChain {
+    pub format: AddressFormat,
+    pub matcher: Arc<Matcher>,
+    pub status: Arc<ChainStatus>,
+}
+
+pub struct AppState {
+    pub store: Arc<Store>,
+    pub chains: BTreeMap<String, ApiChain>,
+    pub api_key: Option<Secret>,
+}
+
+type Resp = Response<Full<Bytes>>;
+
+pub fn json_response(status: StatusCode, body: &Value) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::from(
+        serde_json::to_vec(body).expect("a JSON value always serializes"),
+    )));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+/// Serves the API on `listener` until `shutdown` turns true; open
+/// connections get a few seconds to finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(c) => c,
+                Err(e) => {
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let state = state.clone();
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(Duration::from_secs(30))
+            .serve_connection(
+                TokioIo::new(stream),
+                service_fn(move |req| {
+                    let state = state.clone();
+                    async move { Ok::<_, std::convert::Infallible>(handle(state, req, peer).await) }
+                }),
+            );
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(Duration::from_secs(5)) => {
+            info!("API connections still open after 5 s; closing them");
+        }
+    }
+}
+
+/// Routes one request.
+pub async fn handle(state: Arc<AppState>, req: Request<Incoming>, _peer: SocketAddr) -> Resp {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let result = route(&state, req).await;
+    match result {
+        Ok(r) => r,
+        Err(e) => {
+            if e.status.is_server_error() {
+                warn!(%method, %path, status = %e.status, "request failed");
+            }
+            e.into_response()
+        }
+    }
+}
+
+async fn route(state: &AppState, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let path = req.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let method = req.method().clone();
+    if matches!(method, Method::POST | Method::DELETE | Method::PUT) {
+        authorize(state, &req)?;
+    }
+    match (&method, segments.as_slice()) {
+        (&Method::GET, ["v1", "status"]) => Ok(status(state)),
+        (&Method::GET, ["health"]) => Ok(json_response(StatusCode::OK, &json!({"ok": true}))),
+        (&Method::POST, ["v1", "watches"]) => add_watch(state, req).await,
+        (&Method::POST, ["v1", "watches:batch"]) => add_watches(state, req).await,
+        (&Method::GET, ["v1", "watches", chain, address]) => get_watch(state, chain, address),
+        (&Method::DELETE, ["v1", "watches", chain, address]) => delete_watch(state, chain, address),
+        (&Method::GET, ["v1", "transfers"]) => transfers(state, req.uri().query()),
+        (&Method::GET, ["v1", "events"]) => events(state, req.uri().query()).await,
+        (_, ["v1", "status"])
+        | (_, ["v1", "watches"])
+        | (_, ["v1", "watches:batch"])
+        | (_, ["v1", "watches", _, _])
+        | (_, ["v1", "transfers"])
+        | (_, ["v1", "events"]) => Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            format!("{method} is not allowed on {path}"),
+        )),
+        _ => Err(ApiError::not_found(format!("no such endpoint: {path}"))),
+    }
+}
+
+fn authorize(state: &AppState, req: &Request<Incoming>) -> Result<(), ApiError> {
+    let Some(key) = &state.api_key else {
+        return Ok(());
+    };
+    let given = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(g) if constant_time_eq(g.as_bytes(), key.expose().as_bytes()) => Ok(()),
+        _ => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this request needs `Authorization: Bearer <api_key>`",
+        )),
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+fn chain<'a>(state: &'a AppState, name: &str) -> Result<&'a ApiChain, ApiError> {
+    state
+        .chains
+        .get(name)
+        .ok_or_else(|| ApiError::unknown_chain(name))
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Reads a request body of at most `limit` bytes whose content type is one
+/// of `types`.
+async fn read_body(
+    req: Request<Incoming>,
+    types: &[&str],
+    limit: usize,
+) -> Result<(String, Bytes), ApiError> {
+    let ct = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    if !types.contains(&ct.as_str()) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "content type `{ct}` is not accepted here; send {}",
+                types.join(" or ")
+            ),
+        ));
+    }
+    match Limited::new(req.into_body(), limit).collect().await {
+        Ok(b) => Ok((ct, b.to_bytes())),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("the request body is larger than {limit} bytes"),
+            ))
+        }
+        Err(e) => Err(ApiError::bad_request(
+            "bad_body",
+            format!("cannot read the request body: {e}"),
+        )),
+    }
+}
+
+// ---- watches ---------------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewWatch {
+    chain: String,
+    address: String,
+    label: Option<String>,
+    #[serde(default)]
+    metadata: Value,
+}
+
+/// A request validated into what is stored.
+fn validate_watch(
+    state: &AppState,
+    w: NewWatch,
+) -> Result<(String, WatchAddress, WatchRecord), ApiError> {
+    let c =
+        chain(state, &w.chain).map_err(|e| ApiError::bad_request("unknown_chain", e.message))?;
+    let addr = c
+        .format
+        .parse(&w.address)
+        .map_err(|e| ApiError::bad_request("invalid_address", e.0))?;
+    if w.label.as_ref().is_some_and(|l| l.len() > MAX_LABEL) {
+        return Err(ApiError::bad_request(
+            "invalid_label",
+            format!("label is longer than {MAX_LABEL} bytes"),
+        ));
+    }
+    if !(w.metadata.is_null() || w.metadata.is_object()) {
+        return Err(ApiError::bad_request(
+            "invalid_metadata",
+            "metadata must be a JSON object",
+        ));
+    }
+    let metadata = if w.metadata.is_null() {
+        json!({})
+    } else {
+        w.metadata
+    };
+    if serde_json::to_vec(&metadata).map(|v| v.len()).unwrap_or(0) > MAX_METADATA {
+        return Err(ApiError::bad_request(
+            "invalid_metadata",
+            format!("metadata is larger than {MAX_METADATA} bytes"),
+        ));
+    }
+    let rec = WatchRecord {
+        chain: w.chain.clone(),
+        address: addr.display.clone(),
+        label: w.label,
+        metadata,
+        created_at: now_secs(),
+    };
+    Ok((w.chain, addr, rec))
+}
+
+fn parse_json<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| {
+        let code = if e.is_data() {
+            "invalid_request"
+        } else {
+            "invalid_json"
+        };
+        ApiError::bad_request(code, format!("request body: {e}"))
+    })
+}
+
+async fn add_watch(state: &AppState, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let (_, body) = read_body(req, &["application/json"], MAX_BODY).await?;
+    let w: NewWatch = parse_json(&body)?;
+    let (chain_name, addr, rec) = validate_watch(state, w)?;
+    let c = chain(state, &chain_name)?;
+    let inserted = tokio::task::block_in_place(|| {
+        let r = state
+            .store
+            .insert_watch(&chain_name, &addr.key, rec.clone())?;
+        if matches!(r, Inserted::Created(_)) {
+            c.matcher.add_keys([addr.key.as_slice()])?;
+        }
+        Ok::<_, ApiError>(r)
+    })?;
+    match inserted {
+        Inserted::Created(r) => Ok(json_response(StatusCode::CREATED, &watch_json(&r))),
+        Inserted::Existing(old) if old.label == rec.label && old.metadata == rec.metadata => {
+            Ok(json_response(StatusCode::OK, &watch_json(&old)))
+        }
+        Inserted::Existing(old) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "watch_exists",
+            format!(
+                "{} is already watched on {chain_name} with another label or metadata; delete it first to change them",
+                old.address
+            ),
+        )
+        .with_details(watch_json(&old))),
+    }
+}
+
+fn watch_json(r: &WatchRecord) -> Value {
+    serde_json::to_value(r).expect("a watch record always serializes")
+}
+
+async fn add_watches(state: &AppState, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let (ct, body) = read_body(
+        req,
+        &[
+            "application/json",
+            "application/x-ndjson",
+            "application/jsonl",
+        ],
+        MAX_BATCH_BODY,
+    )
+    .await?;
+    tokio::task::block_in_place(|| import_watches(state, &ct, &body))
+}
+
+fn import_watches(state: &AppState, ct: &str, body: &[u8]) -> Result<Resp, ApiError> {
+    let mut items: Vec<(String, WatchAddress, WatchRecord)> = Vec::new();
+    let mut errors: Vec<Value> = Vec::new();
+    let mut check =
+        |n: usize, w: Result<NewWatch, ApiError>| match w.and_then(|w| validate_watch(state, w)) {
+            Ok(item) => items.push(item),
+            Err(e) if errors.len() < 100 => {
+                errors.push(json!({"item": n, "code": e.code, "message": e.message}))
+            }
+            Err(_) => {}
+        };
+    if ct == "application/json" {
+        let list: Vec<Value> = parse_json(body)?;
+        for (i, v) in list.into_iter().enumerate() {
+            let w = serde_json::from_value::<NewWatch>(v)
+                .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()));
+            check(i + 1, w);
+        }
+    } else {
+        for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let w = parse_json::<NewWatch>(line);
+            check(i + 1, w);
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::bad_request(
+            "invalid_batch",
+            "some items are invalid; nothing was stored (`item` is the line or array position, from 1)",
+        )
+        .with_details(json!(errors)));
+    }
+    let mut created = 0usize;
+    let mut existing = 0usize;
+    let mut by_chain: BTreeMap<String, Vec<(Vec<u8>, WatchRecord)>> = BTreeMap::new();
+    for (chain_name, addr, rec) in items {
+        by_chain
+            .entry(chain_name)
+            .or_default()
+            .push((addr.key, rec));
+    }
+    for (chain_name, list) in by_chain {
+        let c = chain(state, &chain_name)?;
+        for chunk in list.chunks(BATCH_CHUNK) {
+            let fresh = state.store.insert_watches(&chain_name, chunk)?;
+            let keys = chunk
+                .iter()
+                .zip(&fresh)
+                .filter(|(_, f)| **f)
+                .map(|((k, _), _)| k.as_slice());
+            c.matcher.add_keys(keys)?;
+            let n = fresh.iter().filter(|f| **f).count();
+            created += n;
+            existing += fresh.len() - n;
+        }
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"created": created, "existing": existing}),
+    ))
+}
+
+fn get_watch(state: &AppState, chain_name: &str, address: &str) -> Result<Resp, ApiError> {
+    let c = chain(state, chain_name)?;
+    let addr = c
+        .format
+        .parse(address)
+        .map_err(|e| ApiError::bad_request("invalid_address", e.0))?;
+    match state.store.get_watch(chain_name, &addr.key)? {
+        Some(r) => Ok(json_response(StatusCode::OK, &watch_json(&r))),
+        None => Err(ApiError::not_found(format!(
+            "{} is not watched on {chain_name}",
+            addr.display
+        ))),
+    }
+}
+
+fn delete_watch(state: &AppState, chain_name: &str, address: &str) -> Result<Resp, ApiError> {
+    let c = chain(state, chain_name)?;
+    let addr = c
+        .format
+        .parse(address)
+        .map_err(|e| ApiError::bad_request("invalid_address", e.0))?;
+    if state.store.delete_watch(chain_name, &addr.key)? {
+        Ok(json_response(
+            StatusCode::OK,
+            &json!({"deleted": true, "chain": chain_name, "address": addr.display}),
+        ))
+    } else {
+        Err(ApiError::not_found(format!(
+            "{} is not watched on {chain_name}",
+            addr.display
+        )))
+    }
+}
+
+// ---- queries ---------------------------------------------------------------
+
+fn query_map(query: Option<&str>) -> BTreeMap<String, String> {
+    url::form_urlencoded::parse(query.unwrap_or("").as_bytes())
+        .into_owned()
+        .collect()
+}
+
+fn number<T: std::str::FromStr>(
+    q: &BTreeMap<String, String>,
+    key: &str,
+    default: T,
+) -> Result<T, ApiError> {
+    match q.get(key) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| {
+            ApiError::bad_request(
+                "invalid_parameter",
+                format!("`{key}` must be a non-negative integer, not `{v}`"),
+            )
+        }),
+    }
+}
+
+fn status(state: &AppState) -> Resp {
+    let chains: Vec<Value> = state
+        .chains
+        .values()
+        .map(|c| serde_json::to_value(c.status.view()).expect("a status always serializes"))
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "chains": chains,
+            "events": {"last_seq": state.store.last_seq()},
+        }),
+    )
+}
+
+fn transfers(state: &AppState, query: Option<&str>) -> Result<Resp, ApiError> {
+    let q = query_map(query);
+    let Some(chain_name) = q.get("chain") else {
+        return Err(ApiError::bad_request(
+            "missing_parameter",
+            "`chain` is required",
+        ));
+    };
+    let c = chain(state, chain_name)?;
+    let limit = number(&q, "limit", 100usize)?.clamp(1, MAX_PAGE);
+    let tip = c.status.indexed_height().unwrap_or(0);
+    let (list, next) = match (q.get("address"), q.get("txid")) {
+        (Some(a), None) => {
+            let addr = c
+                .format
+                .parse(a)
+                .map_err(|e| ApiError::bad_request("invalid_address", e.0))?;
+            let after = match q.get("cursor") {
+                Some(cur) => Some(hex::decode(cur).map_err(|_| {
+                    ApiError::bad_request("invalid_cursor", "`cursor` is not one this API returned")
+                })?),
+                None => None,
+            };
+            let page =
+                state
+                    .store
+                    .transfers_by_address(chain_name, &addr.key, after.as_deref(), limit)?;
+            (page.transfers, page.next)
+        }
+        (None, Some(t)) => {
+            let txid = Hash32::from_hex(t).map_err(|_| {
+                ApiError::bad_request("invalid_txid", format!("`{t}` is not a 32-byte hex txid"))
+            })?;
+            (state.store.transfers_by_txid(chain_name, &txid)?, None)
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "missing_parameter",
+                "give exactly one of `address` or `txid`",
+            ))
+        }
+    };
+    let transfers: Vec<Value> = list
+        .iter()
+        .map(|t| {
+            let mut v = serde_json::to_value(t).expect("a transfer always serializes");
+            v["confirmations"] = json!(confirmations(tip, t.block.height));
+            v["height"] = json!(t.block.height);
+            v["block_hash"] = json!(t.block.hash);
+            v
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"transfers": transfers, "next_cursor": next}),
+    ))
+}
+
+async fn events(state: &AppState, query: Option<&str>) -> Result<Resp, ApiError> {
+    let q = query_map(query);
+    let after = number(&q, "after", 0u64)?;
+    let limit = number(&q, "limit", 100usize)?.clamp(1, MAX_PAGE);
+    let wait = number(&q, "wait", 0u64)?.min(MAX_WAIT_SECS);
+    let mut rx = state.store.subscribe();
+    if wait > 0 && *rx.borrow_and_update() <= after {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
+        while *rx.borrow_and_update() <= after {
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { break },
+                _ = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+    }
+    let list = tokio::task::block_in_place(|| state.store.events_after(after, limit))?;
+    let last = list.last().map(|e| e.seq).unwrap_or(after);
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"events": list, "next_after": last}),
+    ))
+}

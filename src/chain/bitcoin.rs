@@ -1,0 +1,523 @@
+//! Bitcoin: blocks from bitcoind's JSON-RPC (`getblockhash`, `getblock <hash> 0`)
+//! through bitcoincore-rpc, decoded with the `bitcoin` crate and matched on
+//! scriptPubKey bytes, so every script type can be watched. Spends of watched
+//! outputs are recorded as outgoing transfers.
+
+use super::{Block, DecodeError, Decoder, Node, NodeError};
+use crate::config::{BitcoinConfig, RpcAuth};
+use crate::store::{Store, StoreError};
+use crate::transfer::{Asset, BlockRef, Direction, Hash32, Transfer, TransferStatus, WatchRef};
+use crate::watch::{AddressError, Lookup, Matcher, WatchAddress};
+use bitcoin::hashes::Hash;
+use bitcoin::{Address, Network, OutPoint, ScriptBuf, Txid};
+use bitcoincore_rpc::{jsonrpc, Auth, Client, RpcApi};
+use std::collections::HashMap;
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// Longest raw script accepted as a watch.
+const MAX_SCRIPT_BYTES: usize = 10_000;
+
+/// The asset of every Bitcoin transfer.
+pub fn btc_asset() -> Asset {
+    Asset {
+        symbol: "BTC".into(),
+        decimals: 8,
+        contract: None,
+    }
+}
+
+/// Reads a user-given address (any standard type) or raw scriptPubKey hex,
+/// checking that an address belongs to `network`.
+pub fn parse_address(network: Network, s: &str) -> Result<WatchAddress, AddressError> {
+    let s = s.trim();
+    match Address::from_str(s) {
+        Ok(unchecked) => {
+            let addr = unchecked.require_network(network).map_err(|_| {
+                AddressError(format!(
+                    "address `{s}` belongs to another network (this chain is {})",
+                    network_label(network)
+                ))
+            })?;
+            Ok(WatchAddress {
+                key: addr.script_pubkey().into_bytes(),
+                display: addr.to_string(),
+            })
+        }
+        Err(addr_err) => {
+            let is_hex = !s.is_empty()
+                && s.len().is_multiple_of(2)
+                && s.bytes().all(|b| b.is_ascii_hexdigit());
+            if !is_hex {
+                return Err(AddressError(format!(
+                    "`{s}` is not a valid Bitcoin address ({addr_err}) nor scriptPubKey hex"
+                )));
+            }
+            let bytes = hex::decode(s).expect("checked to be hex of even length");
+            if bytes.len() > MAX_SCRIPT_BYTES {
+                return Err(AddressError(format!(
+                    "script of {} bytes is longer than the {MAX_SCRIPT_BYTES} accepted",
+                    bytes.len()
+                )));
+            }
+            let display = display_script(network, &bytes);
+            Ok(WatchAddress {
+                key: bytes,
+                display,
+            })
+        }
+    }
+}
+
+/// The address form of a scriptPubKey, or its hex when it has none.
+pub fn display_script(network: Network, script: &[u8]) -> String {
+    let script = bitcoin::Script::from_bytes(script);
+    match Address::from_script(script, network) {
+        Ok(a) => a.to_string(),
+        Err(_) => hex::encode(script.as_bytes()),
+    }
+}
+
+fn network_label(n: Network) -> &'static str {
+    match n {
+        Network::Bitcoin => "mainnet",
+        Network::Testnet => "testnet",
+        Network::Signet => "signet",
+        Network::Regtest => "regtest",
+        _ => "another network",
+    }
+}
+
+/// A txid or block hash in the byte order explorers show.
+fn display_hash(internal: [u8; 32]) -> Hash32 {
+    let mut b = internal;
+    b.reverse();
+    Hash32(b)
+}
+
+fn txid_of(h: &Hash32) -> Txid {
+    let mut b = h.0;
+    b.reverse();
+    Txid::from_byte_array(b)
+}
+
+/// A watched output that has been received, kept to recognise its spend.
+#[derive(Clone, Debug)]
+struct Received {
+    amount: u64,
+    address: String,
+    address_key: String,
+    watch: WatchRef,
+}
+
+impl Received {
+    fn of(t: &Transfer) -> Option<(OutPoint, Received)> {
+        let amount = t.amount.parse().ok()?;
+        Some((
+            OutPoint {
+                txid: txid_of(&t.txid),
+                vout: t.index,
+            },
+            Received {
+                amount,
+                address: t.address.clone(),
+                address_key: t.address_key.clone(),
+                watch: t.watch.clone(),
+            },
+        ))
+    }
+}
+
+/// Watched outputs received so far, by outpoint.
+#[derive(Default)]
+pub struct Spends {
+    received: HashMap<OutPoint, Received>,
+}
+
+impl Spends {
+    pub fn len(&self) -> usize {
+        self.received.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.received.is_empty()
+    }
+}
+
+/// Matches every output of `block` against `watches` and every input against
+/// the outputs received before (`spends`) or earlier in this block.
+pub fn scan_block(
+    chain: &str,
+    network: Network,
+    height: u64,
+    block: &bitcoin::Block,
+    watches: &impl Lookup,
+    spends: &Spends,
+) -> Result<Block, StoreError> {
+    let hash = display_hash(block.block_hash().to_byte_array());
+    let block_ref = BlockRef {
+        height,
+        hash,
+        time: u64::from(block.header.time),
+    };
+    let mut transfers = Vec::new();
+    let mut in_block: HashMap<OutPoint, Received> = HashMap::new();
+    for tx in &block.txdata {
+        let mut txid: Option<Txid> = None;
+        if !spends.is_empty() || !in_block.is_empty() {
+            for (vin, input) in tx.input.iter().enumerate() {
+                let prev = &input.previous_output;
+                let Some(r) = spends.received.get(prev).or_else(|| in_block.get(prev)) else {
+                    continue;
+                };
+                let id = *txid.get_or_insert_with(|| tx.compute_txid());
+                transfers.push(Transfer {
+                    chain: chain.to_string(),
+                    txid: display_hash(id.to_byte_array()),
+                    index: vin as u32,
+                    direction: Direction::Out,
+                    address: r.address.clone(),
+                    address_key: r.address_key.clone(),
+                    asset: btc_asset(),
+                    amount: r.amount.to_string(),
+                    block: block_ref,
+                    status: TransferStatus::Detected,
+                    watch: r.watch.clone(),
+                });
+            }
+        }
+        for (vout, out) in tx.output.iter().enumerate() {
+            let script = out.script_pubkey.as_bytes();
+            let Some(w) = watches.lookup(script)? else {
+                continue;
+            };
+            let id = *txid.get_or_insert_with(|| tx.compute_txid());
+            let t = Transfer {
+                chain: chain.to_string(),
+                txid: display_hash(id.to_byte_array()),
+                index: vout as u32,
+                direction: Direction::In,
+                address: display_script(network, script),
+                address_key: hex::encode(script),
+                asset: btc_asset(),
+                amount: out.value.to_sat().to_string(),
+                block: block_ref,
+                status: TransferStatus::Detected,
+                watch: w.as_ref(),
+            };
+            if let Some((op, r)) = Received::of(&t) {
+                in_block.insert(op, r);
+            }
+            transfers.push(t);
+        }
+    }
+    Ok(Block {
+        height,
+        hash,
+        parent: display_hash(block.header.prev_blockhash.to_byte_array()),
+        time: block_ref.time,
+        transfers,
+    })
+}
+
+/// Decodes raw block bytes as the node sent them.
+pub fn decode_raw(height: u64, raw: &[u8]) -> Result<bitcoin::Block, NodeError> {
+    bitcoin::consensus::deserialize(raw)
+        .map_err(|e| NodeError::Invalid(format!("block {height} does not decode: {e}")))
+}
+
+// ---- decoder --------------------------------------------------------------
+
+pub struct BitcoinDecoder {
+    chain: String,
+    network: Network,
+    matcher: Arc<Matcher>,
+    spends: Spends,
+}
+
+impl BitcoinDecoder {
+    pub fn new(
+        chain: &str,
+        network: Network,
+        matcher: Arc<Matcher>,
+        store: &Store,
+    ) -> Result<Self, StoreError> {
+        let mut spends = Spends::default();
+        for t in store.received_transfers(chain)? {
+            if let Some((op, r)) = Received::of(&t) {
+                spends.received.insert(op, r);
+            }
+        }
+        Ok(BitcoinDecoder {
+            chain: chain.to_string(),
+            network,
+            matcher,
+            spends,
+        })
+    }
+}
+
+impl Decoder for BitcoinDecoder {
+    type Raw = bitcoin::Block;
+
+    fn decode(&mut self, height: u64, raw: bitcoin::Block) -> Result<Block, DecodeError> {
+        Ok(scan_block(
+            &self.chain,
+            self.network,
+            height,
+            &raw,
+            self.matcher.as_ref(),
+            &self.spends,
+        )?)
+    }
+
+    fn committed(&mut self, block: &Block) {
+        for t in &block.transfers {
+            if t.direction == Direction::In {
+                if let Some((op, r)) = Received::of(t) {
+                    self.spends.received.insert(op, r);
+                }
+            }
+        }
+    }
+
+    fn rewound(&mut self, removed: &[Transfer]) {
+        for t in removed {
+            if t.direction == Direction::In {
+                self.spends.received.remove(&OutPoint {
+                    txid: txid_of(&t.txid),
+                    vout: t.index,
+                });
+            }
+        }
+    }
+}
+
+// ---- node -----------------------------------------------------------------
+
+/// bitcoind over JSON-RPC. Each in-flight request uses its own connection
+/// from a small pool; the pool is rebuilt (and the cookie read again) after
+/// a transport error, since bitcoind writes a new cookie when it restarts.
+#[derive(Clone)]
+pub struct BitcoinNode {
+    cfg: Arc<BitcoinConfig>,
+    size: usize,
+    pool: Arc<RwLock<Vec<Arc<Client>>>>,
+}
+
+impl BitcoinNode {
+    pub fn new(cfg: BitcoinConfig, size: usize) -> Self {
+        BitcoinNode {
+            cfg: Arc::new(cfg),
+            size: size.max(1),
+            pool: Arc::new(RwLock::new(Vec::new())),
+        }
+    }
+
+    fn client(&self, slot: u64) -> Result<Arc<Client>, NodeError> {
+        {
+            let pool = self.pool.read().unwrap_or_else(|p| p.into_inner());
+            if !pool.is_empty() {
+                return Ok(pool[(slot % pool.len() as u64) as usize].clone());
+            }
+        }
+        let mut pool = self.pool.write().unwrap_or_else(|p| p.into_inner());
+        if pool.is_empty() {
+            for _ in 0..self.size {
+                pool.push(Arc::new(self.connect()?));
+            }
+        }
+        Ok(pool[(slot % pool.len() as u64) as usize].clone())
+    }
+
+    fn connect(&self) -> Result<Client, NodeError> {
+        let auth = match &self.cfg.auth {
+            RpcAuth::Cookie(p) => Auth::CookieFile(p.clone()),
+            RpcAuth::UserPass { user, password } => {
+                Auth::UserPass(user.clone(), password.expose().to_string())
+            }
+        };
+        let (user, pass) = auth
+            .get_user_pass()
+            .map_err(|e| NodeError::Unreachable(format!("cannot read RPC credentials: {e}")))?;
+        // minreq: bitcoind answers large results chunked, which it reads.
+        let transport = jsonrpc::minreq_http::Builder::new()
+            .timeout(self.cfg.rpc_timeout)
+            .url(self.cfg.rpc_url.as_str())
+            .map_err(|e| NodeError::Unreachable(format!("rpc_url: {e}")))?
+            .basic_auth(user.unwrap_or_default(), pass)
+            .build();
+        Ok(Client::from_jsonrpc(jsonrpc::Client::with_transport(
+            transport,
+        )))
+    }
+
+    /// Runs a blocking RPC on the blocking pool.
+    async fn call<T: Send + 'static>(
+        &self,
+        slot: u64,
+        f: impl FnOnce(&Client) -> Result<T, bitcoincore_rpc::Error> + Send + 'static,
+    ) -> Result<T, NodeError> {
+        let client = self.client(slot)?;
+        let result = tokio::task::spawn_blocking(move || f(&client))
+            .await
+            .map_err(|e| NodeError::Unreachable(format!("request task failed: {e}")))?;
+        result.map_err(|e| {
+            let e = classify(e);
+            if matches!(e, NodeError::Unreachable(_)) {
+                self.pool.write().unwrap_or_else(|p| p.into_inner()).clear();
+            }
+            e
+        })
+    }
+
+    /// The configured request timeout.
+    pub fn timeout(&self) -> Duration {
+        self.cfg.rpc_timeout
+    }
+}
+
+fn classify(e: bitcoincore_rpc::Error) -> NodeError {
+    use bitcoincore_rpc::Error as E;
+    match e {
+        E::JsonRpc(jsonrpc::Error::Transport(t)) => {
+            use jsonrpc::minreq_http::Error as T;
+            match t.downcast_ref::<T>() {
+                Some(T::Http(h)) if h.status_code == 401 => {
+                    NodeError::Unreachable("HTTP 401: the node refused the RPC credentials".into())
+                }
+                Some(T::Http(h)) => {
+                    NodeError::Rpc(format!("HTTP {} without a JSON-RPC answer", h.status_code))
+                }
+                Some(T::Json(e)) | Some(T::Minreq(minreq::Error::SerdeJsonError(e))) => {
+                    NodeError::Invalid(format!("answer is not JSON-RPC: {e}"))
+                }
+                _ => NodeError::Unreachable(t.to_string()),
+            }
+        }
+        E::JsonRpc(jsonrpc::Error::Rpc(r)) => {
+            NodeError::Rpc(format!("{} (code {})", r.message, r.code))
+        }
+        E::Io(io) => NodeError::Unreachable(io.to_string()),
+        E::InvalidCookieFile => NodeError::Unreachable("invalid RPC cookie file".into()),
+        other => NodeError::Invalid(other.to_string()),
+    }
+}
+
+impl Node for BitcoinNode {
+    type Raw = bitcoin::Block;
+
+    async fn tip(&self) -> Result<u64, NodeError> {
+        self.call(0, |c| c.get_block_count()).await
+    }
+
+    async fn hash_at(&self, height: u64) -> Result<Hash32, NodeError> {
+        let h = self.call(height, move |c| c.get_block_hash(height)).await?;
+        Ok(display_hash(h.to_byte_array()))
+    }
+
+    async fn fetch(&self, height: u64) -> Result<bitcoin::Block, NodeError> {
+        let client = self.client(height)?;
+        let fetched = tokio::task::spawn_blocking(move || {
+            let hash = client.get_block_hash(height).map_err(classify)?;
+            let hex_block = client.get_block_hex(&hash).map_err(classify)?;
+            let raw = hex::decode(hex_block.trim())
+                .map_err(|e| NodeError::Invalid(format!("block {height} is not hex: {e}")))?;
+            let block = decode_raw(height, &raw)?;
+            if block.block_hash() != hash {
+                return Err(NodeError::Invalid(format!(
+                    "block {height}: the node sent a block whose hash is {} instead of {hash}",
+                    block.block_hash()
+                )));
+            }
+            Ok(block)
+        })
+        .await
+        .map_err(|e| NodeError::Unreachable(format!("request task failed: {e}")))?;
+        if matches!(fetched, Err(NodeError::Unreachable(_))) {
+            self.pool.write().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+        fetched
+    }
+}
+
+/// The script type of a watch key, for logs and tests.
+pub fn script_kind(key: &[u8]) -> &'static str {
+    let s = ScriptBuf::from_bytes(key.to_vec());
+    if s.is_p2pkh() {
+        "p2pkh"
+    } else if s.is_p2sh() {
+        "p2sh"
+    } else if s.is_p2wpkh() {
+        "p2wpkh"
+    } else if s.is_p2wsh() {
+        "p2wsh"
+    } else if s.is_p2tr() {
+        "p2tr"
+    } else {
+        "other"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_standard_address_type() {
+        let cases = [
+            ("1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", "p2pkh"),
+            ("3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", "p2sh"),
+            ("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4", "p2wpkh"),
+            (
+                "bc1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3qccfmv3",
+                "p2wsh",
+            ),
+            (
+                "bc1p5cyxnuxmeuwuvkwfem96lqzszd02n6xdcjrs20cac6yqjjwudpxqkedrcr",
+                "p2tr",
+            ),
+        ];
+        for (addr, kind) in cases {
+            let w = parse_address(Network::Bitcoin, addr).unwrap();
+            assert_eq!(script_kind(&w.key), kind, "{addr}");
+            assert_eq!(w.display, addr);
+        }
+    }
+
+    #[test]
+    fn rejects_address_of_another_network() {
+        let e = parse_address(
+            Network::Bitcoin,
+            "tb1qw508d6qejxtdg4y5r3zarvary0c5xw7kxpjzsx",
+        )
+        .unwrap_err();
+        assert!(e.0.contains("another network"), "{e}");
+        let e = parse_address(
+            Network::Regtest,
+            "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4",
+        )
+        .unwrap_err();
+        assert!(e.0.contains("regtest"), "{e}");
+    }
+
+    #[test]
+    fn rejects_bad_checksum_and_garbage() {
+        assert!(parse_address(Network::Bitcoin, "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNb").is_err());
+        assert!(parse_address(Network::Bitcoin, "hello").is_err());
+        assert!(parse_address(Network::Bitcoin, "").is_err());
+    }
+
+    #[test]
+    fn raw_script_hex_is_accepted_and_shown_as_address_when_standard() {
+        let w = parse_address(
+            Network::Bitcoin,
+            "76a91462e907b15cbf27d5425399ebf6f0fb50ebb88f1888ac",
+        )
+        .unwrap();
+        assert_eq!(w.display, "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa");
+        let w = parse_address(Network::Bitcoin, "6a0401020304").unwrap();
+        assert_eq!(w.display, "6a0401020304");
+    }
+}

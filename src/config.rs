@@ -1,0 +1,467 @@
+//! Configuration: a raw TOML form (unknown keys rejected) validated into a
+//! typed form holding parsed networks, resolved URLs and checked files.
+//! Every error names the key and, where the file tells, the line.
+
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+/// A secret that never shows in `Debug` output or logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+// ---- raw form -----------------------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    data_dir: PathBuf,
+    #[serde(default)]
+    api: RawApi,
+    #[serde(default)]
+    chain: Vec<toml::Spanned<toml::Table>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawApi {
+    listen: Option<String>,
+    api_key: Option<String>,
+    api_key_file: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBitcoin {
+    name: String,
+    kind: String,
+    network: String,
+    rpc_url: String,
+    rpc_cookie: Option<PathBuf>,
+    rpc_user: Option<String>,
+    rpc_password: Option<String>,
+    #[serde(default)]
+    start_height: u64,
+    #[serde(default = "default_confirmations")]
+    confirmations: u64,
+    #[serde(default = "default_prefetch")]
+    prefetch: usize,
+    #[serde(default = "default_poll_ms")]
+    poll_interval_ms: u64,
+    #[serde(default = "default_rpc_timeout")]
+    rpc_timeout_secs: u64,
+    #[serde(default = "default_max_reorg")]
+    max_reorg_depth: u64,
+}
+
+fn default_confirmations() -> u64 {
+    3
+}
+fn default_prefetch() -> usize {
+    8
+}
+fn default_poll_ms() -> u64 {
+    1000
+}
+fn default_rpc_timeout() -> u64 {
+    30
+}
+fn default_max_reorg() -> u64 {
+    1000
+}
+
+// ---- typed form ---------------------------------------------------------
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub api: ApiConfig,
+    pub chains: Vec<ChainConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiConfig {
+    pub listen: SocketAddr,
+    /// When set, requests that change state need `Authorization: Bearer <key>`.
+    pub api_key: Option<Secret>,
+}
+
+/// Settings every chain has.
+#[derive(Debug, Clone)]
+pub struct ChainConfig {
+    pub name: String,
+    pub start_height: u64,
+    /// Confirmations at which `payment.confirmed` is emitted (1 = when mined).
+    pub confirmations: u64,
+    /// Blocks requested ahead of the one being committed.
+    pub prefetch: usize,
+    pub poll_interval: Duration,
+    /// Deepest reorg handled automatically (recent block hashes kept).
+    pub max_reorg_depth: u64,
+    pub kind: ChainKind,
+}
+
+#[derive(Debug, Clone)]
+pub enum ChainKind {
+    Bitcoin(BitcoinConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct BitcoinConfig {
+    pub network: bitcoin::Network,
+    /// The network name as configured (`testnet4` is kept apart from `testnet`).
+    pub network_name: String,
+    pub rpc_url: Url,
+    pub auth: RpcAuth,
+    pub rpc_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub enum RpcAuth {
+    /// bitcoind's `.cookie` file, read again on every reconnect.
+    Cookie(PathBuf),
+    UserPass {
+        user: String,
+        password: Secret,
+    },
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8480";
+
+impl Config {
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Validates config text; `path` is used in messages and to resolve
+    /// relative paths.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(describe_toml(&e, text)))?;
+        let base = path.parent().unwrap_or(Path::new("."));
+
+        let api_key = match (raw.api.api_key, raw.api.api_key_file) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "api: set either `api_key` or `api_key_file`, not both".into(),
+                ))
+            }
+            (Some(k), None) => Some(Secret(k)),
+            (None, Some(f)) => {
+                let f = resolve(base, &f);
+                let k = std::fs::read_to_string(&f).map_err(|e| {
+                    invalid(format!(
+                        "api.api_key_file: cannot read {}: {e}",
+                        f.display()
+                    ))
+                })?;
+                Some(Secret(k.trim().to_string()))
+            }
+            (None, None) => None,
+        };
+        if api_key.as_ref().is_some_and(|k| k.0.is_empty()) {
+            return Err(invalid("api: the API key is empty".into()));
+        }
+        let listen_text = raw.api.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen: SocketAddr = listen_text.parse().map_err(|e| {
+            invalid(format!(
+                "api.listen: `{listen_text}` is not an address:port ({e})"
+            ))
+        })?;
+
+        let mut chains: Vec<ChainConfig> = Vec::new();
+        for (i, spanned) in raw.chain.into_iter().enumerate() {
+            let line = line_of(text, spanned.span().start);
+            let table = spanned.into_inner();
+            let at = |msg: String| invalid(format!("chain[{i}] (line {line}): {msg}"));
+            let kind = match table.get("kind") {
+                Some(toml::Value::String(k)) => k.clone(),
+                Some(_) => return Err(at("`kind` must be a string".into())),
+                None => return Err(at("missing key `kind` (bitcoin)".into())),
+            };
+            let chain = match kind.as_str() {
+                "bitcoin" => {
+                    let raw: RawBitcoin = toml::Value::Table(table)
+                        .try_into()
+                        .map_err(|e: toml::de::Error| at(e.message().to_string()))?;
+                    bitcoin_chain(raw, base).map_err(at)?
+                }
+                other => {
+                    return Err(at(format!(
+                        "kind: unknown chain kind `{other}` (expected bitcoin)"
+                    )))
+                }
+            };
+            if chains.iter().any(|c| c.name == chain.name) {
+                return Err(at(format!("name: chain `{}` is defined twice", chain.name)));
+            }
+            chains.push(chain);
+        }
+        Ok(Config {
+            data_dir: resolve(base, &raw.data_dir),
+            api: ApiConfig { listen, api_key },
+            chains,
+        })
+    }
+}
+
+fn bitcoin_chain(raw: RawBitcoin, base: &Path) -> Result<ChainConfig, String> {
+    debug_assert_eq!(raw.kind, "bitcoin");
+    check_name(&raw.name)?;
+    let network = match raw.network.as_str() {
+        "mainnet" | "bitcoin" => bitcoin::Network::Bitcoin,
+        "testnet" | "testnet3" | "testnet4" => bitcoin::Network::Testnet,
+        "signet" => bitcoin::Network::Signet,
+        "regtest" => bitcoin::Network::Regtest,
+        other => {
+            return Err(format!(
+                "network: unknown network `{other}` (mainnet, testnet, testnet4, signet or regtest)"
+            ))
+        }
+    };
+    let rpc_url = parse_http_url("rpc_url", &raw.rpc_url)?;
+    let auth = match (raw.rpc_cookie, raw.rpc_user, raw.rpc_password) {
+        (Some(cookie), None, None) => {
+            let cookie = resolve(base, &cookie);
+            if !cookie.is_file() {
+                return Err(format!(
+                    "rpc_cookie: {} does not exist or is not a file",
+                    cookie.display()
+                ));
+            }
+            RpcAuth::Cookie(cookie)
+        }
+        (None, Some(user), Some(password)) => RpcAuth::UserPass {
+            user,
+            password: Secret(password),
+        },
+        (None, None, None) => {
+            return Err("set `rpc_cookie`, or `rpc_user` and `rpc_password`".into())
+        }
+        (Some(_), _, _) => {
+            return Err("set either `rpc_cookie` or `rpc_user`/`rpc_password`, not both".into())
+        }
+        (None, Some(_), None) => return Err("rpc_user is set but rpc_password is missing".into()),
+        (None, None, Some(_)) => return Err("rpc_password is set but rpc_user is missing".into()),
+    };
+    common(
+        raw.name,
+        raw.start_height,
+        raw.confirmations,
+        raw.prefetch,
+        raw.poll_interval_ms,
+        raw.max_reorg_depth,
+        ChainKind::Bitcoin(BitcoinConfig {
+            network,
+            network_name: raw.network,
+            rpc_url,
+            auth,
+            rpc_timeout: Duration::from_secs(raw.rpc_timeout_secs.max(1)),
+        }),
+    )
+}
+
+fn common(
+    name: String,
+    start_height: u64,
+    confirmations: u64,
+    prefetch: usize,
+    poll_ms: u64,
+    max_reorg_depth: u64,
+    kind: ChainKind,
+) -> Result<ChainConfig, String> {
+    if confirmations == 0 || confirmations > 10_000 {
+        return Err(format!(
+            "confirmations: {confirmations} is out of range (1 to 10000)"
+        ));
+    }
+    if prefetch == 0 || prefetch > 256 {
+        return Err(format!("prefetch: {prefetch} is out of range (1 to 256)"));
+    }
+    if poll_ms < 10 {
+        return Err(format!("poll_interval_ms: {poll_ms} is below 10"));
+    }
+    if max_reorg_depth < confirmations || max_reorg_depth > 1_000_000 {
+        return Err(format!(
+            "max_reorg_depth: {max_reorg_depth} must be at least `confirmations` and at most 1000000"
+        ));
+    }
+    Ok(ChainConfig {
+        name,
+        start_height,
+        confirmations,
+        prefetch,
+        poll_interval: Duration::from_millis(poll_ms),
+        max_reorg_depth,
+        kind,
+    })
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 32
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "name: `{name}` must be 1-32 characters of a-z, 0-9, '-' or '_'"
+        ))
+    }
+}
+
+fn parse_http_url(key: &str, s: &str) -> Result<Url, String> {
+    let url = Url::parse(s).map_err(|e| format!("{key}: `{s}` is not a URL ({e})"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(format!("{key}: `{s}` must be an http:// or https:// URL"));
+    }
+    if url.host_str().is_none() {
+        return Err(format!("{key}: `{s}` has no host"));
+    }
+    Ok(url)
+}
+
+fn resolve(base: &Path, p: &Path) -> PathBuf {
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+fn describe_toml(e: &toml::de::Error, text: &str) -> String {
+    match e.span() {
+        Some(span) => format!("line {}: {}", line_of(text, span.start), e.message()),
+        None => e.message().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("/etc/paywatch/paywatch.toml")).map_err(|e| e.to_string())
+    }
+
+    const GOOD: &str = r#"
+data_dir = "/var/lib/paywatch"
+[api]
+listen = "127.0.0.1:8480"
+
+[[chain]]
+name = "btc"
+kind = "bitcoin"
+network = "regtest"
+rpc_url = "http://127.0.0.1:18443"
+rpc_user = "u"
+rpc_password = "p"
+start_height = 5
+confirmations = 2
+"#;
+
+    #[test]
+    fn accepts_a_complete_bitcoin_chain() {
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.chains.len(), 1);
+        assert_eq!(c.chains[0].confirmations, 2);
+        assert_eq!(c.chains[0].start_height, 5);
+        let ChainKind::Bitcoin(b) = &c.chains[0].kind;
+        assert_eq!(b.network, bitcoin::Network::Regtest);
+        assert!(
+            !format!("{c:?}").contains("\"p\""),
+            "password leaked into Debug"
+        );
+    }
+
+    #[test]
+    fn unknown_top_level_key_names_key_and_line() {
+        let e = parse(&GOOD.replace("data_dir", "data_dri")).unwrap_err();
+        assert!(e.contains("data_dri") && e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn unknown_chain_key_names_key_and_chain_line() {
+        let e = parse(&GOOD.replace("rpc_url", "rpc_ur")).unwrap_err();
+        assert!(e.contains("rpc_ur") && e.contains("line 6"), "{e}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let e = parse(&GOOD.replace("confirmations = 2", "confirmations = \"two\"")).unwrap_err();
+        assert!(e.contains("chain[0]") && e.contains("invalid type"), "{e}");
+    }
+
+    #[test]
+    fn bad_url_is_named() {
+        let e = parse(&GOOD.replace("http://127.0.0.1:18443", "127.0.0.1:18443")).unwrap_err();
+        assert!(e.contains("rpc_url"), "{e}");
+    }
+
+    #[test]
+    fn missing_cookie_file_is_named() {
+        let text = GOOD.replace(
+            "rpc_user = \"u\"\nrpc_password = \"p\"",
+            "rpc_cookie = \"/nonexistent/.cookie\"",
+        );
+        let e = parse(&text).unwrap_err();
+        assert!(
+            e.contains("rpc_cookie") && e.contains("/nonexistent/.cookie"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn duplicate_chain_names_are_rejected() {
+        let chain = &GOOD[GOOD.find("[[chain]]").unwrap()..];
+        let e = parse(&format!("{GOOD}\n{chain}")).unwrap_err();
+        assert!(e.contains("defined twice"), "{e}");
+    }
+
+    #[test]
+    fn unknown_network_is_named() {
+        let e = parse(&GOOD.replace("regtest", "moonnet")).unwrap_err();
+        assert!(e.contains("network") && e.contains("moonnet"), "{e}");
+    }
+}

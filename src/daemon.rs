@@ -1,0 +1,114 @@
+//! Wires the daemon together: opens the store, starts one scanner per chain
+//! and the HTTP API, and stops them all on SIGINT/SIGTERM.
+
+use crate::api::{self, AddressFormat, ApiChain, AppState};
+use crate::chain::bitcoin::{BitcoinDecoder, BitcoinNode};
+use crate::config::{ChainKind, Config};
+use crate::scan::{ChainStatus, ScanSettings, Scanner};
+use crate::store::Store;
+use crate::watch::Matcher;
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::info;
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        info!("stopping");
+        let _ = stop_tx.send(true);
+    });
+    run_until(config, stop_rx).await
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// Runs until `stop` turns true: the scanners finish the block they are
+/// committing, the API drains, the store closes.
+pub async fn run_until(config: Config, stop: watch::Receiver<bool>) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(config.api.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.api.listen))?;
+    run_with_listener(config, listener, stop).await
+}
+
+/// As [`run_until`], serving the API on an already bound listener.
+pub async fn run_with_listener(
+    config: Config,
+    listener: TcpListener,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
+    let store =
+        Arc::new(Store::open(&config.data_dir.join("db")).with_context(|| {
+            format!("cannot open the database in {}", config.data_dir.display())
+        })?);
+    let mut chains = BTreeMap::new();
+    let mut tasks = Vec::new();
+    for chain in &config.chains {
+        let matcher = Arc::new(
+            Matcher::load(&chain.name, store.clone())
+                .with_context(|| format!("chain {}: cannot load watches", chain.name))?,
+        );
+        let ChainKind::Bitcoin(btc) = &chain.kind;
+        let status = Arc::new(ChainStatus::new(
+            &chain.name,
+            "bitcoin",
+            &btc.network_name,
+            chain.confirmations,
+        ));
+        let settings = ScanSettings {
+            chain: chain.name.clone(),
+            network: btc.network_name.clone(),
+            start_height: chain.start_height,
+            confirmations: chain.confirmations,
+            prefetch: chain.prefetch,
+            poll_interval: chain.poll_interval,
+            max_reorg_depth: chain.max_reorg_depth,
+        };
+        let decoder = BitcoinDecoder::new(&chain.name, btc.network, matcher.clone(), &store)
+            .with_context(|| format!("chain {}: cannot load received outputs", chain.name))?;
+        let node = BitcoinNode::new(btc.clone(), chain.prefetch);
+        let scanner = Scanner::new(settings, store.clone(), node, decoder, status.clone());
+        tasks.push(tokio::spawn(scanner.run(stop.clone())));
+        info!(chain = %chain.name, kind = "bitcoin", network = %btc.network_name, watches = "loaded", "chain started");
+        chains.insert(
+            chain.name.clone(),
+            ApiChain {
+                format: AddressFormat::Bitcoin(btc.network),
+                matcher,
+                status,
+            },
+        );
+    }
+    info!(listen = %listener.local_addr()?, "API listening");
+    let state = Arc::new(AppState {
+        store: store.clone(),
+        chains,
+        api_key: config.api.api_key.clone(),
+    });
+    api::serve(listener, state, stop.clone()).await;
+    for t in tasks {
+        let _ = t.await;
+    }
+    info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,95 @@
+//! Payment events: the durable, ordered feed that plugins, sinks and the
+//! `/v1/events` API read. Every event is written in the same RocksDB batch as
+//! the block change that caused it.
+
+use crate::transfer::{Asset, BlockRef, Direction, Hash32, Transfer, WatchRef};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventType {
+    /// A transfer was seen in a block.
+    #[serde(rename = "payment.detected")]
+    Detected,
+    /// A transfer reached the chain's confirmation threshold.
+    #[serde(rename = "payment.confirmed")]
+    Confirmed,
+    /// A reported transfer left the best chain.
+    #[serde(rename = "payment.reorged")]
+    Reorged,
+}
+
+impl EventType {
+    pub fn suffix(self) -> &'static str {
+        match self {
+            EventType::Detected => "detected",
+            EventType::Confirmed => "confirmed",
+            EventType::Reorged => "reorged",
+        }
+    }
+}
+
+/// One event as stored in the outbox and served by the API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Stable id, the same on every delivery of this event:
+    /// `chain:txid:index:direction:block:type`, where `block` is the last 8
+    /// bytes of the block hash (hex). That part tells apart a transaction mined, reorged out and mined again.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    /// Position in the feed, strictly increasing across all chains.
+    pub seq: u64,
+    pub chain: String,
+    pub network: String,
+    pub direction: Direction,
+    pub address: String,
+    pub txid: Hash32,
+    pub index: u32,
+    pub block: BlockRef,
+    pub confirmations: u64,
+    pub asset: Asset,
+    pub amount: String,
+    pub watch: WatchRef,
+}
+
+impl Event {
+    /// Builds the event for `transfer`; `seq` is assigned by the store when
+    /// the event is committed.
+    pub fn for_transfer(kind: EventType, network: &str, t: &Transfer, confirmations: u64) -> Self {
+        let id = format!(
+            "{}:{}:{}:{}:{}:{}",
+            t.chain,
+            t.txid,
+            t.index,
+            t.direction.as_str(),
+            hex::encode(&t.block.hash.0[24..]),
+            kind.suffix()
+        );
+        Event {
+            id,
+            kind,
+            seq: 0,
+            chain: t.chain.clone(),
+            network: network.to_string(),
+            direction: t.direction,
+            address: t.address.clone(),
+            txid: t.txid,
+            index: t.index,
+            block: t.block,
+            confirmations,
+            asset: t.asset.clone(),
+            amount: t.amount.clone(),
+            watch: t.watch.clone(),
+        }
+    }
+}
+
+/// Confirmations of something mined at `height` when the best indexed block
+/// is `tip` (the block itself counts as one).
+pub fn confirmations(tip: u64, height: u64) -> u64 {
+    if tip >= height {
+        tip - height + 1
+    } else {
+        0
+    }
+}

@@ -1,0 +1,13 @@
+//! paywatch: a self-hosted, watch-only chain indexer. It scans every block of
+//! the user's own nodes, matches payments to watched addresses, stores them in
+//! RocksDB and serves them over a local HTTP API and an ordered events feed.
+
+pub mod api;
+pub mod chain;
+pub mod config;
+pub mod daemon;
+pub mod event;
+pub mod scan;
+pub mod store;
+pub mod transfer;
+pub mod watch;

@@ -1,0 +1,373 @@
+//! The per-chain scanner: keeps the cursor, links each block to its parent,
+//! walks back to the common ancestor on a reorg, and commits every block with
+//! its transfers and events in one batch.
+//!
+//! While catching up, `prefetch` blocks are requested at once and committed in
+//! height order; near the tip the same loop fetches one block at a time.
+
+use crate::chain::{Block, DecodeError, Decoder, Node, NodeError};
+use crate::store::{BlockCommit, Store, StoreError};
+use crate::transfer::Hash32;
+use backon::{BackoffBuilder, ExponentialBuilder};
+use futures_util::StreamExt;
+use serde::Serialize;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tracing::{info, warn};
+
+/// Most blocks fetched per round before the tip is asked again.
+const ROUND: u64 = 500;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScanState {
+    Starting,
+    Syncing,
+    Following,
+    NodeUnreachable,
+    /// The node answers, but with errors or data that cannot be used.
+    Degraded,
+}
+
+/// What `/v1/status` shows for one chain; written by its scanner.
+pub struct ChainStatus {
+    pub name: String,
+    pub kind: &'static str,
+    pub network: String,
+    pub confirmations: u64,
+    node_tip: AtomicU64,
+    indexed: AtomicU64,
+    inner: Mutex<StatusInner>,
+}
+
+struct StatusInner {
+    state: ScanState,
+    last_error: Option<String>,
+    /// Commit times of the most recent blocks, for blocks/s.
+    recent: VecDeque<Instant>,
+}
+
+#[derive(Serialize)]
+pub struct StatusView {
+    pub chain: String,
+    pub kind: &'static str,
+    pub network: String,
+    pub state: ScanState,
+    pub node_tip: Option<u64>,
+    pub indexed_height: Option<u64>,
+    pub lag: Option<u64>,
+    pub blocks_per_second: f64,
+    pub confirmations: u64,
+    pub last_error: Option<String>,
+}
+
+const UNKNOWN: u64 = u64::MAX;
+
+impl ChainStatus {
+    pub fn new(name: &str, kind: &'static str, network: &str, confirmations: u64) -> Self {
+        ChainStatus {
+            name: name.to_string(),
+            kind,
+            network: network.to_string(),
+            confirmations,
+            node_tip: AtomicU64::new(UNKNOWN),
+            indexed: AtomicU64::new(UNKNOWN),
+            inner: Mutex::new(StatusInner {
+                state: ScanState::Starting,
+                last_error: None,
+                recent: VecDeque::new(),
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, StatusInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn set_state(&self, state: ScanState) {
+        let mut g = self.lock();
+        g.state = state;
+        if matches!(state, ScanState::Syncing | ScanState::Following) {
+            g.last_error = None;
+        }
+    }
+
+    fn set_error(&self, state: ScanState, error: String) {
+        let mut g = self.lock();
+        g.state = state;
+        g.last_error = Some(error);
+    }
+
+    fn committed(&self, height: u64) {
+        self.indexed.store(height, Ordering::Relaxed);
+        let mut g = self.lock();
+        let now = Instant::now();
+        g.recent.push_back(now);
+        while g.recent.len() > 256
+            || g.recent
+                .front()
+                .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(30))
+        {
+            g.recent.pop_front();
+        }
+    }
+
+    /// Height of the newest committed block, if any.
+    pub fn indexed_height(&self) -> Option<u64> {
+        match self.indexed.load(Ordering::Relaxed) {
+            UNKNOWN => None,
+            h => Some(h),
+        }
+    }
+
+    pub fn view(&self) -> StatusView {
+        let tip = match self.node_tip.load(Ordering::Relaxed) {
+            UNKNOWN => None,
+            h => Some(h),
+        };
+        let indexed = self.indexed_height();
+        let g = self.lock();
+        let rate = match (g.recent.front(), g.recent.len()) {
+            (Some(first), n) if n >= 2 => {
+                let span = Instant::now().duration_since(*first).as_secs_f64();
+                if span > 0.0 {
+                    (n - 1) as f64 / span
+                } else {
+                    0.0
+                }
+            }
+            _ => 0.0,
+        };
+        StatusView {
+            chain: self.name.clone(),
+            kind: self.kind,
+            network: self.network.clone(),
+            state: g.state,
+            node_tip: tip,
+            indexed_height: indexed,
+            lag: tip.map(|t| t.saturating_sub(indexed.unwrap_or(0))),
+            blocks_per_second: (rate * 100.0).round() / 100.0,
+            confirmations: self.confirmations,
+            last_error: g.last_error.clone(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Node(#[from] NodeError),
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("reorg deeper than the {0} blocks kept; rescan from an earlier height")]
+    ReorgTooDeep(u64),
+}
+
+/// Settings the scanner needs from the chain's config.
+pub struct ScanSettings {
+    pub chain: String,
+    pub network: String,
+    pub start_height: u64,
+    pub confirmations: u64,
+    pub prefetch: usize,
+    pub poll_interval: Duration,
+    pub max_reorg_depth: u64,
+}
+
+pub struct Scanner<N: Node, D: Decoder<Raw = N::Raw>> {
+    settings: ScanSettings,
+    store: Arc<Store>,
+    node: N,
+    decoder: D,
+    status: Arc<ChainStatus>,
+}
+
+impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
+    pub fn new(
+        settings: ScanSettings,
+        store: Arc<Store>,
+        node: N,
+        decoder: D,
+        status: Arc<ChainStatus>,
+    ) -> Self {
+        Scanner {
+            settings,
+            store,
+            node,
+            decoder,
+            status,
+        }
+    }
+
+    /// Scans until `shutdown` turns true. Errors are reported in the status,
+    /// logged and retried with backoff (0.2 s doubling to 15 s, plus up to
+    /// as much again of jitter); the loop never gives up.
+    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+        let backoff_builder = ExponentialBuilder::default()
+            .with_min_delay(Duration::from_millis(200))
+            .with_max_delay(Duration::from_secs(15))
+            .with_jitter()
+            .without_max_times();
+        let mut backoff = backoff_builder.build();
+        if let Ok(Some((h, _))) = self.store.cursor(&self.settings.chain) {
+            self.status.committed(h);
+        }
+        loop {
+            if *shutdown.borrow() {
+                break;
+            }
+            let stop = shutdown.clone();
+            let outcome = tokio::select! {
+                r = self.step(&stop) => r,
+                _ = shutdown.changed() => break,
+            };
+            let pause = match outcome {
+                Ok(true) => {
+                    backoff = backoff_builder.build();
+                    continue;
+                }
+                Ok(false) => {
+                    backoff = backoff_builder.build();
+                    self.settings.poll_interval
+                }
+                Err(e) => {
+                    let state = match &e {
+                        ScanError::Node(NodeError::Unreachable(_)) => ScanState::NodeUnreachable,
+                        _ => ScanState::Degraded,
+                    };
+                    let delay = backoff.next().unwrap_or(Duration::from_secs(30));
+                    warn!(chain = %self.settings.chain, error = %e, retry_in = ?delay, "scan failed");
+                    self.status.set_error(state, e.to_string());
+                    delay
+                }
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = shutdown.changed() => break,
+            }
+        }
+        info!(chain = %self.settings.chain, "scanner stopped");
+    }
+
+    /// One round: reads the node's tip and commits what is new. Returns
+    /// whether anything changed.
+    async fn step(&mut self, shutdown: &watch::Receiver<bool>) -> Result<bool, ScanError> {
+        let chain = self.settings.chain.clone();
+        let tip = self.node.tip().await?;
+        self.status.node_tip.store(tip, Ordering::Relaxed);
+        let mut cursor = self.store.cursor(&chain)?;
+        let next = cursor
+            .map(|(h, _)| h + 1)
+            .unwrap_or(self.settings.start_height);
+        if next > tip {
+            // Nothing new; make sure what we have is still the node's chain
+            // (a node can go back in height or swap its tip).
+            if let Some((h, hash)) = cursor {
+                let same = h <= tip && self.node.hash_at(h).await? == hash;
+                if !same {
+                    self.reorg(h.min(tip)).await?;
+                    return Ok(true);
+                }
+            }
+            self.status.set_state(ScanState::Following);
+            return Ok(false);
+        }
+        self.status.set_state(if tip - next >= 6 {
+            ScanState::Syncing
+        } else {
+            ScanState::Following
+        });
+        let end = tip.min(next + ROUND - 1);
+        let node = self.node.clone();
+        let mut blocks = futures_util::stream::iter(next..=end)
+            .map(move |h| {
+                let node = node.clone();
+                async move { (h, node.fetch(h).await) }
+            })
+            .buffered(self.settings.prefetch);
+        while let Some((height, raw)) = blocks.next().await {
+            let raw = raw?;
+            let block = tokio::task::block_in_place(|| self.decoder.decode(height, raw))?;
+            if let Some((ph, phash)) = cursor {
+                if ph + 1 == height && block.parent != phash {
+                    info!(chain = %chain, height, "block does not link to the stored parent; reorg");
+                    drop(blocks);
+                    self.reorg(ph).await?;
+                    return Ok(true);
+                }
+            }
+            self.commit(block)?;
+            cursor = self.store.cursor(&chain)?;
+            if *shutdown.borrow() {
+                break;
+            }
+        }
+        Ok(true)
+    }
+
+    fn commit(&mut self, block: Block) -> Result<(), ScanError> {
+        let s = &self.settings;
+        let events = tokio::task::block_in_place(|| {
+            self.store.commit_block(BlockCommit {
+                chain: &s.chain,
+                network: &s.network,
+                height: block.height,
+                hash: block.hash,
+                transfers: block.transfers.clone(),
+                threshold: s.confirmations,
+                keep_headers: s.max_reorg_depth + 1,
+            })
+        })?;
+        self.decoder.committed(&block);
+        self.status.committed(block.height);
+        if !events.is_empty() {
+            info!(chain = %s.chain, height = block.height, events = events.len(), "block committed");
+        }
+        Ok(())
+    }
+
+    /// Finds the newest stored block at or below `from` that is still on the
+    /// node's chain and removes everything above it.
+    async fn reorg(&mut self, from: u64) -> Result<(), ScanError> {
+        let chain = self.settings.chain.clone();
+        let mut h = from;
+        let ancestor: Option<(u64, Hash32)> = loop {
+            if h < self.settings.start_height {
+                break None;
+            }
+            match self.store.header_hash(&chain, h)? {
+                Some(stored) => {
+                    if self.node.hash_at(h).await? == stored {
+                        break Some((h, stored));
+                    }
+                }
+                None => return Err(ScanError::ReorgTooDeep(self.settings.max_reorg_depth)),
+            }
+            if h == 0 {
+                break None;
+            }
+            h -= 1;
+        };
+        let (removed, events) = tokio::task::block_in_place(|| {
+            self.store.rewind(&chain, &self.settings.network, ancestor)
+        })?;
+        self.decoder.rewound(&removed);
+        warn!(
+            chain = %chain,
+            ancestor = ?ancestor.map(|a| a.0),
+            removed = removed.len(),
+            events = events.len(),
+            "reorg: rolled back to the common ancestor"
+        );
+        match ancestor {
+            Some((h, _)) => self.status.committed(h),
+            None => self.status.indexed.store(UNKNOWN, Ordering::Relaxed),
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,697 @@
+//! RocksDB storage: the only module that touches the database.
+//!
+//! Column families (keys are big-endian so that iteration follows height and
+//! sequence order; `C` is the chain name followed by a zero byte):
+//!
+//! | family      | key                                        | value                |
+//! |-------------|--------------------------------------------|----------------------|
+//! | `meta`      | `schema`, `seq`, `cursor/<chain>`          | version, next seq, height+hash |
+//! | `headers`   | `C height`                                 | block hash           |
+//! | `watches`   | `C address-key`                            | watch JSON           |
+//! | `transfers` | `C height txid dir index`                  | transfer JSON        |
+//! | `tx_idx`    | `C txid dir index`                         | height               |
+//! | `addr_idx`  | `C len(u16) address-key height txid dir index` | empty            |
+//! | `pending`   | `C height txid dir index`                  | empty (unconfirmed)  |
+//! | `outbox`    | `seq`                                      | event JSON           |
+//!
+//! Everything one block changes — transfers, indexes, header, cursor and the
+//! events it causes — is one `WriteBatch`: a crash leaves all of it or none.
+
+use crate::event::{confirmations, Event, EventType};
+use crate::transfer::{Direction, Hash32, Transfer, TransferKey, TransferStatus};
+use crate::watch::WatchRecord;
+use rocksdb::{
+    BlockBasedOptions, Cache, ColumnFamilyDescriptor, IteratorMode, Options, ReadOptions,
+    WriteBatch, WriteOptions, DB,
+};
+use std::path::Path;
+use std::sync::Mutex;
+
+const CF_META: &str = "meta";
+const CF_HEADERS: &str = "headers";
+const CF_WATCHES: &str = "watches";
+const CF_TRANSFERS: &str = "transfers";
+const CF_TX_IDX: &str = "tx_idx";
+const CF_ADDR_IDX: &str = "addr_idx";
+const CF_PENDING: &str = "pending";
+const CF_OUTBOX: &str = "outbox";
+const ALL_CFS: [&str; 8] = [
+    CF_META,
+    CF_HEADERS,
+    CF_WATCHES,
+    CF_TRANSFERS,
+    CF_TX_IDX,
+    CF_ADDR_IDX,
+    CF_PENDING,
+    CF_OUTBOX,
+];
+
+/// Bumped whenever a key or value layout changes; checked at open.
+pub const SCHEMA_VERSION: u32 = 1;
+const KEY_SCHEMA: &[u8] = b"schema";
+const KEY_SEQ: &[u8] = b"seq";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Rocks(#[from] rocksdb::Error),
+    #[error("database schema version {found} is not the version this paywatch uses ({expected}); use a matching paywatch or a new data_dir")]
+    Schema { found: u32, expected: u32 },
+    #[error("corrupt {what} record in the database: {detail}")]
+    Corrupt { what: &'static str, detail: String },
+}
+
+fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        detail: detail.to_string(),
+    }
+}
+
+/// A raw key and value read from the database.
+type KeyValue = (Box<[u8]>, Box<[u8]>);
+
+/// Outcome of adding one watch.
+#[derive(Debug)]
+pub enum Inserted {
+    Created(WatchRecord),
+    Existing(WatchRecord),
+}
+
+/// Everything a newly linked block adds to a chain.
+pub struct BlockCommit<'a> {
+    pub chain: &'a str,
+    pub network: &'a str,
+    pub height: u64,
+    pub hash: Hash32,
+    pub transfers: Vec<Transfer>,
+    /// The chain's confirmation threshold (1 = confirmed when mined).
+    pub threshold: u64,
+    /// How many recent block hashes to keep for reorg detection.
+    pub keep_headers: u64,
+}
+
+/// A page of transfers and the cursor for the next one.
+pub struct TransferPage {
+    pub transfers: Vec<Transfer>,
+    pub next: Option<String>,
+}
+
+pub struct Store {
+    db: DB,
+    /// Next event sequence number; held while an event batch is written so
+    /// that sequence order is commit order.
+    next_seq: Mutex<u64>,
+    last_seq: tokio::sync::watch::Sender<u64>,
+}
+
+fn chain_prefix(chain: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(chain.len() + 64);
+    k.extend_from_slice(chain.as_bytes());
+    k.push(0);
+    k
+}
+
+fn key_suffix(k: &mut Vec<u8>, height: u64, key: &TransferKey) {
+    k.extend_from_slice(&height.to_be_bytes());
+    k.extend_from_slice(&key.txid.0);
+    k.push(key.direction.as_byte());
+    k.extend_from_slice(&key.index.to_be_bytes());
+}
+
+fn transfer_key(chain: &str, height: u64, key: &TransferKey) -> Vec<u8> {
+    let mut k = chain_prefix(chain);
+    key_suffix(&mut k, height, key);
+    k
+}
+
+fn tx_idx_key(chain: &str, key: &TransferKey) -> Vec<u8> {
+    let mut k = chain_prefix(chain);
+    k.extend_from_slice(&key.txid.0);
+    k.push(key.direction.as_byte());
+    k.extend_from_slice(&key.index.to_be_bytes());
+    k
+}
+
+fn addr_prefix(chain: &str, addr: &[u8]) -> Vec<u8> {
+    let mut k = chain_prefix(chain);
+    k.extend_from_slice(&(addr.len() as u16).to_be_bytes());
+    k.extend_from_slice(addr);
+    k
+}
+
+fn height_key(chain: &str, height: u64) -> Vec<u8> {
+    let mut k = chain_prefix(chain);
+    k.extend_from_slice(&height.to_be_bytes());
+    k
+}
+
+fn cursor_key(chain: &str) -> Vec<u8> {
+    format!("cursor/{chain}").into_bytes()
+}
+
+/// Parses `height txid dir index` (45 bytes).
+fn parse_suffix(s: &[u8]) -> Option<(u64, TransferKey)> {
+    if s.len() != 45 {
+        return None;
+    }
+    let height = u64::from_be_bytes(s[..8].try_into().ok()?);
+    let mut txid = [0u8; 32];
+    txid.copy_from_slice(&s[8..40]);
+    let direction = Direction::from_byte(s[40])?;
+    let index = u32::from_be_bytes(s[41..45].try_into().ok()?);
+    Some((
+        height,
+        TransferKey {
+            txid: Hash32(txid),
+            direction,
+            index,
+        },
+    ))
+}
+
+/// The first key after every key that starts with `prefix`.
+fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0xff; prefix.len() + 1]
+}
+
+impl Store {
+    /// Opens (or creates) the database in `path` and checks its schema version.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut opts = Options::default();
+        opts.create_if_missing(true);
+        opts.create_missing_column_families(true);
+        opts.set_max_background_jobs(2);
+        opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+        let cache = Cache::new_lru_cache(64 << 20);
+        let cfs = ALL_CFS.iter().map(|name| {
+            let mut block = BlockBasedOptions::default();
+            block.set_block_cache(&cache);
+            // Point lookups on watches and indexes skip files that cannot hold the key.
+            block.set_bloom_filter(10.0, false);
+            let mut cf_opts = Options::default();
+            cf_opts.set_block_based_table_factory(&block);
+            cf_opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
+            ColumnFamilyDescriptor::new(*name, cf_opts)
+        });
+        let db = DB::open_cf_descriptors(&opts, path, cfs)?;
+        let meta = db.cf_handle(CF_META).expect("meta family was just opened");
+        match db.get_cf(meta, KEY_SCHEMA)? {
+            None => db.put_cf(meta, KEY_SCHEMA, SCHEMA_VERSION.to_be_bytes())?,
+            Some(v) => {
+                let found = u32::from_be_bytes(
+                    v.as_slice()
+                        .try_into()
+                        .map_err(|_| corrupt("schema", "not 4 bytes"))?,
+                );
+                if found != SCHEMA_VERSION {
+                    return Err(StoreError::Schema {
+                        found,
+                        expected: SCHEMA_VERSION,
+                    });
+                }
+            }
+        }
+        let next_seq = match db.get_cf(meta, KEY_SEQ)? {
+            None => 1,
+            Some(v) => u64::from_be_bytes(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("seq", "not 8 bytes"))?,
+            ),
+        };
+        let (last_seq, _) = tokio::sync::watch::channel(next_seq - 1);
+        Ok(Store {
+            db,
+            next_seq: Mutex::new(next_seq),
+            last_seq,
+        })
+    }
+
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
+        self.db
+            .cf_handle(name)
+            .expect("every column family is opened in Store::open")
+    }
+
+    fn synced() -> WriteOptions {
+        let mut w = WriteOptions::default();
+        w.set_sync(true);
+        w
+    }
+
+    // ---- watches -------------------------------------------------------
+
+    fn watch_key(chain: &str, key: &[u8]) -> Vec<u8> {
+        let mut k = chain_prefix(chain);
+        k.extend_from_slice(key);
+        k
+    }
+
+    /// Adds a watch unless one exists for the same address.
+    pub fn insert_watch(
+        &self,
+        chain: &str,
+        key: &[u8],
+        rec: WatchRecord,
+    ) -> Result<Inserted, StoreError> {
+        let k = Self::watch_key(chain, key);
+        let cf = self.cf(CF_WATCHES);
+        if let Some(v) = self.db.get_pinned_cf(cf, &k)? {
+            return Ok(Inserted::Existing(decode_watch(&v)?));
+        }
+        let v = serde_json::to_vec(&rec).expect("a watch record always serializes");
+        self.db.put_cf_opt(cf, &k, v, &Self::synced())?;
+        Ok(Inserted::Created(rec))
+    }
+
+    /// Adds many watches in one batch; addresses already watched are kept as
+    /// they are. Returns how many were created.
+    pub fn insert_watches(
+        &self,
+        chain: &str,
+        items: &[(Vec<u8>, WatchRecord)],
+    ) -> Result<Vec<bool>, StoreError> {
+        let cf = self.cf(CF_WATCHES);
+        let keys: Vec<Vec<u8>> = items
+            .iter()
+            .map(|(key, _)| Self::watch_key(chain, key))
+            .collect();
+        let existing = self
+            .db
+            .batched_multi_get_cf(cf, keys.iter().map(|k| k.as_slice()), false);
+        let mut batch = WriteBatch::default();
+        let mut created = Vec::with_capacity(items.len());
+        for ((k, (_, rec)), found) in keys.iter().zip(items).zip(existing) {
+            if found?.is_some() {
+                created.push(false);
+                continue;
+            }
+            batch.put_cf(
+                cf,
+                k,
+                serde_json::to_vec(rec).expect("a watch record always serializes"),
+            );
+            created.push(true);
+        }
+        self.db.write_opt(batch, &Self::synced())?;
+        Ok(created)
+    }
+
+    pub fn get_watch(&self, chain: &str, key: &[u8]) -> Result<Option<WatchRecord>, StoreError> {
+        match self
+            .db
+            .get_pinned_cf(self.cf(CF_WATCHES), Self::watch_key(chain, key))?
+        {
+            Some(v) => Ok(Some(decode_watch(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes a watch; false when there was none.
+    pub fn delete_watch(&self, chain: &str, key: &[u8]) -> Result<bool, StoreError> {
+        let k = Self::watch_key(chain, key);
+        let cf = self.cf(CF_WATCHES);
+        if self.db.get_pinned_cf(cf, &k)?.is_none() {
+            return Ok(false);
+        }
+        self.db.delete_cf_opt(cf, &k, &Self::synced())?;
+        Ok(true)
+    }
+
+    /// Calls `f` with the key of every watch of `chain` (used to fill the
+    /// in-memory filter at start).
+    pub fn for_each_watch_key(
+        &self,
+        chain: &str,
+        mut f: impl FnMut(&[u8]),
+    ) -> Result<(), StoreError> {
+        let prefix = chain_prefix(chain);
+        for item in self.prefix_iter(CF_WATCHES, &prefix) {
+            let (k, _) = item?;
+            f(&k[prefix.len()..]);
+        }
+        Ok(())
+    }
+
+    fn prefix_iter<'a>(
+        &'a self,
+        cf: &str,
+        prefix: &[u8],
+    ) -> impl Iterator<Item = Result<KeyValue, rocksdb::Error>> + 'a {
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(prefix_end(prefix));
+        self.db.iterator_cf_opt(
+            self.cf(cf),
+            ro,
+            IteratorMode::From(prefix, rocksdb::Direction::Forward),
+        )
+    }
+
+    // ---- chain position ------------------------------------------------
+
+    /// The last committed block of `chain`: `(height, hash)`.
+    pub fn cursor(&self, chain: &str) -> Result<Option<(u64, Hash32)>, StoreError> {
+        match self.db.get_cf(self.cf(CF_META), cursor_key(chain))? {
+            None => Ok(None),
+            Some(v) if v.len() == 40 => {
+                let height = u64::from_be_bytes(v[..8].try_into().expect("length checked"));
+                let mut h = [0u8; 32];
+                h.copy_from_slice(&v[8..]);
+                Ok(Some((height, Hash32(h))))
+            }
+            Some(v) => Err(corrupt("cursor", format!("{} bytes", v.len()))),
+        }
+    }
+
+    /// The stored hash of `chain`'s block at `height`, if still kept.
+    pub fn header_hash(&self, chain: &str, height: u64) -> Result<Option<Hash32>, StoreError> {
+        match self
+            .db
+            .get_pinned_cf(self.cf(CF_HEADERS), height_key(chain, height))?
+        {
+            None => Ok(None),
+            Some(v) => {
+                let h: [u8; 32] = v
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| corrupt("header", "not 32 bytes"))?;
+                Ok(Some(Hash32(h)))
+            }
+        }
+    }
+
+    /// Every stored transfer of `chain` received by a watched address
+    /// (Bitcoin keeps them in memory to notice when one is spent).
+    pub fn received_transfers(&self, chain: &str) -> Result<Vec<Transfer>, StoreError> {
+        let prefix = chain_prefix(chain);
+        let mut out = Vec::new();
+        for item in self.prefix_iter(CF_TRANSFERS, &prefix) {
+            let (k, v) = item?;
+            let dir = k.get(prefix.len() + 40).copied();
+            if dir == Some(Direction::In.as_byte()) {
+                out.push(decode_transfer(&v)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Commits one block: its transfers, header and the cursor, the events
+    /// they cause and the confirmations the new height completes, in one batch.
+    /// Returns the events written, with their sequence numbers.
+    pub fn commit_block(&self, c: BlockCommit<'_>) -> Result<Vec<Event>, StoreError> {
+        let mut batch = WriteBatch::default();
+        let mut events = Vec::new();
+        let chain = c.chain;
+        let headers = self.cf(CF_HEADERS);
+        batch.put_cf(headers, height_key(chain, c.height), c.hash.0);
+        if c.height >= c.keep_headers {
+            batch.delete_cf(headers, height_key(chain, c.height - c.keep_headers));
+        }
+        let mut cursor = c.height.to_be_bytes().to_vec();
+        cursor.extend_from_slice(&c.hash.0);
+        batch.put_cf(self.cf(CF_META), cursor_key(chain), cursor);
+
+        // Transfers mined earlier that this block confirms.
+        let threshold = c.threshold.max(1);
+        if c.height + 1 >= threshold {
+            let last = c.height + 1 - threshold;
+            let prefix = chain_prefix(chain);
+            let mut ro = ReadOptions::default();
+            ro.set_iterate_upper_bound(height_key(chain, last + 1));
+            let iter = self.db.iterator_cf_opt(
+                self.cf(CF_PENDING),
+                ro,
+                IteratorMode::From(&prefix, rocksdb::Direction::Forward),
+            );
+            for item in iter {
+                let (k, _) = item?;
+                let (height, key) = parse_suffix(&k[prefix.len()..])
+                    .ok_or_else(|| corrupt("pending", hex::encode(&k)))?;
+                batch.delete_cf(self.cf(CF_PENDING), &k);
+                let tk = transfer_key(chain, height, &key);
+                let Some(v) = self.db.get_cf(self.cf(CF_TRANSFERS), &tk)? else {
+                    continue;
+                };
+                let mut t = decode_transfer(&v)?;
+                t.status = TransferStatus::Confirmed;
+                batch.put_cf(self.cf(CF_TRANSFERS), &tk, encode_transfer(&t));
+                events.push(Event::for_transfer(
+                    EventType::Confirmed,
+                    c.network,
+                    &t,
+                    confirmations(c.height, height),
+                ));
+            }
+        }
+
+        for mut t in c.transfers {
+            let key = t.key();
+            let confirmed = threshold <= 1;
+            t.status = if confirmed {
+                TransferStatus::Confirmed
+            } else {
+                TransferStatus::Detected
+            };
+            let tk = transfer_key(chain, c.height, &key);
+            batch.put_cf(self.cf(CF_TRANSFERS), &tk, encode_transfer(&t));
+            batch.put_cf(
+                self.cf(CF_TX_IDX),
+                tx_idx_key(chain, &key),
+                c.height.to_be_bytes(),
+            );
+            let addr =
+                hex::decode(&t.address_key).map_err(|e| corrupt("transfer address key", e))?;
+            let mut ak = addr_prefix(chain, &addr);
+            key_suffix(&mut ak, c.height, &key);
+            batch.put_cf(self.cf(CF_ADDR_IDX), ak, []);
+            events.push(Event::for_transfer(EventType::Detected, c.network, &t, 1));
+            if confirmed {
+                events.push(Event::for_transfer(EventType::Confirmed, c.network, &t, 1));
+            } else {
+                batch.put_cf(self.cf(CF_PENDING), &tk, []);
+            }
+        }
+        self.write_with_events(batch, events)
+    }
+
+    /// Removes everything `chain` recorded above `ancestor` (or everything,
+    /// when `None`): transfers, indexes and headers, with a `payment.reorged`
+    /// event for each removed transfer. Returns the removed transfers.
+    pub fn rewind(
+        &self,
+        chain: &str,
+        network: &str,
+        ancestor: Option<(u64, Hash32)>,
+    ) -> Result<(Vec<Transfer>, Vec<Event>), StoreError> {
+        let mut batch = WriteBatch::default();
+        let from = ancestor.map(|(h, _)| h + 1).unwrap_or(0);
+        let start = height_key(chain, from);
+        let prefix = chain_prefix(chain);
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(prefix_end(&prefix));
+        let mut removed = Vec::new();
+        let mut events = Vec::new();
+        let iter = self.db.iterator_cf_opt(
+            self.cf(CF_TRANSFERS),
+            ro,
+            IteratorMode::From(&start, rocksdb::Direction::Forward),
+        );
+        for item in iter {
+            let (k, v) = item?;
+            let t = decode_transfer(&v)?;
+            let key = t.key();
+            batch.delete_cf(self.cf(CF_TRANSFERS), &k);
+            batch.delete_cf(self.cf(CF_PENDING), &k);
+            batch.delete_cf(self.cf(CF_TX_IDX), tx_idx_key(chain, &key));
+            let addr =
+                hex::decode(&t.address_key).map_err(|e| corrupt("transfer address key", e))?;
+            let mut ak = addr_prefix(chain, &addr);
+            key_suffix(&mut ak, t.block.height, &key);
+            batch.delete_cf(self.cf(CF_ADDR_IDX), ak);
+            events.push(Event::for_transfer(EventType::Reorged, network, &t, 0));
+            removed.push(t);
+        }
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(prefix_end(&prefix));
+        for item in self.db.iterator_cf_opt(
+            self.cf(CF_HEADERS),
+            ro,
+            IteratorMode::From(&start, rocksdb::Direction::Forward),
+        ) {
+            let (k, _) = item?;
+            batch.delete_cf(self.cf(CF_HEADERS), &k);
+        }
+        match ancestor {
+            Some((h, hash)) => {
+                let mut cursor = h.to_be_bytes().to_vec();
+                cursor.extend_from_slice(&hash.0);
+                batch.put_cf(self.cf(CF_META), cursor_key(chain), cursor);
+            }
+            None => batch.delete_cf(self.cf(CF_META), cursor_key(chain)),
+        }
+        let events = self.write_with_events(batch, events)?;
+        Ok((removed, events))
+    }
+
+    /// Assigns sequence numbers, adds the events to `batch` and writes it.
+    fn write_with_events(
+        &self,
+        mut batch: WriteBatch,
+        mut events: Vec<Event>,
+    ) -> Result<Vec<Event>, StoreError> {
+        let mut next = self
+            .next_seq
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut seq = *next;
+        for e in &mut events {
+            e.seq = seq;
+            seq += 1;
+            batch.put_cf(
+                self.cf(CF_OUTBOX),
+                e.seq.to_be_bytes(),
+                serde_json::to_vec(e).expect("an event always serializes"),
+            );
+        }
+        batch.put_cf(self.cf(CF_META), KEY_SEQ, seq.to_be_bytes());
+        self.db.write(batch)?;
+        if seq != *next {
+            *next = seq;
+            self.last_seq.send_replace(seq - 1);
+        }
+        Ok(events)
+    }
+
+    // ---- queries -------------------------------------------------------
+
+    /// Transfers of one address in block order, `limit` at a time; `after`
+    /// is the `next` cursor of the previous page.
+    pub fn transfers_by_address(
+        &self,
+        chain: &str,
+        addr: &[u8],
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<TransferPage, StoreError> {
+        let prefix = addr_prefix(chain, addr);
+        let mut start = prefix.clone();
+        if let Some(a) = after {
+            start.extend_from_slice(a);
+            start.push(0);
+        }
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(prefix_end(&prefix));
+        let iter = self.db.iterator_cf_opt(
+            self.cf(CF_ADDR_IDX),
+            ro,
+            IteratorMode::From(&start, rocksdb::Direction::Forward),
+        );
+        let mut transfers = Vec::new();
+        let mut last_suffix: Option<Vec<u8>> = None;
+        let mut next = None;
+        for item in iter {
+            let (k, _) = item?;
+            if transfers.len() == limit {
+                next = last_suffix.as_deref().map(hex::encode);
+                break;
+            }
+            let suffix = &k[prefix.len()..];
+            let (height, key) =
+                parse_suffix(suffix).ok_or_else(|| corrupt("address index", hex::encode(&k)))?;
+            if let Some(t) = self.transfer_at(chain, height, &key)? {
+                transfers.push(t);
+            }
+            last_suffix = Some(suffix.to_vec());
+        }
+        Ok(TransferPage { transfers, next })
+    }
+
+    fn transfer_at(
+        &self,
+        chain: &str,
+        height: u64,
+        key: &TransferKey,
+    ) -> Result<Option<Transfer>, StoreError> {
+        match self
+            .db
+            .get_pinned_cf(self.cf(CF_TRANSFERS), transfer_key(chain, height, key))?
+        {
+            Some(v) => Ok(Some(decode_transfer(&v)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Every transfer of one transaction in `chain`.
+    pub fn transfers_by_txid(
+        &self,
+        chain: &str,
+        txid: &Hash32,
+    ) -> Result<Vec<Transfer>, StoreError> {
+        let mut prefix = chain_prefix(chain);
+        prefix.extend_from_slice(&txid.0);
+        let mut out = Vec::new();
+        for item in self.prefix_iter(CF_TX_IDX, &prefix) {
+            let (k, v) = item?;
+            let s = &k[prefix.len()..];
+            if s.len() != 5 || v.len() != 8 {
+                return Err(corrupt("txid index", hex::encode(&k)));
+            }
+            let key = TransferKey {
+                txid: *txid,
+                direction: Direction::from_byte(s[0])
+                    .ok_or_else(|| corrupt("txid index", hex::encode(&k)))?,
+                index: u32::from_be_bytes(s[1..5].try_into().expect("length checked")),
+            };
+            let height = u64::from_be_bytes(v.as_ref().try_into().expect("length checked"));
+            if let Some(t) = self.transfer_at(chain, height, &key)? {
+                out.push(t);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Events with a sequence number above `after`, at most `limit`.
+    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+        let start = (after.saturating_add(1)).to_be_bytes();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_OUTBOX),
+            IteratorMode::From(&start, rocksdb::Direction::Forward),
+        );
+        let mut out = Vec::new();
+        for item in iter.take(limit) {
+            let (_, v) = item?;
+            out.push(serde_json::from_slice(&v).map_err(|e| corrupt("event", e))?);
+        }
+        Ok(out)
+    }
+
+    /// The sequence number of the newest event (0 when there is none).
+    pub fn last_seq(&self) -> u64 {
+        *self.last_seq.borrow()
+    }
+
+    /// A receiver that changes whenever new events are committed.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.last_seq.subscribe()
+    }
+}
+
+fn decode_watch(v: &[u8]) -> Result<WatchRecord, StoreError> {
+    serde_json::from_slice(v).map_err(|e| corrupt("watch", e))
+}
+
+fn decode_transfer(v: &[u8]) -> Result<Transfer, StoreError> {
+    serde_json::from_slice(v).map_err(|e| corrupt("transfer", e))
+}
+
+fn encode_transfer(t: &Transfer) -> Vec<u8> {
+    serde_json::to_vec(t).expect("a transfer always serializes")
+}

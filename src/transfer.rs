@@ -1,0 +1,154 @@
+//! The normalized payment record every chain produces: one value moved to or
+//! from a watched address by one transaction, at one position in a block.
+//!
+//! Amounts are base-unit integers (satoshi, wei, sun) kept as decimal strings
+//! at the edges so that 256-bit token amounts survive JSON untouched.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// A 32-byte hash (block hash or transaction id) in the byte order a chain's
+/// explorers display it, so that `to_string` is the familiar hex form.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct Hash32(pub [u8; 32]);
+
+impl Hash32 {
+    pub fn from_hex(s: &str) -> Result<Self, hex::FromHexError> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s.strip_prefix("0x").unwrap_or(s), &mut out)?;
+        Ok(Hash32(out))
+    }
+}
+
+impl fmt::Display for Hash32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for Hash32 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hash32({self})")
+    }
+}
+
+impl Serialize for Hash32 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Hash32 {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        Hash32::from_hex(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Whether value arrived at (`in`) or left (`out`) a watched address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    In,
+    Out,
+}
+
+impl Direction {
+    pub fn as_byte(self) -> u8 {
+        match self {
+            Direction::In => 0,
+            Direction::Out => 1,
+        }
+    }
+
+    pub fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            0 => Some(Direction::In),
+            1 => Some(Direction::Out),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::In => "in",
+            Direction::Out => "out",
+        }
+    }
+}
+
+/// What was moved: the chain's native coin (`contract: None`) or a token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Asset {
+    pub symbol: String,
+    pub decimals: u8,
+    pub contract: Option<String>,
+}
+
+/// The watch a transfer matched, copied into the transfer so that events carry
+/// the merchant's own label even after the watch is removed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WatchRef {
+    pub label: Option<String>,
+    #[serde(default)]
+    pub metadata: serde_json::Value,
+}
+
+/// Where a transfer was mined.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BlockRef {
+    pub height: u64,
+    pub hash: Hash32,
+    pub time: u64,
+}
+
+/// The lifecycle of a stored transfer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TransferStatus {
+    /// In a block, below the chain's confirmation threshold.
+    Detected,
+    /// At or past the threshold; `payment.confirmed` has been emitted.
+    Confirmed,
+}
+
+/// One matched transfer as stored and as served by the API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Transfer {
+    pub chain: String,
+    pub txid: Hash32,
+    /// Output index (`in`) or input index (`out`) for Bitcoin; log index or
+    /// position for account chains.
+    pub index: u32,
+    pub direction: Direction,
+    /// Display form of the watched address (or script hex).
+    pub address: String,
+    /// Matching key bytes of the watched address, hex (scriptPubKey for Bitcoin).
+    pub address_key: String,
+    pub asset: Asset,
+    /// Base-unit integer as a decimal string.
+    pub amount: String,
+    pub block: BlockRef,
+    pub status: TransferStatus,
+    pub watch: WatchRef,
+}
+
+impl Transfer {
+    /// The identity of this transfer inside its chain: stable across restarts,
+    /// and distinct for the same transaction mined again in another block.
+    pub fn key(&self) -> TransferKey {
+        TransferKey {
+            txid: self.txid,
+            direction: self.direction,
+            index: self.index,
+        }
+    }
+}
+
+/// `(txid, direction, index)`: what makes a transfer unique in a chain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TransferKey {
+    pub txid: Hash32,
+    pub direction: Direction,
+    pub index: u32,
+}

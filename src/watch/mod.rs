@@ -1,0 +1,156 @@
+//! The watched set of one chain: a bloom filter in memory that answers
+//! "surely not watched" for almost every output, in front of the exact set in
+//! the store.
+
+use crate::store::{Store, StoreError};
+use crate::transfer::WatchRef;
+use fastbloom::AtomicBloomFilter;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, RwLock};
+
+/// False-positive rate the filter is sized for.
+const FALSE_POSITIVE_RATE: f64 = 0.001;
+/// Smallest capacity a filter is built with.
+const MIN_CAPACITY: usize = 1 << 16;
+
+/// A watch as stored and served by the API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WatchRecord {
+    pub chain: String,
+    /// Display form: the address, or the scriptPubKey hex where the script
+    /// has no address form.
+    pub address: String,
+    pub label: Option<String>,
+    #[serde(default)]
+    pub metadata: serde_json::Value,
+    /// Unix seconds.
+    pub created_at: u64,
+}
+
+impl WatchRecord {
+    pub fn as_ref(&self) -> WatchRef {
+        WatchRef {
+            label: self.label.clone(),
+            metadata: self.metadata.clone(),
+        }
+    }
+}
+
+/// What a transfer candidate is checked against: "is this address key
+/// watched, and by which watch?"
+pub trait Lookup {
+    fn lookup(&self, key: &[u8]) -> Result<Option<WatchRecord>, StoreError>;
+}
+
+/// Bloom filter plus exact set for one chain.
+pub struct Matcher {
+    chain: String,
+    store: Arc<Store>,
+    bloom: RwLock<AtomicBloomFilter>,
+    capacity: AtomicUsize,
+    inserted: AtomicUsize,
+}
+
+fn new_filter(capacity: usize) -> AtomicBloomFilter {
+    AtomicBloomFilter::with_false_pos(FALSE_POSITIVE_RATE).expected_items(capacity)
+}
+
+impl Matcher {
+    /// Builds the filter from every watch of `chain` in the store.
+    pub fn load(chain: &str, store: Arc<Store>) -> Result<Self, StoreError> {
+        let mut keys = Vec::new();
+        store.for_each_watch_key(chain, |k| keys.push(k.to_vec()))?;
+        let capacity = (keys.len() * 2).max(MIN_CAPACITY);
+        let bloom = new_filter(capacity);
+        for k in &keys {
+            bloom.insert(k.as_slice());
+        }
+        Ok(Matcher {
+            chain: chain.to_string(),
+            store,
+            bloom: RwLock::new(bloom),
+            capacity: AtomicUsize::new(capacity),
+            inserted: AtomicUsize::new(keys.len()),
+        })
+    }
+
+    /// Adds keys to the filter (after they are stored). When the filter
+    /// outgrows its capacity it is rebuilt, twice as large, from the store.
+    pub fn add_keys<'a>(&self, keys: impl IntoIterator<Item = &'a [u8]>) -> Result<(), StoreError> {
+        let mut n = 0;
+        {
+            let bloom = self.bloom.read().unwrap_or_else(|p| p.into_inner());
+            for k in keys {
+                bloom.insert(k);
+                n += 1;
+            }
+        }
+        let total = self.inserted.fetch_add(n, Ordering::Relaxed) + n;
+        if total > self.capacity.load(Ordering::Relaxed) {
+            self.rebuild(total * 2)?;
+        }
+        Ok(())
+    }
+
+    fn rebuild(&self, capacity: usize) -> Result<(), StoreError> {
+        // Writers store a key before they add it to the filter, and adding
+        // waits for this lock: a key the store iteration misses is added to
+        // the new filter by its writer afterwards.
+        let mut guard = self.bloom.write().unwrap_or_else(|p| p.into_inner());
+        if self.capacity.load(Ordering::Relaxed) >= capacity {
+            return Ok(());
+        }
+        let bloom = new_filter(capacity);
+        let mut count = 0;
+        self.store.for_each_watch_key(&self.chain, |k| {
+            bloom.insert(k);
+            count += 1;
+        })?;
+        *guard = bloom;
+        self.capacity.store(capacity, Ordering::Relaxed);
+        self.inserted.store(count, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// True when `key` may be watched (false means surely not).
+    #[inline]
+    pub fn may_contain(&self, key: &[u8]) -> bool {
+        self.bloom
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(key)
+    }
+
+    /// Size of the in-memory filter in bytes.
+    pub fn filter_bytes(&self) -> usize {
+        self.bloom
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .num_bits()
+            / 8
+    }
+}
+
+impl Lookup for Matcher {
+    fn lookup(&self, key: &[u8]) -> Result<Option<WatchRecord>, StoreError> {
+        if !self.may_contain(key) {
+            return Ok(None);
+        }
+        self.store.get_watch(&self.chain, key)
+    }
+}
+
+/// A watched address parsed at the edge: the bytes matching uses and the form
+/// shown to users.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchAddress {
+    /// Matching key: scriptPubKey bytes for Bitcoin.
+    pub key: Vec<u8>,
+    pub display: String,
+}
+
+/// An address that cannot be watched on a chain; the message says why.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AddressError(pub String);

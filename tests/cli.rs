@@ -1,0 +1,128 @@
+//! The `paywatch` binary: `check-config` verdicts and a clean stop on SIGTERM
+//! and SIGINT.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_paywatch");
+
+fn write_config(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
+    let p = dir.join("paywatch.toml");
+    std::fs::File::create(&p)
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    p
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn check_config_accepts_the_shipped_examples_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let cookie = dir.path().join(".cookie");
+    std::fs::write(&cookie, "__cookie__:abc").unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/paywatch.toml"))
+            .unwrap()
+            .replace("/var/lib/bitcoind/.cookie", cookie.to_str().unwrap());
+    let p = write_config(dir.path(), &text);
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ok (1 chain)"));
+}
+
+#[test]
+fn check_config_names_the_bad_key_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = write_config(
+        dir.path(),
+        "data_dir = \"/tmp/x\"\n[api]\nlisten = \"127.0.0.1:8480\"\nlisten_backlog = 5\n",
+    );
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .arg(&p)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("listen_backlog") && err.contains("line 4"),
+        "{err}"
+    );
+
+    let missing = Command::new(BIN)
+        .arg("check-config")
+        .arg(dir.path().join("nope.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("nope.toml"));
+}
+
+fn stops_cleanly_on(signal: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let p = write_config(
+        dir.path(),
+        &format!(
+            "data_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n",
+            dir.path().join("data").display()
+        ),
+    );
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&p)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "API never listened");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            assert!(s.success(), "exit status {s}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not stop on SIG{signal}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The database was closed: it opens again.
+    paywatch::store::Store::open(&dir.path().join("data/db"))
+        .expect("store reopens after a clean stop");
+}
+
+#[test]
+fn stops_cleanly_on_sigterm() {
+    stops_cleanly_on("TERM");
+}
+
+#[test]
+fn stops_cleanly_on_sigint() {
+    stops_cleanly_on("INT");
+}

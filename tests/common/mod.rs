@@ -1,0 +1,560 @@
+//! Test harness: a replay node speaking bitcoind's JSON-RPC over HTTP, a
+//! builder for synthetic Bitcoin chains, the real fixtures, and a daemon
+//! started in-process against a temporary data directory.
+#![allow(dead_code)]
+
+use bitcoin::absolute::LockTime;
+use bitcoin::block::{Header, Version};
+use bitcoin::hashes::Hash;
+use bitcoin::transaction::Version as TxVersion;
+use bitcoin::{
+    Amount, Block, BlockHash, CompactTarget, OutPoint, ScriptBuf, Sequence, Transaction, TxIn,
+    TxMerkleNode, TxOut, Witness,
+};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+// ---- fixtures ---------------------------------------------------------------
+
+/// The real-data folder, or `None` (with a note) when it is missing outside CI.
+pub fn fixtures() -> Option<PathBuf> {
+    let dir = std::env::var_os("PAYWATCH_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
+    if dir.join("btc").is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!(
+            "fixtures folder {} is missing (set PAYWATCH_FIXTURES)",
+            dir.display()
+        );
+    }
+    eprintln!("skipped: fixtures folder {} is missing", dir.display());
+    None
+}
+
+// ---- replay node --------------------------------------------------------------
+
+/// A fault the replay node injects into its answers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Fault {
+    None,
+    /// HTTP 500 with a non-JSON body.
+    Http500,
+    /// HTTP 200 with a body that is not JSON.
+    Garbage,
+    /// A JSON-RPC error for every call.
+    RpcError,
+    /// Accepts, then closes the connection without answering.
+    Close,
+}
+
+#[derive(Default)]
+struct ChainState {
+    /// Height of `best[0]`.
+    base: u64,
+    best: Vec<BlockHash>,
+    /// Every block ever served, stale ones included (as a node keeps them).
+    raw: HashMap<BlockHash, Vec<u8>>,
+    fault: Option<Fault>,
+    calls: u64,
+}
+
+impl ChainState {
+    /// Height of the best block; `base - 1` while the chain is empty.
+    fn tip(&self) -> u64 {
+        (self.base + self.best.len() as u64).saturating_sub(1)
+    }
+}
+
+/// bitcoind's JSON-RPC, over recorded or generated blocks.
+pub struct ReplayNode {
+    pub url: String,
+    pub user: String,
+    pub password: String,
+    state: Arc<Mutex<ChainState>>,
+    stop: watch::Sender<bool>,
+}
+
+impl ReplayNode {
+    /// Starts a node whose best chain is `blocks`, the first at `base`.
+    pub async fn start(base: u64, blocks: &[Block]) -> ReplayNode {
+        let node_state = Arc::new(Mutex::new(ChainState {
+            base,
+            ..Default::default()
+        }));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, mut stop_rx) = watch::channel(false);
+        let state = node_state.clone();
+        tokio::spawn(async move {
+            loop {
+                let (stream, _) = tokio::select! {
+                    r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
+                    _ = stop_rx.changed() => break,
+                };
+                let state = state.clone();
+                let mut stop_conn = stop_rx.clone();
+                tokio::spawn(async move {
+                    if state.lock().unwrap().fault == Some(Fault::Close) {
+                        drop(stream);
+                        return;
+                    }
+                    let conn =
+                        http1::Builder::new().serve_connection(
+                            TokioIo::new(stream),
+                            service_fn(move |req| {
+                                let state = state.clone();
+                                async move {
+                                    Ok::<_, std::convert::Infallible>(answer(&state, req).await)
+                                }
+                            }),
+                        );
+                    tokio::select! {
+                        _ = conn => {}
+                        _ = stop_conn.changed() => {}
+                    }
+                });
+            }
+        });
+        let node = ReplayNode {
+            url: format!("http://{addr}"),
+            user: "replay".into(),
+            password: "replay-password".into(),
+            state: node_state,
+            stop,
+        };
+        node.set_chain(base, blocks);
+        node
+    }
+
+    /// Replaces the best chain (a reorg when it shares a prefix with the old one).
+    pub fn set_chain(&self, base: u64, blocks: &[Block]) {
+        let mut s = self.state.lock().unwrap();
+        s.base = base;
+        s.best = blocks.iter().map(|b| b.block_hash()).collect();
+        for b in blocks {
+            s.raw
+                .insert(b.block_hash(), bitcoin::consensus::serialize(b));
+        }
+    }
+
+    pub fn set_fault(&self, fault: Fault) {
+        self.state.lock().unwrap().fault = Some(fault).filter(|f| *f != Fault::None);
+    }
+
+    pub fn calls(&self) -> u64 {
+        self.state.lock().unwrap().calls
+    }
+
+    pub fn tip(&self) -> u64 {
+        self.state.lock().unwrap().tip()
+    }
+
+    /// The `[[chain]]` section for a daemon scanning this node.
+    pub fn chain_toml(&self, name: &str, network: &str, start: u64, confirmations: u64) -> String {
+        format!(
+            "[[chain]]\nname = \"{name}\"\nkind = \"bitcoin\"\nnetwork = \"{network}\"\n\
+             rpc_url = \"{}\"\nrpc_user = \"{}\"\nrpc_password = \"{}\"\n\
+             start_height = {start}\nconfirmations = {confirmations}\npoll_interval_ms = 50\n\
+             rpc_timeout_secs = 5\nprefetch = 8\n",
+            self.url, self.user, self.password
+        )
+    }
+}
+
+impl Drop for ReplayNode {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+fn rpc_result(id: &Value, result: Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(
+        serde_json::to_vec(&json!({"result": result, "error": null, "id": id})).unwrap(),
+    )));
+    r.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    r
+}
+
+fn rpc_error(id: &Value, code: i64, message: &str) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(
+        serde_json::to_vec(
+            &json!({"result": null, "error": {"code": code, "message": message}, "id": id}),
+        )
+        .unwrap(),
+    )));
+    *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    r
+}
+
+async fn answer(
+    state: &Arc<Mutex<ChainState>>,
+    req: Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
+    let auth_ok = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            use base64::Engine;
+            let expected =
+                base64::engine::general_purpose::STANDARD.encode(b"replay:replay-password");
+            v == format!("Basic {expected}")
+        });
+    if !auth_ok {
+        let mut r = Response::new(Full::new(Bytes::new()));
+        *r.status_mut() = StatusCode::UNAUTHORIZED;
+        return r;
+    }
+    let body = req.into_body().collect().await.unwrap().to_bytes();
+    let fault = {
+        let mut s = state.lock().unwrap();
+        s.calls += 1;
+        s.fault
+    };
+    match fault {
+        Some(Fault::Http500) => {
+            let mut r = Response::new(Full::new(Bytes::from_static(b"<html>overloaded</html>")));
+            *r.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+            return r;
+        }
+        Some(Fault::Garbage) => {
+            return Response::new(Full::new(Bytes::from_static(b"{\"result\": [1, 2")))
+        }
+        _ => {}
+    }
+    let req: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => return rpc_error(&Value::Null, -32700, "Parse error"),
+    };
+    let id = req["id"].clone();
+    if fault == Some(Fault::RpcError) {
+        return rpc_error(&id, -28, "Loading block index...");
+    }
+    let params = req["params"].as_array().cloned().unwrap_or_default();
+    let s = state.lock().unwrap();
+    let tip = s.tip();
+    match req["method"].as_str().unwrap_or("") {
+        "getblockcount" => rpc_result(&id, json!(tip)),
+        "getbestblockhash" => match s.best.last() {
+            Some(h) => rpc_result(&id, json!(h.to_string())),
+            None => rpc_error(&id, -1, "no blocks"),
+        },
+        "getblockhash" => {
+            let h = params.first().and_then(Value::as_u64).unwrap_or(u64::MAX);
+            if h < s.base || h > tip || s.best.is_empty() {
+                return rpc_error(&id, -8, "Block height out of range");
+            }
+            rpc_result(&id, json!(s.best[(h - s.base) as usize].to_string()))
+        }
+        "getblock" => {
+            let hash: Option<BlockHash> = params
+                .first()
+                .and_then(Value::as_str)
+                .and_then(|h| h.parse().ok());
+            let verbosity = params.get(1).and_then(Value::as_u64).unwrap_or(1);
+            match hash.and_then(|h| s.raw.get(&h)) {
+                Some(raw) if verbosity == 0 => rpc_result(&id, json!(hex::encode(raw))),
+                Some(_) => rpc_error(&id, -8, "replay node serves verbosity 0 only"),
+                None => rpc_error(&id, -5, "Block not found"),
+            }
+        }
+        other => rpc_error(&id, -32601, &format!("Method not found: {other}")),
+    }
+}
+
+// ---- synthetic chains -----------------------------------------------------------
+
+/// A coinbase paying `value` sat to `script`; `tag` makes it unique.
+pub fn coinbase(height: u64, tag: u32, script: ScriptBuf, value: u64) -> Transaction {
+    let mut sig = bitcoin::script::Builder::new()
+        .push_int(height as i64)
+        .push_int(i64::from(tag))
+        .into_script();
+    if sig.len() < 2 {
+        sig = ScriptBuf::from_bytes(vec![0x51, 0x51]);
+    }
+    Transaction {
+        version: TxVersion::TWO,
+        lock_time: LockTime::ZERO,
+        input: vec![TxIn {
+            previous_output: OutPoint::null(),
+            script_sig: sig,
+            sequence: Sequence::MAX,
+            witness: Witness::new(),
+        }],
+        output: vec![TxOut {
+            value: Amount::from_sat(value),
+            script_pubkey: script,
+        }],
+    }
+}
+
+/// A transaction spending `inputs` into `outputs`.
+pub fn spend(inputs: &[OutPoint], outputs: &[(ScriptBuf, u64)]) -> Transaction {
+    Transaction {
+        version: TxVersion::TWO,
+        lock_time: LockTime::ZERO,
+        input: inputs
+            .iter()
+            .map(|op| TxIn {
+                previous_output: *op,
+                script_sig: ScriptBuf::new(),
+                sequence: Sequence::MAX,
+                witness: Witness::new(),
+            })
+            .collect(),
+        output: outputs
+            .iter()
+            .map(|(s, v)| TxOut {
+                value: Amount::from_sat(*v),
+                script_pubkey: s.clone(),
+            })
+            .collect(),
+    }
+}
+
+/// A block on top of `prev` holding `txs` (the first must be a coinbase).
+pub fn block(prev: BlockHash, time: u32, txs: Vec<Transaction>) -> Block {
+    let mut b = Block {
+        header: Header {
+            version: Version::from_consensus(0x2000_0000),
+            prev_blockhash: prev,
+            merkle_root: TxMerkleNode::all_zeros(),
+            time,
+            bits: CompactTarget::from_consensus(0x207f_ffff),
+            nonce: 0,
+        },
+        txdata: txs,
+    };
+    b.header.merkle_root = b.compute_merkle_root().unwrap();
+    b
+}
+
+/// A script nobody watches, distinct per `n`.
+pub fn filler_script(n: u32) -> ScriptBuf {
+    let mut h = [0u8; 20];
+    h[..4].copy_from_slice(&n.to_be_bytes());
+    h[19] = 0xee;
+    ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array(h))
+}
+
+/// A P2WPKH script for test wallet `n`.
+pub fn wallet_script(n: u32) -> ScriptBuf {
+    let mut h = [0u8; 20];
+    h[..4].copy_from_slice(&n.to_be_bytes());
+    h[19] = 0x77;
+    ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array(h))
+}
+
+/// The regtest address of a script.
+pub fn regtest_address(script: &ScriptBuf) -> String {
+    bitcoin::Address::from_script(script, bitcoin::Network::Regtest)
+        .unwrap()
+        .to_string()
+}
+
+/// Extends `chain` (whose last block is at height `base + len - 1`) by `n`
+/// blocks of coinbases to filler scripts; `tag` makes a fork's blocks differ.
+pub fn extend(chain: &mut Vec<Block>, base: u64, n: usize, tag: u32) {
+    for _ in 0..n {
+        let height = base + chain.len() as u64;
+        let prev = chain
+            .last()
+            .map(|b| b.block_hash())
+            .unwrap_or_else(BlockHash::all_zeros);
+        let time = 1_700_000_000 + height as u32 * 600;
+        chain.push(block(
+            prev,
+            time,
+            vec![coinbase(
+                height,
+                tag,
+                filler_script(height as u32),
+                50_0000_0000,
+            )],
+        ));
+    }
+}
+
+// ---- daemon ---------------------------------------------------------------------
+
+/// A paywatch daemon running in-process on a temporary data directory.
+pub struct Daemon {
+    pub url: String,
+    pub http: reqwest::Client,
+    stop: watch::Sender<bool>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// The config text for a data dir and chain sections.
+pub fn config_text(data_dir: &std::path::Path, chains: &[String]) -> String {
+    format!(
+        "data_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:0\"\n\n{}",
+        data_dir.display(),
+        chains.join("\n")
+    )
+}
+
+impl Daemon {
+    pub async fn start(config_text: &str) -> Daemon {
+        // The daemon's log, shown with a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| "info".into()),
+            )
+            .try_init();
+        let config =
+            paywatch::config::Config::parse(config_text, std::path::Path::new("/tmp/test.toml"))
+                .expect("test config is valid");
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(paywatch::daemon::run_with_listener(
+            config, listener, stop_rx,
+        ));
+        Daemon {
+            url,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(90))
+                .build()
+                .unwrap(),
+            stop,
+            task: Some(task),
+        }
+    }
+
+    /// Stops the daemon and waits until it has closed its store.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(t) = self.task.take() {
+            t.await.unwrap().unwrap();
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}{path}", self.url))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn watch(&self, chain: &str, address: &str, label: &str) {
+        let (status, body) = self
+            .post_json(
+                "/v1/watches",
+                &json!({"chain": chain, "address": address, "label": label, "metadata": {"order": label}}),
+            )
+            .await;
+        assert_eq!(status, 201, "watch {address}: {body}");
+    }
+
+    pub async fn chain_status(&self, chain: &str) -> Value {
+        let (_, s) = self.get("/v1/status").await;
+        s["chains"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["chain"] == chain)
+            .cloned()
+            .unwrap()
+    }
+
+    /// Waits until `chain` has indexed `height`.
+    pub async fn wait_indexed(&self, chain: &str, height: u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = self.chain_status(chain).await;
+            if s["indexed_height"].as_u64() == Some(height)
+                && s["node_tip"].as_u64() == Some(height)
+            {
+                return;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "chain {chain} did not reach height {height}: {s}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Every event so far.
+    pub async fn events(&self) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let (_, b) = self
+                .get(&format!("/v1/events?after={after}&limit=1000"))
+                .await;
+            let list = b["events"].as_array().unwrap().clone();
+            if list.is_empty() {
+                return all;
+            }
+            after = list.last().unwrap()["seq"].as_u64().unwrap();
+            all.extend(list);
+        }
+    }
+
+    pub async fn transfers(&self, chain: &str, address: &str) -> Vec<Value> {
+        let (status, b) = self
+            .get(&format!(
+                "/v1/transfers?chain={chain}&address={address}&limit=1000"
+            ))
+            .await;
+        assert_eq!(status, 200, "{b}");
+        b["transfers"].as_array().unwrap().clone()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+/// `(type, txid, index, direction)` of each event, for comparisons.
+pub fn event_keys(events: &[Value]) -> Vec<(String, String, u64, String)> {
+    events
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_string(),
+                e["txid"].as_str().unwrap().to_string(),
+                e["index"].as_u64().unwrap(),
+                e["direction"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
