@@ -8,74 +8,44 @@
 use bitcoin::hashes::Hash;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use paywatch::chain::bitcoin::{scan_block, Spends};
-use paywatch::store::Store;
-use paywatch::watch::{Matcher, WatchRecord};
-use std::path::PathBuf;
+use paywatch::watch::Matcher;
 use std::sync::Arc;
+
+mod common;
 
 const BLOCKS: [u64; 3] = [413567, 702861, 866342];
 
-fn fixtures() -> Option<PathBuf> {
-    let dir = std::env::var_os("PAYWATCH_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
-    if dir.join("btc").is_dir() {
-        Some(dir)
-    } else {
-        if std::env::var("CI").as_deref() == Ok("true") {
-            panic!("fixtures folder {} is missing", dir.display());
-        }
-        eprintln!("skipped: fixtures folder {} is missing", dir.display());
-        None
-    }
-}
-
-/// A store and matcher watching `n` scripts: a few taken from the blocks (so
-/// matches happen) and the rest random P2WPKH scripts.
+/// Watches `n` scripts: a few taken from the blocks (so that matches happen)
+/// and the rest random P2WPKH scripts.
 fn watched(n: usize, blocks: &[bitcoin::Block]) -> (tempfile::TempDir, Arc<Matcher>) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Arc::new(Store::open(dir.path()).unwrap());
-    let rec = WatchRecord {
-        chain: "btc".into(),
-        address: String::new(),
-        label: None,
-        metadata: serde_json::json!({}),
-        created_at: 0,
+    // Every 97th transaction's first output of a standard type (scripts
+    // such as OP_RETURN recur thousands of times in a block; nobody watches them).
+    let standard = |s: &bitcoin::Script| {
+        s.is_p2pkh() || s.is_p2sh() || s.is_p2wpkh() || s.is_p2wsh() || s.is_p2tr()
     };
-    let mut keys: Vec<Vec<u8>> = blocks
+    let keys: Vec<Vec<u8>> = blocks
         .iter()
         .flat_map(|b| {
             b.txdata
                 .iter()
                 .skip(1)
                 .step_by(97)
-                .map(|tx| tx.output[0].script_pubkey.to_bytes())
+                .filter_map(|tx| tx.output.iter().find(|o| standard(&o.script_pubkey)))
+                .map(|o| o.script_pubkey.to_bytes())
         })
         .collect();
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    while keys.len() < n {
-        let mut h = [0u8; 20];
-        for chunk in h.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
-        }
-        keys.push(
-            bitcoin::ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array(h)).into_bytes(),
-        );
-    }
-    for chunk in keys.chunks(50_000) {
-        let items: Vec<(Vec<u8>, WatchRecord)> =
-            chunk.iter().map(|k| (k.clone(), rec.clone())).collect();
-        store.insert_watches("btc", &items).unwrap();
-    }
-    let matcher = Arc::new(Matcher::load("btc", store).unwrap());
-    (dir, matcher)
+    common::watched("btc", n, keys, |seed| {
+        bitcoin::ScriptBuf::new_p2wpkh(&bitcoin::WPubkeyHash::from_byte_array(common::bytes20(
+            seed,
+        )))
+        .into_bytes()
+    })
 }
 
 fn bench(c: &mut Criterion) {
-    let Some(dir) = fixtures() else { return };
+    let Some(dir) = common::fixtures() else {
+        return;
+    };
     let raws: Vec<(u64, Vec<u8>)> = BLOCKS
         .iter()
         .map(|h| {

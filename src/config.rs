@@ -80,6 +80,50 @@ struct RawBitcoin {
     max_reorg_depth: u64,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTron {
+    name: String,
+    kind: String,
+    #[serde(default = "default_tron_network")]
+    network: String,
+    http_url: String,
+    api_key: Option<String>,
+    #[serde(default)]
+    start_height: u64,
+    #[serde(default = "default_tron_confirmations")]
+    confirmations: u64,
+    finality: Option<String>,
+    #[serde(default = "default_prefetch")]
+    prefetch: usize,
+    #[serde(default = "default_tron_poll_ms")]
+    poll_interval_ms: u64,
+    #[serde(default = "default_rpc_timeout")]
+    rpc_timeout_secs: u64,
+    #[serde(default = "default_max_reorg")]
+    max_reorg_depth: u64,
+    #[serde(default)]
+    token: Vec<RawToken>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    symbol: String,
+    contract: String,
+    decimals: u8,
+}
+
+fn default_tron_network() -> String {
+    "mainnet".into()
+}
+fn default_tron_confirmations() -> u64 {
+    19
+}
+fn default_tron_poll_ms() -> u64 {
+    1000
+}
+
 fn default_confirmations() -> u64 {
     3
 }
@@ -131,6 +175,48 @@ pub struct ChainConfig {
 #[derive(Debug, Clone)]
 pub enum ChainKind {
     Bitcoin(BitcoinConfig),
+    Tron(TronConfig),
+}
+
+impl ChainConfig {
+    /// The kind name as written in the config.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            ChainKind::Bitcoin(_) => "bitcoin",
+            ChainKind::Tron(_) => "tron",
+        }
+    }
+
+    /// The network name as written in the config.
+    pub fn network_name(&self) -> &str {
+        match &self.kind {
+            ChainKind::Bitcoin(b) => &b.network_name,
+            ChainKind::Tron(t) => &t.network,
+        }
+    }
+}
+
+/// A token contract whose transfers count as payments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub symbol: String,
+    /// Contract address as the chain stores it (TRON: 21 bytes, `41…`).
+    pub contract: Vec<u8>,
+    /// Contract address as users write it.
+    pub display: String,
+    pub decimals: u8,
+}
+
+#[derive(Debug, Clone)]
+pub struct TronConfig {
+    pub network: String,
+    pub http_url: Url,
+    /// Sent as `TRON-PRO-API-KEY` (for TronGrid-compatible endpoints).
+    pub api_key: Option<Secret>,
+    /// Confirm at the node's solidified block instead of by depth.
+    pub solidified: bool,
+    pub tokens: Vec<Token>,
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -212,7 +298,7 @@ impl Config {
             let kind = match table.get("kind") {
                 Some(toml::Value::String(k)) => k.clone(),
                 Some(_) => return Err(at("`kind` must be a string".into())),
-                None => return Err(at("missing key `kind` (bitcoin)".into())),
+                None => return Err(at("missing key `kind` (bitcoin or tron)".into())),
             };
             let chain = match kind.as_str() {
                 "bitcoin" => {
@@ -221,9 +307,15 @@ impl Config {
                         .map_err(|e: toml::de::Error| at(e.message().to_string()))?;
                     bitcoin_chain(raw, base).map_err(at)?
                 }
+                "tron" => {
+                    let raw: RawTron = toml::Value::Table(table)
+                        .try_into()
+                        .map_err(|e: toml::de::Error| at(e.message().to_string()))?;
+                    tron_chain(raw).map_err(at)?
+                }
                 other => {
                     return Err(at(format!(
-                        "kind: unknown chain kind `{other}` (expected bitcoin)"
+                        "kind: unknown chain kind `{other}` (expected bitcoin or tron)"
                     )))
                 }
             };
@@ -292,6 +384,79 @@ fn bitcoin_chain(raw: RawBitcoin, base: &Path) -> Result<ChainConfig, String> {
             rpc_url,
             auth,
             rpc_timeout: Duration::from_secs(raw.rpc_timeout_secs.max(1)),
+        }),
+    )
+}
+
+/// USDT on TRON mainnet, known without configuration.
+pub const TRON_USDT: &str = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t";
+
+fn tron_chain(raw: RawTron) -> Result<ChainConfig, String> {
+    debug_assert_eq!(raw.kind, "tron");
+    check_name(&raw.name)?;
+    if !matches!(
+        raw.network.as_str(),
+        "mainnet" | "shasta" | "nile" | "private"
+    ) {
+        return Err(format!(
+            "network: unknown TRON network `{}` (mainnet, shasta, nile or private)",
+            raw.network
+        ));
+    }
+    let http_url = parse_http_url("http_url", &raw.http_url)?;
+    let solidified = match raw.finality.as_deref() {
+        None => false,
+        Some("solidified") => true,
+        Some(other) => {
+            return Err(format!(
+                "finality: `{other}` is not supported (use \"solidified\" or `confirmations`)"
+            ))
+        }
+    };
+    let mut tokens = Vec::new();
+    if raw.network == "mainnet" {
+        let contract = crate::chain::tron::parse_address(TRON_USDT)
+            .expect("the built-in USDT address is valid");
+        tokens.push(Token {
+            symbol: "USDT".into(),
+            contract: contract.key,
+            display: TRON_USDT.into(),
+            decimals: 6,
+        });
+    }
+    for (i, t) in raw.token.into_iter().enumerate() {
+        let addr = crate::chain::tron::parse_address(&t.contract)
+            .map_err(|e| format!("token[{i}].contract: {e}"))?;
+        if t.decimals > 77 {
+            return Err(format!("token[{i}].decimals: {} is above 77", t.decimals));
+        }
+        if t.symbol.is_empty() || t.symbol.len() > 16 {
+            return Err(format!("token[{i}].symbol: must be 1-16 characters"));
+        }
+        let token = Token {
+            symbol: t.symbol,
+            contract: addr.key,
+            display: addr.display,
+            decimals: t.decimals,
+        };
+        // A listed token replaces a built-in one with the same contract.
+        tokens.retain(|k: &Token| k.contract != token.contract);
+        tokens.push(token);
+    }
+    common(
+        raw.name,
+        raw.start_height,
+        raw.confirmations,
+        raw.prefetch,
+        raw.poll_interval_ms,
+        raw.max_reorg_depth,
+        ChainKind::Tron(TronConfig {
+            network: raw.network,
+            http_url,
+            api_key: raw.api_key.map(Secret),
+            solidified,
+            tokens,
+            timeout: Duration::from_secs(raw.rpc_timeout_secs.max(1)),
         }),
     )
 }
@@ -407,7 +572,9 @@ confirmations = 2
         assert_eq!(c.chains.len(), 1);
         assert_eq!(c.chains[0].confirmations, 2);
         assert_eq!(c.chains[0].start_height, 5);
-        let ChainKind::Bitcoin(b) = &c.chains[0].kind;
+        let ChainKind::Bitcoin(b) = &c.chains[0].kind else {
+            panic!("not bitcoin")
+        };
         assert_eq!(b.network, bitcoin::Network::Regtest);
         assert!(
             !format!("{c:?}").contains("\"p\""),
@@ -457,6 +624,47 @@ confirmations = 2
         let chain = &GOOD[GOOD.find("[[chain]]").unwrap()..];
         let e = parse(&format!("{GOOD}\n{chain}")).unwrap_err();
         assert!(e.contains("defined twice"), "{e}");
+    }
+
+    const TRON: &str = r#"
+data_dir = "/tmp/pw"
+[[chain]]
+name = "tron"
+kind = "tron"
+http_url = "http://127.0.0.1:8090"
+finality = "solidified"
+[[chain.token]]
+symbol = "USDC"
+contract = "TEkxiTehnzSmSe2XqrBj4w32RUN966rdz8"
+decimals = 6
+"#;
+
+    #[test]
+    fn tron_chain_knows_usdt_and_listed_tokens() {
+        let c = parse(TRON).unwrap();
+        let ChainKind::Tron(t) = &c.chains[0].kind else {
+            panic!("not tron")
+        };
+        assert!(t.solidified);
+        let symbols: Vec<&str> = t.tokens.iter().map(|t| t.symbol.as_str()).collect();
+        assert_eq!(symbols, ["USDT", "USDC"]);
+        assert_eq!(
+            hex::encode(&t.tokens[0].contract),
+            "41a614f803b6fd780986a42c78ec9c7f77e6ded13c"
+        );
+    }
+
+    #[test]
+    fn tron_token_with_bad_checksum_is_named() {
+        let e = parse(&TRON.replace(
+            "TEkxiTehnzSmSe2XqrBj4w32RUN966rdz8",
+            "TEkxiTehnzSmSe2XqrBj4w32RUN966rdz9",
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("token[0].contract") && e.contains("checksum"),
+            "{e}"
+        );
     }
 
     #[test]

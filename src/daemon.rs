@@ -3,8 +3,9 @@
 
 use crate::api::{self, AddressFormat, ApiChain, AppState};
 use crate::chain::bitcoin::{BitcoinDecoder, BitcoinNode};
+use crate::chain::tron::{TronDecoder, TronNode};
 use crate::config::{ChainKind, Config};
-use crate::scan::{ChainStatus, ScanSettings, Scanner};
+use crate::scan::{ChainStatus, Finality, ScanSettings, Scanner};
 use crate::store::Store;
 use crate::watch::Matcher;
 use anyhow::Context;
@@ -68,32 +69,51 @@ pub async fn run_with_listener(
             Matcher::load(&chain.name, store.clone())
                 .with_context(|| format!("chain {}: cannot load watches", chain.name))?,
         );
-        let ChainKind::Bitcoin(btc) = &chain.kind;
         let status = Arc::new(ChainStatus::new(
             &chain.name,
-            "bitcoin",
-            &btc.network_name,
+            chain.kind_name(),
+            chain.network_name(),
             chain.confirmations,
         ));
-        let settings = ScanSettings {
+        let mut settings = ScanSettings {
+            finality: Finality::Depth,
             chain: chain.name.clone(),
-            network: btc.network_name.clone(),
+            network: chain.network_name().to_string(),
             start_height: chain.start_height,
             confirmations: chain.confirmations,
             prefetch: chain.prefetch,
             poll_interval: chain.poll_interval,
             max_reorg_depth: chain.max_reorg_depth,
         };
-        let decoder = BitcoinDecoder::new(&chain.name, btc.network, matcher.clone(), &store)
-            .with_context(|| format!("chain {}: cannot load received outputs", chain.name))?;
-        let node = BitcoinNode::new(btc.clone(), chain.prefetch);
-        let scanner = Scanner::new(settings, store.clone(), node, decoder, status.clone());
-        tasks.push(tokio::spawn(scanner.run(stop.clone())));
-        info!(chain = %chain.name, kind = "bitcoin", network = %btc.network_name, watches = "loaded", "chain started");
+        let format = match &chain.kind {
+            ChainKind::Bitcoin(btc) => {
+                let decoder =
+                    BitcoinDecoder::new(&chain.name, btc.network, matcher.clone(), &store)
+                        .with_context(|| {
+                            format!("chain {}: cannot load received outputs", chain.name)
+                        })?;
+                let node = BitcoinNode::new(btc.clone(), chain.prefetch);
+                let scanner = Scanner::new(settings, store.clone(), node, decoder, status.clone());
+                tasks.push(tokio::spawn(scanner.run(stop.clone())));
+                AddressFormat::Bitcoin(btc.network)
+            }
+            ChainKind::Tron(tron) => {
+                if tron.solidified {
+                    settings.finality = Finality::Node;
+                }
+                let decoder = TronDecoder::new(&chain.name, tron.tokens.clone(), matcher.clone());
+                let node = TronNode::new(tron.clone())
+                    .map_err(|e| anyhow::anyhow!("chain {}: {e}", chain.name))?;
+                let scanner = Scanner::new(settings, store.clone(), node, decoder, status.clone());
+                tasks.push(tokio::spawn(scanner.run(stop.clone())));
+                AddressFormat::Tron
+            }
+        };
+        info!(chain = %chain.name, kind = chain.kind_name(), network = chain.network_name(), "chain started");
         chains.insert(
             chain.name.clone(),
             ApiChain {
-                format: AddressFormat::Bitcoin(btc.network),
+                format,
                 matcher,
                 status,
             },

@@ -40,6 +40,7 @@ pub struct ChainStatus {
     pub confirmations: u64,
     node_tip: AtomicU64,
     indexed: AtomicU64,
+    skipped: AtomicU64,
     inner: Mutex<StatusInner>,
 }
 
@@ -61,6 +62,8 @@ pub struct StatusView {
     pub lag: Option<u64>,
     pub blocks_per_second: f64,
     pub confirmations: u64,
+    /// Malformed transactions or logs skipped since start.
+    pub decode_skipped: u64,
     pub last_error: Option<String>,
 }
 
@@ -75,6 +78,7 @@ impl ChainStatus {
             confirmations,
             node_tip: AtomicU64::new(UNKNOWN),
             indexed: AtomicU64::new(UNKNOWN),
+            skipped: AtomicU64::new(0),
             inner: Mutex::new(StatusInner {
                 state: ScanState::Starting,
                 last_error: None,
@@ -151,6 +155,7 @@ impl ChainStatus {
             lag: tip.map(|t| t.saturating_sub(indexed.unwrap_or(0))),
             blocks_per_second: (rate * 100.0).round() / 100.0,
             confirmations: self.confirmations,
+            decode_skipped: self.skipped.load(Ordering::Relaxed),
             last_error: g.last_error.clone(),
         }
     }
@@ -168,8 +173,18 @@ pub enum ScanError {
     ReorgTooDeep(u64),
 }
 
+/// When a transfer counts as confirmed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Finality {
+    /// At `confirmations` blocks deep.
+    Depth,
+    /// At or below the node's own finality mark ([`Node::finalized`]).
+    Node,
+}
+
 /// Settings the scanner needs from the chain's config.
 pub struct ScanSettings {
+    pub finality: Finality,
     pub chain: String,
     pub network: String,
     pub start_height: u64,
@@ -185,6 +200,8 @@ pub struct Scanner<N: Node, D: Decoder<Raw = N::Raw>> {
     node: N,
     decoder: D,
     status: Arc<ChainStatus>,
+    /// The node's finality mark as last read (with [`Finality::Node`]).
+    finalized: Option<u64>,
 }
 
 impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
@@ -201,6 +218,7 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
             node,
             decoder,
             status,
+            finalized: None,
         }
     }
 
@@ -261,6 +279,22 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
         let tip = self.node.tip().await?;
         self.status.node_tip.store(tip, Ordering::Relaxed);
         let mut cursor = self.store.cursor(&chain)?;
+        if self.settings.finality == Finality::Node {
+            let mark = self.node.finalized().await?;
+            if mark != self.finalized {
+                self.finalized = mark;
+                if let (Some((h, _)), Some(upto)) = (cursor, self.confirm_upto(u64::MAX)) {
+                    let upto = upto.min(h);
+                    let s = &self.settings;
+                    let events = tokio::task::block_in_place(|| {
+                        self.store.confirm(&s.chain, &s.network, upto, h)
+                    })?;
+                    if !events.is_empty() {
+                        info!(chain = %s.chain, finalized = upto, events = events.len(), "finalized");
+                    }
+                }
+            }
+        }
         let next = cursor
             .map(|(h, _)| h + 1)
             .unwrap_or(self.settings.start_height);
@@ -284,33 +318,53 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
         });
         let end = tip.min(next + ROUND - 1);
         let node = self.node.clone();
-        let mut blocks = futures_util::stream::iter(next..=end)
-            .map(move |h| {
+        let batch = self.node.batch_size().max(1);
+        let mut batches = futures_util::stream::iter((next..=end).step_by(batch as usize))
+            .map(move |start| {
                 let node = node.clone();
-                async move { (h, node.fetch(h).await) }
+                let count = batch.min(end - start + 1);
+                async move { node.fetch_many(start, count).await }
             })
             .buffered(self.settings.prefetch);
-        while let Some((height, raw)) = blocks.next().await {
-            let raw = raw?;
-            let block = tokio::task::block_in_place(|| self.decoder.decode(height, raw))?;
-            if let Some((ph, phash)) = cursor {
-                if ph + 1 == height && block.parent != phash {
-                    info!(chain = %chain, height, "block does not link to the stored parent; reorg");
-                    drop(blocks);
-                    self.reorg(ph).await?;
+        while let Some(fetched) = batches.next().await {
+            for (height, raw) in fetched? {
+                let block = tokio::task::block_in_place(|| self.decoder.decode(height, raw))?;
+                if let Some((ph, phash)) = cursor {
+                    if ph + 1 != height {
+                        return Err(ScanError::Node(NodeError::Invalid(format!(
+                            "asked for block {}, got block {height}",
+                            ph + 1
+                        ))));
+                    }
+                    if block.parent != phash {
+                        info!(chain = %chain, height, "block does not link to the stored parent; reorg");
+                        drop(batches);
+                        self.reorg(ph).await?;
+                        return Ok(true);
+                    }
+                }
+                self.commit(block)?;
+                cursor = self.store.cursor(&chain)?;
+                if *shutdown.borrow() {
                     return Ok(true);
                 }
-            }
-            self.commit(block)?;
-            cursor = self.store.cursor(&chain)?;
-            if *shutdown.borrow() {
-                break;
             }
         }
         Ok(true)
     }
 
+    /// The highest height whose transfers count as confirmed when `height`
+    /// is the newest committed block.
+    fn confirm_upto(&self, height: u64) -> Option<u64> {
+        match self.finalized {
+            Some(f) => Some(f.min(height)),
+            None if self.settings.finality == Finality::Node => None,
+            None => (height + 1).checked_sub(self.settings.confirmations.max(1)),
+        }
+    }
+
     fn commit(&mut self, block: Block) -> Result<(), ScanError> {
+        let confirm_upto = self.confirm_upto(block.height);
         let s = &self.settings;
         let events = tokio::task::block_in_place(|| {
             self.store.commit_block(BlockCommit {
@@ -319,12 +373,15 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
                 height: block.height,
                 hash: block.hash,
                 transfers: block.transfers.clone(),
-                threshold: s.confirmations,
+                confirm_upto,
                 keep_headers: s.max_reorg_depth + 1,
             })
         })?;
         self.decoder.committed(&block);
         self.status.committed(block.height);
+        self.status
+            .skipped
+            .fetch_add(block.skipped, Ordering::Relaxed);
         if !events.is_empty() {
             info!(chain = %s.chain, height = block.height, events = events.len(), "block committed");
         }

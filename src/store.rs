@@ -85,8 +85,9 @@ pub struct BlockCommit<'a> {
     pub height: u64,
     pub hash: Hash32,
     pub transfers: Vec<Transfer>,
-    /// The chain's confirmation threshold (1 = confirmed when mined).
-    pub threshold: u64,
+    /// Transfers at or below this height are confirmed (from the chain's
+    /// confirmation depth or the node's finalized mark); `None`: none yet.
+    pub confirm_upto: Option<u64>,
     /// How many recent block hashes to keep for reorg detection.
     pub keep_headers: u64,
 }
@@ -419,42 +420,14 @@ impl Store {
         cursor.extend_from_slice(&c.hash.0);
         batch.put_cf(self.cf(CF_META), cursor_key(chain), cursor);
 
-        // Transfers mined earlier that this block confirms.
-        let threshold = c.threshold.max(1);
-        if c.height + 1 >= threshold {
-            let last = c.height + 1 - threshold;
-            let prefix = chain_prefix(chain);
-            let mut ro = ReadOptions::default();
-            ro.set_iterate_upper_bound(height_key(chain, last + 1));
-            let iter = self.db.iterator_cf_opt(
-                self.cf(CF_PENDING),
-                ro,
-                IteratorMode::From(&prefix, rocksdb::Direction::Forward),
-            );
-            for item in iter {
-                let (k, _) = item?;
-                let (height, key) = parse_suffix(&k[prefix.len()..])
-                    .ok_or_else(|| corrupt("pending", hex::encode(&k)))?;
-                batch.delete_cf(self.cf(CF_PENDING), &k);
-                let tk = transfer_key(chain, height, &key);
-                let Some(v) = self.db.get_cf(self.cf(CF_TRANSFERS), &tk)? else {
-                    continue;
-                };
-                let mut t = decode_transfer(&v)?;
-                t.status = TransferStatus::Confirmed;
-                batch.put_cf(self.cf(CF_TRANSFERS), &tk, encode_transfer(&t));
-                events.push(Event::for_transfer(
-                    EventType::Confirmed,
-                    c.network,
-                    &t,
-                    confirmations(c.height, height),
-                ));
-            }
+        // Transfers mined earlier that are now deep enough.
+        if let Some(upto) = c.confirm_upto {
+            self.confirm_pending(&mut batch, &mut events, chain, c.network, upto, c.height)?;
         }
 
         for mut t in c.transfers {
             let key = t.key();
-            let confirmed = threshold <= 1;
+            let confirmed = c.confirm_upto.is_some_and(|upto| c.height <= upto);
             t.status = if confirmed {
                 TransferStatus::Confirmed
             } else {
@@ -480,6 +453,63 @@ impl Store {
             }
         }
         self.write_with_events(batch, events)
+    }
+
+    /// Confirms the pending transfers of `chain` at or below `upto` (used
+    /// when the node's finalized mark moves without a new block).
+    pub fn confirm(
+        &self,
+        chain: &str,
+        network: &str,
+        upto: u64,
+        tip: u64,
+    ) -> Result<Vec<Event>, StoreError> {
+        let mut batch = WriteBatch::default();
+        let mut events = Vec::new();
+        self.confirm_pending(&mut batch, &mut events, chain, network, upto, tip)?;
+        if events.is_empty() {
+            return Ok(events);
+        }
+        self.write_with_events(batch, events)
+    }
+
+    fn confirm_pending(
+        &self,
+        batch: &mut WriteBatch,
+        events: &mut Vec<Event>,
+        chain: &str,
+        network: &str,
+        upto: u64,
+        tip: u64,
+    ) -> Result<(), StoreError> {
+        let prefix = chain_prefix(chain);
+        let mut ro = ReadOptions::default();
+        ro.set_iterate_upper_bound(height_key(chain, upto.saturating_add(1)));
+        let iter = self.db.iterator_cf_opt(
+            self.cf(CF_PENDING),
+            ro,
+            IteratorMode::From(&prefix, rocksdb::Direction::Forward),
+        );
+        for item in iter {
+            let (k, _) = item?;
+            let (height, key) = parse_suffix(&k[prefix.len()..])
+                .ok_or_else(|| corrupt("pending", hex::encode(&k)))?;
+            batch.delete_cf(self.cf(CF_PENDING), &k);
+            let tk = transfer_key(chain, height, &key);
+            let Some(v) = self.db.get_cf(self.cf(CF_TRANSFERS), &tk)? else {
+                continue;
+            };
+            let mut t = decode_transfer(&v)?;
+            t.status = TransferStatus::Confirmed;
+            batch.put_cf(self.cf(CF_TRANSFERS), &tk, encode_transfer(&t));
+            events.push(Event::for_transfer(
+                EventType::Confirmed,
+                network,
+                &t,
+                confirmations(tip, height),
+            ));
+        }
+        Ok(())
     }
 
     /// Removes everything `chain` recorded above `ancestor` (or everything,

@@ -45,12 +45,14 @@ const MAX_WAIT_SECS: u64 = 60;
 #[derive(Clone, Debug)]
 pub enum AddressFormat {
     Bitcoin(bitcoin::Network),
+    Tron,
 }
 
 impl AddressFormat {
     pub fn parse(&self, s: &str) -> Result<WatchAddress, AddressError> {
         match self {
             AddressFormat::Bitcoin(n) => chain::bitcoin::parse_address(*n, s),
+            AddressFormat::Tron => chain::tron::parse_address(s),
         }
     }
 }

@@ -218,6 +218,7 @@ pub fn scan_block(
         parent: display_hash(block.header.prev_blockhash.to_byte_array()),
         time: block_ref.time,
         transfers,
+        skipped: 0,
     })
 }
 

@@ -6,6 +6,7 @@
 //! order, keeping whatever per-chain state matching needs).
 
 pub mod bitcoin;
+pub mod tron;
 
 use crate::store::StoreError;
 use crate::transfer::{Hash32, Transfer};
@@ -21,6 +22,8 @@ pub struct Block {
     /// Unix seconds.
     pub time: u64,
     pub transfers: Vec<Transfer>,
+    /// Malformed transactions or logs that were skipped.
+    pub skipped: u64,
 }
 
 /// Why a node request failed; decides how the scanner reports it.
@@ -55,6 +58,33 @@ pub trait Node: Clone + Send + Sync + 'static {
     fn hash_at(&self, height: u64) -> impl Future<Output = Result<Hash32, NodeError>> + Send;
     /// The node's best-chain block at `height`, ready to decode.
     fn fetch(&self, height: u64) -> impl Future<Output = Result<Self::Raw, NodeError>> + Send;
+
+    /// Most blocks [`Node::fetch_many`] asks for in one request.
+    fn batch_size(&self) -> u64 {
+        1
+    }
+
+    /// The blocks `start .. start + count`, in height order. Nodes with a
+    /// range call override this; the default fetches one block at a time.
+    fn fetch_many(
+        &self,
+        start: u64,
+        count: u64,
+    ) -> impl Future<Output = Result<Vec<(u64, Self::Raw)>, NodeError>> + Send {
+        async move {
+            let mut out = Vec::with_capacity(count as usize);
+            for h in start..start + count {
+                out.push((h, self.fetch(h).await?));
+            }
+            Ok(out)
+        }
+    }
+
+    /// The node's own finality mark (TRON's solidified block), when the chain
+    /// is configured to confirm by it rather than by depth.
+    fn finalized(&self) -> impl Future<Output = Result<Option<u64>, NodeError>> + Send {
+        async { Ok(None) }
+    }
 }
 
 /// Decodes fetched blocks and matches them against the watched set, in

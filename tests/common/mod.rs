@@ -3,6 +3,8 @@
 //! started in-process against a temporary data directory.
 #![allow(dead_code)]
 
+pub mod tron;
+
 use bitcoin::absolute::LockTime;
 use bitcoin::block::{Header, Version};
 use bitcoin::hashes::Hash;

@@ -1,0 +1,69 @@
+//! Shared by the benchmarks: the fixtures folder and a watched set of a
+//! given size in a real store.
+#![allow(dead_code)]
+
+use paywatch::store::Store;
+use paywatch::watch::{Matcher, WatchRecord};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The real-data folder, or `None` (with a note) when it is missing outside CI.
+pub fn fixtures() -> Option<PathBuf> {
+    let dir = std::env::var_os("PAYWATCH_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures"));
+    if dir.join("btc").is_dir() {
+        return Some(dir);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("fixtures folder {} is missing", dir.display());
+    }
+    eprintln!("skipped: fixtures folder {} is missing", dir.display());
+    None
+}
+
+/// A store and matcher for chain `chain` watching `keys` plus random keys
+/// from `random(i)` up to `n` in all.
+pub fn watched(
+    chain: &str,
+    n: usize,
+    mut keys: Vec<Vec<u8>>,
+    random: impl Fn(u64) -> Vec<u8>,
+) -> (tempfile::TempDir, Arc<Matcher>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let rec = WatchRecord {
+        chain: chain.into(),
+        address: String::new(),
+        label: None,
+        metadata: serde_json::json!({}),
+        created_at: 0,
+    };
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    while keys.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        keys.push(random(x));
+    }
+    for chunk in keys.chunks(50_000) {
+        let items: Vec<(Vec<u8>, WatchRecord)> =
+            chunk.iter().map(|k| (k.clone(), rec.clone())).collect();
+        store.insert_watches(chain, &items).unwrap();
+    }
+    let matcher = Arc::new(Matcher::load(chain, store).unwrap());
+    (dir, matcher)
+}
+
+/// 20 pseudo-random bytes from a seed.
+pub fn bytes20(seed: u64) -> [u8; 20] {
+    let mut h = [0u8; 20];
+    let mut x = seed | 1;
+    for chunk in h.chunks_mut(8) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        chunk.copy_from_slice(&x.to_le_bytes()[..chunk.len()]);
+    }
+    h
+}
