@@ -64,6 +64,22 @@ fn bench(c: &mut Criterion) {
         ("1M", watched(1_000_000, &decoded)),
     ];
     let spends = Spends::default();
+    for ((height, _), block) in raws.iter().zip(&decoded) {
+        for (name, (_, matcher)) in &sets {
+            let n = scan_block(
+                "btc",
+                bitcoin::Network::Bitcoin,
+                *height,
+                block,
+                matcher.as_ref(),
+                &spends,
+            )
+            .unwrap()
+            .transfers
+            .len();
+            eprintln!("block {height}, {name} watched: {n} transfers matched");
+        }
+    }
 
     let mut g = c.benchmark_group("bitcoin_scan");
     g.sample_size(20);

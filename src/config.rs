@@ -108,6 +108,37 @@ struct RawTron {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct RawEvm {
+    name: String,
+    kind: String,
+    network: Option<String>,
+    rpc_url: String,
+    chain_id: u64,
+    #[serde(default)]
+    start_height: u64,
+    #[serde(default = "default_evm_confirmations")]
+    confirmations: u64,
+    finality: Option<String>,
+    #[serde(default)]
+    internal_transfers: bool,
+    #[serde(default = "default_prefetch")]
+    prefetch: usize,
+    #[serde(default = "default_tron_poll_ms")]
+    poll_interval_ms: u64,
+    #[serde(default = "default_rpc_timeout")]
+    rpc_timeout_secs: u64,
+    #[serde(default = "default_max_reorg")]
+    max_reorg_depth: u64,
+    #[serde(default)]
+    token: Vec<RawToken>,
+}
+
+fn default_evm_confirmations() -> u64 {
+    12
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct RawToken {
     symbol: String,
     contract: String,
@@ -176,6 +207,24 @@ pub struct ChainConfig {
 pub enum ChainKind {
     Bitcoin(BitcoinConfig),
     Tron(TronConfig),
+    Evm(EvmConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct EvmConfig {
+    /// Label used in events (`mainnet` for chain id 1 unless set).
+    pub network: String,
+    pub rpc_url: Url,
+    /// Checked against the node's `eth_chainId` before scanning.
+    pub chain_id: u64,
+    /// `finalized` or `safe`: confirm at the node's block tag instead of by depth.
+    pub finality_tag: Option<String>,
+    /// Also record native value moved by contracts (`trace_block`).
+    pub internal_transfers: bool,
+    /// The chain's native coin.
+    pub native_symbol: String,
+    pub tokens: Vec<Token>,
+    pub timeout: Duration,
 }
 
 impl ChainConfig {
@@ -184,6 +233,7 @@ impl ChainConfig {
         match self.kind {
             ChainKind::Bitcoin(_) => "bitcoin",
             ChainKind::Tron(_) => "tron",
+            ChainKind::Evm(_) => "evm",
         }
     }
 
@@ -192,6 +242,7 @@ impl ChainConfig {
         match &self.kind {
             ChainKind::Bitcoin(b) => &b.network_name,
             ChainKind::Tron(t) => &t.network,
+            ChainKind::Evm(e) => &e.network,
         }
     }
 }
@@ -298,7 +349,7 @@ impl Config {
             let kind = match table.get("kind") {
                 Some(toml::Value::String(k)) => k.clone(),
                 Some(_) => return Err(at("`kind` must be a string".into())),
-                None => return Err(at("missing key `kind` (bitcoin or tron)".into())),
+                None => return Err(at("missing key `kind` (bitcoin, evm or tron)".into())),
             };
             let chain = match kind.as_str() {
                 "bitcoin" => {
@@ -313,9 +364,15 @@ impl Config {
                         .map_err(|e: toml::de::Error| at(e.message().to_string()))?;
                     tron_chain(raw).map_err(at)?
                 }
+                "evm" => {
+                    let raw: RawEvm = toml::Value::Table(table)
+                        .try_into()
+                        .map_err(|e: toml::de::Error| at(e.message().to_string()))?;
+                    evm_chain(raw).map_err(at)?
+                }
                 other => {
                     return Err(at(format!(
-                        "kind: unknown chain kind `{other}` (expected bitcoin or tron)"
+                        "kind: unknown chain kind `{other}` (expected bitcoin, evm or tron)"
                     )))
                 }
             };
@@ -388,6 +445,32 @@ fn bitcoin_chain(raw: RawBitcoin, base: &Path) -> Result<ChainConfig, String> {
     )
 }
 
+/// Adds the configured tokens to the built-in ones; a listed token replaces a
+/// built-in one with the same contract.
+fn add_tokens(
+    tokens: &mut Vec<Token>,
+    raw: Vec<RawToken>,
+    parse: fn(&str) -> Result<crate::watch::WatchAddress, crate::watch::AddressError>,
+) -> Result<(), String> {
+    for (i, t) in raw.into_iter().enumerate() {
+        let addr = parse(&t.contract).map_err(|e| format!("token[{i}].contract: {e}"))?;
+        if t.decimals > 77 {
+            return Err(format!("token[{i}].decimals: {} is above 77", t.decimals));
+        }
+        if t.symbol.is_empty() || t.symbol.len() > 16 {
+            return Err(format!("token[{i}].symbol: must be 1-16 characters"));
+        }
+        tokens.retain(|k| k.contract != addr.key);
+        tokens.push(Token {
+            symbol: t.symbol,
+            contract: addr.key,
+            display: addr.display,
+            decimals: t.decimals,
+        });
+    }
+    Ok(())
+}
+
 /// USDT on TRON mainnet, known without configuration.
 pub const TRON_USDT: &str = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t";
 
@@ -424,25 +507,7 @@ fn tron_chain(raw: RawTron) -> Result<ChainConfig, String> {
             decimals: 6,
         });
     }
-    for (i, t) in raw.token.into_iter().enumerate() {
-        let addr = crate::chain::tron::parse_address(&t.contract)
-            .map_err(|e| format!("token[{i}].contract: {e}"))?;
-        if t.decimals > 77 {
-            return Err(format!("token[{i}].decimals: {} is above 77", t.decimals));
-        }
-        if t.symbol.is_empty() || t.symbol.len() > 16 {
-            return Err(format!("token[{i}].symbol: must be 1-16 characters"));
-        }
-        let token = Token {
-            symbol: t.symbol,
-            contract: addr.key,
-            display: addr.display,
-            decimals: t.decimals,
-        };
-        // A listed token replaces a built-in one with the same contract.
-        tokens.retain(|k: &Token| k.contract != token.contract);
-        tokens.push(token);
-    }
+    add_tokens(&mut tokens, raw.token, crate::chain::tron::parse_address)?;
     common(
         raw.name,
         raw.start_height,
@@ -455,6 +520,70 @@ fn tron_chain(raw: RawTron) -> Result<ChainConfig, String> {
             http_url,
             api_key: raw.api_key.map(Secret),
             solidified,
+            tokens,
+            timeout: Duration::from_secs(raw.rpc_timeout_secs.max(1)),
+        }),
+    )
+}
+
+/// Tokens known on Ethereum mainnet (chain id 1) without configuration.
+const ETH_MAINNET_TOKENS: [(&str, &str, u8); 2] = [
+    ("USDT", "0xdAC17F958D2ee523a2206206994597C13D831ec7", 6),
+    ("USDC", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", 6),
+];
+
+fn evm_chain(raw: RawEvm) -> Result<ChainConfig, String> {
+    debug_assert_eq!(raw.kind, "evm");
+    check_name(&raw.name)?;
+    let rpc_url = parse_http_url("rpc_url", &raw.rpc_url)?;
+    let finality_tag = match raw.finality.as_deref() {
+        None => None,
+        Some(t @ ("finalized" | "safe")) => Some(t.to_string()),
+        Some(other) => {
+            return Err(format!(
+                "finality: `{other}` is not supported (\"finalized\", \"safe\" or `confirmations`)"
+            ))
+        }
+    };
+    let mut tokens = Vec::new();
+    if raw.chain_id == 1 {
+        for (symbol, contract, decimals) in ETH_MAINNET_TOKENS {
+            let a = crate::chain::evm::parse_address(contract)
+                .expect("built-in token addresses are valid");
+            tokens.push(Token {
+                symbol: symbol.into(),
+                contract: a.key,
+                display: a.display,
+                decimals,
+            });
+        }
+    }
+    add_tokens(&mut tokens, raw.token, crate::chain::evm::parse_address)?;
+    let network = raw.network.unwrap_or_else(|| match raw.chain_id {
+        1 => "mainnet".into(),
+        id => format!("chain-{id}"),
+    });
+    let native_symbol = match raw.chain_id {
+        56 | 97 => "BNB",
+        137 | 80002 => "POL",
+        43114 => "AVAX",
+        _ => "ETH",
+    }
+    .to_string();
+    common(
+        raw.name,
+        raw.start_height,
+        raw.confirmations,
+        raw.prefetch,
+        raw.poll_interval_ms,
+        raw.max_reorg_depth,
+        ChainKind::Evm(EvmConfig {
+            network,
+            rpc_url,
+            chain_id: raw.chain_id,
+            finality_tag,
+            internal_transfers: raw.internal_transfers,
+            native_symbol,
             tokens,
             timeout: Duration::from_secs(raw.rpc_timeout_secs.max(1)),
         }),
@@ -665,6 +794,31 @@ decimals = 6
             e.contains("token[0].contract") && e.contains("checksum"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn evm_chain_knows_mainnet_tokens_and_checks_finality() {
+        let text = r#"
+data_dir = "/tmp/pw"
+[[chain]]
+name = "eth"
+kind = "evm"
+rpc_url = "http://127.0.0.1:8545"
+chain_id = 1
+finality = "finalized"
+"#;
+        let c = parse(text).unwrap();
+        let ChainKind::Evm(e) = &c.chains[0].kind else {
+            panic!("not evm")
+        };
+        assert_eq!(e.finality_tag.as_deref(), Some("finalized"));
+        assert_eq!(e.network, "mainnet");
+        let symbols: Vec<&str> = e.tokens.iter().map(|t| t.symbol.as_str()).collect();
+        assert_eq!(symbols, ["USDT", "USDC"]);
+        let e = parse(&text.replace("\"finalized\"", "\"latest\"")).unwrap_err();
+        assert!(e.contains("finality") && e.contains("latest"), "{e}");
+        let e = parse(&text.replace("chain_id = 1\n", "")).unwrap_err();
+        assert!(e.contains("chain_id"), "{e}");
     }
 
     #[test]

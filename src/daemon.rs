@@ -3,17 +3,20 @@
 
 use crate::api::{self, AddressFormat, ApiChain, AppState};
 use crate::chain::bitcoin::{BitcoinDecoder, BitcoinNode};
+use crate::chain::evm::{EvmAssets, EvmDecoder, EvmNode};
 use crate::chain::tron::{TronDecoder, TronNode};
+use crate::chain::NodeError;
 use crate::config::{ChainKind, Config};
 use crate::scan::{ChainStatus, Finality, ScanSettings, Scanner};
 use crate::store::Store;
+use crate::transfer::Asset;
 use crate::watch::Matcher;
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 /// Runs until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -107,6 +110,33 @@ pub async fn run_with_listener(
                 let scanner = Scanner::new(settings, store.clone(), node, decoder, status.clone());
                 tasks.push(tokio::spawn(scanner.run(stop.clone())));
                 AddressFormat::Tron
+            }
+            ChainKind::Evm(evm) => {
+                if evm.finality_tag.is_some() {
+                    settings.finality = Finality::Node;
+                }
+                let assets = EvmAssets {
+                    native: Asset {
+                        symbol: evm.native_symbol.clone(),
+                        decimals: 18,
+                        contract: None,
+                    },
+                    tokens: evm.tokens.clone(),
+                };
+                let decoder = EvmDecoder::new(&chain.name, assets, matcher.clone());
+                let node = EvmNode::new(evm.clone());
+                // A node that answers with another chain id stops the start;
+                // one that does not answer yet is checked again by the scanner.
+                match node.check_chain_id().await {
+                    Err(NodeError::Invalid(e)) => anyhow::bail!("chain {}: {e}", chain.name),
+                    Err(e) => {
+                        warn!(chain = %chain.name, error = %e, "cannot check the chain id yet")
+                    }
+                    Ok(()) => {}
+                }
+                let scanner = Scanner::new(settings, store.clone(), node, decoder, status.clone());
+                tasks.push(tokio::spawn(scanner.run(stop.clone())));
+                AddressFormat::Evm
             }
         };
         info!(chain = %chain.name, kind = chain.kind_name(), network = chain.network_name(), "chain started");

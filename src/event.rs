@@ -62,7 +62,7 @@ impl Event {
             t.txid,
             t.index,
             t.direction.as_str(),
-            hex::encode(&t.block.hash.0[24..]),
+            hex::encode(&t.block.hash.bytes[24..]),
             kind.suffix()
         );
         Event {

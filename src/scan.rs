@@ -202,6 +202,8 @@ pub struct Scanner<N: Node, D: Decoder<Raw = N::Raw>> {
     status: Arc<ChainStatus>,
     /// The node's finality mark as last read (with [`Finality::Node`]).
     finalized: Option<u64>,
+    /// Whether [`Node::verify`] has passed.
+    verified: bool,
 }
 
 impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
@@ -219,6 +221,7 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
             decoder,
             status,
             finalized: None,
+            verified: false,
         }
     }
 
@@ -276,6 +279,10 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
     /// whether anything changed.
     async fn step(&mut self, shutdown: &watch::Receiver<bool>) -> Result<bool, ScanError> {
         let chain = self.settings.chain.clone();
+        if !self.verified {
+            self.node.verify().await?;
+            self.verified = true;
+        }
         let tip = self.node.tip().await?;
         self.status.node_tip.store(tip, Ordering::Relaxed);
         let mut cursor = self.store.cursor(&chain)?;

@@ -115,7 +115,7 @@ fn chain_prefix(chain: &str) -> Vec<u8> {
 
 fn key_suffix(k: &mut Vec<u8>, height: u64, key: &TransferKey) {
     k.extend_from_slice(&height.to_be_bytes());
-    k.extend_from_slice(&key.txid.0);
+    k.extend_from_slice(&key.txid.bytes);
     k.push(key.direction.as_byte());
     k.extend_from_slice(&key.index.to_be_bytes());
 }
@@ -128,7 +128,7 @@ fn transfer_key(chain: &str, height: u64, key: &TransferKey) -> Vec<u8> {
 
 fn tx_idx_key(chain: &str, key: &TransferKey) -> Vec<u8> {
     let mut k = chain_prefix(chain);
-    k.extend_from_slice(&key.txid.0);
+    k.extend_from_slice(&key.txid.bytes);
     k.push(key.direction.as_byte());
     k.extend_from_slice(&key.index.to_be_bytes());
     k
@@ -164,7 +164,7 @@ fn parse_suffix(s: &[u8]) -> Option<(u64, TransferKey)> {
     Some((
         height,
         TransferKey {
-            txid: Hash32(txid),
+            txid: Hash32::new(txid),
             direction,
             index,
         },
@@ -366,7 +366,7 @@ impl Store {
                 let height = u64::from_be_bytes(v[..8].try_into().expect("length checked"));
                 let mut h = [0u8; 32];
                 h.copy_from_slice(&v[8..]);
-                Ok(Some((height, Hash32(h))))
+                Ok(Some((height, Hash32::new(h))))
             }
             Some(v) => Err(corrupt("cursor", format!("{} bytes", v.len()))),
         }
@@ -384,7 +384,7 @@ impl Store {
                     .as_ref()
                     .try_into()
                     .map_err(|_| corrupt("header", "not 32 bytes"))?;
-                Ok(Some(Hash32(h)))
+                Ok(Some(Hash32::new(h)))
             }
         }
     }
@@ -412,12 +412,12 @@ impl Store {
         let mut events = Vec::new();
         let chain = c.chain;
         let headers = self.cf(CF_HEADERS);
-        batch.put_cf(headers, height_key(chain, c.height), c.hash.0);
+        batch.put_cf(headers, height_key(chain, c.height), c.hash.bytes);
         if c.height >= c.keep_headers {
             batch.delete_cf(headers, height_key(chain, c.height - c.keep_headers));
         }
         let mut cursor = c.height.to_be_bytes().to_vec();
-        cursor.extend_from_slice(&c.hash.0);
+        cursor.extend_from_slice(&c.hash.bytes);
         batch.put_cf(self.cf(CF_META), cursor_key(chain), cursor);
 
         // Transfers mined earlier that are now deep enough.
@@ -562,7 +562,7 @@ impl Store {
         match ancestor {
             Some((h, hash)) => {
                 let mut cursor = h.to_be_bytes().to_vec();
-                cursor.extend_from_slice(&hash.0);
+                cursor.extend_from_slice(&hash.bytes);
                 batch.put_cf(self.cf(CF_META), cursor_key(chain), cursor);
             }
             None => batch.delete_cf(self.cf(CF_META), cursor_key(chain)),
@@ -666,7 +666,7 @@ impl Store {
         txid: &Hash32,
     ) -> Result<Vec<Transfer>, StoreError> {
         let mut prefix = chain_prefix(chain);
-        prefix.extend_from_slice(&txid.0);
+        prefix.extend_from_slice(&txid.bytes);
         let mut out = Vec::new();
         for item in self.prefix_iter(CF_TX_IDX, &prefix) {
             let (k, v) = item?;

@@ -8,21 +8,69 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// A 32-byte hash (block hash or transaction id) in the byte order a chain's
-/// explorers display it, so that `to_string` is the familiar hex form.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
-pub struct Hash32(pub [u8; 32]);
+/// explorers display it, so that `to_string` is the familiar hex form. EVM
+/// hashes are shown with `0x` (as they were read); equality and ordering
+/// look at the bytes only.
+#[derive(Clone, Copy, Default)]
+pub struct Hash32 {
+    pub bytes: [u8; 32],
+    /// Shown with a `0x` prefix.
+    pub prefixed: bool,
+}
 
 impl Hash32 {
+    /// A hash shown as plain hex.
+    pub const fn new(bytes: [u8; 32]) -> Self {
+        Hash32 {
+            bytes,
+            prefixed: false,
+        }
+    }
+
+    /// Reads 64 hex digits; a `0x` prefix is kept for display.
     pub fn from_hex(s: &str) -> Result<Self, hex::FromHexError> {
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(s.strip_prefix("0x").unwrap_or(s), &mut out)?;
-        Ok(Hash32(out))
+        let (body, prefixed) = match s.strip_prefix("0x") {
+            Some(b) => (b, true),
+            None => (s, false),
+        };
+        let mut bytes = [0u8; 32];
+        hex::decode_to_slice(body, &mut bytes)?;
+        Ok(Hash32 { bytes, prefixed })
+    }
+}
+
+impl PartialEq for Hash32 {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for Hash32 {}
+
+impl std::hash::Hash for Hash32 {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.bytes.hash(state)
+    }
+}
+
+impl PartialOrd for Hash32 {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Hash32 {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.bytes.cmp(&other.bytes)
     }
 }
 
 impl fmt::Display for Hash32 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        if self.prefixed {
+            f.write_str("0x")?;
+        }
+        f.write_str(&hex::encode(self.bytes))
     }
 }
 

@@ -46,6 +46,7 @@ const MAX_WAIT_SECS: u64 = 60;
 pub enum AddressFormat {
     Bitcoin(bitcoin::Network),
     Tron,
+    Evm,
 }
 
 impl AddressFormat {
@@ -53,6 +54,7 @@ impl AddressFormat {
         match self {
             AddressFormat::Bitcoin(n) => chain::bitcoin::parse_address(*n, s),
             AddressFormat::Tron => chain::tron::parse_address(s),
+            AddressFormat::Evm => chain::evm::parse_address(s),
         }
     }
 }

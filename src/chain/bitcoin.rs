@@ -93,11 +93,11 @@ fn network_label(n: Network) -> &'static str {
 fn display_hash(internal: [u8; 32]) -> Hash32 {
     let mut b = internal;
     b.reverse();
-    Hash32(b)
+    Hash32::new(b)
 }
 
 fn txid_of(h: &Hash32) -> Txid {
-    let mut b = h.0;
+    let mut b = h.bytes;
     b.reverse();
     Txid::from_byte_array(b)
 }
@@ -163,6 +163,7 @@ pub fn scan_block(
     };
     let mut transfers = Vec::new();
     let mut in_block: HashMap<OutPoint, Received> = HashMap::new();
+    let mut hits: HashMap<&[u8], Arc<Received>> = HashMap::new();
     for tx in &block.txdata {
         let mut txid: Option<Txid> = None;
         if !spends.is_empty() || !in_block.is_empty() {
@@ -189,7 +190,24 @@ pub fn scan_block(
         }
         for (vout, out) in tx.output.iter().enumerate() {
             let script = out.script_pubkey.as_bytes();
-            let Some(w) = watches.lookup(script)? else {
+            // A watched address paid many times in one block is looked up,
+            // and its forms computed, once.
+            // Only positives are remembered: negatives are already cheap (the
+            // bloom filter) and far too many to keep.
+            let hit = match hits.get(script) {
+                Some(h) => Some(h.clone()),
+                None => watches.lookup(script)?.map(|w| {
+                    let h = Arc::new(Received {
+                        amount: 0,
+                        address: display_script(network, script),
+                        address_key: hex::encode(script),
+                        watch: w.as_ref(),
+                    });
+                    hits.insert(script, h.clone());
+                    h
+                }),
+            };
+            let Some(w) = hit else {
                 continue;
             };
             let id = *txid.get_or_insert_with(|| tx.compute_txid());
@@ -198,13 +216,13 @@ pub fn scan_block(
                 txid: display_hash(id.to_byte_array()),
                 index: vout as u32,
                 direction: Direction::In,
-                address: display_script(network, script),
-                address_key: hex::encode(script),
+                address: w.address.clone(),
+                address_key: w.address_key.clone(),
                 asset: btc_asset(),
                 amount: out.value.to_sat().to_string(),
                 block: block_ref,
                 status: TransferStatus::Detected,
-                watch: w.as_ref(),
+                watch: w.watch.clone(),
             };
             if let Some((op, r)) = Received::of(&t) {
                 in_block.insert(op, r);

@@ -6,10 +6,12 @@
 //! order, keeping whatever per-chain state matching needs).
 
 pub mod bitcoin;
+pub mod evm;
 pub mod tron;
 
 use crate::store::StoreError;
-use crate::transfer::{Hash32, Transfer};
+use crate::transfer::{Asset, BlockRef, Direction, Hash32, Transfer, TransferStatus};
+use crate::watch::Lookup;
 use std::future::Future;
 
 /// A block reduced to what paywatch keeps: its place in the chain and the
@@ -52,6 +54,11 @@ pub enum DecodeError {
 /// Requests to one node. Implementations must be safe to call concurrently.
 pub trait Node: Clone + Send + Sync + 'static {
     type Raw: Send + 'static;
+    /// Checks, once before scanning, that the node serves the configured
+    /// chain. An error is reported and retried like any other.
+    fn verify(&self) -> impl Future<Output = Result<(), NodeError>> + Send {
+        async { Ok(()) }
+    }
     /// Height of the node's best block.
     fn tip(&self) -> impl Future<Output = Result<u64, NodeError>> + Send;
     /// Hash of the node's best-chain block at `height`.
@@ -96,4 +103,100 @@ pub trait Decoder: Send + 'static {
     fn committed(&mut self, block: &Block);
     /// Called after a reorg removed `removed` from the store.
     fn rewound(&mut self, removed: &[Transfer]);
+}
+
+/// Collects the transfers of one block of an account chain (EVM, TRON) that
+/// touch watched addresses, and counts what had to be skipped.
+pub(crate) struct Matches<'a, L> {
+    pub chain: &'a str,
+    pub block: BlockRef,
+    pub watches: &'a L,
+    /// The display form of an address key.
+    pub display: fn(&[u8]) -> String,
+    pub transfers: Vec<Transfer>,
+    pub skipped: u64,
+}
+
+impl<'a, L: Lookup> Matches<'a, L> {
+    pub fn new(
+        chain: &'a str,
+        block: BlockRef,
+        watches: &'a L,
+        display: fn(&[u8]) -> String,
+    ) -> Self {
+        Matches {
+            chain,
+            block,
+            watches,
+            display,
+            transfers: Vec::new(),
+            skipped: 0,
+        }
+    }
+
+    /// A transfer from `from` to `to`: `out` if the sender is watched, `in`
+    /// if the receiver is.
+    pub fn pair(
+        &mut self,
+        txid: Hash32,
+        index: u32,
+        from: &[u8],
+        to: &[u8],
+        amount: &str,
+        asset: impl Fn() -> Asset,
+    ) -> Result<(), DecodeError> {
+        self.one(txid, index, Direction::Out, from, amount, &asset)?;
+        self.one(txid, index, Direction::In, to, amount, &asset)
+    }
+
+    /// One side of a transfer, recorded when `address` is watched.
+    pub fn one(
+        &mut self,
+        txid: Hash32,
+        index: u32,
+        direction: Direction,
+        address: &[u8],
+        amount: &str,
+        asset: impl Fn() -> Asset,
+    ) -> Result<(), DecodeError> {
+        let Some(w) = self.watches.lookup(address)? else {
+            return Ok(());
+        };
+        self.transfers.push(Transfer {
+            chain: self.chain.to_string(),
+            txid,
+            index,
+            direction,
+            address: (self.display)(address),
+            address_key: hex::encode(address),
+            asset: asset(),
+            amount: amount.to_string(),
+            block: self.block,
+            status: TransferStatus::Detected,
+            watch: w.as_ref(),
+        });
+        Ok(())
+    }
+
+    /// Logs and counts what was skipped, and returns the block.
+    pub fn finish(self, hash: Hash32, parent: Hash32) -> Block {
+        if self.skipped > 0 {
+            tracing::warn!(
+                chain = self.chain,
+                height = self.block.height,
+                skipped = self.skipped,
+                "malformed transactions or logs skipped"
+            );
+            metrics::counter!("paywatch_decode_skipped_total", "chain" => self.chain.to_string())
+                .increment(self.skipped);
+        }
+        Block {
+            height: self.block.height,
+            hash,
+            parent,
+            time: self.block.time,
+            transfers: self.transfers,
+            skipped: self.skipped,
+        }
+    }
 }

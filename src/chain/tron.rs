@@ -7,9 +7,9 @@
 //! transfers are taken from the transaction info logs only, never from call
 //! data: a transfer made inside another contract only shows in the logs.
 
-use super::{Block, DecodeError, Decoder, Node, NodeError};
+use super::{Block, DecodeError, Decoder, Matches, Node, NodeError};
 use crate::config::{Token, TronConfig};
-use crate::transfer::{Asset, BlockRef, Direction, Hash32, Transfer, TransferStatus};
+use crate::transfer::{Asset, BlockRef, Hash32, Transfer};
 use crate::watch::{AddressError, Lookup, Matcher, WatchAddress};
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -274,13 +274,7 @@ pub fn scan_block(
         hash,
         time: header.timestamp / 1000,
     };
-    let mut out = Matches {
-        chain,
-        block: block_ref,
-        watches,
-        transfers: Vec::new(),
-        skipped: 0,
-    };
+    let mut out = Matches::new(chain, block_ref, watches, display);
 
     for tx in &block.transactions {
         let Some(txid) = tx.txid.as_deref().and_then(|t| Hash32::from_hex(t).ok()) else {
@@ -302,14 +296,14 @@ pub fn scan_block(
         let value = contract.parameter.as_ref().and_then(|p| p.value.as_ref());
         match (contract.kind.as_deref(), value) {
             (Some("TransferContract"), Some(v)) => {
-                out.pair(txid, 0, v, trx_asset)?;
+                contract_transfer(&mut out, txid, v, trx_asset)?;
             }
             (Some("TransferAssetContract"), Some(v)) => {
                 let Some(id) = v.asset_name.as_deref().and_then(asset_id) else {
                     out.skipped += 1;
                     continue;
                 };
-                out.pair(txid, 0, v, || Asset {
+                contract_transfer(&mut out, txid, v, || Asset {
                     symbol: "TRC10".into(),
                     decimals: 0,
                     contract: Some(id.clone()),
@@ -374,30 +368,11 @@ pub fn scan_block(
                 decimals: token.decimals,
                 contract: Some(token.display.clone()),
             };
-            let index = 1 + i as u32;
-            out.one(txid, index, Direction::Out, &from, &amount, asset)?;
-            out.one(txid, index, Direction::In, &to, &amount, asset)?;
+            out.pair(txid, 1 + i as u32, &from, &to, &amount, asset)?;
         }
     }
 
-    if out.skipped > 0 {
-        tracing::warn!(
-            chain,
-            height,
-            skipped = out.skipped,
-            "malformed transactions or logs skipped"
-        );
-        metrics::counter!("paywatch_decode_skipped_total", "chain" => chain.to_string())
-            .increment(out.skipped);
-    }
-    Ok(Block {
-        height,
-        hash,
-        parent,
-        time: block_ref.time,
-        transfers: out.transfers,
-        skipped: out.skipped,
-    })
+    Ok(out.finish(hash, parent))
 }
 
 /// A TRC-10 asset id: plain in the visible form, hex of its ASCII otherwise.
@@ -430,61 +405,20 @@ fn uint256_decimal(data: &str) -> Option<String> {
     Some(ruint::aliases::U256::from_be_bytes(b).to_string())
 }
 
-struct Matches<'a, L> {
-    chain: &'a str,
-    block: BlockRef,
-    watches: &'a L,
-    transfers: Vec<Transfer>,
-    skipped: u64,
-}
-
-impl<L: Lookup> Matches<'_, L> {
-    /// A contract-level transfer: out for the owner, in for the receiver.
-    fn pair(
-        &mut self,
-        txid: Hash32,
-        index: u32,
-        v: &ValueJson,
-        asset: impl Fn() -> Asset,
-    ) -> Result<(), DecodeError> {
-        let from = v.owner_address.as_deref().and_then(node_address);
-        let to = v.to_address.as_deref().and_then(node_address);
-        let (Some(from), Some(to), Some(amount)) = (from, to, v.amount) else {
-            self.skipped += 1;
-            return Ok(());
-        };
-        let amount = amount.to_string();
-        self.one(txid, index, Direction::Out, &from, &amount, &asset)?;
-        self.one(txid, index, Direction::In, &to, &amount, &asset)
-    }
-
-    fn one(
-        &mut self,
-        txid: Hash32,
-        index: u32,
-        direction: Direction,
-        address: &TronAddress,
-        amount: &str,
-        asset: impl Fn() -> Asset,
-    ) -> Result<(), DecodeError> {
-        let Some(w) = self.watches.lookup(address)? else {
-            return Ok(());
-        };
-        self.transfers.push(Transfer {
-            chain: self.chain.to_string(),
-            txid,
-            index,
-            direction,
-            address: display(address),
-            address_key: hex::encode(address),
-            asset: asset(),
-            amount: amount.to_string(),
-            block: self.block,
-            status: TransferStatus::Detected,
-            watch: w.as_ref(),
-        });
-        Ok(())
-    }
+/// A contract-level transfer (`owner_address` to `to_address`).
+fn contract_transfer<L: Lookup>(
+    m: &mut Matches<'_, L>,
+    txid: Hash32,
+    v: &ValueJson,
+    asset: impl Fn() -> Asset,
+) -> Result<(), DecodeError> {
+    let from = v.owner_address.as_deref().and_then(node_address);
+    let to = v.to_address.as_deref().and_then(node_address);
+    let (Some(from), Some(to), Some(amount)) = (from, to, v.amount) else {
+        m.skipped += 1;
+        return Ok(());
+    };
+    m.pair(txid, 0, &from, &to, &amount.to_string(), asset)
 }
 
 pub struct TronDecoder {

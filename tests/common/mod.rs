@@ -3,6 +3,7 @@
 //! started in-process against a temporary data directory.
 #![allow(dead_code)]
 
+pub mod evm;
 pub mod tron;
 
 use bitcoin::absolute::LockTime;
@@ -45,6 +46,53 @@ pub fn fixtures() -> Option<PathBuf> {
     }
     eprintln!("skipped: fixtures folder {} is missing", dir.display());
     None
+}
+
+// ---- HTTP servers -------------------------------------------------------------
+
+/// Serves `handler` over HTTP/1 on a free 127.0.0.1 port until the returned
+/// sender is dropped or set. While `refuse()` is true, connections are
+/// accepted and closed at once (a node that resets connections).
+pub async fn serve_http<H, F>(
+    refuse: impl Fn() -> bool + Send + Sync + 'static,
+    handler: H,
+) -> (String, watch::Sender<bool>)
+where
+    H: Fn(Request<hyper::body::Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = Response<Full<Bytes>>> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, mut stop_rx) = watch::channel(false);
+    let refuse = Arc::new(refuse);
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = tokio::select! {
+                r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
+                _ = stop_rx.changed() => break,
+            };
+            if refuse() {
+                drop(stream);
+                continue;
+            }
+            let handler = handler.clone();
+            let mut stop_conn = stop_rx.clone();
+            tokio::spawn(async move {
+                let conn = http1::Builder::new().serve_connection(
+                    TokioIo::new(stream),
+                    service_fn(move |req| {
+                        let fut = handler(req);
+                        async move { Ok::<_, std::convert::Infallible>(fut.await) }
+                    }),
+                );
+                tokio::select! {
+                    _ = conn => {}
+                    _ = stop_conn.changed() => {}
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), stop)
 }
 
 // ---- replay node --------------------------------------------------------------
@@ -97,42 +145,18 @@ impl ReplayNode {
             base,
             ..Default::default()
         }));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, mut stop_rx) = watch::channel(false);
+        let refuse_state = node_state.clone();
         let state = node_state.clone();
-        tokio::spawn(async move {
-            loop {
-                let (stream, _) = tokio::select! {
-                    r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
-                    _ = stop_rx.changed() => break,
-                };
+        let (url, stop) = serve_http(
+            move || refuse_state.lock().unwrap().fault == Some(Fault::Close),
+            move |req| {
                 let state = state.clone();
-                let mut stop_conn = stop_rx.clone();
-                tokio::spawn(async move {
-                    if state.lock().unwrap().fault == Some(Fault::Close) {
-                        drop(stream);
-                        return;
-                    }
-                    let conn =
-                        http1::Builder::new().serve_connection(
-                            TokioIo::new(stream),
-                            service_fn(move |req| {
-                                let state = state.clone();
-                                async move {
-                                    Ok::<_, std::convert::Infallible>(answer(&state, req).await)
-                                }
-                            }),
-                        );
-                    tokio::select! {
-                        _ = conn => {}
-                        _ = stop_conn.changed() => {}
-                    }
-                });
-            }
-        });
+                async move { answer(&state, req).await }
+            },
+        )
+        .await;
         let node = ReplayNode {
-            url: format!("http://{addr}"),
+            url,
             user: "replay".into(),
             password: "replay-password".into(),
             state: node_state,

@@ -5,14 +5,10 @@
 use super::Fault;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 /// One block as java-tron serves it, and its transaction info array.
@@ -109,41 +105,17 @@ impl TronReplay {
             fault: None,
             range_calls: 0,
         }));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (stop, mut stop_rx) = watch::channel(false);
+        let refuse_state = state.clone();
         let st = state.clone();
-        tokio::spawn(async move {
-            loop {
-                let (stream, _) = tokio::select! {
-                    r = listener.accept() => match r { Ok(c) => c, Err(_) => continue },
-                    _ = stop_rx.changed() => break,
-                };
+        let (url, stop) = super::serve_http(
+            move || refuse_state.lock().unwrap().fault == Some(Fault::Close),
+            move |req| {
                 let st = st.clone();
-                let mut stop_conn = stop_rx.clone();
-                tokio::spawn(async move {
-                    if st.lock().unwrap().fault == Some(Fault::Close) {
-                        return;
-                    }
-                    let conn = http1::Builder::new().serve_connection(
-                        TokioIo::new(stream),
-                        service_fn(move |req| {
-                            let st = st.clone();
-                            async move { Ok::<_, std::convert::Infallible>(answer(&st, req).await) }
-                        }),
-                    );
-                    tokio::select! {
-                        _ = conn => {}
-                        _ = stop_conn.changed() => {}
-                    }
-                });
-            }
-        });
-        TronReplay {
-            url: format!("http://{addr}"),
-            state,
-            stop,
-        }
+                async move { answer(&st, req).await }
+            },
+        )
+        .await;
+        TronReplay { url, state, stop }
     }
 
     pub fn set_blocks(&self, blocks: Vec<TronBlock>) {

@@ -1,0 +1,602 @@
+//! Ethereum and other EVM chains: blocks and receipts from the user's node
+//! over JSON-RPC (alloy transport), matched for native transfers of top-level
+//! transactions, `Transfer` logs of listed ERC-20 tokens and, optionally,
+//! native value moved by contracts (`trace_block`).
+//!
+//! Node answers are read with borrowed parsing of just the fields paywatch
+//! needs, so blocks without signatures or with new transaction types decode
+//! as well as any other.
+
+use super::{Block, DecodeError, Decoder, Matches, Node, NodeError};
+use crate::config::{EvmConfig, Token};
+use crate::transfer::{Asset, BlockRef, Direction, Hash32, Transfer};
+use crate::watch::{AddressError, Lookup, Matcher, WatchAddress};
+use alloy::primitives::{Address, U256};
+use alloy::providers::{Provider, RootProvider};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// `Transfer(address,address,uint256)`.
+const TRANSFER_TOPIC: [u8; 32] = [
+    0xdd, 0xf2, 0x52, 0xad, 0x1b, 0xe2, 0xc8, 0x9b, 0x69, 0xc2, 0xb0, 0x68, 0xfc, 0x37, 0x8d, 0xaa,
+    0x95, 0x2b, 0xa7, 0xf1, 0x63, 0xc4, 0xa1, 0x16, 0x28, 0xf5, 0x5a, 0x4d, 0xf5, 0x23, 0xb3, 0xef,
+];
+
+/// Index offset of internal (trace) transfers, apart from the transaction's
+/// own transfer (0) and its logs (`log index + 1`).
+pub const INTERNAL_INDEX_BASE: u32 = 1 << 30;
+
+/// Reads a `0x` + 40 hex address. All-lower or all-upper case is accepted
+/// as it is; mixed case must carry a valid EIP-55 checksum.
+pub fn parse_address(s: &str) -> Result<WatchAddress, AddressError> {
+    let s = s.trim();
+    let body = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .ok_or_else(|| {
+            AddressError(format!(
+                "`{s}` is not an EVM address: it must start with 0x"
+            ))
+        })?;
+    if body.len() != 40 || !body.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(AddressError(format!(
+            "`{s}` is not an EVM address: expected 0x and 40 hex digits"
+        )));
+    }
+    let mixed = body.bytes().any(|b| b.is_ascii_lowercase())
+        && body.bytes().any(|b| b.is_ascii_uppercase());
+    let addr = if mixed {
+        Address::parse_checksummed(format!("0x{body}"), None).map_err(|_| {
+            AddressError(format!(
+                "`{s}` has mixed case but an invalid EIP-55 checksum (a typo?)"
+            ))
+        })?
+    } else {
+        Address::from_str(body).map_err(|e| AddressError(format!("`{s}`: {e}")))?
+    };
+    Ok(WatchAddress {
+        key: addr.to_vec(),
+        display: addr.to_checksum(None),
+    })
+}
+
+/// EIP-55 form of a 20-byte address (hex of other lengths).
+pub fn display(key: &[u8]) -> String {
+    if key.len() == 20 {
+        Address::from_slice(key).to_checksum(None)
+    } else {
+        hex::encode(key)
+    }
+}
+
+// ---- node answers (only the fields paywatch reads) ------------------------------
+
+#[derive(Deserialize)]
+struct BlockJson<'a> {
+    #[serde(borrow)]
+    hash: Option<Cow<'a, str>>,
+    #[serde(rename = "parentHash", borrow)]
+    parent_hash: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    number: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    timestamp: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    transactions: Vec<TxJson<'a>>,
+}
+
+#[derive(Deserialize)]
+struct TxJson<'a> {
+    #[serde(borrow)]
+    hash: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    from: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    to: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    value: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct ReceiptJson<'a> {
+    #[serde(rename = "transactionHash", borrow)]
+    transaction_hash: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    status: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    logs: Vec<LogJson<'a>>,
+}
+
+#[derive(Deserialize)]
+struct LogJson<'a> {
+    #[serde(borrow)]
+    address: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    topics: Vec<Cow<'a, str>>,
+    #[serde(borrow)]
+    data: Option<Cow<'a, str>>,
+    #[serde(rename = "logIndex", borrow)]
+    log_index: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct TraceJson<'a> {
+    #[serde(borrow)]
+    action: Option<TraceAction<'a>>,
+    #[serde(rename = "transactionHash", borrow)]
+    transaction_hash: Option<Cow<'a, str>>,
+    #[serde(rename = "traceAddress", default)]
+    trace_address: Vec<u64>,
+    #[serde(rename = "type", borrow)]
+    kind: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    error: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct TraceAction<'a> {
+    #[serde(rename = "callType", borrow)]
+    call_type: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    from: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    to: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    value: Option<Cow<'a, str>>,
+}
+
+/// One block as fetched: `eth_getBlockByNumber(n, true)`, its
+/// `eth_getBlockReceipts` and, with internal transfers on, `trace_block`.
+pub struct EvmRaw {
+    pub block: Box<RawValue>,
+    pub receipts: Box<RawValue>,
+    pub traces: Option<Box<RawValue>>,
+}
+
+fn quantity(s: &str) -> Option<u64> {
+    u64::from_str_radix(s.strip_prefix("0x")?, 16).ok()
+}
+
+fn u256(s: &str) -> Option<U256> {
+    let h = s.strip_prefix("0x")?;
+    if h.is_empty() || h.len() > 64 {
+        return None;
+    }
+    U256::from_str_radix(h, 16).ok()
+}
+
+fn address20(s: &str) -> Option<[u8; 20]> {
+    let h = s.strip_prefix("0x")?;
+    let mut out = [0u8; 20];
+    hex::decode_to_slice(h, &mut out).ok()?;
+    Some(out)
+}
+
+fn topic_address(t: &str) -> Option<[u8; 20]> {
+    let h = t.strip_prefix("0x")?;
+    if h.len() != 64 {
+        return None;
+    }
+    let mut word = [0u8; 32];
+    hex::decode_to_slice(h, &mut word).ok()?;
+    // An address topic is 12 zero bytes and the address.
+    if word[..12].iter().any(|b| *b != 0) {
+        return None;
+    }
+    let mut out = [0u8; 20];
+    out.copy_from_slice(&word[12..]);
+    Some(out)
+}
+
+fn word_u256(data: &str) -> Option<U256> {
+    let h = data.strip_prefix("0x")?;
+    if h.len() != 64 {
+        return None;
+    }
+    U256::from_str_radix(h, 16).ok()
+}
+
+fn is_transfer_topic(t: &str) -> bool {
+    let Some(h) = t.strip_prefix("0x") else {
+        return false;
+    };
+    let mut b = [0u8; 32];
+    hex::decode_to_slice(h, &mut b).is_ok() && b == TRANSFER_TOPIC
+}
+
+// ---- decoding and matching ---------------------------------------------------------
+
+/// What the decoder needs to know about the chain.
+pub struct EvmAssets {
+    pub native: Asset,
+    pub tokens: Vec<Token>,
+}
+
+/// Decodes one block with its receipts (and traces) and matches it;
+/// malformed transactions and logs are skipped and counted.
+pub fn scan_block(
+    chain: &str,
+    assets: &EvmAssets,
+    height: u64,
+    raw: &EvmRaw,
+    watches: &impl Lookup,
+) -> Result<Block, DecodeError> {
+    let malformed = |detail: String| DecodeError::Malformed { height, detail };
+    let block: BlockJson = serde_json::from_str(raw.block.get())
+        .map_err(|e| malformed(format!("not a block object: {e}")))?;
+    let number = block.number.as_deref().and_then(quantity);
+    if number != Some(height) {
+        return Err(malformed(format!("node sent block {number:?}")));
+    }
+    let hash = block
+        .hash
+        .as_deref()
+        .and_then(|h| Hash32::from_hex(h).ok())
+        .ok_or_else(|| malformed("block hash is missing or not 32-byte hex".into()))?;
+    let parent = block
+        .parent_hash
+        .as_deref()
+        .and_then(|h| Hash32::from_hex(h).ok())
+        .ok_or_else(|| malformed("parentHash is missing or not 32-byte hex".into()))?;
+    let time = block
+        .timestamp
+        .as_deref()
+        .and_then(quantity)
+        .ok_or_else(|| malformed("timestamp is missing or not a quantity".into()))?;
+    let receipts: Vec<ReceiptJson> = serde_json::from_str(raw.receipts.get())
+        .map_err(|e| malformed(format!("receipts are not an array of receipts: {e}")))?;
+    if receipts.len() != block.transactions.len() {
+        return Err(malformed(format!(
+            "{} receipts for {} transactions",
+            receipts.len(),
+            block.transactions.len()
+        )));
+    }
+    let mut m = Matches::new(chain, BlockRef { height, hash, time }, watches, display);
+
+    for (tx, receipt) in block.transactions.iter().zip(&receipts) {
+        let Some(txid) = tx.hash.as_deref().and_then(|h| Hash32::from_hex(h).ok()) else {
+            m.skipped += 1;
+            continue;
+        };
+        if receipt
+            .transaction_hash
+            .as_deref()
+            .and_then(|h| Hash32::from_hex(h).ok())
+            != Some(txid)
+        {
+            return Err(malformed(format!(
+                "receipts are not in transaction order at {txid}"
+            )));
+        }
+        let success = match receipt.status.as_deref().map(quantity) {
+            Some(Some(s)) => s == 1,
+            _ => {
+                // Pre-Byzantium receipts have no status; paywatch needs it.
+                m.skipped += 1;
+                continue;
+            }
+        };
+        if !success {
+            continue;
+        }
+        // Native value of the transaction itself.
+        if let Some(value) = tx.value.as_deref() {
+            match u256(value) {
+                Some(v) if v.is_zero() => {}
+                Some(v) => {
+                    let from = tx.from.as_deref().and_then(address20);
+                    // `to` is null for a contract creation.
+                    let to = tx.to.as_deref().map(address20);
+                    match (from, to) {
+                        (Some(from), Some(Some(to))) => {
+                            m.pair(txid, 0, &from, &to, &v.to_string(), || {
+                                assets.native.clone()
+                            })?
+                        }
+                        (Some(from), None) => {
+                            m.one(txid, 0, Direction::Out, &from, &v.to_string(), || {
+                                assets.native.clone()
+                            })?
+                        }
+                        _ => m.skipped += 1,
+                    }
+                }
+                None => m.skipped += 1,
+            }
+        }
+        for log in &receipt.logs {
+            let Some(contract) = log.address.as_deref().and_then(address20) else {
+                m.skipped += 1;
+                continue;
+            };
+            let Some(token) = assets.tokens.iter().find(|t| t.contract == contract) else {
+                continue;
+            };
+            if !log.topics.first().is_some_and(|t| is_transfer_topic(t)) {
+                continue;
+            }
+            let index = log.log_index.as_deref().and_then(quantity);
+            let parsed = (log.topics.len() == 3)
+                .then(|| {
+                    Some((
+                        topic_address(&log.topics[1])?,
+                        topic_address(&log.topics[2])?,
+                    ))
+                })
+                .flatten()
+                .zip(log.data.as_deref().and_then(word_u256))
+                .zip(
+                    index
+                        .and_then(|i| u32::try_from(i).ok())
+                        .filter(|i| *i < INTERNAL_INDEX_BASE - 1),
+                );
+            let Some((((from, to), amount), index)) = parsed else {
+                m.skipped += 1;
+                continue;
+            };
+            let asset = || Asset {
+                symbol: token.symbol.clone(),
+                decimals: token.decimals,
+                contract: Some(token.display.clone()),
+            };
+            m.pair(txid, index + 1, &from, &to, &amount.to_string(), asset)?;
+        }
+    }
+
+    if let Some(traces) = &raw.traces {
+        let traces: Vec<TraceJson> = serde_json::from_str(traces.get())
+            .map_err(|e| malformed(format!("traces are not an array of traces: {e}")))?;
+        for (i, t) in traces.iter().enumerate() {
+            // Top-level calls are the transactions themselves, counted above.
+            let internal_call = t.kind.as_deref() == Some("call")
+                && !t.trace_address.is_empty()
+                && t.error.is_none();
+            let Some(action) = t.action.as_ref().filter(|_| internal_call) else {
+                continue;
+            };
+            if action.call_type.as_deref() != Some("call") {
+                continue;
+            }
+            let Some(value) = action.value.as_deref().and_then(u256) else {
+                m.skipped += 1;
+                continue;
+            };
+            if value.is_zero() {
+                continue;
+            }
+            let from = action.from.as_deref().and_then(address20);
+            let to = action.to.as_deref().and_then(address20);
+            let txid = t
+                .transaction_hash
+                .as_deref()
+                .and_then(|h| Hash32::from_hex(h).ok());
+            let (Some(from), Some(to), Some(txid)) = (from, to, txid) else {
+                m.skipped += 1;
+                continue;
+            };
+            let index = INTERNAL_INDEX_BASE + i as u32;
+            m.pair(txid, index, &from, &to, &value.to_string(), || {
+                assets.native.clone()
+            })?;
+        }
+    }
+
+    Ok(m.finish(hash, parent))
+}
+
+pub struct EvmDecoder {
+    chain: String,
+    assets: EvmAssets,
+    matcher: Arc<Matcher>,
+}
+
+impl EvmDecoder {
+    pub fn new(chain: &str, assets: EvmAssets, matcher: Arc<Matcher>) -> Self {
+        EvmDecoder {
+            chain: chain.to_string(),
+            assets,
+            matcher,
+        }
+    }
+}
+
+impl Decoder for EvmDecoder {
+    type Raw = EvmRaw;
+
+    fn decode(&mut self, height: u64, raw: EvmRaw) -> Result<Block, DecodeError> {
+        scan_block(
+            &self.chain,
+            &self.assets,
+            height,
+            &raw,
+            self.matcher.as_ref(),
+        )
+    }
+
+    fn committed(&mut self, _block: &Block) {}
+
+    fn rewound(&mut self, _removed: &[Transfer]) {}
+}
+
+// ---- node -------------------------------------------------------------------------
+
+/// An EVM node over HTTP JSON-RPC.
+#[derive(Clone)]
+pub struct EvmNode {
+    provider: RootProvider,
+    cfg: Arc<EvmConfig>,
+}
+
+#[derive(Debug, Deserialize)]
+struct HeaderOnly {
+    hash: Option<String>,
+    number: Option<String>,
+}
+
+impl EvmNode {
+    pub fn new(cfg: EvmConfig) -> Self {
+        let provider = RootProvider::new_http(cfg.rpc_url.clone());
+        EvmNode {
+            provider,
+            cfg: Arc::new(cfg),
+        }
+    }
+
+    async fn call<P, R>(&self, method: &'static str, params: P) -> Result<R, NodeError>
+    where
+        P: alloy::rpc::json_rpc::RpcSend,
+        R: alloy::rpc::json_rpc::RpcRecv,
+    {
+        let request = self.provider.raw_request::<P, R>(method.into(), params);
+        match tokio::time::timeout(self.cfg.timeout, request).await {
+            Err(_) => Err(NodeError::Unreachable(format!(
+                "{method}: no answer within {:?}",
+                self.cfg.timeout
+            ))),
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(classify(method, e)),
+        }
+    }
+
+    async fn header(&self, tag: String) -> Result<Option<HeaderOnly>, NodeError> {
+        self.call("eth_getBlockByNumber", (tag, false)).await
+    }
+
+    /// Checks that the node serves the configured chain.
+    pub async fn check_chain_id(&self) -> Result<(), NodeError> {
+        let id: String = self.call("eth_chainId", ()).await?;
+        let id = quantity(&id)
+            .ok_or_else(|| NodeError::Invalid(format!("eth_chainId: `{id}` is not a quantity")))?;
+        if id != self.cfg.chain_id {
+            return Err(NodeError::Invalid(format!(
+                "the node serves chain id {id}, but chain_id = {} is configured",
+                self.cfg.chain_id
+            )));
+        }
+        Ok(())
+    }
+}
+
+fn classify(method: &str, e: alloy::transports::TransportError) -> NodeError {
+    use alloy::transports::{RpcError, TransportErrorKind};
+    match e {
+        RpcError::ErrorResp(p) => {
+            NodeError::Rpc(format!("{method}: {} (code {})", p.message, p.code))
+        }
+        RpcError::Transport(TransportErrorKind::HttpError(h)) => {
+            NodeError::Rpc(format!("{method}: HTTP {}", h.status))
+        }
+        RpcError::Transport(k) => NodeError::Unreachable(format!("{method}: {k}")),
+        RpcError::NullResp => NodeError::Invalid(format!("{method}: null answer")),
+        other => NodeError::Invalid(format!("{method}: {other}")),
+    }
+}
+
+fn hex_quantity(n: u64) -> String {
+    format!("0x{n:x}")
+}
+
+impl Node for EvmNode {
+    type Raw = EvmRaw;
+
+    async fn verify(&self) -> Result<(), NodeError> {
+        self.check_chain_id().await
+    }
+
+    async fn tip(&self) -> Result<u64, NodeError> {
+        let n: String = self.call("eth_blockNumber", ()).await?;
+        quantity(&n).ok_or_else(|| NodeError::Invalid(format!("eth_blockNumber: `{n}`")))
+    }
+
+    async fn hash_at(&self, height: u64) -> Result<Hash32, NodeError> {
+        let h = self
+            .header(hex_quantity(height))
+            .await?
+            .ok_or_else(|| NodeError::Rpc(format!("eth_getBlockByNumber: no block {height}")))?;
+        h.hash
+            .as_deref()
+            .and_then(|h| Hash32::from_hex(h).ok())
+            .ok_or_else(|| NodeError::Invalid(format!("eth_getBlockByNumber {height}: no hash")))
+    }
+
+    async fn fetch(&self, height: u64) -> Result<EvmRaw, NodeError> {
+        let tag = hex_quantity(height);
+        let block =
+            self.call::<_, Option<Box<RawValue>>>("eth_getBlockByNumber", (tag.clone(), true));
+        let receipts =
+            self.call::<_, Option<Box<RawValue>>>("eth_getBlockReceipts", (tag.clone(),));
+        let traces = async {
+            if self.cfg.internal_transfers {
+                self.call::<_, Option<Box<RawValue>>>("trace_block", (tag.clone(),))
+                    .await
+                    .map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let (block, receipts, traces) = tokio::try_join!(block, receipts, traces)?;
+        let missing = || NodeError::Rpc(format!("the node has no block {height} (yet)"));
+        Ok(EvmRaw {
+            block: block.ok_or_else(missing)?,
+            receipts: receipts.ok_or_else(missing)?,
+            traces: traces.map(|t| t.ok_or_else(missing)).transpose()?,
+        })
+    }
+
+    async fn finalized(&self) -> Result<Option<u64>, NodeError> {
+        let Some(tag) = &self.cfg.finality_tag else {
+            return Ok(None);
+        };
+        let h = self.header(tag.clone()).await?;
+        Ok(h.and_then(|h| h.number.as_deref().and_then(quantity)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_in_any_case_are_checksummed_on_output() {
+        let want = "0xdAC17F958D2ee523a2206206994597C13D831ec7";
+        for s in [
+            want,
+            "0xdac17f958d2ee523a2206206994597c13d831ec7",
+            "0xDAC17F958D2EE523A2206206994597C13D831EC7",
+        ] {
+            assert_eq!(parse_address(s).unwrap().display, want, "{s}");
+        }
+    }
+
+    #[test]
+    fn malformed_addresses_are_named() {
+        let e = parse_address("0xdAC17F958D2ee523a2206206994597C13D831eC7").unwrap_err();
+        assert!(e.0.contains("checksum"), "{e}");
+        assert!(parse_address("dac17f958d2ee523a2206206994597c13d831ec7")
+            .unwrap_err()
+            .0
+            .contains("0x"));
+        assert!(parse_address("0xdac17f958d2ee523a2206206994597c13d831e").is_err());
+        assert!(parse_address("0xzac17f958d2ee523a2206206994597c13d831ec7").is_err());
+    }
+
+    #[test]
+    fn topics_and_words() {
+        let t = "0x000000000000000000000000dac17f958d2ee523a2206206994597c13d831ec7";
+        assert_eq!(
+            hex::encode(topic_address(t).unwrap()),
+            "dac17f958d2ee523a2206206994597c13d831ec7"
+        );
+        assert!(topic_address(
+            "0x0100000000000000000000000000000000000000000000000000000000000000"
+        )
+        .is_none());
+        let big = format!("0x{}", "f".repeat(64));
+        assert_eq!(word_u256(&big).unwrap(), U256::MAX);
+        assert!(word_u256("0x01").is_none());
+    }
+}

@@ -1,0 +1,123 @@
+//! A replay server speaking Ethereum JSON-RPC (`eth_chainId`,
+//! `eth_blockNumber`, `eth_getBlockByNumber`, `eth_getBlockReceipts`) over
+//! recorded real blocks and receipts.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Request, Response};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// A block (with full transactions) and its receipts, as a node returns them.
+#[derive(Clone)]
+pub struct EthBlock {
+    pub height: u64,
+    pub block: Value,
+    pub receipts: Value,
+}
+
+pub fn real_block(fixtures: &Path, n: u64) -> EthBlock {
+    let read = |name: String| -> Value {
+        serde_json::from_slice(&std::fs::read(fixtures.join("eth/rpc").join(name)).unwrap())
+            .unwrap()
+    };
+    EthBlock {
+        height: n,
+        block: read(format!("eth_getBlockByNumber-{n}.json")),
+        receipts: read(format!("eth_getBlockReceipts-{n}.json")),
+    }
+}
+
+struct State {
+    chain_id: u64,
+    blocks: Vec<EthBlock>,
+}
+
+pub struct EthReplay {
+    pub url: String,
+    state: Arc<Mutex<State>>,
+    stop: watch::Sender<bool>,
+}
+
+impl EthReplay {
+    pub async fn start(chain_id: u64, blocks: Vec<EthBlock>) -> EthReplay {
+        let state = Arc::new(Mutex::new(State { chain_id, blocks }));
+        let st = state.clone();
+        let (url, stop) = super::serve_http(
+            || false,
+            move |req| {
+                let st = st.clone();
+                async move { answer(&st, req).await }
+            },
+        )
+        .await;
+        EthReplay { url, state, stop }
+    }
+
+    pub fn set_blocks(&self, blocks: Vec<EthBlock>) {
+        self.state.lock().unwrap().blocks = blocks;
+    }
+
+    pub fn chain_toml(&self, name: &str, chain_id: u64, start: u64, extra: &str) -> String {
+        format!(
+            "[[chain]]\nname = \"{name}\"\nkind = \"evm\"\nrpc_url = \"{}\"\nchain_id = {chain_id}\n\
+             start_height = {start}\nconfirmations = 1\npoll_interval_ms = 50\nrpc_timeout_secs = 5\n{extra}\n",
+            self.url
+        )
+    }
+}
+
+impl Drop for EthReplay {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+    }
+}
+
+fn height_param(v: &Value) -> Option<u64> {
+    u64::from_str_radix(v.as_str()?.strip_prefix("0x")?, 16).ok()
+}
+
+async fn answer(
+    state: &Arc<Mutex<State>>,
+    req: Request<hyper::body::Incoming>,
+) -> Response<Full<Bytes>> {
+    let body = req.into_body().collect().await.unwrap().to_bytes();
+    let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let id = req["id"].clone();
+    let params = req["params"].as_array().cloned().unwrap_or_default();
+    let s = state.lock().unwrap();
+    let at = |n: Option<u64>| n.and_then(|n| s.blocks.iter().find(|b| b.height == n));
+    let result = match req["method"].as_str().unwrap_or("") {
+        "eth_chainId" => json!(format!("0x{:x}", s.chain_id)),
+        "eth_blockNumber" => json!(format!(
+            "0x{:x}",
+            s.blocks.last().map(|b| b.height).unwrap_or(0)
+        )),
+        "eth_getBlockByNumber" => match at(params.first().and_then(height_param)) {
+            Some(b) if params.get(1) == Some(&json!(true)) => b.block.clone(),
+            Some(b) => {
+                let mut header = b.block.clone();
+                header["transactions"] = json!(b.block["transactions"]
+                    .as_array()
+                    .map(|txs| txs.iter().map(|t| t["hash"].clone()).collect::<Vec<_>>())
+                    .unwrap_or_default());
+                header
+            }
+            None => Value::Null,
+        },
+        "eth_getBlockReceipts" => at(params.first().and_then(height_param))
+            .map(|b| b.receipts.clone())
+            .unwrap_or(Value::Null),
+        other => {
+            let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": format!("the method {other} does not exist/is not available")}});
+            return Response::new(Full::new(Bytes::from(serde_json::to_vec(&body).unwrap())));
+        }
+    };
+    let body = json!({"jsonrpc": "2.0", "id": id, "result": result});
+    let mut r = Response::new(Full::new(Bytes::from(serde_json::to_vec(&body).unwrap())));
+    r.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
+    r
+}

@@ -1,0 +1,390 @@
+//! End to end against a real Anvil node: an ERC-20 compiled from
+//! `tests/evm/`, native and token payments to and from watched addresses, a
+//! failed transfer that must not count, payments made inside a contract, and
+//! a reorg that removes a counted payment. Anvil and the compiled contracts
+//! come from `scripts/setup-deps.sh`.
+
+mod common;
+
+use common::*;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ETH: u128 = 1_000_000_000_000_000_000;
+
+struct Anvil {
+    child: Child,
+    url: String,
+    http: reqwest::Client,
+}
+
+impl Drop for Anvil {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tools() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools")
+}
+
+fn anvil_path() -> Option<PathBuf> {
+    let path = std::env::var_os("PAYWATCH_ANVIL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            tools().join("npm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+        });
+    if path.is_file() && tools().join("evm/TestToken.bin").is_file() {
+        return Some(path);
+    }
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("anvil or the compiled test contracts are missing: run scripts/setup-deps.sh");
+    }
+    eprintln!(
+        "skipped: anvil or the compiled test contracts are missing (run scripts/setup-deps.sh)"
+    );
+    None
+}
+
+impl Anvil {
+    async fn start(bin: &PathBuf) -> Anvil {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(bin)
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--silent",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start anvil");
+        let anvil = Anvil {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while anvil.try_rpc("eth_chainId", json!([])).await.is_err() {
+            assert!(Instant::now() < deadline, "anvil did not answer");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anvil
+    }
+
+    async fn try_rpc(&self, method: &str, params: Value) -> Result<Value, String> {
+        let r = self
+            .http
+            .post(&self.url)
+            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let v: Value = r.json().await.map_err(|e| e.to_string())?;
+        match v.get("error") {
+            Some(e) if !e.is_null() => Err(e.to_string()),
+            _ => Ok(v["result"].clone()),
+        }
+    }
+
+    async fn rpc(&self, method: &str, params: Value) -> Value {
+        self.try_rpc(method, params)
+            .await
+            .unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    /// Sends a transaction from an unlocked account; returns its receipt.
+    async fn send(&self, from: &str, to: Option<&str>, value: u128, data: &str) -> Value {
+        let mut tx =
+            json!({"from": from, "value": format!("0x{value:x}"), "data": data, "gas": "0x200000"});
+        if let Some(to) = to {
+            tx["to"] = json!(to);
+        }
+        let hash = self.rpc("eth_sendTransaction", json!([tx])).await;
+        // Anvil mines right away, but the receipt can lag the answer a little.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let r = self.rpc("eth_getTransactionReceipt", json!([hash])).await;
+            if !r.is_null() {
+                return r;
+            }
+            assert!(Instant::now() < deadline, "no receipt for {hash}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn height(&self) -> u64 {
+        let h = self.rpc("eth_blockNumber", json!([])).await;
+        u64::from_str_radix(h.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
+    }
+}
+
+fn word_addr(a: &str) -> String {
+    format!("{:0>64}", a.trim_start_matches("0x"))
+}
+
+fn word_u(v: u128) -> String {
+    format!("{v:064x}")
+}
+
+fn bytecode(name: &str) -> String {
+    std::fs::read_to_string(tools().join(format!("evm/{name}.bin")))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+async fn events_until(d: &Daemon, what: &str, f: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let ev = d.events().await;
+        if f(&ev) {
+            return ev;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {ev:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn of<'a>(ev: &'a [Value], kind: &str, txid: &str) -> Vec<&'a Value> {
+    ev.iter()
+        .filter(|e| e["type"] == kind && e["txid"] == txid)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anvil_native_token_failed_internal_and_reorg() {
+    let Some(bin) = anvil_path() else { return };
+    let anvil = Anvil::start(&bin).await;
+    let accounts = anvil.rpc("eth_accounts", json!([])).await;
+    let acct = |i: usize| accounts[i].as_str().unwrap().to_string();
+    let (deployer, merchant, customer) = (acct(0), acct(1), acct(2));
+
+    let token = anvil
+        .send(
+            &deployer,
+            None,
+            0,
+            &format!("0x{}{}", bytecode("TestToken"), word_u(1_000_000_000_000)),
+        )
+        .await["contractAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let forwarder = anvil
+        .send(&deployer, None, 0, &format!("0x{}", bytecode("Forwarder")))
+        .await["contractAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rejecter = anvil
+        .send(&deployer, None, 0, &format!("0x{}", bytecode("Rejecter")))
+        .await["contractAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let start = anvil.height().await + 1;
+
+    let dir = tempfile::tempdir().unwrap();
+    let section = format!(
+        "[[chain]]\nname = \"anvil\"\nkind = \"evm\"\nrpc_url = \"{}\"\nchain_id = 31337\nstart_height = {start}\n\
+         confirmations = 3\npoll_interval_ms = 50\ninternal_transfers = true\n\
+         [[chain.token]]\nsymbol = \"PWT\"\ncontract = \"{token}\"\ndecimals = 6\n",
+        anvil.url
+    );
+    let d = Daemon::start(&config_text(dir.path(), &[section])).await;
+    for (a, label) in [
+        (&merchant, "merchant"),
+        (&customer, "customer"),
+        (&rejecter, "rejecter"),
+    ] {
+        d.watch("anvil", a, label).await;
+    }
+
+    // 1. Native payment to the merchant.
+    let r1 = anvil
+        .send(&deployer, Some(&merchant), 3 * ETH / 2, "0x")
+        .await;
+    // 2. Token payment to the merchant.
+    let r2 = anvil
+        .send(
+            &deployer,
+            Some(&token),
+            0,
+            &format!("0xa9059cbb{}{}", word_addr(&merchant), word_u(25_000_000)),
+        )
+        .await;
+    // 3. The watched customer pays someone (out).
+    let r3 = anvil.send(&customer, Some(&deployer), ETH / 10, "0x").await;
+    // 4. A failed payment: ETH to a contract that rejects it (status 0).
+    let r4 = anvil.send(&deployer, Some(&rejecter), ETH, "0x").await;
+    assert_eq!(r4["status"], "0x0");
+    // 5. Payments made inside a contract: native (internal) and token.
+    let r5 = anvil
+        .send(
+            &deployer,
+            Some(&forwarder),
+            3 * ETH / 10,
+            &format!("0x101e8952{}", word_addr(&merchant)),
+        )
+        .await;
+    anvil
+        .send(
+            &deployer,
+            Some(&token),
+            0,
+            &format!("0xa9059cbb{}{}", word_addr(&forwarder), word_u(9_000_000)),
+        )
+        .await;
+    let r6 = anvil
+        .send(
+            &deployer,
+            Some(&forwarder),
+            0,
+            &format!(
+                "0x60a8d7a5{}{}{}",
+                word_addr(&token),
+                word_addr(&merchant),
+                word_u(5_000_000)
+            ),
+        )
+        .await;
+    let tx = |r: &Value| r["transactionHash"].as_str().unwrap().to_string();
+    let (t1, t2, t3, t4, t5, t6) = (tx(&r1), tx(&r2), tx(&r3), tx(&r4), tx(&r5), tx(&r6));
+    anvil.rpc("anvil_mine", json!(["0x3"])).await;
+
+    let ev = events_until(&d, "confirmations", |ev| {
+        of(ev, "payment.confirmed", &t6).len() == 1
+    })
+    .await;
+    let detected = |t: &str| of(&ev, "payment.detected", t);
+    // Native in, index 0, full wei.
+    let e1 = detected(&t1);
+    assert_eq!(e1.len(), 1);
+    assert_eq!(
+        (e1[0]["direction"].as_str(), e1[0]["index"].as_u64()),
+        (Some("in"), Some(0))
+    );
+    assert_eq!(e1[0]["amount"], "1500000000000000000");
+    assert_eq!(
+        e1[0]["asset"],
+        json!({"symbol": "ETH", "decimals": 18, "contract": null})
+    );
+    assert_eq!(e1[0]["network"], "chain-31337");
+    assert_eq!(e1[0]["watch"]["label"], "merchant");
+    // Token in, index = log index + 1.
+    let e2 = detected(&t2);
+    assert_eq!(e2.len(), 1);
+    assert_eq!(e2[0]["amount"], "25000000");
+    assert_eq!(e2[0]["asset"]["symbol"], "PWT");
+    assert_eq!(e2[0]["index"], 1);
+    // Native out from the watched customer.
+    let e3 = detected(&t3);
+    assert_eq!(e3.len(), 1);
+    assert_eq!(
+        (e3[0]["direction"].as_str(), e3[0]["amount"].as_str()),
+        (Some("out"), Some("100000000000000000"))
+    );
+    // The failed payment never counts.
+    assert!(
+        ev.iter().all(|e| e["txid"] != t4.as_str()),
+        "failed transaction reported"
+    );
+    // Inside a contract: the internal native transfer and the token transfer.
+    let e5 = detected(&t5);
+    assert_eq!(e5.len(), 1, "{e5:#?}");
+    assert_eq!(e5[0]["amount"], "300000000000000000");
+    assert!(
+        e5[0]["index"].as_u64().unwrap() >= 1 << 30,
+        "internal transfers have their own index range"
+    );
+    let e6 = detected(&t6);
+    assert_eq!(e6.len(), 1);
+    assert_eq!(
+        (e6[0]["amount"].as_str(), e6[0]["asset"]["symbol"].as_str()),
+        (Some("5000000"), Some("PWT"))
+    );
+    for t in [&t1, &t2, &t3, &t5, &t6] {
+        let c = of(&ev, "payment.confirmed", t);
+        assert_eq!(c.len(), 1, "{t}");
+        assert!(c[0]["confirmations"].as_u64().unwrap() >= 3);
+    }
+    // Output is EIP-55, whatever case was given.
+    assert_ne!(e1[0]["address"].as_str().unwrap(), merchant.as_str());
+    assert_eq!(
+        e1[0]["address"].as_str().unwrap().to_lowercase(),
+        merchant.to_lowercase()
+    );
+
+    // 7. Reorg: a payment is mined, seen, then its block is replaced.
+    let snapshot = anvil.rpc("evm_snapshot", json!([])).await;
+    let r7 = anvil.send(&deployer, Some(&merchant), 2 * ETH, "0x").await;
+    let t7 = tx(&r7);
+    events_until(&d, "the payment to be reorged", |ev| {
+        of(ev, "payment.detected", &t7).len() == 1
+    })
+    .await;
+    assert_eq!(
+        anvil.rpc("evm_revert", json!([snapshot])).await,
+        json!(true)
+    );
+    // Different blocks at the same heights and beyond.
+    anvil.rpc("evm_mine", json!([1_900_000_000u64])).await;
+    anvil.rpc("anvil_mine", json!(["0x2"])).await;
+    let ev = events_until(&d, "payment.reorged", |ev| {
+        of(ev, "payment.reorged", &t7).len() == 1
+    })
+    .await;
+    assert!(
+        of(&ev, "payment.confirmed", &t7).is_empty(),
+        "never had 3 confirmations"
+    );
+    let tip = anvil.height().await;
+    d.wait_indexed("anvil", tip).await;
+    let t = d.transfers("anvil", &merchant).await;
+    assert!(t.iter().all(|x| x["txid"] != t7.as_str()));
+    assert_eq!(
+        t.len(),
+        4,
+        "native, token, internal, token via contract: {t:#?}"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_chain_id_stops_the_start() {
+    let Some(bin) = anvil_path() else { return };
+    let anvil = Anvil::start(&bin).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(
+        dir.path(),
+        &[format!(
+            "[[chain]]\nname = \"eth\"\nkind = \"evm\"\nrpc_url = \"{}\"\nchain_id = 1\n",
+            anvil.url
+        )],
+    );
+    let config =
+        paywatch::config::Config::parse(&text, std::path::Path::new("/tmp/t.toml")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    let err = paywatch::daemon::run_with_listener(config, listener, rx)
+        .await
+        .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("31337") && msg.contains("chain_id = 1"),
+        "{msg}"
+    );
+}
