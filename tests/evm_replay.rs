@@ -41,11 +41,23 @@ fn etl_usdt(fx: &std::path::Path) -> Vec<(u64, String, u64, String, String, Stri
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mainnet_usdt_and_native_transfers_are_exact() {
+    mainnet_case(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mainnet_transfers_are_exact_without_eth_get_block_receipts() {
+    mainnet_case(false).await;
+}
+
+async fn mainnet_case(block_receipts: bool) {
     let Some(fx) = fixtures() else { return };
     let rows = etl_usdt(&fx);
     assert_eq!(rows.iter().filter(|r| r.0 == FIRST).count(), 15);
     assert_eq!(rows.iter().filter(|r| r.0 == FIRST + 1).count(), 26);
     let node = EthReplay::start(1, vec![]).await;
+    if !block_receipts {
+        node.without_block_receipts();
+    }
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(&config_text(
         dir.path(),

@@ -13,10 +13,12 @@ use crate::transfer::{Asset, BlockRef, Direction, Hash32, Transfer};
 use crate::watch::{AddressError, Lookup, Matcher, WatchAddress};
 use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, RootProvider};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// `Transfer(address,address,uint256)`.
@@ -429,6 +431,31 @@ impl Decoder for EvmDecoder {
 pub struct EvmNode {
     provider: RootProvider,
     cfg: Arc<EvmConfig>,
+    /// Set once the node answered that it has no `eth_getBlockReceipts`.
+    no_block_receipts: Arc<AtomicBool>,
+}
+
+/// Receipt requests in flight when a node lacks `eth_getBlockReceipts`.
+const RECEIPT_CONCURRENCY: usize = 16;
+
+/// The few fields of a transaction the `eth_getLogs` fallback needs.
+#[derive(Deserialize)]
+struct TxBrief<'a> {
+    #[serde(borrow)]
+    hash: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    value: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct BlockBrief<'a> {
+    #[serde(default, borrow)]
+    transactions: Vec<TxBrief<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+struct StatusOnly {
+    status: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -443,7 +470,73 @@ impl EvmNode {
         EvmNode {
             provider,
             cfg: Arc::new(cfg),
+            no_block_receipts: Arc::new(AtomicBool::new(false)),
         }
+    }
+
+    /// Receipts for a node without `eth_getBlockReceipts`: the block's
+    /// `Transfer` logs from `eth_getLogs`, and the status of every
+    /// transaction that moves native value from `eth_getTransactionReceipt`.
+    /// A transaction without value needs no status: only successful
+    /// transactions leave logs.
+    async fn receipts_from_logs(&self, block: &RawValue) -> Result<Box<RawValue>, NodeError> {
+        let brief: BlockBrief = serde_json::from_str(block.get())
+            .map_err(|e| NodeError::Invalid(format!("eth_getBlockByNumber: {e}")))?;
+        let Some(hash) = serde_json::from_str::<HeaderOnly>(block.get())
+            .ok()
+            .and_then(|h| h.hash)
+        else {
+            return Err(NodeError::Invalid("eth_getBlockByNumber: no hash".into()));
+        };
+        let topic = format!("0x{}", hex::encode(TRANSFER_TOPIC));
+        let logs: Vec<serde_json::Value> = self
+            .call(
+                "eth_getLogs",
+                (serde_json::json!({"blockHash": hash, "topics": [topic]}),),
+            )
+            .await?;
+        let valued: Vec<String> = brief
+            .transactions
+            .iter()
+            .filter(|t| {
+                t.value
+                    .as_deref()
+                    .and_then(u256)
+                    .is_some_and(|v| !v.is_zero())
+            })
+            .filter_map(|t| t.hash.as_deref().map(str::to_string))
+            .collect();
+        let node = self.clone();
+        let requests = valued.clone().into_iter().map(move |h| {
+            let node = node.clone();
+            async move {
+                node.call::<_, Option<StatusOnly>>("eth_getTransactionReceipt", (h,))
+                    .await
+            }
+        });
+        let statuses: Vec<Result<Option<StatusOnly>, NodeError>> =
+            futures_util::stream::iter(requests)
+                .buffered(RECEIPT_CONCURRENCY)
+                .collect()
+                .await;
+        let mut status_of = std::collections::HashMap::new();
+        for (h, st) in valued.iter().zip(statuses) {
+            let st = st?.and_then(|r| r.status).unwrap_or_default();
+            status_of.insert(h.as_str(), st);
+        }
+        let receipts: Vec<serde_json::Value> = brief
+            .transactions
+            .iter()
+            .map(|t| {
+                let h = t.hash.as_deref().unwrap_or_default();
+                let tx_logs: Vec<&serde_json::Value> =
+                    logs.iter().filter(|l| l["transactionHash"] == h).collect();
+                let status = status_of.get(h).cloned().unwrap_or_else(|| "0x1".into());
+                serde_json::json!({"transactionHash": h, "status": status, "logs": tx_logs})
+            })
+            .collect();
+        serde_json::value::to_raw_value(&receipts)
+            .map_err(|e| NodeError::Invalid(format!("receipts: {e}")))
     }
 
     async fn call<P, R>(&self, method: &'static str, params: P) -> Result<R, NodeError>
@@ -527,8 +620,22 @@ impl Node for EvmNode {
         let tag = hex_quantity(height);
         let block =
             self.call::<_, Option<Box<RawValue>>>("eth_getBlockByNumber", (tag.clone(), true));
-        let receipts =
-            self.call::<_, Option<Box<RawValue>>>("eth_getBlockReceipts", (tag.clone(),));
+        let receipts = async {
+            if self.no_block_receipts.load(Ordering::Relaxed) {
+                return Ok(None);
+            }
+            match self
+                .call::<_, Option<Box<RawValue>>>("eth_getBlockReceipts", (tag.clone(),))
+                .await
+            {
+                Err(NodeError::Rpc(e)) if e.contains("(code -32601)") => {
+                    tracing::warn!(error = %e, "the node has no eth_getBlockReceipts; using eth_getLogs and per-transaction receipts");
+                    self.no_block_receipts.store(true, Ordering::Relaxed);
+                    Ok(None)
+                }
+                other => other.map(Some),
+            }
+        };
         let traces = async {
             if self.cfg.internal_transfers {
                 self.call::<_, Option<Box<RawValue>>>("trace_block", (tag.clone(),))
@@ -540,9 +647,14 @@ impl Node for EvmNode {
         };
         let (block, receipts, traces) = tokio::try_join!(block, receipts, traces)?;
         let missing = || NodeError::Rpc(format!("the node has no block {height} (yet)"));
+        let block = block.ok_or_else(missing)?;
+        let receipts = match receipts {
+            Some(r) => r.ok_or_else(missing)?,
+            None => self.receipts_from_logs(&block).await?,
+        };
         Ok(EvmRaw {
-            block: block.ok_or_else(missing)?,
-            receipts: receipts.ok_or_else(missing)?,
+            block,
+            receipts,
             traces: traces.map(|t| t.ok_or_else(missing)).transpose()?,
         })
     }

@@ -33,6 +33,8 @@ pub fn real_block(fixtures: &Path, n: u64) -> EthBlock {
 struct State {
     chain_id: u64,
     blocks: Vec<EthBlock>,
+    /// Answer `eth_getBlockReceipts` with "method not found", as some nodes do.
+    no_block_receipts: bool,
 }
 
 pub struct EthReplay {
@@ -43,7 +45,11 @@ pub struct EthReplay {
 
 impl EthReplay {
     pub async fn start(chain_id: u64, blocks: Vec<EthBlock>) -> EthReplay {
-        let state = Arc::new(Mutex::new(State { chain_id, blocks }));
+        let state = Arc::new(Mutex::new(State {
+            chain_id,
+            blocks,
+            no_block_receipts: false,
+        }));
         let st = state.clone();
         let (url, stop) = super::serve_http(
             || false,
@@ -54,6 +60,10 @@ impl EthReplay {
         )
         .await;
         EthReplay { url, state, stop }
+    }
+
+    pub fn without_block_receipts(&self) {
+        self.state.lock().unwrap().no_block_receipts = true;
     }
 
     pub fn set_blocks(&self, blocks: Vec<EthBlock>) {
@@ -107,9 +117,38 @@ async fn answer(
             }
             None => Value::Null,
         },
-        "eth_getBlockReceipts" => at(params.first().and_then(height_param))
+        "eth_getBlockReceipts" if !s.no_block_receipts => at(params.first().and_then(height_param))
             .map(|b| b.receipts.clone())
             .unwrap_or(Value::Null),
+        "eth_getLogs" => {
+            let filter = params.first().cloned().unwrap_or(Value::Null);
+            let topic0 = filter["topics"][0].clone();
+            let block = s
+                .blocks
+                .iter()
+                .find(|b| b.block["hash"] == filter["blockHash"]);
+            let logs: Vec<Value> = block
+                .map(|b| {
+                    b.receipts
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .flat_map(|r| r["logs"].as_array().unwrap().iter().cloned())
+                        .filter(|l| topic0.is_null() || l["topics"][0] == topic0)
+                        .collect()
+                })
+                .unwrap_or_default();
+            json!(logs)
+        }
+        "eth_getTransactionReceipt" => {
+            let hash = params.first().cloned().unwrap_or(Value::Null);
+            s.blocks
+                .iter()
+                .flat_map(|b| b.receipts.as_array().unwrap().iter())
+                .find(|r| r["transactionHash"] == hash)
+                .cloned()
+                .unwrap_or(Value::Null)
+        }
         other => {
             let body = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": format!("the method {other} does not exist/is not available")}});
             return Response::new(Full::new(Bytes::from(serde_json::to_vec(&body).unwrap())));
