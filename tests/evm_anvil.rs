@@ -388,3 +388,54 @@ async fn wrong_chain_id_stops_the_start() {
         "{msg}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finalized_tag_confirms_at_the_nodes_mark() {
+    let Some(bin) = anvil_path() else { return };
+    let anvil = Anvil::start(&bin).await;
+    let accounts = anvil.rpc("eth_accounts", json!([])).await;
+    let (payer, merchant) = (
+        accounts[0].as_str().unwrap().to_string(),
+        accounts[5].as_str().unwrap().to_string(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let section = format!(
+        "[[chain]]\nname = \"anvil\"\nkind = \"evm\"\nrpc_url = \"{}\"\nchain_id = 31337\nstart_height = 1\n\
+         finality = \"finalized\"\npoll_interval_ms = 50\n",
+        anvil.url
+    );
+    let d = Daemon::start(&config_text(dir.path(), &[section])).await;
+    d.watch("anvil", &merchant, "f").await;
+    let paid = anvil.send(&payer, Some(&merchant), ETH, "0x").await;
+    let txid = paid["transactionHash"].as_str().unwrap().to_string();
+    let height = u64::from_str_radix(
+        paid["blockNumber"]
+            .as_str()
+            .unwrap()
+            .trim_start_matches("0x"),
+        16,
+    )
+    .unwrap();
+    // Anvil finalizes 64 blocks behind its tip: 60 more blocks are not enough.
+    anvil
+        .rpc("anvil_mine", json!([format!("0x{:x}", 60)]))
+        .await;
+    d.wait_indexed("anvil", height + 60).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let ev = d.events().await;
+    assert_eq!(of(&ev, "payment.detected", &txid).len(), 1);
+    assert!(
+        of(&ev, "payment.confirmed", &txid).is_empty(),
+        "confirmed before the finalized mark"
+    );
+    anvil.rpc("anvil_mine", json!(["0x8"])).await;
+    let ev = events_until(&d, "finalized", |ev| {
+        of(ev, "payment.confirmed", &txid).len() == 1
+    })
+    .await;
+    assert_eq!(
+        of(&ev, "payment.confirmed", &txid)[0]["block"]["height"],
+        height
+    );
+    d.stop().await;
+}
