@@ -65,9 +65,11 @@ pub async fn run_with_listener(
         Arc::new(Store::open(&config.data_dir.join("db")).with_context(|| {
             format!("cannot open the database in {}", config.data_dir.display())
         })?);
+    let metrics = crate::telemetry::install();
     let mut chains = BTreeMap::new();
     let mut tasks = Vec::new();
     for chain in &config.chains {
+        crate::telemetry::register_chain(&chain.name);
         let matcher = Arc::new(
             Matcher::load(&chain.name, store.clone())
                 .with_context(|| format!("chain {}: cannot load watches", chain.name))?,
@@ -154,11 +156,42 @@ pub async fn run_with_listener(
         store: store.clone(),
         chains,
         api_key: config.api.api_key.clone(),
+        metrics,
     });
+    crate::telemetry::notify_ready();
+    let reporter = tokio::spawn(report_status(state.clone(), stop.clone()));
     api::serve(listener, state, stop.clone()).await;
+    crate::telemetry::notify_stopping();
+    reporter.abort();
     for t in tasks {
         let _ = t.await;
     }
     info!("stopped");
     Ok(())
+}
+
+/// Sends a one-line sync status to systemd every few seconds.
+async fn report_status(state: Arc<AppState>, mut stop: watch::Receiver<bool>) {
+    loop {
+        let line = state
+            .chains
+            .values()
+            .map(|c| {
+                let v = c.status.view();
+                format!(
+                    "{}: {}/{} {:?}",
+                    v.chain,
+                    v.indexed_height.map_or("-".into(), |h| h.to_string()),
+                    v.node_tip.map_or("-".into(), |h| h.to_string()),
+                    v.state
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        crate::telemetry::notify_status(&line);
+        tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            _ = stop.changed() => return,
+        }
+    }
 }

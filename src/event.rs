@@ -19,6 +19,15 @@ pub enum EventType {
 }
 
 impl EventType {
+    /// The type as events spell it (`payment.detected`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            EventType::Detected => "payment.detected",
+            EventType::Confirmed => "payment.confirmed",
+            EventType::Reorged => "payment.reorged",
+        }
+    }
+
     pub fn suffix(self) -> &'static str {
         match self {
             EventType::Detected => "detected",

@@ -9,5 +9,6 @@ pub mod daemon;
 pub mod event;
 pub mod scan;
 pub mod store;
+pub mod telemetry;
 pub mod transfer;
 pub mod watch;

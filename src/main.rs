@@ -13,6 +13,12 @@ struct Cli {
     command: Command,
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Run the daemon.
@@ -22,6 +28,9 @@ enum Command {
         /// Path of the TOML config file.
         #[arg(short, long, default_value = "/etc/paywatch/paywatch.toml")]
         config: PathBuf,
+        /// Log format: human-readable text, or one JSON object per line.
+        #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+        log_format: LogFormat,
     },
     /// Check a config file and exit: 0 when it is valid, 2 with the reason
     /// when not.
@@ -51,13 +60,14 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
-        Command::Run { config } => {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_default_env()
-                        .unwrap_or_else(|_| "info".into()),
-                )
-                .init();
+        Command::Run { config, log_format } => {
+            let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info".into());
+            let logs = tracing_subscriber::fmt().with_env_filter(filter);
+            match log_format {
+                LogFormat::Text => logs.init(),
+                LogFormat::Json => logs.json().init(),
+            }
             let config = match paywatch::config::Config::load(&config) {
                 Ok(c) => c,
                 Err(e) => {

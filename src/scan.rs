@@ -6,7 +6,9 @@
 //! height order; near the tip the same loop fetches one block at a time.
 
 use crate::chain::{Block, DecodeError, Decoder, Node, NodeError};
+use crate::event::Event;
 use crate::store::{BlockCommit, Store, StoreError};
+use crate::telemetry;
 use crate::transfer::Hash32;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::StreamExt;
@@ -204,7 +206,12 @@ pub struct Scanner<N: Node, D: Decoder<Raw = N::Raw>> {
     finalized: Option<u64>,
     /// Whether [`Node::verify`] has passed.
     verified: bool,
+    /// When the last sync progress line was logged.
+    last_progress: Instant,
 }
+
+/// How often a progress line is logged while catching up.
+const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
 impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
     pub fn new(
@@ -222,6 +229,7 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
             status,
             finalized: None,
             verified: false,
+            last_progress: Instant::now(),
         }
     }
 
@@ -280,14 +288,14 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
     async fn step(&mut self, shutdown: &watch::Receiver<bool>) -> Result<bool, ScanError> {
         let chain = self.settings.chain.clone();
         if !self.verified {
-            self.node.verify().await?;
+            timed(&chain, "verify", self.node.verify()).await?;
             self.verified = true;
         }
-        let tip = self.node.tip().await?;
+        let tip = timed(&chain, "tip", self.node.tip()).await?;
         self.status.node_tip.store(tip, Ordering::Relaxed);
         let mut cursor = self.store.cursor(&chain)?;
         if self.settings.finality == Finality::Node {
-            let mark = self.node.finalized().await?;
+            let mark = timed(&chain, "finalized", self.node.finalized()).await?;
             if mark != self.finalized {
                 self.finalized = mark;
                 if let (Some((h, _)), Some(upto)) = (cursor, self.confirm_upto(u64::MAX)) {
@@ -296,6 +304,7 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
                     let events = tokio::task::block_in_place(|| {
                         self.store.confirm(&s.chain, &s.network, upto, h)
                     })?;
+                    count_events(&s.chain, &events);
                     if !events.is_empty() {
                         info!(chain = %s.chain, finalized = upto, events = events.len(), "finalized");
                     }
@@ -309,7 +318,8 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
             // Nothing new; make sure what we have is still the node's chain
             // (a node can go back in height or swap its tip).
             if let Some((h, hash)) = cursor {
-                let same = h <= tip && self.node.hash_at(h).await? == hash;
+                let same =
+                    h <= tip && timed(&chain, "hash_at", self.node.hash_at(h)).await? == hash;
                 if !same {
                     self.reorg(h.min(tip)).await?;
                     return Ok(true);
@@ -326,11 +336,13 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
         let end = tip.min(next + ROUND - 1);
         let node = self.node.clone();
         let batch = self.node.batch_size().max(1);
+        let label = chain.clone();
         let mut batches = futures_util::stream::iter((next..=end).step_by(batch as usize))
             .map(move |start| {
                 let node = node.clone();
+                let label = label.clone();
                 let count = batch.min(end - start + 1);
-                async move { node.fetch_many(start, count).await }
+                async move { timed(&label, "fetch", node.fetch_many(start, count)).await }
             })
             .buffered(self.settings.prefetch);
         while let Some(fetched) = batches.next().await {
@@ -352,6 +364,13 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
                 }
                 self.commit(block)?;
                 cursor = self.store.cursor(&chain)?;
+                if tip > height && self.last_progress.elapsed() >= PROGRESS_EVERY {
+                    self.last_progress = Instant::now();
+                    let rate = self.status.view().blocks_per_second;
+                    let eta =
+                        (rate > 0.0).then(|| Duration::from_secs_f64((tip - height) as f64 / rate));
+                    info!(chain = %chain, height, tip, blocks_per_second = rate, eta = ?eta, "sync progress");
+                }
                 if *shutdown.borrow() {
                     return Ok(true);
                 }
@@ -386,6 +405,7 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
         })?;
         self.decoder.committed(&block);
         self.status.committed(block.height);
+        count_block(&s.chain, &block, &events);
         self.status
             .skipped
             .fetch_add(block.skipped, Ordering::Relaxed);
@@ -406,7 +426,7 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
             }
             match self.store.header_hash(&chain, h)? {
                 Some(stored) => {
-                    if self.node.hash_at(h).await? == stored {
+                    if timed(&chain, "hash_at", self.node.hash_at(h)).await? == stored {
                         break Some((h, stored));
                     }
                 }
@@ -421,6 +441,10 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
             self.store.rewind(&chain, &self.settings.network, ancestor)
         })?;
         self.decoder.rewound(&removed);
+        let depth = from + 1 - ancestor.map_or(self.settings.start_height, |(h, _)| h + 1);
+        metrics::counter!(telemetry::REORGS, "chain" => chain.clone()).increment(1);
+        metrics::histogram!(telemetry::REORG_DEPTH, "chain" => chain.clone()).record(depth as f64);
+        count_events(&chain, &events);
         warn!(
             chain = %chain,
             ancestor = ?ancestor.map(|a| a.0),
@@ -433,5 +457,44 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
             None => self.status.indexed.store(UNKNOWN, Ordering::Relaxed),
         }
         Ok(())
+    }
+}
+
+/// Runs one node request, recording its latency and, on failure, its error
+/// kind under the operation's name.
+async fn timed<T>(
+    chain: &str,
+    op: &'static str,
+    request: impl std::future::Future<Output = Result<T, NodeError>>,
+) -> Result<T, NodeError> {
+    let started = Instant::now();
+    let result = request.await;
+    metrics::histogram!(telemetry::RPC_SECONDS, "chain" => chain.to_string(), "op" => op)
+        .record(started.elapsed().as_secs_f64());
+    if let Err(e) = &result {
+        let kind = match e {
+            NodeError::Unreachable(_) => "unreachable",
+            NodeError::Rpc(_) => "rpc",
+            NodeError::Invalid(_) => "invalid",
+        };
+        metrics::counter!(telemetry::RPC_ERRORS, "chain" => chain.to_string(), "op" => op, "kind" => kind)
+            .increment(1);
+    }
+    result
+}
+
+fn count_block(chain: &str, block: &Block, events: &[Event]) {
+    metrics::counter!(telemetry::BLOCKS, "chain" => chain.to_string()).increment(1);
+    for t in &block.transfers {
+        metrics::counter!(telemetry::TRANSFERS, "chain" => chain.to_string(), "direction" => t.direction.as_str())
+            .increment(1);
+    }
+    count_events(chain, events);
+}
+
+fn count_events(chain: &str, events: &[Event]) {
+    for e in events {
+        metrics::counter!(telemetry::EVENTS, "chain" => chain.to_string(), "type" => e.kind.name())
+            .increment(1);
     }
 }

@@ -703,6 +703,23 @@ impl Store {
         Ok(out)
     }
 
+    /// Bytes on disk (SST files) and in memtables, over all column families.
+    pub fn size_bytes(&self) -> u64 {
+        ALL_CFS
+            .iter()
+            .map(|name| {
+                let cf = self.cf(name);
+                [
+                    "rocksdb.total-sst-files-size",
+                    "rocksdb.size-all-mem-tables",
+                ]
+                .iter()
+                .filter_map(|p| self.db.property_int_value_cf(cf, *p).ok().flatten())
+                .sum::<u64>()
+            })
+            .sum()
+    }
+
     /// The sequence number of the newest event (0 when there is none).
     pub fn last_seq(&self) -> u64 {
         *self.last_seq.borrow()

@@ -332,6 +332,26 @@ async fn node_faults_are_reported_and_survived() {
     node.set_chain(0, &chain);
     d.wait_indexed(CHAIN, 29).await;
 
+    let wait_state = |state: &'static str, why: String| {
+        let d = &d;
+        async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(45);
+            loop {
+                let s = d.chain_status(CHAIN).await;
+                let error_shown = s["last_error"].is_string() == (state != "following");
+                if s["state"] == state && error_shown {
+                    return;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "{why}: status never became {state}: {s}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    // Each fault is reported, then the node heals and the scanner follows
+    // again (which also resets the retry backoff).
     for (fault, state) in [
         (Fault::Close, "node_unreachable"),
         (Fault::Http500, "degraded"),
@@ -339,19 +359,12 @@ async fn node_faults_are_reported_and_survived() {
         (Fault::RpcError, "degraded"),
     ] {
         node.set_fault(fault);
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        loop {
-            let s = d.chain_status(CHAIN).await;
-            if s["state"] == state && s["last_error"].is_string() {
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "{fault:?}: status never became {state}: {s}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_state(state, format!("{fault:?}")).await;
+        node.set_fault(Fault::None);
+        wait_state("following", format!("after {fault:?}")).await;
     }
+    node.set_fault(Fault::Http500);
+    wait_state("degraded", "Http500 again".into()).await;
     // The node heals and has new blocks with a payment: nothing is lost.
     let pay = payment_tx(1, &watched, 31337);
     let txid = pay.compute_txid().to_string();

@@ -126,3 +126,59 @@ fn stops_cleanly_on_sigterm() {
 fn stops_cleanly_on_sigint() {
     stops_cleanly_on("INT");
 }
+
+#[test]
+fn tells_systemd_when_ready_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let port = free_port();
+    let p = write_config(
+        dir.path(),
+        &format!(
+            "data_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n",
+            dir.path().join("data").display()
+        ),
+    );
+    let child = Command::new(BIN)
+        .args(["run", "--log-format", "json", "--config"])
+        .arg(&p)
+        .env("NOTIFY_SOCKET", &socket_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let mut seen = Vec::new();
+    while !seen.iter().any(|m: &String| m.contains("READY=1")) {
+        let n = socket
+            .recv(&mut buf)
+            .expect("a notification from the daemon");
+        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    // Ready means the API answers.
+    std::net::TcpStream::connect(("127.0.0.1", port)).expect("API listening when READY=1 is sent");
+    Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    while !seen.iter().any(|m| m.contains("STOPPING=1")) {
+        let n = socket.recv(&mut buf).expect("STOPPING=1 before exit");
+        seen.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    // --log-format json: every log line is a JSON object.
+    let logs = String::from_utf8_lossy(&out.stdout);
+    assert!(logs.lines().count() >= 2, "{logs}");
+    for line in logs.lines() {
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(v["fields"]["message"].is_string(), "{line}");
+    }
+}

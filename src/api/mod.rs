@@ -70,6 +70,8 @@ pub struct AppState {
     pub store: Arc<Store>,
     pub chains: BTreeMap<String, ApiChain>,
     pub api_key: Option<Secret>,
+    /// The Prometheus recorder's handle, for `GET /metrics`.
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -156,6 +158,7 @@ async fn route(state: &AppState, req: Request<Incoming>) -> Result<Resp, ApiErro
     match (&method, segments.as_slice()) {
         (&Method::GET, ["v1", "status"]) => Ok(status(state)),
         (&Method::GET, ["health"]) => Ok(json_response(StatusCode::OK, &json!({"ok": true}))),
+        (&Method::GET, ["metrics"]) => metrics_text(state),
         (&Method::POST, ["v1", "watches"]) => add_watch(state, req).await,
         (&Method::POST, ["v1", "watches:batch"]) => add_watches(state, req).await,
         (&Method::GET, ["v1", "watches", chain, address]) => get_watch(state, chain, address),
@@ -497,6 +500,35 @@ fn number<T: std::str::FromStr>(
             )
         }),
     }
+}
+
+fn metrics_text(state: &AppState) -> Result<Resp, ApiError> {
+    let Some(handle) = &state.metrics else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics_unavailable",
+            "another metrics recorder is installed in this process",
+        ));
+    };
+    let chains: Vec<_> = state
+        .chains
+        .values()
+        .map(|c| {
+            (
+                c.status.view(),
+                c.matcher.filter_bytes(),
+                c.matcher.filter_entries(),
+            )
+        })
+        .collect();
+    let text =
+        tokio::task::block_in_place(|| crate::telemetry::render(handle, &chains, &state.store));
+    let mut r = Response::new(Full::new(Bytes::from(text)));
+    r.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    Ok(r)
 }
 
 fn status(state: &AppState) -> Resp {

@@ -187,7 +187,7 @@ impl<'a, L: Lookup> Matches<'a, L> {
                 skipped = self.skipped,
                 "malformed transactions or logs skipped"
             );
-            metrics::counter!("paywatch_decode_skipped_total", "chain" => self.chain.to_string())
+            metrics::counter!(crate::telemetry::DECODE_SKIPPED, "chain" => self.chain.to_string())
                 .increment(self.skipped);
         }
         Block {

@@ -122,6 +122,11 @@ impl Matcher {
             .contains(key)
     }
 
+    /// Addresses added to the filter (removed watches stay in it).
+    pub fn filter_entries(&self) -> usize {
+        self.inserted.load(Ordering::Relaxed)
+    }
+
     /// Size of the in-memory filter in bytes.
     pub fn filter_bytes(&self) -> usize {
         self.bloom
