@@ -1,6 +1,8 @@
-//! The `paywatch` command: parses arguments and hands over to the daemon.
+//! The `paywatch` command: parses arguments and hands over to the daemon or
+//! to the API client.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use paywatch::client::Client;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,6 +19,21 @@ struct Cli {
 enum LogFormat {
     Text,
     Json,
+}
+
+/// How the client commands find the running daemon.
+#[derive(Args)]
+struct Target {
+    /// The daemon's API, e.g. http://127.0.0.1:8480 (default: `[api] listen`
+    /// of --config, else http://127.0.0.1:8480).
+    #[arg(long, env = "PAYWATCH_URL")]
+    url: Option<String>,
+    /// Config file to take the API address and key from.
+    #[arg(short, long, default_value = "/etc/paywatch/paywatch.toml")]
+    config: PathBuf,
+    /// API key for requests that change state (default: the config's).
+    #[arg(long, env = "PAYWATCH_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -39,6 +56,76 @@ enum Command {
     CheckConfig {
         /// Path of the TOML config file.
         file: PathBuf,
+    },
+    /// Show each chain's state, height, node tip and lag, from the running
+    /// daemon.
+    ///
+    /// Example: paywatch status --url http://127.0.0.1:8480
+    Status {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Add, remove or import watched addresses on the running daemon.
+    #[command(subcommand)]
+    Watch(WatchCommand),
+    /// Read the events feed of the running daemon.
+    #[command(subcommand)]
+    Events(EventsCommand),
+}
+
+#[derive(Subcommand)]
+enum WatchCommand {
+    /// Watch one address.
+    ///
+    /// Example: paywatch watch add btc bc1q… --label order-42 --metadata '{"order":42}'
+    Add {
+        chain: String,
+        address: String,
+        #[arg(long)]
+        label: Option<String>,
+        /// A JSON object kept with the watch and copied into its events.
+        #[arg(long)]
+        metadata: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Stop watching an address (its recorded transfers stay).
+    ///
+    /// Example: paywatch watch remove tron TW3NSuhT68vXKdamU7Rkq6sfEVCFwoDfGb
+    Remove {
+        chain: String,
+        address: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Watch every address of a CSV (`chain,address[,label]`, optional header)
+    /// or NDJSON file, all or nothing.
+    ///
+    /// Example: paywatch watch import addresses.csv --chain btc
+    Import {
+        file: PathBuf,
+        /// Chain for rows that name none.
+        #[arg(long)]
+        chain: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Subcommand)]
+enum EventsCommand {
+    /// Print events as NDJSON, oldest first.
+    ///
+    /// Example: paywatch events tail --after 1040 --follow
+    Tail {
+        /// Print events after this sequence number.
+        #[arg(long, default_value_t = 0)]
+        after: u64,
+        /// Keep waiting for new events.
+        #[arg(short, long)]
+        follow: bool,
+        #[command(flatten)]
+        target: Target,
     },
 }
 
@@ -75,23 +162,95 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => {
-                    eprintln!("error: cannot start the runtime: {e}");
-                    return ExitCode::FAILURE;
-                }
-            };
-            match runtime.block_on(paywatch::daemon::run(config)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("error: {e:#}");
-                    ExitCode::FAILURE
-                }
-            }
+            block_on(paywatch::daemon::run(config))
+        }
+        Command::Status { target } => {
+            client_command(
+                target,
+                |c| async move { c.status(&mut std::io::stdout()).await },
+            )
+        }
+        Command::Watch(WatchCommand::Add {
+            chain,
+            address,
+            label,
+            metadata,
+            target,
+        }) => client_command(target, |c| async move {
+            let w = c
+                .watch_add(&chain, &address, label.as_deref(), metadata.as_deref())
+                .await?;
+            println!("{w}");
+            Ok(())
+        }),
+        Command::Watch(WatchCommand::Remove {
+            chain,
+            address,
+            target,
+        }) => client_command(target, |c| async move {
+            println!("{}", c.watch_remove(&chain, &address).await?);
+            Ok(())
+        }),
+        Command::Watch(WatchCommand::Import {
+            file,
+            chain,
+            target,
+        }) => client_command(target, |c| async move {
+            println!("{}", c.watch_import(&file, chain.as_deref()).await?);
+            Ok(())
+        }),
+        Command::Events(EventsCommand::Tail {
+            after,
+            follow,
+            target,
+        }) => client_command(target, |c| async move {
+            c.events_tail(after, follow, &mut std::io::stdout()).await
+        }),
+    }
+}
+
+fn block_on(f: impl std::future::Future<Output = anyhow::Result<()>>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(f) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs a client command against the daemon `target` points at.
+fn client_command<F, Fut>(target: Target, f: F) -> ExitCode
+where
+    F: FnOnce(Client) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    // The config is optional here: it only supplies defaults.
+    let config = paywatch::config::Config::load(&target.config).ok();
+    let url = target.url.unwrap_or_else(|| match &config {
+        Some(c) => format!("http://{}", c.api.listen),
+        None => format!("http://{}", paywatch::config::DEFAULT_LISTEN),
+    });
+    let api_key = target.api_key.or_else(|| {
+        config
+            .as_ref()
+            .and_then(|c| c.api.api_key.as_ref().map(|k| k.expose().to_string()))
+    });
+    match Client::new(&url, api_key) {
+        Ok(client) => block_on(f(client)),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
         }
     }
 }

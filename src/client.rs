@@ -1,0 +1,221 @@
+//! The command-line client: `status`, `watch add|remove|import` and
+//! `events tail` talk to a running daemon over its HTTP API.
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::Path;
+use std::time::Duration;
+
+/// A connection to a running daemon's API.
+pub struct Client {
+    base: String,
+    api_key: Option<String>,
+    http: reqwest::Client,
+}
+
+impl Client {
+    pub fn new(base: &str, api_key: Option<String>) -> anyhow::Result<Self> {
+        let base = base.trim_end_matches('/').to_string();
+        url::Url::parse(&base).with_context(|| format!("`{base}` is not a URL"))?;
+        Ok(Client {
+            base,
+            api_key,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(120))
+                .build()?,
+        })
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let req = match &self.api_key {
+            Some(k) => req.bearer_auth(k),
+            None => req,
+        };
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the daemon at {}", self.base))?;
+        let status = resp.status();
+        let body: Value = resp.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let msg = body["error"]["message"].as_str().unwrap_or("no details");
+            let code = body["error"]["code"].as_str().unwrap_or("error");
+            match body["error"].get("details") {
+                Some(d) => bail!("{status} {code}: {msg}\n{d}"),
+                None => bail!("{status} {code}: {msg}"),
+            }
+        }
+        Ok(body)
+    }
+
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// Prints one line per chain.
+    pub async fn status(&self, out: &mut impl Write) -> anyhow::Result<()> {
+        let s = self.get("/v1/status").await?;
+        writeln!(
+            out,
+            "{:<12} {:<8} {:<17} {:>10} {:>10} {:>6} {:>8}",
+            "CHAIN", "KIND", "STATE", "INDEXED", "NODE TIP", "LAG", "BLK/S"
+        )?;
+        let opt = |v: &Value| v.as_u64().map_or("-".to_string(), |n| n.to_string());
+        for c in s["chains"].as_array().into_iter().flatten() {
+            writeln!(
+                out,
+                "{:<12} {:<8} {:<17} {:>10} {:>10} {:>6} {:>8}",
+                c["chain"].as_str().unwrap_or("?"),
+                c["kind"].as_str().unwrap_or("?"),
+                c["state"].as_str().unwrap_or("?"),
+                opt(&c["indexed_height"]),
+                opt(&c["node_tip"]),
+                opt(&c["lag"]),
+                c["blocks_per_second"].as_f64().unwrap_or(0.0),
+            )?;
+            if let Some(e) = c["last_error"].as_str() {
+                writeln!(out, "  last error: {e}")?;
+            }
+        }
+        writeln!(out, "last event: {}", opt(&s["events"]["last_seq"]))?;
+        Ok(())
+    }
+
+    pub async fn watch_add(
+        &self,
+        chain: &str,
+        address: &str,
+        label: Option<&str>,
+        metadata: Option<&str>,
+    ) -> anyhow::Result<Value> {
+        let metadata: Value = match metadata {
+            Some(m) => serde_json::from_str(m).context("--metadata is not JSON")?,
+            None => json!({}),
+        };
+        let body =
+            json!({"chain": chain, "address": address, "label": label, "metadata": metadata});
+        self.send(
+            self.http
+                .post(format!("{}/v1/watches", self.base))
+                .json(&body),
+        )
+        .await
+    }
+
+    pub async fn watch_remove(&self, chain: &str, address: &str) -> anyhow::Result<Value> {
+        self.send(
+            self.http
+                .delete(format!("{}/v1/watches/{chain}/{address}", self.base)),
+        )
+        .await
+    }
+
+    /// Imports a CSV (`chain,address[,label]`, an optional header line) or
+    /// NDJSON file; `chain` fills in rows that name none.
+    pub async fn watch_import(&self, file: &Path, chain: Option<&str>) -> anyhow::Result<Value> {
+        let text = std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read {}", file.display()))?;
+        let body = to_ndjson(&text, chain).with_context(|| format!("{}", file.display()))?;
+        self.send(
+            self.http
+                .post(format!("{}/v1/watches:batch", self.base))
+                .header("content-type", "application/x-ndjson")
+                .body(body),
+        )
+        .await
+    }
+
+    /// Prints events after `after` as NDJSON; with `follow`, keeps waiting
+    /// for new ones.
+    pub async fn events_tail(
+        &self,
+        mut after: u64,
+        follow: bool,
+        out: &mut impl Write,
+    ) -> anyhow::Result<()> {
+        loop {
+            let wait = if follow { 30 } else { 0 };
+            let page = self
+                .get(&format!("/v1/events?after={after}&limit=1000&wait={wait}"))
+                .await?;
+            let events = page["events"].as_array().cloned().unwrap_or_default();
+            for e in &events {
+                writeln!(out, "{e}")?;
+            }
+            out.flush()?;
+            after = page["next_after"].as_u64().unwrap_or(after);
+            if events.is_empty() && !follow {
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Turns an import file into NDJSON watch requests.
+fn to_ndjson(text: &str, chain: Option<&str>) -> anyhow::Result<String> {
+    let mut out = String::new();
+    for (n, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut item: Value = if line.starts_with('{') {
+            serde_json::from_str(line).with_context(|| format!("line {}: not JSON", n + 1))?
+        } else {
+            let cols: Vec<&str> = line.split(',').map(str::trim).collect();
+            if n == 0
+                && cols
+                    .first()
+                    .is_some_and(|c| c.eq_ignore_ascii_case("chain"))
+            {
+                continue;
+            }
+            match cols.as_slice() {
+                [c, a] => json!({"chain": c, "address": a}),
+                [c, a, "", ..] => json!({"chain": c, "address": a}),
+                [c, a, l, ..] => json!({"chain": c, "address": a, "label": l}),
+                [a] => json!({"address": a}),
+                _ => bail!("line {}: expected chain,address[,label]", n + 1),
+            }
+        };
+        if item.get("chain").is_none_or(|c| c.as_str() == Some("")) {
+            match chain {
+                Some(c) => item["chain"] = json!(c),
+                None => bail!("line {}: no chain (add a chain column or --chain)", n + 1),
+            }
+        }
+        out.push_str(&item.to_string());
+        out.push('\n');
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_and_ndjson_imports() {
+        let csv = "chain,address,label\nbtc,bc1qabc,order-1\n\ntron,TXyz\n# note\n";
+        let out = to_ndjson(csv, None).unwrap();
+        let lines: Vec<Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(
+            lines[0],
+            json!({"chain": "btc", "address": "bc1qabc", "label": "order-1"})
+        );
+        assert_eq!(lines[1], json!({"chain": "tron", "address": "TXyz"}));
+        let only = to_ndjson("bc1qa\nbc1qb\n", Some("btc")).unwrap();
+        assert_eq!(only.lines().count(), 2);
+        assert!(to_ndjson("bc1qa\n", None)
+            .unwrap_err()
+            .to_string()
+            .contains("line 1"));
+        let nd = to_ndjson("{\"address\":\"x\"}\n", Some("eth")).unwrap();
+        assert!(nd.contains("\"chain\":\"eth\""));
+    }
+}
