@@ -1,5 +1,5 @@
-//! The command-line client: `status`, `watch add|remove|import` and
-//! `events tail` talk to a running daemon over its HTTP API.
+//! The command-line client: `status`, `watch add|remove|import`, `rescan`
+//! and `events tail` talk to a running daemon over its HTTP API.
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
@@ -123,6 +123,16 @@ impl Client {
                 .post(format!("{}/v1/watches:batch", self.base))
                 .header("content-type", "application/x-ndjson")
                 .body(body),
+        )
+        .await
+    }
+
+    /// Asks the daemon to scan `chain` again from `from`.
+    pub async fn rescan(&self, chain: &str, from: u64) -> anyhow::Result<Value> {
+        self.send(
+            self.http
+                .post(format!("{}/v1/chains/{chain}/rescan", self.base))
+                .json(&json!({ "from": from })),
         )
         .await
     }

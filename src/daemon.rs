@@ -90,6 +90,7 @@ pub async fn run_with_listener(
             poll_interval: chain.poll_interval,
             max_reorg_depth: chain.max_reorg_depth,
         };
+        let (rescan_tx, rescan_rx) = tokio::sync::mpsc::channel(1);
         let format = match &chain.kind {
             ChainKind::Bitcoin(btc) => {
                 let decoder =
@@ -99,7 +100,7 @@ pub async fn run_with_listener(
                         })?;
                 let node = BitcoinNode::new(btc.clone(), chain.prefetch);
                 let scanner = Scanner::new(settings, store.clone(), node, decoder, status.clone());
-                tasks.push(tokio::spawn(scanner.run(stop.clone())));
+                tasks.push(tokio::spawn(scanner.run(stop.clone(), rescan_rx)));
                 AddressFormat::Bitcoin(btc.network)
             }
             ChainKind::Tron(tron) => {
@@ -110,7 +111,7 @@ pub async fn run_with_listener(
                 let node = TronNode::new(tron.clone())
                     .map_err(|e| anyhow::anyhow!("chain {}: {e}", chain.name))?;
                 let scanner = Scanner::new(settings, store.clone(), node, decoder, status.clone());
-                tasks.push(tokio::spawn(scanner.run(stop.clone())));
+                tasks.push(tokio::spawn(scanner.run(stop.clone(), rescan_rx)));
                 AddressFormat::Tron
             }
             ChainKind::Evm(evm) => {
@@ -137,7 +138,7 @@ pub async fn run_with_listener(
                     Ok(()) => {}
                 }
                 let scanner = Scanner::new(settings, store.clone(), node, decoder, status.clone());
-                tasks.push(tokio::spawn(scanner.run(stop.clone())));
+                tasks.push(tokio::spawn(scanner.run(stop.clone(), rescan_rx)));
                 AddressFormat::Evm
             }
         };
@@ -148,6 +149,7 @@ pub async fn run_with_listener(
                 format,
                 matcher,
                 status,
+                rescan: rescan_tx,
             },
         );
     }
@@ -163,9 +165,18 @@ pub async fn run_with_listener(
     api::serve(listener, state, stop.clone()).await;
     crate::telemetry::notify_stopping();
     reporter.abort();
+    let _ = reporter.await;
     for t in tasks {
         let _ = t.await;
     }
+    // Connection tasks that just finished may still hold the store for a
+    // moment; the database is closed (and its lock released) only when the
+    // last holder lets go, so wait for that before reporting the stop.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while Arc::strong_count(&store) > 1 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    drop(store);
     info!("stopped");
     Ok(())
 }

@@ -71,6 +71,19 @@ enum Command {
     /// Read the events feed of the running daemon.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Scan a chain again from a height, to find payments to addresses that
+    /// were added after their blocks were scanned. Transfers already recorded
+    /// are not reported twice.
+    ///
+    /// Example: paywatch rescan --chain btc --from 866000
+    Rescan {
+        #[arg(long)]
+        chain: String,
+        #[arg(long)]
+        from: u64,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 #[derive(Subcommand)]
@@ -197,6 +210,14 @@ fn main() -> ExitCode {
             target,
         }) => client_command(target, |c| async move {
             println!("{}", c.watch_import(&file, chain.as_deref()).await?);
+            Ok(())
+        }),
+        Command::Rescan {
+            chain,
+            from,
+            target,
+        } => client_command(target, |c| async move {
+            println!("{}", c.rescan(&chain, from).await?);
             Ok(())
         }),
         Command::Events(EventsCommand::Tail {

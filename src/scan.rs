@@ -236,7 +236,11 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
     /// Scans until `shutdown` turns true. Errors are reported in the status,
     /// logged and retried with backoff (0.2 s doubling to 15 s, plus up to
     /// as much again of jitter); the loop never gives up.
-    pub async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
+    pub async fn run(
+        mut self,
+        mut shutdown: watch::Receiver<bool>,
+        mut rescans: tokio::sync::mpsc::Receiver<u64>,
+    ) {
         let backoff_builder = ExponentialBuilder::default()
             .with_min_delay(Duration::from_millis(200))
             .with_max_delay(Duration::from_secs(15))
@@ -249,6 +253,13 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
         loop {
             if *shutdown.borrow() {
                 break;
+            }
+            if let Ok(from) = rescans.try_recv() {
+                if let Err(e) = self.rescan_from(from).await {
+                    warn!(chain = %self.settings.chain, from, error = %e, "rescan failed");
+                    self.status
+                        .set_error(ScanState::Degraded, format!("rescan from {from}: {e}"));
+                }
             }
             let stop = shutdown.clone();
             let outcome = tokio::select! {
@@ -412,6 +423,23 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
         if !events.is_empty() {
             info!(chain = %s.chain, height = block.height, events = events.len(), "block committed");
         }
+        Ok(())
+    }
+
+    /// Scans again from `from`: the cursor moves to the block before it, and
+    /// blocks committed again add only transfers not recorded yet.
+    async fn rescan_from(&mut self, from: u64) -> Result<(), ScanError> {
+        let chain = self.settings.chain.clone();
+        let to = match from.checked_sub(1) {
+            Some(h) => Some((h, timed(&chain, "hash_at", self.node.hash_at(h)).await?)),
+            None => None,
+        };
+        tokio::task::block_in_place(|| self.store.rewind_cursor(&chain, to))?;
+        match to {
+            Some((h, _)) => self.status.committed(h),
+            None => self.status.indexed.store(UNKNOWN, Ordering::Relaxed),
+        }
+        info!(chain = %chain, from, "rescanning");
         Ok(())
     }
 

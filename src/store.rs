@@ -372,6 +372,25 @@ impl Store {
         }
     }
 
+    /// Moves `chain`'s cursor back so that scanning resumes after `to`
+    /// (before the first block when `None`); what is recorded stays, and
+    /// blocks scanned again add only what is new.
+    pub fn rewind_cursor(&self, chain: &str, to: Option<(u64, Hash32)>) -> Result<(), StoreError> {
+        let meta = self.cf(CF_META);
+        match to {
+            Some((h, hash)) => {
+                let mut cursor = h.to_be_bytes().to_vec();
+                cursor.extend_from_slice(&hash.bytes);
+                self.db
+                    .put_cf_opt(meta, cursor_key(chain), cursor, &Self::synced())?;
+            }
+            None => self
+                .db
+                .delete_cf_opt(meta, cursor_key(chain), &Self::synced())?,
+        }
+        Ok(())
+    }
+
     /// The stored hash of `chain`'s block at `height`, if still kept.
     pub fn header_hash(&self, chain: &str, height: u64) -> Result<Option<Hash32>, StoreError> {
         match self
@@ -427,13 +446,17 @@ impl Store {
 
         for mut t in c.transfers {
             let key = t.key();
+            let tk = transfer_key(chain, c.height, &key);
+            // Already recorded (a rescan over indexed blocks): nothing new.
+            if self.db.get_pinned_cf(self.cf(CF_TRANSFERS), &tk)?.is_some() {
+                continue;
+            }
             let confirmed = c.confirm_upto.is_some_and(|upto| c.height <= upto);
             t.status = if confirmed {
                 TransferStatus::Confirmed
             } else {
                 TransferStatus::Detected
             };
-            let tk = transfer_key(chain, c.height, &key);
             batch.put_cf(self.cf(CF_TRANSFERS), &tk, encode_transfer(&t));
             batch.put_cf(
                 self.cf(CF_TX_IDX),

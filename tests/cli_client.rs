@@ -161,3 +161,99 @@ async fn client_commands_against_a_running_daemon() {
     assert!(!ok);
     assert!(err.contains("cannot reach the daemon"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rescan_finds_payments_to_an_address_added_later_once() {
+    let late = wallet_script(40);
+    let mut chain = Vec::new();
+    extend(&mut chain, 0, 30, 0);
+    let mut txids = Vec::new();
+    for (i, at) in [5usize, 20].into_iter().enumerate() {
+        let pay = spend(
+            &[bitcoin::OutPoint {
+                txid: bitcoin::Txid::from_raw_hash(bitcoin::hashes::Hash::all_zeros()),
+                vout: i as u32,
+            }],
+            &[(late.clone(), 1000 + i as u64)],
+        );
+        txids.push(pay.compute_txid().to_string());
+        let b = &chain[at];
+        chain[at] = block(
+            b.header.prev_blockhash,
+            b.header.time,
+            vec![b.txdata[0].clone(), pay],
+        );
+        for j in at + 1..chain.len() {
+            let prev = chain[j - 1].block_hash();
+            let b = &chain[j];
+            chain[j] = block(prev, b.header.time, b.txdata.clone());
+        }
+    }
+    let node = ReplayNode::start(0, &chain).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&config_text(
+        dir.path(),
+        &[node.chain_toml("btc", "regtest", 0, 3)],
+    ))
+    .await;
+    d.wait_indexed("btc", 29).await;
+    assert!(d.events().await.is_empty());
+    let addr = regtest_address(&late);
+    d.watch("btc", &addr, "late").await;
+
+    // Not beyond what is indexed.
+    let (status, body) = d
+        .post_json("/v1/chains/btc/rescan", &serde_json::json!({"from": 31}))
+        .await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (400, Some("invalid_height"))
+    );
+
+    let url = d.url.clone();
+    let (ok, out, err) = tokio::task::spawn_blocking(move || {
+        run(&url, &["rescan", "--chain", "btc", "--from", "3"])
+    })
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    assert!(out.contains("\"from\":3"), "{out}");
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    while d.events().await.len() < 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{:#?}",
+            d.events().await
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    d.wait_indexed("btc", 29).await;
+    // Scanning the same blocks again reports nothing twice.
+    let (status, _) = d
+        .post_json("/v1/chains/btc/rescan", &serde_json::json!({"from": 0}))
+        .await;
+    assert_eq!(status, 202);
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    d.wait_indexed("btc", 29).await;
+    let ev = d.events().await;
+    let kinds: Vec<(String, String)> = ev
+        .iter()
+        .map(|e| {
+            (
+                e["type"].as_str().unwrap().to_string(),
+                e["txid"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("payment.detected".to_string(), txids[0].clone()),
+            ("payment.confirmed".to_string(), txids[0].clone()),
+            ("payment.detected".to_string(), txids[1].clone()),
+            ("payment.confirmed".to_string(), txids[1].clone()),
+        ]
+    );
+    assert_eq!(d.transfers("btc", &addr).await.len(), 2);
+    d.stop().await;
+}

@@ -64,6 +64,8 @@ pub struct ApiChain {
     pub format: AddressFormat,
     pub matcher: Arc<Matcher>,
     pub status: Arc<ChainStatus>,
+    /// Rescan requests for the chain's scanner (height to scan again from).
+    pub rescan: tokio::sync::mpsc::Sender<u64>,
 }
 
 pub struct AppState {
@@ -164,12 +166,14 @@ async fn route(state: &AppState, req: Request<Incoming>) -> Result<Resp, ApiErro
         (&Method::GET, ["v1", "watches", chain, address]) => get_watch(state, chain, address),
         (&Method::DELETE, ["v1", "watches", chain, address]) => delete_watch(state, chain, address),
         (&Method::GET, ["v1", "transfers"]) => transfers(state, req.uri().query()),
+        (&Method::POST, ["v1", "chains", chain, "rescan"]) => rescan(state, chain, req).await,
         (&Method::GET, ["v1", "events"]) => events(state, req.uri().query()).await,
         (_, ["v1", "status"])
         | (_, ["v1", "watches"])
         | (_, ["v1", "watches:batch"])
         | (_, ["v1", "watches", _, _])
         | (_, ["v1", "transfers"])
+        | (_, ["v1", "chains", _, "rescan"])
         | (_, ["v1", "events"]) => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
@@ -476,6 +480,42 @@ fn delete_watch(state: &AppState, chain_name: &str, address: &str) -> Result<Res
             addr.display
         )))
     }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RescanRequest {
+    from: u64,
+}
+
+/// Asks a chain's scanner to scan again from a height (to find payments to
+/// addresses added after their blocks were scanned).
+async fn rescan(
+    state: &AppState,
+    chain_name: &str,
+    req: Request<Incoming>,
+) -> Result<Resp, ApiError> {
+    let c = chain(state, chain_name)?;
+    let (_, body) = read_body(req, &["application/json"], MAX_BODY).await?;
+    let r: RescanRequest = parse_json(&body)?;
+    let next = c.status.indexed_height().map_or(0, |h| h + 1);
+    if r.from > next {
+        return Err(ApiError::bad_request(
+            "invalid_height",
+            format!("{chain_name} has indexed up to {next} (exclusive); rescan from a height at or below it"),
+        ));
+    }
+    c.rescan.try_send(r.from).map_err(|_| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "rescan_pending",
+            format!("a rescan of {chain_name} is already waiting to start"),
+        )
+    })?;
+    Ok(json_response(
+        StatusCode::ACCEPTED,
+        &json!({"chain": chain_name, "from": r.from}),
+    ))
 }
 
 // ---- queries ---------------------------------------------------------------
