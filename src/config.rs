@@ -54,6 +54,17 @@ struct RawApi {
     listen: Option<String>,
     api_key: Option<String>,
     api_key_file: Option<PathBuf>,
+    #[serde(default)]
+    keys: Vec<RawKey>,
+    open_reads: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    name: String,
+    token_sha256: String,
+    scope: String,
 }
 
 #[derive(Deserialize)]
@@ -184,8 +195,34 @@ pub struct Config {
 #[derive(Debug, Clone)]
 pub struct ApiConfig {
     pub listen: SocketAddr,
-    /// When set, requests that change state need `Authorization: Bearer <key>`.
+    /// A write key given in clear (`api_key` / `api_key_file`); the client
+    /// commands use it too.
     pub api_key: Option<Secret>,
+    /// Every accepted key, by the SHA-256 of its token (the clear key above
+    /// included, with write scope).
+    pub keys: Vec<ApiKey>,
+    /// Reads (GET) need no key. Only honoured on a loopback address.
+    pub open_reads: bool,
+}
+
+/// What a key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyScope {
+    Read,
+    Write,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub name: String,
+    pub token_sha256: [u8; 32],
+    pub scope: KeyScope,
+}
+
+/// SHA-256 of an API token, as `token_sha256` holds it.
+pub fn token_digest(token: &str) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes()).into()
 }
 
 /// Settings every chain has.
@@ -340,6 +377,46 @@ impl Config {
                 "api.listen: `{listen_text}` is not an address:port ({e})"
             ))
         })?;
+        let mut keys = Vec::new();
+        for (i, k) in raw.api.keys.into_iter().enumerate() {
+            let mut digest = [0u8; 32];
+            hex::decode_to_slice(k.token_sha256.trim(), &mut digest).map_err(|_| {
+                invalid(format!(
+                    "api.keys[{i}].token_sha256: expected 64 hex digits (sha256sum of the token)"
+                ))
+            })?;
+            let scope = match k.scope.as_str() {
+                "read" => KeyScope::Read,
+                "write" => KeyScope::Write,
+                other => {
+                    return Err(invalid(format!(
+                        "api.keys[{i}].scope: `{other}` is not read or write"
+                    )))
+                }
+            };
+            keys.push(ApiKey {
+                name: k.name,
+                token_sha256: digest,
+                scope,
+            });
+        }
+        if let Some(k) = &api_key {
+            keys.push(ApiKey {
+                name: "api_key".into(),
+                token_sha256: token_digest(k.expose()),
+                scope: KeyScope::Write,
+            });
+        }
+        let open_reads = raw.api.open_reads.unwrap_or(true);
+        if open_reads
+            && !listen.ip().is_loopback()
+            && !keys.is_empty()
+            && raw.api.open_reads.is_some()
+        {
+            return Err(invalid(format!(
+                "api.open_reads: reads without a key are allowed only on a loopback address, not {listen}"
+            )));
+        }
 
         let mut chains: Vec<ChainConfig> = Vec::new();
         for (i, spanned) in raw.chain.into_iter().enumerate() {
@@ -383,7 +460,13 @@ impl Config {
         }
         Ok(Config {
             data_dir: resolve(base, &raw.data_dir),
-            api: ApiConfig { listen, api_key },
+            api: ApiConfig {
+                listen,
+                api_key,
+                // Off the loopback interface every read needs a key.
+                open_reads: open_reads && listen.ip().is_loopback(),
+                keys,
+            },
             chains,
         })
     }

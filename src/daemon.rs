@@ -153,11 +153,15 @@ pub async fn run_with_listener(
             },
         );
     }
+    if config.api.keys.is_empty() && !config.api.listen.ip().is_loopback() {
+        warn!(listen = %config.api.listen, "the API listens beyond loopback without any API key");
+    }
     info!(listen = %listener.local_addr()?, "API listening");
     let state = Arc::new(AppState {
         store: store.clone(),
         chains,
-        api_key: config.api.api_key.clone(),
+        keys: config.api.keys.clone(),
+        open_reads: config.api.open_reads,
         metrics,
     });
     crate::telemetry::notify_ready();

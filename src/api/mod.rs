@@ -6,7 +6,7 @@ mod error;
 pub use error::ApiError;
 
 use crate::chain;
-use crate::config::Secret;
+use crate::config::{token_digest, ApiKey, KeyScope};
 use crate::event::confirmations;
 use crate::scan::ChainStatus;
 use crate::store::{Inserted, Store};
@@ -71,7 +71,10 @@ pub struct ApiChain {
 pub struct AppState {
     pub store: Arc<Store>,
     pub chains: BTreeMap<String, ApiChain>,
-    pub api_key: Option<Secret>,
+    /// Accepted keys; empty means no key is needed.
+    pub keys: Vec<ApiKey>,
+    /// Reads need no key (loopback only).
+    pub open_reads: bool,
     /// The Prometheus recorder's handle, for `GET /metrics`.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
@@ -154,8 +157,9 @@ async fn route(state: &AppState, req: Request<Incoming>) -> Result<Resp, ApiErro
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let method = req.method().clone();
-    if matches!(method, Method::POST | Method::DELETE | Method::PUT) {
-        authorize(state, &req)?;
+    if segments != ["health"] {
+        let write = !matches!(method, Method::GET | Method::HEAD);
+        authorize(state, &req, write)?;
     }
     match (&method, segments.as_slice()) {
         (&Method::GET, ["v1", "status"]) => Ok(status(state)),
@@ -183,22 +187,45 @@ async fn route(state: &AppState, req: Request<Incoming>) -> Result<Resp, ApiErro
     }
 }
 
-fn authorize(state: &AppState, req: &Request<Incoming>) -> Result<(), ApiError> {
-    let Some(key) = &state.api_key else {
+/// Checks the request's `Authorization: Bearer <token>` against the
+/// configured keys: writes need a write key; reads need any key unless reads
+/// are open.
+fn authorize(state: &AppState, req: &Request<Incoming>, write: bool) -> Result<(), ApiError> {
+    if state.keys.is_empty() || (!write && state.open_reads) {
         return Ok(());
-    };
+    }
     let given = req
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
-    match given {
-        Some(g) if constant_time_eq(g.as_bytes(), key.expose().as_bytes()) => Ok(()),
-        _ => Err(ApiError::new(
+    let Some(token) = given else {
+        return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
-            "this request needs `Authorization: Bearer <api_key>`",
+            "this request needs `Authorization: Bearer <api key>`",
+        ));
+    };
+    let digest = token_digest(token);
+    // Every key is compared, in constant time, whichever matches.
+    let mut found = None;
+    for k in &state.keys {
+        if constant_time_eq(&digest, &k.token_sha256) {
+            found = Some(k);
+        }
+    }
+    match found {
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the API key is not one this daemon accepts",
         )),
+        Some(k) if write && k.scope == KeyScope::Read => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!("key `{}` may only read; this request changes state", k.name),
+        )),
+        Some(_) => Ok(()),
     }
 }
 
