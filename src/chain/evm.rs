@@ -418,10 +418,6 @@ impl Decoder for EvmDecoder {
             self.matcher.as_ref(),
         )
     }
-
-    fn committed(&mut self, _block: &Block) {}
-
-    fn rewound(&mut self, _removed: &[Transfer]) {}
 }
 
 // ---- node -------------------------------------------------------------------------

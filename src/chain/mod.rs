@@ -99,10 +99,11 @@ pub trait Node: Clone + Send + Sync + 'static {
 pub trait Decoder: Send + 'static {
     type Raw: Send + 'static;
     fn decode(&mut self, height: u64, raw: Self::Raw) -> Result<Block, DecodeError>;
-    /// Called after `block` is durably committed.
-    fn committed(&mut self, block: &Block);
+    /// Called after `block` is durably committed (for decoders that keep
+    /// state between blocks).
+    fn committed(&mut self, _block: &Block) {}
     /// Called after a reorg removed `removed` from the store.
-    fn rewound(&mut self, removed: &[Transfer]);
+    fn rewound(&mut self, _removed: &[Transfer]) {}
 }
 
 /// Collects the transfers of one block of an account chain (EVM, TRON) that

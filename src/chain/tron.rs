@@ -449,10 +449,6 @@ impl Decoder for TronDecoder {
             self.matcher.as_ref(),
         )
     }
-
-    fn committed(&mut self, _block: &Block) {}
-
-    fn rewound(&mut self, _removed: &[Transfer]) {}
 }
 
 // ---- node -------------------------------------------------------------------------
