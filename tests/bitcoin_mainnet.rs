@@ -234,15 +234,7 @@ async fn real_blocks_yield_exact_transfers_for_every_script_type() {
             ));
         }
     }
-    let r = d
-        .http
-        .post(format!("{}/v1/watches:batch", d.url))
-        .header("content-type", "application/x-ndjson")
-        .body(ndjson)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(d.watch_batch(ndjson).await.0, 200);
     for ((node, block), (height, ..)) in nodes.iter().zip(BLOCKS) {
         node.set_chain(height, std::slice::from_ref(block));
     }

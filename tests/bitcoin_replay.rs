@@ -39,21 +39,6 @@ fn relink(chain: &mut [bitcoin::Block], from: usize) {
     }
 }
 
-async fn wait_for<F: Fn(&[Value]) -> bool>(d: &Daemon, what: &str, f: F) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let ev = d.events().await;
-        if f(&ev) {
-            return ev;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}: {ev:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-}
-
 fn count(ev: &[Value], kind: &str, txid: &str) -> usize {
     ev.iter()
         .filter(|e| e["type"] == kind && e["txid"] == txid)
@@ -113,10 +98,11 @@ async fn reorg_case(depth: usize) {
     );
 
     node.set_chain(BASE, &b);
-    let ev = wait_for(&d, "the re-mined payment", |ev| {
-        count(ev, "payment.detected", &p4) == 1 && count(ev, "payment.detected", &p2) == 2
-    })
-    .await;
+    let ev = d
+        .events_until("the re-mined payment", |ev| {
+            count(ev, "payment.detected", &p4) == 1 && count(ev, "payment.detected", &p2) == 2
+        })
+        .await;
     d.wait_indexed(CHAIN, node.tip()).await;
     let ev_final = d.events().await;
     assert!(ev_final.len() >= ev.len());
@@ -211,7 +197,9 @@ async fn tip_replaced_at_the_same_height_is_a_reorg() {
     node.set_chain(0, &a);
     d.wait_indexed(CHAIN, 19).await;
     node.set_chain(0, &b);
-    let ev = wait_for(&d, "reorged", |ev| count(ev, "payment.reorged", &txid) == 1).await;
+    let ev = d
+        .events_until("reorged", |ev| count(ev, "payment.reorged", &txid) == 1)
+        .await;
     assert_eq!(
         count(&ev, "payment.confirmed", &txid),
         0,

@@ -143,21 +143,6 @@ fn bytecode(name: &str) -> String {
         .to_string()
 }
 
-async fn events_until(d: &Daemon, what: &str, f: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let ev = d.events().await;
-        if f(&ev) {
-            return ev;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}: {ev:#?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 fn of<'a>(ev: &'a [Value], kind: &str, txid: &str) -> Vec<&'a Value> {
     ev.iter()
         .filter(|e| e["type"] == kind && e["txid"] == txid)
@@ -265,10 +250,11 @@ async fn anvil_native_token_failed_internal_and_reorg() {
     let (t1, t2, t3, t4, t5, t6) = (tx(&r1), tx(&r2), tx(&r3), tx(&r4), tx(&r5), tx(&r6));
     anvil.rpc("anvil_mine", json!(["0x3"])).await;
 
-    let ev = events_until(&d, "confirmations", |ev| {
-        of(ev, "payment.confirmed", &t6).len() == 1
-    })
-    .await;
+    let ev = d
+        .events_until("confirmations", |ev| {
+            of(ev, "payment.confirmed", &t6).len() == 1
+        })
+        .await;
     let detected = |t: &str| of(&ev, "payment.detected", t);
     // Native in, index 0, full wei.
     let e1 = detected(&t1);
@@ -332,7 +318,7 @@ async fn anvil_native_token_failed_internal_and_reorg() {
     let snapshot = anvil.rpc("evm_snapshot", json!([])).await;
     let r7 = anvil.send(&deployer, Some(&merchant), 2 * ETH, "0x").await;
     let t7 = tx(&r7);
-    events_until(&d, "the payment to be reorged", |ev| {
+    d.events_until("the payment to be reorged", |ev| {
         of(ev, "payment.detected", &t7).len() == 1
     })
     .await;
@@ -343,10 +329,11 @@ async fn anvil_native_token_failed_internal_and_reorg() {
     // Different blocks at the same heights and beyond.
     anvil.rpc("evm_mine", json!([1_900_000_000u64])).await;
     anvil.rpc("anvil_mine", json!(["0x2"])).await;
-    let ev = events_until(&d, "payment.reorged", |ev| {
-        of(ev, "payment.reorged", &t7).len() == 1
-    })
-    .await;
+    let ev = d
+        .events_until("payment.reorged", |ev| {
+            of(ev, "payment.reorged", &t7).len() == 1
+        })
+        .await;
     assert!(
         of(&ev, "payment.confirmed", &t7).is_empty(),
         "never had 3 confirmations"
@@ -429,10 +416,11 @@ async fn finalized_tag_confirms_at_the_nodes_mark() {
         "confirmed before the finalized mark"
     );
     anvil.rpc("anvil_mine", json!(["0x8"])).await;
-    let ev = events_until(&d, "finalized", |ev| {
-        of(ev, "payment.confirmed", &txid).len() == 1
-    })
-    .await;
+    let ev = d
+        .events_until("finalized", |ev| {
+            of(ev, "payment.confirmed", &txid).len() == 1
+        })
+        .await;
     assert_eq!(
         of(&ev, "payment.confirmed", &txid)[0]["block"]["height"],
         height

@@ -71,15 +71,7 @@ async fn mainnet_case(block_receipts: bool) {
     for r in &receivers {
         ndjson.push_str(&format!("{{\"chain\":\"eth\",\"address\":\"{r}\"}}\n"));
     }
-    let r = d
-        .http
-        .post(format!("{}/v1/watches:batch", d.url))
-        .header("content-type", "application/x-ndjson")
-        .body(ndjson)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(d.watch_batch(ndjson).await.0, 200);
     // A USDT sender (twice), native sender and receiver (checksummed input),
     // and the target of a failed plain ETH transfer.
     for a in [

@@ -536,6 +536,36 @@ impl Daemon {
         }
     }
 
+    /// Posts an NDJSON watch batch; returns the status and answer.
+    pub async fn watch_batch(&self, ndjson: String) -> (u16, Value) {
+        let r = self
+            .http
+            .post(format!("{}/v1/watches:batch", self.url))
+            .header("content-type", "application/x-ndjson")
+            .body(ndjson)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls the events feed until `f` holds for all events so far (60 s at most).
+    pub async fn events_until(&self, what: &str, f: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let ev = self.events().await;
+            if f(&ev) {
+                return ev;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "timed out waiting for {what}: {ev:#?}"
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
     /// Every event so far.
     pub async fn events(&self) -> Vec<Value> {
         let mut all = Vec::new();
