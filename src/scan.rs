@@ -308,13 +308,20 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
         if self.settings.finality == Finality::Node {
             let mark = timed(&chain, "finalized", self.node.finalized()).await?;
             if mark != self.finalized {
-                self.finalized = mark;
+                let previous = std::mem::replace(&mut self.finalized, mark);
                 if let (Some((h, _)), Some(upto)) = (cursor, self.confirm_upto(u64::MAX)) {
                     let upto = upto.min(h);
                     let s = &self.settings;
-                    let events = tokio::task::block_in_place(|| {
+                    let events = match tokio::task::block_in_place(|| {
                         self.store.confirm(&s.chain, &s.network, upto, h)
-                    })?;
+                    }) {
+                        Ok(events) => events,
+                        Err(e) => {
+                            // Try again next round.
+                            self.finalized = previous;
+                            return Err(e.into());
+                        }
+                    };
                     count_events(&s.chain, &events);
                     if !events.is_empty() {
                         info!(chain = %s.chain, finalized = upto, events = events.len(), "finalized");
@@ -373,8 +380,9 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
                         return Ok(true);
                     }
                 }
+                let committed = (height, block.hash);
                 self.commit(block)?;
-                cursor = self.store.cursor(&chain)?;
+                cursor = Some(committed);
                 if tip > height && self.last_progress.elapsed() >= PROGRESS_EVERY {
                     self.last_progress = Instant::now();
                     let rate = self.status.view().blocks_per_second;

@@ -9,7 +9,7 @@
 
 use super::{Block, DecodeError, Decoder, Matches, Node, NodeError};
 use crate::config::{EvmConfig, Token};
-use crate::transfer::{Asset, BlockRef, Direction, Hash32, Transfer};
+use crate::transfer::{Asset, BlockRef, Direction, Hash32};
 use crate::watch::{AddressError, Lookup, Matcher, WatchAddress};
 use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, RootProvider};

@@ -9,7 +9,7 @@
 
 use super::{Block, DecodeError, Decoder, Matches, Node, NodeError};
 use crate::config::{Token, TronConfig};
-use crate::transfer::{Asset, BlockRef, Hash32, Transfer};
+use crate::transfer::{Asset, BlockRef, Hash32};
 use crate::watch::{AddressError, Lookup, Matcher, WatchAddress};
 use futures_util::StreamExt;
 use serde::Deserialize;
