@@ -295,14 +295,10 @@ pub fn scan_block(
                     let to = tx.to.as_deref().map(address20);
                     match (from, to) {
                         (Some(from), Some(Some(to))) => {
-                            m.pair(txid, 0, &from, &to, &v.to_string(), || {
-                                assets.native.clone()
-                            })?
+                            m.pair(txid, 0, &from, &to, &v, || assets.native.clone())?
                         }
                         (Some(from), None) => {
-                            m.one(txid, 0, Direction::Out, &from, &v.to_string(), || {
-                                assets.native.clone()
-                            })?
+                            m.one(txid, 0, Direction::Out, &from, &v, || assets.native.clone())?
                         }
                         _ => m.skipped += 1,
                     }
@@ -345,7 +341,7 @@ pub fn scan_block(
                 decimals: token.decimals,
                 contract: Some(token.display.clone()),
             };
-            m.pair(txid, index + 1, &from, &to, &amount.to_string(), asset)?;
+            m.pair(txid, index + 1, &from, &to, &amount, asset)?;
         }
     }
 
@@ -381,9 +377,7 @@ pub fn scan_block(
                 continue;
             };
             let index = INTERNAL_INDEX_BASE + i as u32;
-            m.pair(txid, index, &from, &to, &value.to_string(), || {
-                assets.native.clone()
-            })?;
+            m.pair(txid, index, &from, &to, &value, || assets.native.clone())?;
         }
     }
 

@@ -143,21 +143,22 @@ impl<'a, L: Lookup> Matches<'a, L> {
         index: u32,
         from: &[u8],
         to: &[u8],
-        amount: &str,
+        amount: &dyn std::fmt::Display,
         asset: impl Fn() -> Asset,
     ) -> Result<(), DecodeError> {
         self.one(txid, index, Direction::Out, from, amount, &asset)?;
         self.one(txid, index, Direction::In, to, amount, &asset)
     }
 
-    /// One side of a transfer, recorded when `address` is watched.
+    /// One side of a transfer, recorded when `address` is watched. The
+    /// amount is formatted only then.
     pub fn one(
         &mut self,
         txid: Hash32,
         index: u32,
         direction: Direction,
         address: &[u8],
-        amount: &str,
+        amount: &dyn std::fmt::Display,
         asset: impl Fn() -> Asset,
     ) -> Result<(), DecodeError> {
         let Some(w) = self.watches.lookup(address)? else {

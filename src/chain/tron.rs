@@ -358,7 +358,7 @@ pub fn scan_block(
                     ))
                 })
                 .flatten()
-                .zip(log.data.as_deref().and_then(uint256_decimal));
+                .zip(log.data.as_deref().and_then(uint256));
             let Some(((from, to), amount)) = parsed else {
                 out.skipped += 1;
                 continue;
@@ -394,15 +394,15 @@ fn decode_hex_digits(name: &str) -> Option<String> {
     (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then_some(s)
 }
 
-/// A uint256 word (hex, 64 digits) as a decimal string.
-fn uint256_decimal(data: &str) -> Option<String> {
+/// A uint256 word (hex, 64 digits).
+fn uint256(data: &str) -> Option<ruint::aliases::U256> {
     let d = data.strip_prefix("0x").unwrap_or(data);
     if d.len() != 64 {
         return None;
     }
     let mut b = [0u8; 32];
     hex::decode_to_slice(d, &mut b).ok()?;
-    Some(ruint::aliases::U256::from_be_bytes(b).to_string())
+    Some(ruint::aliases::U256::from_be_bytes(b))
 }
 
 /// A contract-level transfer (`owner_address` to `to_address`).
@@ -418,7 +418,7 @@ fn contract_transfer<L: Lookup>(
         m.skipped += 1;
         return Ok(());
     };
-    m.pair(txid, 0, &from, &to, &amount.to_string(), asset)
+    m.pair(txid, 0, &from, &to, &amount, asset)
 }
 
 pub struct TronDecoder {
@@ -698,9 +698,9 @@ mod tests {
     #[test]
     fn uint256_amounts_keep_every_digit() {
         assert_eq!(
-            uint256_decimal(&"f".repeat(64)).unwrap(),
+            uint256(&"f".repeat(64)).unwrap().to_string(),
             "115792089237316195423570985008687907853269984665640564039457584007913129639935"
         );
-        assert_eq!(uint256_decimal("8e277354").as_deref(), None);
+        assert_eq!(uint256("8e277354"), None);
     }
 }
