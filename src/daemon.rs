@@ -66,6 +66,7 @@ pub async fn run_with_listener(
             format!("cannot open the database in {}", config.data_dir.display())
         })?);
     let metrics = crate::telemetry::install();
+    let deliverer = crate::deliver::start(&config, store.clone(), stop.clone())?;
     let mut chains = BTreeMap::new();
     let mut tasks = Vec::new();
     for chain in &config.chains {
@@ -163,6 +164,7 @@ pub async fn run_with_listener(
         keys: config.api.keys.clone(),
         open_reads: config.api.open_reads,
         metrics,
+        delivery: deliverer.state.clone(),
     });
     crate::telemetry::notify_ready();
     let reporter = tokio::spawn(report_status(state.clone(), stop.clone()));
@@ -170,8 +172,11 @@ pub async fn run_with_listener(
     crate::telemetry::notify_stopping();
     reporter.abort();
     let _ = reporter.await;
-    for t in tasks {
+    for t in tasks.into_iter().chain(deliverer.tasks) {
         let _ = t.await;
+    }
+    if let Some(d) = deliverer.dispatcher {
+        let _ = tokio::task::spawn_blocking(move || d.join()).await;
     }
     // Connection tasks that just finished may still hold the store for a
     // moment; the database is closed (and its lock released) only when the

@@ -71,6 +71,9 @@ enum Command {
     /// Read the events feed of the running daemon.
     #[command(subcommand)]
     Events(EventsCommand),
+    /// Work with WASM plugins.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Scan a chain again from a height, to find payments to addresses that
     /// were added after their blocks were scanned. Transfers already recorded
     /// are not reported twice.
@@ -126,6 +129,33 @@ enum WatchCommand {
 }
 
 #[derive(Subcommand)]
+enum PluginCommand {
+    /// Run a plugin on one event and print its verdict, its log lines and the
+    /// time the call took; exits 1 with the cause when the plugin fails.
+    ///
+    /// Example: paywatch plugin test plugins/dist/min_amount.wasm --event event.json --config '{"min":{"USDT":"10"}}'
+    Test {
+        /// The plugin's .wasm (or .wat) file.
+        plugin: PathBuf,
+        /// A file holding one event as JSON (as `paywatch events tail` prints it).
+        #[arg(long)]
+        event: PathBuf,
+        /// The plugin's configuration as a JSON object.
+        #[arg(long, default_value = "{}")]
+        config: String,
+        /// Sink names a verdict may use (any name when none is given).
+        #[arg(long = "sink")]
+        sinks: Vec<String>,
+        /// Time limit per call, in milliseconds.
+        #[arg(long, default_value_t = 10)]
+        timeout_ms: u64,
+        /// Memory limit, in MiB.
+        #[arg(long, default_value_t = 32)]
+        memory_mib: usize,
+    },
+}
+
+#[derive(Subcommand)]
 enum EventsCommand {
     /// Print events as NDJSON, oldest first.
     ///
@@ -145,6 +175,14 @@ enum EventsCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
+        Command::Plugin(PluginCommand::Test {
+            plugin,
+            event,
+            config,
+            sinks,
+            timeout_ms,
+            memory_mib,
+        }) => plugin_test(&plugin, &event, &config, sinks, timeout_ms, memory_mib),
         Command::CheckConfig { file } => match paywatch::config::Config::load(&file) {
             Ok(c) => {
                 println!(
@@ -272,6 +310,79 @@ where
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::from(2)
+        }
+    }
+}
+
+/// `paywatch plugin test`.
+fn plugin_test(
+    path: &std::path::Path,
+    event: &std::path::Path,
+    config: &str,
+    sinks: Vec<String>,
+    timeout_ms: u64,
+    memory_mib: usize,
+) -> ExitCode {
+    use paywatch::plugin::{MemoryKv, PluginEngine, PluginSpec};
+    let fail = |m: String| {
+        eprintln!("error: {m}");
+        ExitCode::from(2)
+    };
+    let event_json = match std::fs::read(event) {
+        Ok(b) => b,
+        Err(e) => return fail(format!("cannot read {}: {e}", event.display())),
+    };
+    if let Err(e) = serde_json::from_slice::<serde_json::Value>(&event_json) {
+        return fail(format!("{}: not JSON: {e}", event.display()));
+    }
+    let config: serde_json::Value = match serde_json::from_str(config) {
+        Ok(v @ serde_json::Value::Object(_)) => v,
+        Ok(_) => return fail("--config: expected a JSON object".into()),
+        Err(e) => return fail(format!("--config: not JSON: {e}")),
+    };
+    let limits = paywatch::config::PluginLimits {
+        timeout: std::time::Duration::from_millis(timeout_ms.max(1)),
+        memory_bytes: memory_mib.max(1) << 20,
+        ..Default::default()
+    };
+    let engine = match PluginEngine::new(None) {
+        Ok(e) => e,
+        Err(e) => return fail(e),
+    };
+    let name = path
+        .file_stem()
+        .map_or("plugin".into(), |s| s.to_string_lossy().into_owned());
+    let started = std::time::Instant::now();
+    let loaded = engine.load(PluginSpec {
+        name: &name,
+        path,
+        config: &config,
+        limits: &limits,
+        kv: std::sync::Arc::new(MemoryKv::default()),
+        sinks: sinks.into(),
+        capture_logs: true,
+    });
+    let load_time = started.elapsed();
+    let mut plugin = match loaded {
+        Ok(p) => p,
+        Err(e) => return fail(e.to_string()),
+    };
+    let started = std::time::Instant::now();
+    let verdict = plugin.call(&event_json);
+    let call_time = started.elapsed();
+    for line in plugin.take_logs() {
+        println!("log [{}] {}", line.level, line.message);
+    }
+    println!("load: {load_time:.2?} (compile, instantiate, init)");
+    println!("call: {call_time:.2?}");
+    match verdict {
+        Ok(v) => {
+            println!("verdict: {}", v.to_json());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: plugin `{name}` {e}");
+            ExitCode::from(1)
         }
     }
 }

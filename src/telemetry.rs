@@ -27,6 +27,14 @@ pub const LAST_SEQ: &str = "paywatch_events_last_seq";
 pub const DB_BYTES: &str = "paywatch_rocksdb_size_bytes";
 pub const FILTER_BYTES: &str = "paywatch_filter_bytes";
 pub const FILTER_ENTRIES: &str = "paywatch_filter_entries";
+pub const PLUGIN_CALLS: &str = "paywatch_plugin_calls_total";
+pub const PLUGIN_CALL_SECONDS: &str = "paywatch_plugin_call_duration_seconds";
+pub const PLUGIN_VERDICTS: &str = "paywatch_plugin_verdicts_total";
+pub const DELIVERIES: &str = "paywatch_deliveries_total";
+pub const DELIVERY_SECONDS: &str = "paywatch_delivery_duration_seconds";
+pub const DELIVERIES_PENDING: &str = "paywatch_deliveries_pending";
+pub const DELIVERIES_DEAD: &str = "paywatch_deliveries_dead";
+pub const DISPATCHED_SEQ: &str = "paywatch_dispatched_seq";
 
 /// The node operations timed under `op` (see `scan::timed`).
 pub const NODE_OPS: [&str; 5] = ["verify", "tip", "finalized", "hash_at", "fetch"];
@@ -49,6 +57,15 @@ pub fn install() -> Option<PrometheusHandle> {
                         &[1.0, 2.0, 3.0, 6.0, 10.0, 30.0, 100.0, 1000.0],
                     )
                 })
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        metrics_exporter_prometheus::Matcher::Full(PLUGIN_CALL_SECONDS.into()),
+                        &[
+                            0.000005, 0.00001, 0.00002, 0.00005, 0.0001, 0.0005, 0.001, 0.005,
+                            0.01, 0.05,
+                        ],
+                    )
+                })
                 .expect("the bucket lists are not empty")
                 .build_recorder();
             let handle = recorder.handle();
@@ -60,6 +77,37 @@ pub fn install() -> Option<PrometheusHandle> {
 }
 
 fn describe() {
+    describe_counter!(
+        PLUGIN_CALLS,
+        "Plugin calls by plugin and outcome (ok, timeout, memory, trap, error_code, bad_verdict, disabled, …)"
+    );
+    describe_histogram!(
+        PLUGIN_CALL_SECONDS,
+        Unit::Seconds,
+        "Time one plugin call takes, JSON in and out included"
+    );
+    describe_counter!(
+        PLUGIN_VERDICTS,
+        "Plugin verdicts by plugin and action (forward, drop, delay)"
+    );
+    describe_counter!(
+        DELIVERIES,
+        "Delivery attempts by sink and outcome (delivered, failed, dead)"
+    );
+    describe_histogram!(
+        DELIVERY_SECONDS,
+        Unit::Seconds,
+        "Time one delivery attempt takes, by sink"
+    );
+    describe_gauge!(DELIVERIES_PENDING, "Deliveries waiting to be sent, by sink");
+    describe_gauge!(
+        DELIVERIES_DEAD,
+        "Deliveries given up after their retries, by sink or plugin"
+    );
+    describe_gauge!(
+        DISPATCHED_SEQ,
+        "Sequence number of the newest event the plugin pipeline has handled"
+    );
     describe_gauge!(NODE_TIP, "Height of the node's best block");
     describe_gauge!(INDEXED, "Height of the newest committed block");
     describe_gauge!(

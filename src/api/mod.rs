@@ -9,6 +9,7 @@ use crate::chain;
 use crate::config::{token_digest, ApiKey, KeyScope};
 use crate::event::confirmations;
 use crate::scan::ChainStatus;
+use crate::store::{parse_delivery_id, DeliveryStatus, Target};
 use crate::store::{Inserted, Store};
 use crate::transfer::Hash32;
 use crate::watch::{AddressError, Matcher, WatchAddress, WatchRecord};
@@ -77,6 +78,8 @@ pub struct AppState {
     pub open_reads: bool,
     /// The Prometheus recorder's handle, for `GET /metrics`.
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// Plugin health and the configured sinks.
+    pub delivery: Arc<crate::deliver::DeliveryState>,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -172,7 +175,13 @@ async fn route(state: &AppState, req: Request<Incoming>) -> Result<Resp, ApiErro
         (&Method::GET, ["v1", "transfers"]) => transfers(state, req.uri().query()),
         (&Method::POST, ["v1", "chains", chain, "rescan"]) => rescan(state, chain, req).await,
         (&Method::GET, ["v1", "events"]) => events(state, req.uri().query()).await,
-        (_, ["v1", "status"])
+        (&Method::GET, ["v1", "deliveries"]) => deliveries(state, req.uri().query()),
+        (&Method::GET, ["v1", "deliveries", id]) => delivery(state, id),
+        (&Method::POST, ["v1", "deliveries", id, "retry"]) => retry_delivery(state, id),
+        (_, ["v1", "deliveries"])
+        | (_, ["v1", "deliveries", _])
+        | (_, ["v1", "deliveries", _, "retry"])
+        | (_, ["v1", "status"])
         | (_, ["v1", "watches"])
         | (_, ["v1", "watches:batch"])
         | (_, ["v1", "watches", _, _])
@@ -610,8 +619,129 @@ fn status(state: &AppState) -> Resp {
             "version": env!("CARGO_PKG_VERSION"),
             "chains": chains,
             "events": {"last_seq": state.store.last_seq()},
+            "delivery": delivery_status(state),
         }),
     )
+}
+
+/// Plugins' health, the pipeline's position and per-sink queue sizes.
+fn delivery_status(state: &AppState) -> Value {
+    let counts = state.store.delivery_counts().unwrap_or_default();
+    let sinks: Value = state
+        .delivery
+        .sinks
+        .iter()
+        .map(|s| {
+            let (pending, dead) = counts.get(s).copied().unwrap_or_default();
+            (s.clone(), json!({"pending": pending, "dead": dead}))
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    let plugins: Vec<Value> = state
+        .delivery
+        .plugins()
+        .into_iter()
+        .map(|p| {
+            let dead = counts.get(&format!("plugin.{}", p.name)).map_or(0, |c| c.1);
+            let mut v = serde_json::to_value(&p).expect("a plugin status always serializes");
+            v["dead"] = dead.into();
+            v
+        })
+        .collect();
+    json!({
+        "dispatched_seq": state.delivery.dispatched_seq(),
+        "sinks": sinks,
+        "plugins": plugins,
+    })
+}
+
+fn deliveries(state: &AppState, query: Option<&str>) -> Result<Resp, ApiError> {
+    let q = query_map(query);
+    let status = match q.get("status") {
+        None => None,
+        Some(s) => Some(DeliveryStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_parameter",
+                format!("status: `{s}` is not pending, delivered or dead"),
+            )
+        })?),
+    };
+    let limit = number(&q, "limit", 100usize)?.clamp(1, MAX_PAGE);
+    let after = q.get("after").map(String::as_str);
+    if let Some(a) = after {
+        if parse_delivery_id(a).is_none() {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!("after: `{a}` is not a delivery id"),
+            ));
+        }
+    }
+    let list = state
+        .store
+        .deliveries(status, after, limit)
+        .map_err(ApiError::internal)?;
+    let next = (list.len() == limit)
+        .then(|| list.last().map(|d| d.id.clone()))
+        .flatten();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"deliveries": list, "next": next}),
+    ))
+}
+
+fn delivery(state: &AppState, id: &str) -> Result<Resp, ApiError> {
+    match state.store.delivery(id).map_err(ApiError::internal)? {
+        Some(d) => Ok(json_response(
+            StatusCode::OK,
+            &serde_json::to_value(&d).expect("a delivery always serializes"),
+        )),
+        None => Err(ApiError::not_found(format!("no delivery `{id}`"))),
+    }
+}
+
+fn retry_delivery(state: &AppState, id: &str) -> Result<Resp, ApiError> {
+    match parse_delivery_id(id) {
+        Some((_, Target::Sink(s))) if !state.delivery.sinks.contains(&s) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "unknown_sink",
+                format!("sink `{s}` is no longer configured; the delivery cannot be retried"),
+            ))
+        }
+        Some((_, Target::Plugin(p))) if !state.delivery.plugins().iter().any(|x| x.name == p) => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "unknown_plugin",
+                format!("plugin `{p}` is no longer configured; the event cannot be retried"),
+            ))
+        }
+        _ => {}
+    }
+    match state
+        .store
+        .retry_delivery(id, crate::plugin::now_ms())
+        .map_err(ApiError::internal)?
+    {
+        None => Err(ApiError::not_found(format!("no delivery `{id}`"))),
+        Some(Err(status)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_dead",
+            format!(
+                "delivery `{id}` is {}; only dead deliveries can be retried",
+                serde_json::to_value(status)
+                    .expect("a status serializes")
+                    .as_str()
+                    .unwrap_or("")
+            ),
+        )),
+        Some(Ok(d)) => {
+            state.delivery.wake();
+            Ok(json_response(
+                StatusCode::ACCEPTED,
+                &serde_json::to_value(&d).expect("a delivery always serializes"),
+            ))
+        }
+    }
 }
 
 fn transfers(state: &AppState, query: Option<&str>) -> Result<Resp, ApiError> {

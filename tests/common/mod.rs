@@ -614,3 +614,28 @@ pub fn event_keys(events: &[Value]) -> Vec<(String, String, u64, String)> {
         })
         .collect()
 }
+
+// ---- plugins --------------------------------------------------------------------
+
+/// The example plugin `name` built for wasm32-wasip1 (`plugins/dist/NAME.wasm`);
+/// the first call in a test binary builds them with `scripts/build-plugins.sh`.
+pub fn plugin_wasm(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    BUILT.get_or_init(|| {
+        let out = std::process::Command::new("bash")
+            .arg(root.join("scripts/build-plugins.sh"))
+            .current_dir(&root)
+            .output()
+            .expect("bash runs");
+        assert!(
+            out.status.success(),
+            "building the example plugins failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    });
+    let path = root.join("plugins/dist").join(format!("{name}.wasm"));
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}

@@ -9,9 +9,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use url::Url;
 
+mod delivery;
+pub use delivery::{PluginConfig, PluginLimits, RetryPolicy, SinkConfig, SinkKind};
+
 /// A secret that never shows in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(pub(crate) String);
 
 impl Secret {
     pub fn expose(&self) -> &str {
@@ -46,6 +49,10 @@ struct RawConfig {
     api: RawApi,
     #[serde(default)]
     chain: Vec<toml::Spanned<toml::Table>>,
+    #[serde(default)]
+    plugin: Vec<delivery::RawPlugin>,
+    #[serde(default)]
+    sink: Vec<delivery::RawSink>,
 }
 
 #[derive(Deserialize, Default)]
@@ -190,6 +197,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub api: ApiConfig,
     pub chains: Vec<ChainConfig>,
+    /// The plugin pipeline, in order.
+    pub plugins: Vec<PluginConfig>,
+    pub sinks: Vec<SinkConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -458,6 +468,13 @@ impl Config {
             }
             chains.push(chain);
         }
+        let plugins = delivery::plugins(raw.plugin, base).map_err(invalid)?;
+        let sinks = delivery::sinks(raw.sink, base).map_err(invalid)?;
+        if !plugins.is_empty() && sinks.is_empty() {
+            return Err(invalid(
+                "plugin: plugins forward to sinks, but no [[sink]] is configured".into(),
+            ));
+        }
         Ok(Config {
             data_dir: resolve(base, &raw.data_dir),
             api: ApiConfig {
@@ -468,6 +485,8 @@ impl Config {
                 keys,
             },
             chains,
+            plugins,
+            sinks,
         })
     }
 }
@@ -709,7 +728,7 @@ fn common(
     })
 }
 
-fn check_name(name: &str) -> Result<(), String> {
+pub(crate) fn check_name(name: &str) -> Result<(), String> {
     let ok = !name.is_empty()
         && name.len() <= 32
         && name
@@ -735,7 +754,7 @@ fn parse_http_url(key: &str, s: &str) -> Result<Url, String> {
     Ok(url)
 }
 
-fn resolve(base: &Path, p: &Path) -> PathBuf {
+pub(crate) fn resolve(base: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
     } else {

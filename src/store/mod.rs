@@ -14,6 +14,8 @@
 //! | `pending`   | `C height txid dir index`                  | empty (unconfirmed)  |
 //! | `outbox`    | `seq`                                      | event JSON           |
 //!
+//! Delivery state and the plugins' stores are described in `delivery.rs`.
+//!
 //! Everything one block changes — transfers, indexes, header, cursor and the
 //! events it causes — is one `WriteBatch`: a crash leaves all of it or none.
 
@@ -35,7 +37,11 @@ const CF_TX_IDX: &str = "tx_idx";
 const CF_ADDR_IDX: &str = "addr_idx";
 const CF_PENDING: &str = "pending";
 const CF_OUTBOX: &str = "outbox";
-const ALL_CFS: [&str; 8] = [
+mod delivery;
+pub use delivery::{parse_delivery_id, Delivery, DeliveryStatus, DispatchBatch, DueDelay, Target};
+use delivery::{CF_DELIVERIES, CF_PLUGIN_KV, CF_QUEUE};
+
+const ALL_CFS: [&str; 11] = [
     CF_META,
     CF_HEADERS,
     CF_WATCHES,
@@ -44,6 +50,9 @@ const ALL_CFS: [&str; 8] = [
     CF_ADDR_IDX,
     CF_PENDING,
     CF_OUTBOX,
+    CF_DELIVERIES,
+    CF_QUEUE,
+    CF_PLUGIN_KV,
 ];
 
 /// Bumped whenever a key or value layout changes; checked at open.
@@ -104,6 +113,8 @@ pub struct Store {
     /// that sequence order is commit order.
     next_seq: Mutex<u64>,
     last_seq: tokio::sync::watch::Sender<u64>,
+    /// Serializes read-modify-write of delivery records and plugin stores.
+    delivery_lock: Mutex<()>,
 }
 
 fn chain_prefix(chain: &str) -> Vec<u8> {
@@ -233,6 +244,7 @@ impl Store {
             db,
             next_seq: Mutex::new(next_seq),
             last_seq,
+            delivery_lock: Mutex::new(()),
         })
     }
 
@@ -722,6 +734,30 @@ impl Store {
         for item in iter.take(limit) {
             let (_, v) = item?;
             out.push(serde_json::from_slice(&v).map_err(|e| corrupt("event", e))?);
+        }
+        Ok(out)
+    }
+
+    /// As [`Store::events_after`], as stored JSON with the sequence number.
+    pub fn events_after_raw(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let start = (after.saturating_add(1)).to_be_bytes();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_OUTBOX),
+            IteratorMode::From(&start, rocksdb::Direction::Forward),
+        );
+        let mut out = Vec::new();
+        for item in iter.take(limit) {
+            let (k, v) = item?;
+            let seq = u64::from_be_bytes(
+                k.as_ref()
+                    .try_into()
+                    .map_err(|_| corrupt("event key", hex::encode(&k)))?,
+            );
+            out.push((seq, v.into_vec()));
         }
         Ok(out)
     }

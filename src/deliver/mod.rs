@@ -1,0 +1,315 @@
+//! From the outbox to the sinks: the plugin pipeline decides, per event,
+//! which sinks get it; one worker per sink delivers, retries with backoff and
+//! dead-letters what it cannot deliver. All state lives in the store, so a
+//! restart resumes where the last run stopped.
+
+mod nats;
+mod pipeline;
+mod webhook;
+pub use webhook::signature;
+
+use crate::config::{Config, SinkConfig, SinkKind};
+use crate::plugin::{now_ms, PluginEngine, PluginSpec, PluginStatus};
+use crate::store::{Delivery, DeliveryStatus, Store};
+use backon::BackoffBuilder;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{watch, Notify};
+
+pub use pipeline::{Outcome, Pipeline};
+
+/// The fields of an event that routing and headers need.
+#[derive(Deserialize)]
+pub struct EventView<'a> {
+    #[serde(borrow)]
+    pub id: std::borrow::Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    pub kind: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub chain: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub network: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub address: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    pub direction: std::borrow::Cow<'a, str>,
+    pub asset: AssetView,
+}
+
+#[derive(Deserialize)]
+pub struct AssetView {
+    pub symbol: String,
+}
+
+/// What `/v1/status` shows of delivery.
+#[derive(Default)]
+pub struct DeliveryState {
+    plugins: Mutex<Vec<PluginStatus>>,
+    /// The pipeline's position in the event feed.
+    dispatched: std::sync::atomic::AtomicU64,
+    pub sinks: Vec<String>,
+    /// Wakes the sink workers (new deliveries, a manual retry).
+    wake: Arc<Notify>,
+}
+
+impl DeliveryState {
+    pub fn wake(&self) {
+        self.wake.notify_waiters();
+    }
+
+    pub fn plugins(&self) -> Vec<PluginStatus> {
+        self.plugins.lock().expect("status lock").clone()
+    }
+
+    pub fn dispatched_seq(&self) -> u64 {
+        self.dispatched.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// The running pipeline and sink workers.
+pub struct Deliverer {
+    pub state: Arc<DeliveryState>,
+    pub tasks: Vec<tokio::task::JoinHandle<()>>,
+    pub dispatcher: Option<std::thread::JoinHandle<()>>,
+}
+
+/// Loads the plugins (refusing to start when one cannot load) and starts the
+/// pipeline thread and one worker per sink. Without sinks nothing starts:
+/// events stay readable through `/v1/events`.
+pub fn start(
+    config: &Config,
+    store: Arc<Store>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<Deliverer> {
+    let sink_names: Arc<[String]> = config.sinks.iter().map(|s| s.name.clone()).collect();
+    let state = Arc::new(DeliveryState {
+        sinks: sink_names.to_vec(),
+        ..Default::default()
+    });
+    if config.sinks.is_empty() {
+        return Ok(Deliverer {
+            state,
+            tasks: Vec::new(),
+            dispatcher: None,
+        });
+    }
+    let engine = PluginEngine::new(Some(config.data_dir.join("plugin-cache")))
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let mut plugins = Vec::new();
+    for p in &config.plugins {
+        let plugin = engine.load(PluginSpec {
+            name: &p.name,
+            path: &p.path,
+            config: &p.config,
+            limits: &p.limits,
+            kv: store.clone(),
+            sinks: sink_names.clone(),
+            capture_logs: false,
+        })?;
+        tracing::info!(plugin = %p.name, path = %p.path.display(), "plugin loaded");
+        plugins.push(plugin);
+    }
+    let pipeline = Pipeline::new(plugins, sink_names.clone());
+    let wake = state.wake.clone();
+    let mut tasks = Vec::new();
+    for sink in &config.sinks {
+        let client = SinkClient::new(sink)?;
+        tasks.push(tokio::spawn(run_sink(
+            sink.clone(),
+            client,
+            store.clone(),
+            wake.clone(),
+            stop.clone(),
+        )));
+    }
+    let dispatcher = {
+        let (store, state, wake) = (store.clone(), state.clone(), wake.clone());
+        let handle = tokio::runtime::Handle::current();
+        std::thread::Builder::new()
+            .name("plugin-pipeline".into())
+            .spawn(move || pipeline::dispatch(engine, pipeline, store, state, wake, stop, handle))?
+    };
+    Ok(Deliverer {
+        state,
+        tasks,
+        dispatcher: Some(dispatcher),
+    })
+}
+
+/// A connection to one sink.
+pub enum SinkClient {
+    Webhook(webhook::Webhook),
+    Nats(Box<nats::Nats>),
+}
+
+impl SinkClient {
+    pub fn new(sink: &SinkConfig) -> anyhow::Result<Self> {
+        Ok(match &sink.kind {
+            SinkKind::Webhook { url, secret } => SinkClient::Webhook(webhook::Webhook::new(
+                url.clone(),
+                secret.clone(),
+                sink.timeout,
+            )?),
+            SinkKind::Nats {
+                url,
+                subject,
+                stream,
+            } => SinkClient::Nats(Box::new(nats::Nats::new(
+                url.clone(),
+                subject.clone(),
+                stream.clone(),
+                sink.timeout,
+            ))),
+        })
+    }
+
+    async fn send(&self, d: &Delivery, body: &[u8], event: &EventView<'_>) -> Result<(), String> {
+        match self {
+            SinkClient::Webhook(w) => w.send(d, body, event).await,
+            SinkClient::Nats(n) => n.send(body, event).await,
+        }
+    }
+}
+
+/// The wait before attempt `attempts + 1`, growing from `first` to `max`
+/// with jitter.
+fn backoff(sink: &SinkConfig, attempts: u32) -> Duration {
+    backon::ExponentialBuilder::default()
+        .with_min_delay(sink.retry.first)
+        .with_max_delay(sink.retry.max)
+        .with_factor(2.0)
+        .with_jitter()
+        .without_max_times()
+        .build()
+        .nth(attempts.saturating_sub(1) as usize)
+        .unwrap_or(sink.retry.max)
+        .min(sink.retry.max)
+}
+
+/// Delivers one sink's pending deliveries until `stop`: the oldest pending
+/// delivery of each address goes first, so an address's events arrive in
+/// order; different addresses go in parallel.
+async fn run_sink(
+    sink: SinkConfig,
+    client: SinkClient,
+    store: Arc<Store>,
+    wake: Arc<Notify>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let client = Arc::new(client);
+    let name = sink.name.clone();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let notified = wake.notified();
+        let pending = match store.pending_deliveries(&name, 4096) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(sink = %name, "cannot read pending deliveries: {e}");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                    _ = stop.changed() => return,
+                }
+            }
+        };
+        metrics::gauge!(crate::telemetry::DELIVERIES_PENDING, "sink" => name.clone())
+            .set(pending.len() as f64);
+        let now = now_ms();
+        let mut seen = HashSet::new();
+        let mut round = Vec::new();
+        let mut next_due = u64::MAX;
+        for d in pending {
+            if !seen.insert((d.chain.clone(), d.address.clone())) {
+                continue;
+            }
+            if d.next_attempt_ms > now {
+                next_due = next_due.min(d.next_attempt_ms);
+            } else {
+                round.push(d);
+            }
+        }
+        if round.is_empty() {
+            let wait = match next_due {
+                u64::MAX => Duration::from_secs(5),
+                due => Duration::from_millis(due.saturating_sub(now).min(5000)),
+            };
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => return,
+            }
+            continue;
+        }
+        futures_util::stream::iter(round)
+            .map(|d| attempt(&sink, &client, &store, d))
+            .buffer_unordered(sink.concurrency)
+            .for_each(|_| async {})
+            .await;
+    }
+}
+
+async fn attempt(sink: &SinkConfig, client: &SinkClient, store: &Store, mut d: Delivery) {
+    let event = match store.event_json(d.seq) {
+        Ok(Some(e)) => e,
+        Ok(None) => {
+            d.status = DeliveryStatus::Dead;
+            d.last_error = Some("the event is no longer in the outbox".into());
+            let _ = store.save_delivery(&d);
+            return;
+        }
+        Err(e) => {
+            tracing::error!(sink = %sink.name, "cannot read event {}: {e}", d.seq);
+            return;
+        }
+    };
+    let Ok(view) = serde_json::from_slice::<EventView>(&event) else {
+        d.status = DeliveryStatus::Dead;
+        d.last_error = Some("the stored event cannot be read".into());
+        let _ = store.save_delivery(&d);
+        return;
+    };
+    let body = d
+        .payload
+        .as_ref()
+        .map_or(event.as_slice(), |p| p.get().as_bytes());
+    let started = Instant::now();
+    let result = match tokio::time::timeout(sink.timeout, client.send(&d, body, &view)).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("no answer within {:?}", sink.timeout)),
+    };
+    metrics::histogram!(crate::telemetry::DELIVERY_SECONDS, "sink" => sink.name.clone())
+        .record(started.elapsed().as_secs_f64());
+    d.attempts += 1;
+    let now = now_ms();
+    let outcome = match result {
+        Ok(()) => {
+            d.status = DeliveryStatus::Delivered;
+            d.delivered_ms = Some(now);
+            d.last_error = None;
+            "delivered"
+        }
+        Err(e) => {
+            let wait = backoff(sink, d.attempts);
+            let give_up = d.since_ms + sink.retry.give_up_after.as_millis() as u64;
+            d.last_error = Some(e.clone());
+            if now + wait.as_millis() as u64 > give_up {
+                d.status = DeliveryStatus::Dead;
+                tracing::error!(sink = %sink.name, delivery = %d.id, attempts = d.attempts, "delivery given up, now on the dead-letter list: {e}");
+                "dead"
+            } else {
+                d.next_attempt_ms = now + wait.as_millis() as u64;
+                tracing::warn!(sink = %sink.name, delivery = %d.id, attempts = d.attempts, retry_in = ?wait, "delivery failed: {e}");
+                "failed"
+            }
+        }
+    };
+    metrics::counter!(crate::telemetry::DELIVERIES, "sink" => sink.name.clone(), "outcome" => outcome)
+        .increment(1);
+    if let Err(e) = store.save_delivery(&d) {
+        tracing::error!(sink = %sink.name, delivery = %d.id, "cannot record the delivery attempt: {e}");
+    }
+}
