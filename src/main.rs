@@ -185,11 +185,18 @@ fn main() -> ExitCode {
         }) => plugin_test(&plugin, &event, &config, sinks, timeout_ms, memory_mib),
         Command::CheckConfig { file } => match paywatch::config::Config::load(&file) {
             Ok(c) => {
+                if let Err(e) = check_plugins(&c) {
+                    eprintln!("error: {}: {e}", file.display());
+                    return ExitCode::from(2);
+                }
+                let n =
+                    |k: usize, what: &str| format!("{k} {what}{}", if k == 1 { "" } else { "s" });
                 println!(
-                    "{}: ok ({} chain{})",
+                    "{}: ok ({}, {}, {})",
                     file.display(),
-                    c.chains.len(),
-                    if c.chains.len() == 1 { "" } else { "s" }
+                    n(c.chains.len(), "chain"),
+                    n(c.plugins.len(), "plugin"),
+                    n(c.sinks.len(), "sink")
                 );
                 ExitCode::SUCCESS
             }
@@ -385,4 +392,29 @@ fn plugin_test(
             ExitCode::from(1)
         }
     }
+}
+
+/// Loads every configured plugin (compile, exports, imports, `init` with its
+/// configuration), as the daemon does at start.
+fn check_plugins(config: &paywatch::config::Config) -> Result<(), String> {
+    use paywatch::plugin::{MemoryKv, PluginEngine, PluginSpec};
+    if config.plugins.is_empty() {
+        return Ok(());
+    }
+    let engine = PluginEngine::new(None)?;
+    let sinks: std::sync::Arc<[String]> = config.sinks.iter().map(|s| s.name.clone()).collect();
+    for p in &config.plugins {
+        engine
+            .load(PluginSpec {
+                name: &p.name,
+                path: &p.path,
+                config: &p.config,
+                limits: &p.limits,
+                kv: std::sync::Arc::new(MemoryKv::default()),
+                sinks: sinks.clone(),
+                capture_logs: false,
+            })
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(())
 }

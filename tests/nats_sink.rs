@@ -43,7 +43,10 @@ async fn start_nats(port: u16) -> NatsServer {
         .expect("nats-server starts");
     let server = NatsServer { child, _dir: dir };
     for _ in 0..200 {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             return server;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -105,12 +108,18 @@ async fn events_reach_jetstream_once_after_the_server_comes_up() {
         let list = b["deliveries"].as_array().unwrap();
         if list.iter().any(|x| x["attempts"].as_u64() >= Some(1)) {
             assert!(
-                list[0]["last_error"].as_str().unwrap().contains("cannot connect"),
+                list[0]["last_error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("cannot connect"),
                 "{list:?}"
             );
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no failed attempt: {b}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no failed attempt: {b}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 
@@ -126,7 +135,10 @@ async fn events_reach_jetstream_once_after_the_server_comes_up() {
                 break s;
             }
         }
-        assert!(tokio::time::Instant::now() < deadline, "the stream did not fill");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the stream did not fill"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
     assert_eq!(

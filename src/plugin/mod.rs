@@ -323,21 +323,28 @@ fn check_exports(module: &Module) -> Result<bool, String> {
     }
 }
 
-/// A wasmtime error as one line, with the WebAssembly backtrace of a trap.
+/// A wasmtime error as text: the trap (or the error chain) on the first
+/// line, then the WebAssembly backtrace when there is one.
 fn error_text(e: &wasmtime::Error) -> String {
-    let mut text = e.to_string();
-    for cause in e.chain().skip(1) {
-        let c = cause.to_string();
-        if !text.contains(&c) {
-            text.push_str(": ");
-            text.push_str(&c);
-        }
-    }
+    let mut text = match e.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => e
+            .chain()
+            .map(|c| c.to_string())
+            .filter(|c| !c.starts_with("error while executing at wasm backtrace"))
+            .collect::<Vec<_>>()
+            .join(": "),
+    };
     if let Some(bt) = e.downcast_ref::<WasmBacktrace>() {
-        let frames = bt.to_string();
-        if !frames.trim().is_empty() {
+        // Display starts with a heading line, then one line per frame.
+        let shown = bt.to_string();
+        let frames: Vec<&str> = shown
+            .lines()
+            .filter(|l| !l.starts_with("error while executing"))
+            .collect();
+        if !frames.is_empty() {
             text.push_str("\nwasm backtrace:\n");
-            text.push_str(frames.trim_end());
+            text.push_str(&frames.join("\n"));
         }
     }
     text
