@@ -17,6 +17,10 @@ pub use delivery::{PluginConfig, PluginLimits, RetryPolicy, SinkConfig, SinkKind
 pub struct Secret(pub(crate) String);
 
 impl Secret {
+    pub fn new(secret: String) -> Self {
+        Secret(secret)
+    }
+
     pub fn expose(&self) -> &str {
         &self.0
     }

@@ -14,7 +14,7 @@ use crate::store::{Delivery, DeliveryStatus, Store};
 use backon::BackoffBuilder;
 use futures_util::StreamExt;
 use serde::Deserialize;
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
@@ -166,7 +166,13 @@ impl SinkClient {
         })
     }
 
-    async fn send(&self, d: &Delivery, body: &[u8], event: &EventView<'_>) -> Result<(), String> {
+    /// One attempt: `Ok` when the sink accepted `body`.
+    pub async fn send(
+        &self,
+        d: &Delivery,
+        body: &[u8],
+        event: &EventView<'_>,
+    ) -> Result<(), String> {
         match self {
             SinkClient::Webhook(w) => w.send(d, body, event).await,
             SinkClient::Nats(n) => n.send(body, event).await,
@@ -192,7 +198,7 @@ fn backoff(sink: &SinkConfig, attempts: u32) -> Duration {
 /// Delivers one sink's pending deliveries until `stop`: the oldest pending
 /// delivery of each address goes first, so an address's events arrive in
 /// order; different addresses go in parallel.
-async fn run_sink(
+pub async fn run_sink(
     sink: SinkConfig,
     client: SinkClient,
     store: Arc<Store>,
@@ -219,20 +225,34 @@ async fn run_sink(
         metrics::gauge!(crate::telemetry::DELIVERIES_PENDING, "sink" => name.clone())
             .set(pending.len() as f64);
         let now = now_ms();
-        let mut seen = HashSet::new();
-        let mut round = Vec::new();
+        // Per address, the due deliveries up to the first one that is not
+        // due yet, in feed order: each such run goes out one after the
+        // other, different addresses in parallel.
+        let mut runs: Vec<Vec<Delivery>> = Vec::new();
+        let mut by_address: HashMap<(String, String), Option<usize>> = HashMap::new();
         let mut next_due = u64::MAX;
         for d in pending {
-            if !seen.insert((d.chain.clone(), d.address.clone())) {
-                continue;
-            }
-            if d.next_attempt_ms > now {
+            let key = (d.chain.clone(), d.address.clone());
+            let due = d.next_attempt_ms <= now;
+            if !due {
                 next_due = next_due.min(d.next_attempt_ms);
-            } else {
-                round.push(d);
+            }
+            match by_address.get(&key).copied() {
+                Some(None) => {}
+                Some(Some(run)) if due => runs[run].push(d),
+                Some(Some(_)) => {
+                    by_address.insert(key, None);
+                }
+                None if due => {
+                    by_address.insert(key, Some(runs.len()));
+                    runs.push(vec![d]);
+                }
+                None => {
+                    by_address.insert(key, None);
+                }
             }
         }
-        if round.is_empty() {
+        if runs.is_empty() {
             let wait = match next_due {
                 u64::MAX => Duration::from_secs(5),
                 due => Duration::from_millis(due.saturating_sub(now).min(5000)),
@@ -244,33 +264,41 @@ async fn run_sink(
             }
             continue;
         }
-        futures_util::stream::iter(round)
-            .map(|d| attempt(&sink, &client, &store, d))
+        futures_util::stream::iter(runs)
+            .map(|run| async {
+                for d in run {
+                    // A failure keeps the address's later events waiting.
+                    if !attempt(&sink, &client, &store, d).await {
+                        break;
+                    }
+                }
+            })
             .buffer_unordered(sink.concurrency)
             .for_each(|_| async {})
             .await;
     }
 }
 
-async fn attempt(sink: &SinkConfig, client: &SinkClient, store: &Store, mut d: Delivery) {
+/// One delivery attempt, recorded; `true` when the sink accepted it.
+async fn attempt(sink: &SinkConfig, client: &SinkClient, store: &Store, mut d: Delivery) -> bool {
     let event = match store.event_json(d.seq) {
         Ok(Some(e)) => e,
         Ok(None) => {
             d.status = DeliveryStatus::Dead;
             d.last_error = Some("the event is no longer in the outbox".into());
             let _ = store.save_delivery(&d);
-            return;
+            return false;
         }
         Err(e) => {
             tracing::error!(sink = %sink.name, "cannot read event {}: {e}", d.seq);
-            return;
+            return false;
         }
     };
     let Ok(view) = serde_json::from_slice::<EventView>(&event) else {
         d.status = DeliveryStatus::Dead;
         d.last_error = Some("the stored event cannot be read".into());
         let _ = store.save_delivery(&d);
-        return;
+        return false;
     };
     let body = d
         .payload
@@ -311,5 +339,7 @@ async fn attempt(sink: &SinkConfig, client: &SinkClient, store: &Store, mut d: D
         .increment(1);
     if let Err(e) = store.save_delivery(&d) {
         tracing::error!(sink = %sink.name, delivery = %d.id, "cannot record the delivery attempt: {e}");
+        return false;
     }
+    d.status == DeliveryStatus::Delivered
 }
