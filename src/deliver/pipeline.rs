@@ -197,6 +197,8 @@ pub(super) fn dispatch(
                 if let Ok(c) = store.dispatch_cursor() {
                     state.dispatched.store(c, Ordering::Relaxed);
                     metrics::gauge!(crate::telemetry::DISPATCHED_SEQ).set(c as f64);
+                    metrics::gauge!(crate::telemetry::OUTBOX_DEPTH)
+                        .set(store.last_seq().saturating_sub(c) as f64);
                 }
                 if progress.delivered {
                     wake.notify_waiters();
