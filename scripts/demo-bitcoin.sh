@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# A local demonstration: starts a regtest bitcoind and paywatch
+# The Bitcoin demo: starts a regtest bitcoind and paywatch
 # (config/regtest.toml), watches a fresh address, pays it, mines blocks and
 # prints the events paywatch emits: detected, then confirmed. Stops both at
 # the end (or on Ctrl-C). Data lives in .regtest/ (remove it to start over).
+# scripts/demo.sh is the Anvil demo, with a token, a plugin and webhooks.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup-deps.sh >/dev/null
