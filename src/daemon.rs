@@ -68,6 +68,7 @@ pub async fn run_with_listener(
     let metrics = crate::telemetry::install();
     let deliverer = crate::deliver::start(&config, store.clone(), stop.clone())?;
     let mut chains = BTreeMap::new();
+    let mut invoices = BTreeMap::new();
     let mut tasks = Vec::new();
     for chain in &config.chains {
         crate::telemetry::register_chain(&chain.name);
@@ -143,6 +144,12 @@ pub async fn run_with_listener(
                 AddressFormat::Evm
             }
         };
+        if let Some(inv) =
+            crate::invoice::service::InvoiceChain::new(chain, matcher.clone(), &store)
+                .map_err(|e| anyhow::anyhow!("chain {}: {e}", chain.name))?
+        {
+            invoices.insert(chain.name.clone(), Arc::new(inv));
+        }
         info!(chain = %chain.name, kind = chain.kind_name(), network = chain.network_name(), "chain started");
         chains.insert(
             chain.name.clone(),
@@ -165,7 +172,12 @@ pub async fn run_with_listener(
         open_reads: config.api.open_reads,
         metrics,
         delivery: deliverer.state.clone(),
+        invoices,
     });
+    tasks.push(tokio::spawn(crate::invoice::tracker::run(
+        store.clone(),
+        stop.clone(),
+    )));
     crate::telemetry::notify_ready();
     let reporter = tokio::spawn(report_status(state.clone(), stop.clone()));
     api::serve(listener, state, stop.clone()).await;

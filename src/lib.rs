@@ -9,6 +9,7 @@ pub mod config;
 pub mod daemon;
 pub mod deliver;
 pub mod event;
+pub mod invoice;
 pub mod plugin;
 pub mod scan;
 pub mod store;

@@ -80,6 +80,8 @@ pub struct AppState {
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
     /// Plugin health and the configured sinks.
     pub delivery: Arc<crate::deliver::DeliveryState>,
+    /// Chains that take invoices.
+    pub invoices: BTreeMap<String, Arc<crate::invoice::service::InvoiceChain>>,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -175,12 +177,27 @@ async fn route(state: &AppState, req: Request<Incoming>) -> Result<Resp, ApiErro
         (&Method::GET, ["v1", "transfers"]) => transfers(state, req.uri().query()),
         (&Method::POST, ["v1", "chains", chain, "rescan"]) => rescan(state, chain, req).await,
         (&Method::GET, ["v1", "events"]) => events(state, req.uri().query()).await,
+        (&Method::POST, ["v1", "invoices"]) => create_invoice(state, req).await,
+        (&Method::GET, ["v1", "invoices"]) => list_invoices(state, req.uri().query()),
+        (&Method::GET, ["v1", "invoices", id]) => get_invoice(state, id),
+        (&Method::POST, ["v1", "invoices", id, "cancel"]) => cancel_invoice(state, id),
+        (&Method::GET, ["v1", "invoices", id, "qr.svg"]) => {
+            invoice_qr(state, id, false, req.uri().query())
+        }
+        (&Method::GET, ["v1", "invoices", id, "qr.png"]) => {
+            invoice_qr(state, id, true, req.uri().query())
+        }
         (&Method::GET, ["v1", "deliveries"]) => deliveries(state, req.uri().query()),
         (&Method::GET, ["v1", "deliveries", id]) => delivery(state, id),
         (&Method::POST, ["v1", "deliveries", id, "retry"]) => retry_delivery(state, id),
-        (_, ["v1", "deliveries"])
+        (_, ["v1", "invoices"])
+        | (_, ["v1", "invoices", _])
+        | (_, ["v1", "invoices", _, "cancel" | "qr.svg" | "qr.png"])
+        | (_, ["v1", "deliveries"])
         | (_, ["v1", "deliveries", _])
         | (_, ["v1", "deliveries", _, "retry"])
+        | (_, ["health"])
+        | (_, ["metrics"])
         | (_, ["v1", "status"])
         | (_, ["v1", "watches"])
         | (_, ["v1", "watches:batch"])
@@ -624,6 +641,144 @@ fn status(state: &AppState) -> Resp {
     )
 }
 
+fn invoice_json(inv: &crate::invoice::model::Invoice) -> Value {
+    serde_json::to_value(inv).expect("an invoice always serializes")
+}
+
+async fn create_invoice(state: &AppState, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    use crate::invoice::service::{CreateError, CreateRequest};
+    let (_, body) = read_body(req, &["application/json"], MAX_BODY).await?;
+    let r: CreateRequest = parse_json(&body)?;
+    if serde_json::to_vec(&r.metadata)
+        .map(|v| v.len())
+        .unwrap_or(0)
+        > MAX_METADATA
+    {
+        return Err(ApiError::bad_request(
+            "invalid_metadata",
+            format!("metadata is larger than {MAX_METADATA} bytes"),
+        ));
+    }
+    chain(state, &r.chain)?;
+    let Some(c) = state.invoices.get(&r.chain) else {
+        return Err(ApiError::bad_request(
+            "invoices_not_configured",
+            format!("chain {} has no [chain.invoices] section", r.chain),
+        ));
+    };
+    match tokio::task::block_in_place(|| c.create(&state.store, r)) {
+        Ok((inv, true)) => Ok(json_response(StatusCode::CREATED, &invoice_json(&inv))),
+        Ok((inv, false)) => Ok(json_response(StatusCode::OK, &invoice_json(&inv))),
+        Err(CreateError::Invalid(code, m)) => Err(ApiError::bad_request(code, m)),
+        Err(CreateError::Conflict(code, m)) => Err(ApiError::new(StatusCode::CONFLICT, code, m)),
+        Err(CreateError::Store(e)) => Err(ApiError::internal(e)),
+    }
+}
+
+fn get_invoice(state: &AppState, id: &str) -> Result<Resp, ApiError> {
+    match state.store.invoice(id).map_err(ApiError::internal)? {
+        Some(inv) => Ok(json_response(StatusCode::OK, &invoice_json(&inv))),
+        None => Err(ApiError::not_found(format!("no invoice `{id}`"))),
+    }
+}
+
+fn list_invoices(state: &AppState, query: Option<&str>) -> Result<Resp, ApiError> {
+    use crate::invoice::model::InvoiceStatus;
+    let q = query_map(query);
+    let limit = number(&q, "limit", 100usize)?.clamp(1, MAX_PAGE);
+    let status = match q.get("status") {
+        None => None,
+        Some(s) => Some(InvoiceStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_parameter",
+                format!("status: `{s}` is not pending, underpaid, paid, confirmed, expired, paid_late or cancelled"),
+            )
+        })?),
+    };
+    if let Some(c) = q.get("chain") {
+        chain(state, c)?;
+    }
+    let list = state
+        .store
+        .invoices(
+            |inv| {
+                q.get("chain").is_none_or(|c| *c == inv.chain)
+                    && q.get("order_id").is_none_or(|o| *o == inv.order_id)
+                    && status.is_none_or(|s| s == inv.status)
+            },
+            q.get("after").map(String::as_str),
+            limit,
+        )
+        .map_err(ApiError::internal)?;
+    let next = (list.len() == limit)
+        .then(|| list.last().map(|i| i.id.clone()))
+        .flatten();
+    let list: Vec<Value> = list.iter().map(invoice_json).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"invoices": list, "next": next}),
+    ))
+}
+
+fn cancel_invoice(state: &AppState, id: &str) -> Result<Resp, ApiError> {
+    match tokio::task::block_in_place(|| crate::invoice::tracker::cancel(&state.store, id))
+        .map_err(ApiError::internal)?
+    {
+        None => Err(ApiError::not_found(format!("no invoice `{id}`"))),
+        Some(Err(status)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_open",
+            format!(
+                "invoice `{id}` is {}; only pending or underpaid invoices can be cancelled",
+                serde_json::to_value(status)
+                    .expect("a status serializes")
+                    .as_str()
+                    .unwrap_or("")
+            ),
+        )),
+        Some(Ok(inv)) => Ok(json_response(StatusCode::OK, &invoice_json(&inv))),
+    }
+}
+
+fn invoice_qr(
+    state: &AppState,
+    id: &str,
+    png: bool,
+    query: Option<&str>,
+) -> Result<Resp, ApiError> {
+    let Some(inv) = state.store.invoice(id).map_err(ApiError::internal)? else {
+        return Err(ApiError::not_found(format!("no invoice `{id}`")));
+    };
+    let q = query_map(query);
+    let text = match q.get("address_only").map(String::as_str) {
+        None | Some("false") => inv.payment_uri.as_str(),
+        Some("true") => inv.address.as_str(),
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!("address_only: `{other}` is not true or false"),
+            ))
+        }
+    };
+    let (body, content_type) = if png {
+        (
+            crate::invoice::uri::qr_png(text).map_err(ApiError::internal)?,
+            "image/png",
+        )
+    } else {
+        (
+            crate::invoice::uri::qr_svg(text)
+                .map_err(ApiError::internal)?
+                .into_bytes(),
+            "image/svg+xml",
+        )
+    };
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    Ok(r)
+}
+
 /// Plugins' health, the pipeline's position and per-sink queue sizes.
 fn delivery_status(state: &AppState) -> Value {
     let counts = state.store.delivery_counts().unwrap_or_default();
@@ -700,15 +855,18 @@ fn delivery(state: &AppState, id: &str) -> Result<Resp, ApiError> {
 }
 
 fn retry_delivery(state: &AppState, id: &str) -> Result<Resp, ApiError> {
-    match parse_delivery_id(id) {
-        Some((_, Target::Sink(s))) if !state.delivery.sinks.contains(&s) => {
+    let Some(d) = state.store.delivery(id).map_err(ApiError::internal)? else {
+        return Err(ApiError::not_found(format!("no delivery `{id}`")));
+    };
+    match d.target() {
+        Target::Sink(s) if !state.delivery.sinks.contains(&s) => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "unknown_sink",
                 format!("sink `{s}` is no longer configured; the delivery cannot be retried"),
             ))
         }
-        Some((_, Target::Plugin(p))) if !state.delivery.plugins().iter().any(|x| x.name == p) => {
+        Target::Plugin(p) if !state.delivery.plugins().iter().any(|x| x.name == p) => {
             return Err(ApiError::new(
                 StatusCode::CONFLICT,
                 "unknown_plugin",
@@ -818,7 +976,7 @@ async fn events(state: &AppState, query: Option<&str>) -> Result<Resp, ApiError>
         }
     }
     let list = tokio::task::block_in_place(|| state.store.events_after(after, limit))?;
-    let last = list.last().map(|e| e.seq).unwrap_or(after);
+    let last = list.last().and_then(|e| e["seq"].as_u64()).unwrap_or(after);
     Ok(json_response(
         StatusCode::OK,
         &json!({"events": list, "next_after": last}),

@@ -252,6 +252,93 @@ pub struct ChainConfig {
     /// Deepest reorg handled automatically (recent block hashes kept).
     pub max_reorg_depth: u64,
     pub kind: ChainKind,
+    /// Payment requests on this chain (`[chain.invoices]`).
+    pub invoices: Option<InvoiceConfig>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInvoices {
+    xpub: Option<String>,
+    script_type: Option<String>,
+    gap_limit: Option<u32>,
+    shared_address: Option<String>,
+    unique_amount_step: Option<String>,
+    max_open: Option<u32>,
+    default_expires_in: Option<u64>,
+}
+
+/// Where invoice addresses come from.
+#[derive(Debug, Clone)]
+pub enum InvoiceSource {
+    /// A fresh address per invoice from an account public key (or a
+    /// Bitcoin output descriptor), receive branch `0/i`.
+    Derived {
+        key: String,
+        script_type: Option<String>,
+    },
+    /// One address; open invoices get distinct amounts (the requested amount
+    /// plus a multiple of `step`, whole units, at most `max_open` steps).
+    Shared {
+        address: String,
+        step: String,
+        max_open: u32,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct InvoiceConfig {
+    pub source: InvoiceSource,
+    pub gap_limit: u32,
+    /// Seconds an invoice stays open when the request does not say.
+    pub default_expires_in: u64,
+}
+
+fn invoice_config(raw: RawInvoices) -> Result<InvoiceConfig, String> {
+    let source = match (raw.xpub, raw.shared_address) {
+        (Some(_), Some(_)) => {
+            return Err("invoices: set either `xpub` or `shared_address`, not both".into())
+        }
+        (None, None) => {
+            return Err(
+                "invoices: set `xpub` (an address per invoice) or `shared_address` with `unique_amount_step`"
+                    .into(),
+            )
+        }
+        (Some(key), None) => {
+            if raw.unique_amount_step.is_some() || raw.max_open.is_some() {
+                return Err(
+                    "invoices: `unique_amount_step` and `max_open` go with `shared_address`".into(),
+                );
+            }
+            InvoiceSource::Derived {
+                key,
+                script_type: raw.script_type,
+            }
+        }
+        (None, Some(address)) => {
+            if raw.script_type.is_some() {
+                return Err("invoices: `script_type` goes with `xpub`".into());
+            }
+            let step = raw.unique_amount_step.ok_or(
+                "invoices: a shared address needs `unique_amount_step` (e.g. \"0.01\") to tell invoices apart",
+            )?;
+            InvoiceSource::Shared {
+                address,
+                step,
+                max_open: raw.max_open.unwrap_or(100).clamp(1, 100_000),
+            }
+        }
+    };
+    let default_expires_in = raw.default_expires_in.unwrap_or(1800);
+    if !(60..=30 * 86400).contains(&default_expires_in) {
+        return Err("invoices.default_expires_in: between 60 and 2592000 seconds".into());
+    }
+    Ok(InvoiceConfig {
+        source,
+        gap_limit: raw.gap_limit.unwrap_or(20).max(1),
+        default_expires_in,
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -437,6 +524,14 @@ impl Config {
             let line = line_of(text, spanned.span().start);
             let table = spanned.into_inner();
             let at = |msg: String| invalid(format!("chain[{i}] (line {line}): {msg}"));
+            let mut table = table;
+            let invoices = match table.remove("invoices") {
+                None => None,
+                Some(v) => Some(
+                    v.try_into::<RawInvoices>()
+                        .map_err(|e| at(format!("invoices: {}", e.message())))?,
+                ),
+            };
             let kind = match table.get("kind") {
                 Some(toml::Value::String(k)) => k.clone(),
                 Some(_) => return Err(at("`kind` must be a string".into())),
@@ -467,6 +562,9 @@ impl Config {
                     )))
                 }
             };
+            let mut chain = chain;
+            chain.invoices = invoices.map(invoice_config).transpose().map_err(at)?;
+            crate::invoice::service::check(&chain).map_err(at)?;
             if chains.iter().any(|c| c.name == chain.name) {
                 return Err(at(format!("name: chain `{}` is defined twice", chain.name)));
             }
@@ -729,6 +827,7 @@ fn common(
         poll_interval: Duration::from_millis(poll_ms),
         max_reorg_depth,
         kind,
+        invoices: None,
     })
 }
 

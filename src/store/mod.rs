@@ -40,8 +40,11 @@ const CF_OUTBOX: &str = "outbox";
 mod delivery;
 pub use delivery::{parse_delivery_id, Delivery, DeliveryStatus, DispatchBatch, DueDelay, Target};
 use delivery::{CF_DELIVERIES, CF_PLUGIN_KV, CF_QUEUE};
+mod invoice;
+use invoice::CF_INVOICES;
+pub use invoice::{InvoiceInsert, NewInvoice};
 
-const ALL_CFS: [&str; 11] = [
+const ALL_CFS: [&str; 12] = [
     CF_META,
     CF_HEADERS,
     CF_WATCHES,
@@ -53,6 +56,7 @@ const ALL_CFS: [&str; 11] = [
     CF_DELIVERIES,
     CF_QUEUE,
     CF_PLUGIN_KV,
+    CF_INVOICES,
 ];
 
 /// Bumped whenever a key or value layout changes; checked at open.
@@ -115,6 +119,8 @@ pub struct Store {
     last_seq: tokio::sync::watch::Sender<u64>,
     /// Serializes read-modify-write of delivery records and plugin stores.
     delivery_lock: Mutex<()>,
+    /// Serializes invoice writes (order ids, unique amounts, indexes).
+    invoice_lock: Mutex<()>,
 }
 
 fn chain_prefix(chain: &str) -> Vec<u8> {
@@ -245,6 +251,7 @@ impl Store {
             next_seq: Mutex::new(next_seq),
             last_seq,
             delivery_lock: Mutex::new(()),
+            invoice_lock: Mutex::new(()),
         })
     }
 
@@ -635,6 +642,38 @@ impl Store {
         Ok(events)
     }
 
+    /// Writes `batch` with `events` (JSON objects that get their `seq`)
+    /// appended to the outbox; returns the sequence numbers given.
+    fn append_events(
+        &self,
+        mut batch: WriteBatch,
+        mut events: Vec<serde_json::Value>,
+    ) -> Result<Vec<u64>, StoreError> {
+        let mut next = self
+            .next_seq
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut seq = *next;
+        let mut given = Vec::with_capacity(events.len());
+        for e in &mut events {
+            e["seq"] = seq.into();
+            batch.put_cf(
+                self.cf(CF_OUTBOX),
+                seq.to_be_bytes(),
+                serde_json::to_vec(e).expect("a JSON value always serializes"),
+            );
+            given.push(seq);
+            seq += 1;
+        }
+        batch.put_cf(self.cf(CF_META), KEY_SEQ, seq.to_be_bytes());
+        self.db.write(batch)?;
+        if seq != *next {
+            *next = seq;
+            self.last_seq.send_replace(seq - 1);
+        }
+        Ok(given)
+    }
+
     // ---- queries -------------------------------------------------------
 
     /// Transfers of one address in block order, `limit` at a time; `after`
@@ -724,7 +763,13 @@ impl Store {
     }
 
     /// Events with a sequence number above `after`, at most `limit`.
-    pub fn events_after(&self, after: u64, limit: usize) -> Result<Vec<Event>, StoreError> {
+    /// Payment events (`Event`) and invoice events share the feed, so they
+    /// are returned as JSON objects.
+    pub fn events_after(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
         let start = (after.saturating_add(1)).to_be_bytes();
         let iter = self.db.iterator_cf(
             self.cf(CF_OUTBOX),

@@ -36,13 +36,18 @@ pub struct Event {
     pub direction: String,
     /// The watched address, in the chain's display form.
     pub address: String,
-    /// The transaction id.
+    /// The transaction id. Empty for invoice events no payment caused
+    /// (`invoice.expired`, `invoice.cancelled`).
+    #[serde(default)]
     pub txid: String,
     /// The output, input or log index of the transfer in its transaction.
+    #[serde(default)]
     pub index: u32,
-    /// The block the transfer was mined in.
+    /// The block the transfer was mined in (zeroes when there is none).
+    #[serde(default)]
     pub block: Block,
     /// Confirmations when the event was made; the block itself counts as one.
+    #[serde(default)]
     pub confirmations: u64,
     /// What was moved.
     pub asset: Asset,
@@ -55,6 +60,10 @@ pub struct Event {
     pub amount: String,
     /// The watch the address matched.
     pub watch: Watch,
+    /// For `invoice.*` events: the invoice (id, order_id, status, amount_due,
+    /// paid, …), as `GET /v1/invoices/{id}` serves it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice: Option<serde_json::Value>,
     /// How many times a [`Verdict::delay`](crate::Verdict::delay) has held
     /// this event back; `0` the first time.
     #[serde(default)]
@@ -62,7 +71,7 @@ pub struct Event {
 }
 
 /// Where a transfer was mined.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Block {
     pub height: u64,
     pub hash: String,
@@ -101,6 +110,12 @@ impl Event {
     /// Whether this is a `payment.confirmed` event.
     pub fn is_confirmed(&self) -> bool {
         self.kind == CONFIRMED
+    }
+
+    /// Whether this is an `invoice.*` event (it carries the invoice in
+    /// [`Event::invoice`]).
+    pub fn is_invoice(&self) -> bool {
+        self.kind.starts_with("invoice.")
     }
 
     /// Whether this is a `payment.reorged` event: a payment reported before

@@ -91,7 +91,8 @@ fn settings() -> Result<Rc<Settings>, String> {
 pub fn on_event(event: &Event) -> Result<Verdict, String> {
     let settings = settings()?;
     let forward = || Verdict::forward(settings.sinks.clone());
-    if event.is_reorged() || !event.is_incoming() {
+    // Reorgs, outgoing payments and invoice events always go through.
+    if event.is_reorged() || !event.is_incoming() || event.is_invoice() {
         return Ok(forward());
     }
     let Some(min) = settings.min.get(&event.asset.symbol) else {

@@ -1,0 +1,9 @@
+//! Payment requests (invoices): created with a fresh receive address each,
+//! tracked from the payment events, and offered as payment URIs.
+
+pub mod amount;
+pub mod derive;
+pub mod model;
+pub mod service;
+pub mod tracker;
+pub mod uri;

@@ -1,0 +1,82 @@
+//! An invoice (payment request) as stored and served.
+
+use crate::transfer::Asset;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InvoiceStatus {
+    /// Nothing received yet.
+    Pending,
+    /// Payments seen that add up to less than the amount due.
+    Underpaid,
+    /// The amount due has been seen in blocks, not yet confirmed.
+    Paid,
+    /// The amount due is confirmed.
+    Confirmed,
+    /// Expired before the amount due was seen.
+    Expired,
+    /// The amount due arrived after the invoice expired or was cancelled.
+    PaidLate,
+    /// Cancelled before it was paid.
+    Cancelled,
+}
+
+impl InvoiceStatus {
+    pub fn parse(s: &str) -> Option<Self> {
+        serde_json::from_value(serde_json::Value::String(s.to_string())).ok()
+    }
+
+    /// Whether payments may still complete the invoice on time.
+    pub fn is_open(self) -> bool {
+        matches!(self, InvoiceStatus::Pending | InvoiceStatus::Underpaid)
+    }
+}
+
+/// One transfer counted towards an invoice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InvoicePayment {
+    pub txid: String,
+    pub index: u32,
+    /// Base units.
+    pub amount: String,
+    pub height: u64,
+    pub confirmed: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Invoice {
+    pub id: String,
+    pub chain: String,
+    pub network: String,
+    pub order_id: String,
+    pub asset: Asset,
+    /// The requested amount, whole units.
+    pub amount: String,
+    /// What the customer must send, whole units (the requested amount plus,
+    /// on a shared address, the invoice's unique increment).
+    pub amount_due: String,
+    /// `amount_due` in base units.
+    pub amount_due_base: String,
+    pub address: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub derivation_index: Option<u32>,
+    pub payment_uri: String,
+    pub qr_svg_url: String,
+    /// Unix seconds.
+    pub created_at: u64,
+    pub expires_at: u64,
+    pub status: InvoiceStatus,
+    /// Received so far (blocks seen), whole units.
+    pub paid: String,
+    /// Received beyond the amount due, whole units; `None` when not overpaid.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub excess: Option<String>,
+    pub payments: Vec<InvoicePayment>,
+    /// `expired` or `cancelled` when the invoice ended unpaid; a later full
+    /// payment then makes it `paid_late`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed: Option<InvoiceStatus>,
+    #[serde(default)]
+    pub metadata: serde_json::Value,
+}

@@ -1,0 +1,405 @@
+//! Creating invoices: the asset and amount checked, an address chosen (a
+//! derived one, or the shared one with a unique amount), the address
+//! watched, and the payment URI written.
+
+use super::amount::{from_base, to_base};
+use super::derive::{AccountKey, AddressKind};
+use super::model::{Invoice, InvoiceStatus};
+use super::uri::{bitcoin_uri, evm_uri, tron_uri, UriParts};
+use crate::api::AddressFormat;
+use crate::config::{ChainConfig, ChainKind, InvoiceSource};
+use crate::store::{Inserted, InvoiceInsert, NewInvoice, Store, StoreError};
+use crate::transfer::Asset;
+use crate::watch::{Matcher, WatchRecord};
+use ruint::aliases::U256;
+use std::sync::{Arc, Mutex};
+
+/// The longest an invoice may stay open.
+const MAX_EXPIRES_IN: u64 = 30 * 86400;
+const MAX_ORDER_ID: usize = 128;
+
+/// Why an invoice was not created.
+#[derive(Debug, thiserror::Error)]
+pub enum CreateError {
+    #[error("{1}")]
+    Invalid(&'static str, String),
+    #[error("{1}")]
+    Conflict(&'static str, String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A request for a new invoice.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    pub chain: String,
+    pub asset: String,
+    pub amount: String,
+    pub order_id: String,
+    pub expires_in: Option<i64>,
+    #[serde(default)]
+    pub metadata: serde_json::Value,
+}
+
+enum Flavor {
+    Bitcoin,
+    Evm(u64),
+    Tron,
+}
+
+enum Source {
+    Derived(AccountKey),
+    Shared {
+        address: String,
+        key: Vec<u8>,
+        step: String,
+        max_open: u32,
+    },
+}
+
+/// Invoices on one chain.
+pub struct InvoiceChain {
+    chain: String,
+    network: String,
+    flavor: Flavor,
+    /// The native coin first, then the tokens.
+    assets: Vec<Asset>,
+    source: Source,
+    default_expires_in: u64,
+    matcher: Arc<Matcher>,
+    format: AddressFormat,
+    /// One creation at a time: derivation indexes and unique amounts.
+    creating: Mutex<()>,
+}
+
+impl InvoiceChain {
+    /// The invoice settings of `chain`, with its account key parsed and a
+    /// shared address watched; `None` when the chain has no `[chain.invoices]`.
+    pub fn new(
+        chain: &ChainConfig,
+        matcher: Arc<Matcher>,
+        store: &Store,
+    ) -> Result<Option<Self>, String> {
+        let Some(cfg) = &chain.invoices else {
+            return Ok(None);
+        };
+        let (flavor, kind, mut assets) = match &chain.kind {
+            ChainKind::Bitcoin(b) => (
+                Flavor::Bitcoin,
+                AddressKind::Bitcoin(b.network),
+                vec![Asset {
+                    symbol: "BTC".into(),
+                    decimals: 8,
+                    contract: None,
+                }],
+            ),
+            ChainKind::Evm(e) => (
+                Flavor::Evm(e.chain_id),
+                AddressKind::Evm,
+                vec![Asset {
+                    symbol: e.native_symbol.clone(),
+                    decimals: 18,
+                    contract: None,
+                }],
+            ),
+            ChainKind::Tron(_) => (
+                Flavor::Tron,
+                AddressKind::Tron,
+                vec![Asset {
+                    symbol: "TRX".into(),
+                    decimals: 6,
+                    contract: None,
+                }],
+            ),
+        };
+        let tokens = match &chain.kind {
+            ChainKind::Evm(e) => e.tokens.clone(),
+            ChainKind::Tron(t) => t.tokens.clone(),
+            ChainKind::Bitcoin(_) => Vec::new(),
+        };
+        assets.extend(tokens.into_iter().map(|t| Asset {
+            symbol: t.symbol,
+            decimals: t.decimals,
+            contract: Some(t.display),
+        }));
+        let source = match &cfg.source {
+            InvoiceSource::Derived { key, script_type } => Source::Derived(
+                AccountKey::parse(key, kind, script_type.as_deref())
+                    .map_err(|e| format!("invoices.xpub: {e}"))?,
+            ),
+            InvoiceSource::Shared {
+                address,
+                step,
+                max_open,
+            } => {
+                let parsed = address_format(chain)
+                    .parse(address)
+                    .map_err(|e| format!("invoices.shared_address: {e}"))?;
+                for a in &assets {
+                    to_base(step, a.decimals).map_err(|e| {
+                        format!("invoices.unique_amount_step for {}: {e}", a.symbol)
+                    })?;
+                }
+                // The shared address is always watched.
+                let rec = WatchRecord {
+                    chain: chain.name.clone(),
+                    address: parsed.display.clone(),
+                    label: Some("invoices".into()),
+                    metadata: serde_json::json!({"shared_invoice_address": true}),
+                    created_at: now_secs(),
+                };
+                if let Inserted::Created(_) = store
+                    .insert_watch(&chain.name, &parsed.key, rec)
+                    .map_err(|e| e.to_string())?
+                {
+                    matcher
+                        .add_keys([parsed.key.as_slice()])
+                        .map_err(|e| e.to_string())?;
+                }
+                Source::Shared {
+                    address: parsed.display,
+                    key: parsed.key,
+                    step: step.clone(),
+                    max_open: *max_open,
+                }
+            }
+        };
+        Ok(Some(InvoiceChain {
+            chain: chain.name.clone(),
+            network: chain.network_name().to_string(),
+            flavor,
+            assets,
+            source,
+            default_expires_in: cfg.default_expires_in,
+            matcher,
+            format: address_format(chain),
+            creating: Mutex::new(()),
+        }))
+    }
+
+    /// The assets invoices on this chain can ask for.
+    pub fn assets(&self) -> &[Asset] {
+        &self.assets
+    }
+
+    /// Creates the invoice, or returns the one with the same order id when
+    /// the request is the same (`false`: not newly created).
+    pub fn create(
+        &self,
+        store: &Store,
+        req: CreateRequest,
+    ) -> Result<(Invoice, bool), CreateError> {
+        let invalid = |code: &'static str, m: String| CreateError::Invalid(code, m);
+        let asset = self
+            .assets
+            .iter()
+            .find(|a| a.symbol.eq_ignore_ascii_case(req.asset.trim()))
+            .ok_or_else(|| {
+                invalid(
+                    "unknown_asset",
+                    format!(
+                        "asset `{}` is not one chain {} takes invoices in ({})",
+                        req.asset,
+                        self.chain,
+                        self.assets
+                            .iter()
+                            .map(|a| a.symbol.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                )
+            })?
+            .clone();
+        let base = to_base(&req.amount, asset.decimals)
+            .map_err(|m| invalid("invalid_amount", format!("amount: {m}")))?;
+        let order_id = req.order_id.trim().to_string();
+        if order_id.is_empty()
+            || order_id.len() > MAX_ORDER_ID
+            || order_id.chars().any(char::is_control)
+        {
+            return Err(invalid(
+                "invalid_order_id",
+                format!("order_id: 1 to {MAX_ORDER_ID} characters, no control characters"),
+            ));
+        }
+        let expires_in = req.expires_in.unwrap_or(self.default_expires_in as i64);
+        if expires_in <= 0 || expires_in as u64 > MAX_EXPIRES_IN {
+            return Err(invalid(
+                "invalid_expires_in",
+                format!("expires_in: {expires_in} is not between 1 and {MAX_EXPIRES_IN} seconds"),
+            ));
+        }
+        let metadata = match req.metadata {
+            serde_json::Value::Null => serde_json::json!({}),
+            m @ serde_json::Value::Object(_) => m,
+            _ => {
+                return Err(invalid(
+                    "invalid_metadata",
+                    "metadata: must be a JSON object".into(),
+                ))
+            }
+        };
+        let amount = from_base(base, asset.decimals);
+        let _guard = self.creating.lock().expect("invoice creation lock");
+        if let Some(existing) = store.invoice_by_order(&self.chain, &order_id)? {
+            return if existing.asset == asset && existing.amount == amount {
+                Ok((existing, false))
+            } else {
+                Err(CreateError::Conflict(
+                    "invoice_exists",
+                    format!(
+                        "order {order_id} already has invoice {} for {} {}",
+                        existing.id, existing.amount, existing.asset.symbol
+                    ),
+                ))
+            };
+        }
+        let (address, key, derivation_index, due, unique) = match &self.source {
+            Source::Derived(k) => {
+                let index = store.next_derivation_index(&self.chain)?;
+                let derived = k
+                    .receive_address(index)
+                    .map_err(|e| invalid("derivation_failed", e.to_string()))?;
+                let parsed = self
+                    .format
+                    .parse(&derived)
+                    .map_err(|e| invalid("derivation_failed", e.to_string()))?;
+                (parsed.display, Some(parsed.key), Some(index), base, None)
+            }
+            Source::Shared {
+                address,
+                step,
+                max_open,
+                ..
+            } => {
+                let step = to_base(step, asset.decimals).expect("checked at start");
+                let mut found = None;
+                for k in 0..*max_open {
+                    let due = base + step * U256::from(k);
+                    if !store.unique_amount_taken(&self.chain, address, &asset.symbol, due)? {
+                        found = Some(due);
+                        break;
+                    }
+                }
+                let due = found.ok_or_else(|| {
+                    CreateError::Conflict(
+                        "too_many_open_invoices",
+                        format!(
+                            "{max_open} open invoices for {amount} {} already use every unique amount on the shared address; wait for one to end",
+                            asset.symbol
+                        ),
+                    )
+                })?;
+                (address.clone(), None, None, due, Some(due))
+            }
+        };
+        // Ids sort by creation time: milliseconds, then a random part.
+        let id = format!(
+            "inv_{:012x}{:08x}",
+            crate::plugin::now_ms(),
+            rand::random::<u32>()
+        );
+        let amount_due = from_base(due, asset.decimals);
+        let parts = UriParts {
+            address: &address,
+            amount: &amount_due,
+            base: due,
+            label: Some(&order_id),
+            contract: asset.contract.as_deref(),
+        };
+        let payment_uri = match self.flavor {
+            Flavor::Bitcoin => bitcoin_uri(&parts),
+            Flavor::Evm(chain_id) => evm_uri(&parts, chain_id),
+            Flavor::Tron => tron_uri(&parts),
+        };
+        let now = now_secs();
+        let invoice = Invoice {
+            qr_svg_url: format!("/v1/invoices/{id}/qr.svg"),
+            id,
+            chain: self.chain.clone(),
+            network: self.network.clone(),
+            order_id: order_id.clone(),
+            asset,
+            amount,
+            amount_due,
+            amount_due_base: due.to_string(),
+            address: address.clone(),
+            derivation_index,
+            payment_uri,
+            created_at: now,
+            expires_at: now + expires_in as u64,
+            status: InvoiceStatus::Pending,
+            paid: "0".into(),
+            excess: None,
+            payments: Vec::new(),
+            closed: None,
+            metadata,
+        };
+        if let Some(key) = key {
+            let rec = WatchRecord {
+                chain: self.chain.clone(),
+                address: address.clone(),
+                label: Some(order_id.clone()),
+                metadata: serde_json::json!({"invoice": invoice.id, "order_id": order_id}),
+                created_at: now,
+            };
+            if let Inserted::Created(_) = store.insert_watch(&self.chain, &key, rec)? {
+                self.matcher.add_keys([key.as_slice()])?;
+            }
+        }
+        match store.insert_invoice(NewInvoice {
+            invoice: &invoice,
+            derivation_index,
+            unique_due: unique,
+        })? {
+            InvoiceInsert::Created => Ok((invoice, true)),
+            InvoiceInsert::Existing(e) => Ok((*e, false)),
+        }
+    }
+
+    /// Whether `key` is this chain's shared invoice address.
+    pub fn is_shared(&self, key: &[u8]) -> bool {
+        matches!(&self.source, Source::Shared { key: k, .. } if k == key)
+    }
+}
+
+/// Checks a chain's `[chain.invoices]` without opening the store: the
+/// account key, or the shared address and step.
+pub fn check(chain: &ChainConfig) -> Result<(), String> {
+    let Some(cfg) = &chain.invoices else {
+        return Ok(());
+    };
+    match &cfg.source {
+        InvoiceSource::Derived { key, script_type } => {
+            let kind = match &chain.kind {
+                ChainKind::Bitcoin(b) => AddressKind::Bitcoin(b.network),
+                ChainKind::Evm(_) => AddressKind::Evm,
+                ChainKind::Tron(_) => AddressKind::Tron,
+            };
+            AccountKey::parse(key, kind, script_type.as_deref())
+                .map(|_| ())
+                .map_err(|e| format!("invoices.xpub: {e}"))
+        }
+        InvoiceSource::Shared { address, step, .. } => {
+            address_format(chain)
+                .parse(address)
+                .map_err(|e| format!("invoices.shared_address: {e}"))?;
+            to_base(step, 18)
+                .map(|_| ())
+                .map_err(|e| format!("invoices.unique_amount_step: {e}"))
+        }
+    }
+}
+
+fn address_format(chain: &ChainConfig) -> AddressFormat {
+    match &chain.kind {
+        ChainKind::Bitcoin(b) => AddressFormat::Bitcoin(b.network),
+        ChainKind::Evm(_) => AddressFormat::Evm,
+        ChainKind::Tron(_) => AddressFormat::Tron,
+    }
+}
+
+pub fn now_secs() -> u64 {
+    crate::plugin::now_ms() / 1000
+}

@@ -1,0 +1,281 @@
+//! Moves invoices through their states from the payment events in the
+//! feed, and expires the ones nobody paid. Each step writes the changed
+//! invoices, the `invoice.*` events they cause and the tracker's position
+//! in one batch, so a restart neither loses nor repeats a transition.
+
+use super::amount::from_base;
+use super::model::{Invoice, InvoicePayment, InvoiceStatus};
+use super::service::now_secs;
+use crate::store::{Store, StoreError};
+use ruint::aliases::U256;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+const BATCH: usize = 512;
+
+#[derive(Deserialize)]
+struct PaymentView {
+    #[serde(rename = "type")]
+    kind: String,
+    chain: String,
+    direction: String,
+    address: String,
+    txid: String,
+    index: u32,
+    amount: String,
+    block: BlockView,
+    asset: AssetView,
+}
+
+#[derive(Deserialize)]
+struct BlockView {
+    height: u64,
+}
+
+#[derive(Deserialize, PartialEq)]
+struct AssetView {
+    symbol: String,
+    contract: Option<String>,
+}
+
+fn rank(s: InvoiceStatus) -> u8 {
+    match s {
+        InvoiceStatus::Pending => 0,
+        InvoiceStatus::Underpaid => 1,
+        InvoiceStatus::Paid | InvoiceStatus::PaidLate => 2,
+        InvoiceStatus::Confirmed => 3,
+        InvoiceStatus::Expired | InvoiceStatus::Cancelled => 0,
+    }
+}
+
+fn sum(payments: &[InvoicePayment], confirmed_only: bool) -> U256 {
+    payments
+        .iter()
+        .filter(|p| p.confirmed || !confirmed_only)
+        .filter_map(|p| U256::from_str_radix(&p.amount, 10).ok())
+        .fold(U256::ZERO, |a, b| a.saturating_add(b))
+}
+
+/// An `invoice.*` event: the invoice, and the payment event that caused it.
+fn event(inv: &Invoice, suffix: &str, trigger: Option<&Value>, key: u64) -> Value {
+    let mut e = json!({
+        "id": format!("invoice:{}:{suffix}:{key}", inv.id),
+        "type": format!("invoice.{suffix}"),
+        "chain": inv.chain,
+        "network": inv.network,
+        "direction": "in",
+        "address": inv.address,
+        "asset": inv.asset,
+        "amount": inv.paid_base(),
+        "watch": {"label": inv.order_id, "metadata": inv.metadata},
+        "invoice": inv,
+    });
+    if let Some(t) = trigger {
+        for k in ["txid", "index", "block", "confirmations"] {
+            e[k] = t[k].clone();
+        }
+        e["payment_event"] = t["id"].clone();
+    }
+    e
+}
+
+impl Invoice {
+    /// Received so far, base units.
+    pub fn paid_base(&self) -> String {
+        sum(&self.payments, false).to_string()
+    }
+
+    /// Recomputes the status from the payments; returns the events the
+    /// change causes.
+    fn settle(&mut self, trigger: Option<&Value>, key: u64) -> Vec<Value> {
+        let due = U256::from_str_radix(&self.amount_due_base, 10).unwrap_or(U256::MAX);
+        let seen = sum(&self.payments, false);
+        let confirmed = sum(&self.payments, true);
+        let before = self.status;
+        let had_excess = self.excess.is_some();
+        let paid_before = self.paid.clone();
+        self.paid = from_base(seen, self.asset.decimals);
+        self.excess = (seen > due).then(|| from_base(seen - due, self.asset.decimals));
+        self.status = match self.closed {
+            Some(_) if seen >= due => InvoiceStatus::PaidLate,
+            Some(closed) => closed,
+            None if seen.is_zero() => InvoiceStatus::Pending,
+            None if seen < due => InvoiceStatus::Underpaid,
+            None if confirmed >= due => InvoiceStatus::Confirmed,
+            None => InvoiceStatus::Paid,
+        };
+        let mut out = Vec::new();
+        let after = self.status;
+        if rank(after) < rank(before) || (before == InvoiceStatus::PaidLate && after != before) {
+            out.push(event(self, "reorged", trigger, key));
+            return out;
+        }
+        match after {
+            InvoiceStatus::Underpaid if self.paid != paid_before => {
+                out.push(event(self, "underpaid", trigger, key))
+            }
+            InvoiceStatus::PaidLate if before != after => {
+                out.push(event(self, "paid_late", trigger, key))
+            }
+            InvoiceStatus::Paid if before != after => out.push(event(self, "paid", trigger, key)),
+            InvoiceStatus::Confirmed if before != after => {
+                if rank(before) < rank(InvoiceStatus::Paid) {
+                    out.push(event(self, "paid", trigger, key));
+                }
+                out.push(event(self, "confirmed", trigger, key));
+            }
+            _ => {}
+        }
+        if self.excess.is_some() && !had_excess {
+            out.push(event(self, "overpaid", trigger, key));
+        }
+        out
+    }
+
+    /// Applies one payment event to the invoice; `true` when it counted.
+    fn apply(&mut self, p: &PaymentView) -> bool {
+        let pos = self
+            .payments
+            .iter()
+            .position(|x| x.txid == p.txid && x.index == p.index);
+        match (p.kind.as_str(), pos) {
+            ("payment.detected", None) => self.payments.push(InvoicePayment {
+                txid: p.txid.clone(),
+                index: p.index,
+                amount: p.amount.clone(),
+                height: p.block.height,
+                confirmed: false,
+            }),
+            ("payment.confirmed", Some(i)) => self.payments[i].confirmed = true,
+            ("payment.confirmed", None) => self.payments.push(InvoicePayment {
+                txid: p.txid.clone(),
+                index: p.index,
+                amount: p.amount.clone(),
+                height: p.block.height,
+                confirmed: true,
+            }),
+            ("payment.reorged", Some(i)) => {
+                self.payments.remove(i);
+            }
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// Follows the feed until `stop`.
+pub async fn run(store: Arc<Store>, mut stop: watch::Receiver<bool>) {
+    let mut events = store.subscribe();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let busy = match tokio::task::block_in_place(|| step(&store)) {
+            Ok(busy) => busy,
+            Err(e) => {
+                tracing::error!("invoice tracker: {e}");
+                false
+            }
+        };
+        if busy {
+            continue;
+        }
+        tokio::select! {
+            _ = events.changed() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = stop.changed() => {}
+        }
+    }
+}
+
+/// One batch; `true` when more may be waiting.
+fn step(store: &Store) -> Result<bool, StoreError> {
+    let cursor = store.invoice_cursor()?;
+    let batch = store.events_after_raw(cursor, BATCH)?;
+    let mut touched: HashMap<String, Invoice> = HashMap::new();
+    let mut out = Vec::new();
+    let mut last = None;
+    for (seq, raw) in &batch {
+        last = Some(*seq);
+        let Ok(p) = serde_json::from_slice::<PaymentView>(raw) else {
+            continue; // invoice events and anything else
+        };
+        if !p.kind.starts_with("payment.") || p.direction != "in" {
+            continue;
+        }
+        let mut candidates: Vec<Invoice> = Vec::new();
+        for inv in store.invoices_at(&p.chain, &p.address)? {
+            candidates.push(touched.remove(&inv.id).unwrap_or(inv));
+        }
+        let asset_matches = |inv: &Invoice| {
+            inv.asset.symbol == p.asset.symbol && inv.asset.contract == p.asset.contract
+        };
+        // On a shared address the amount tells the invoice; on a derived
+        // one there is one invoice.
+        let has = |inv: &Invoice| {
+            inv.payments
+                .iter()
+                .any(|x| x.txid == p.txid && x.index == p.index)
+        };
+        let shared = candidates.iter().any(|inv| inv.derivation_index.is_none());
+        let chosen = if shared {
+            candidates.iter().position(has).or_else(|| {
+                // The oldest unpaid invoice asking for exactly this amount.
+                candidates.iter().position(|inv| {
+                    asset_matches(inv) && inv.amount_due_base == p.amount && inv.payments.is_empty()
+                })
+            })
+        } else {
+            candidates.iter().position(asset_matches)
+        };
+        if let Some(i) = chosen {
+            let mut inv = candidates.swap_remove(i);
+            if inv.apply(&p) {
+                let trigger: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
+                out.extend(inv.settle(Some(&trigger), *seq));
+            }
+            touched.insert(inv.id.clone(), inv);
+        }
+        for inv in candidates {
+            touched.insert(inv.id.clone(), inv);
+        }
+    }
+    let now = now_secs();
+    for inv in store.expired_invoices(now, BATCH)? {
+        let mut inv = touched.remove(&inv.id).unwrap_or(inv);
+        if inv.status.is_open() && inv.expires_at <= now {
+            inv.closed = Some(InvoiceStatus::Expired);
+            inv.status = InvoiceStatus::Expired;
+            out.push(event(&inv, "expired", None, inv.expires_at));
+        }
+        touched.insert(inv.id.clone(), inv);
+    }
+    if last.is_none() && touched.is_empty() {
+        return Ok(false);
+    }
+    let changed: Vec<Invoice> = touched.into_values().collect();
+    store.commit_invoices(&changed, out, last)?;
+    Ok(batch.len() == BATCH)
+}
+
+/// Cancels an open invoice; returns it, or the status that prevents it.
+pub fn cancel(
+    store: &Store,
+    id: &str,
+) -> Result<Option<Result<Invoice, InvoiceStatus>>, StoreError> {
+    let Some(mut inv) = store.invoice(id)? else {
+        return Ok(None);
+    };
+    if !inv.status.is_open() {
+        return Ok(Some(Err(inv.status)));
+    }
+    inv.closed = Some(InvoiceStatus::Cancelled);
+    inv.status = InvoiceStatus::Cancelled;
+    let e = event(&inv, "cancelled", None, 0);
+    store.commit_invoices(std::slice::from_ref(&inv), vec![e], None)?;
+    Ok(Some(Ok(inv)))
+}

@@ -1,0 +1,281 @@
+//! Invoices and what keeps them consistent.
+//!
+//! | family     | key                                   | value          |
+//! |------------|---------------------------------------|----------------|
+//! | `invoices` | `i id`                                | invoice JSON   |
+//! |            | `o chain 0 order_id`                  | invoice id     |
+//! |            | `a chain 0 address 0 id`              | empty          |
+//! |            | `u chain 0 address 0 asset 0 due(32)` | invoice id (a unique amount in use) |
+//! |            | `e expires_at(8) id`                  | empty (open invoices by expiry) |
+//! | `meta`     | `derive/<chain>`, `invoice_cursor`    | next index, event cursor |
+
+use super::{corrupt, Store, StoreError, CF_META};
+use crate::invoice::model::Invoice;
+use rocksdb::{IteratorMode, WriteBatch};
+use ruint::aliases::U256;
+
+pub(super) const CF_INVOICES: &str = "invoices";
+const KEY_CURSOR: &[u8] = b"invoice_cursor";
+
+fn order_key(chain: &str, order_id: &str) -> Vec<u8> {
+    [b"o", chain.as_bytes(), b"\0", order_id.as_bytes()].concat()
+}
+
+fn address_prefix(chain: &str, address: &str) -> Vec<u8> {
+    [b"a", chain.as_bytes(), b"\0", address.as_bytes(), b"\0"].concat()
+}
+
+fn unique_key(chain: &str, address: &str, asset: &str, due: U256) -> Vec<u8> {
+    [
+        b"u",
+        chain.as_bytes(),
+        b"\0",
+        address.as_bytes(),
+        b"\0",
+        asset.as_bytes(),
+        b"\0",
+        &due.to_be_bytes::<32>(),
+    ]
+    .concat()
+}
+
+fn expiry_key(expires_at: u64, id: &str) -> Vec<u8> {
+    [b"e", &expires_at.to_be_bytes()[..], id.as_bytes()].concat()
+}
+
+fn derive_key(chain: &str) -> Vec<u8> {
+    format!("derive/{chain}").into_bytes()
+}
+
+/// What creating an invoice claims besides the record itself.
+pub struct NewInvoice<'a> {
+    pub invoice: &'a Invoice,
+    /// The derivation index used (stored as the next one + 1).
+    pub derivation_index: Option<u32>,
+    /// The unique amount claimed on a shared address.
+    pub unique_due: Option<U256>,
+}
+
+/// Result of [`Store::insert_invoice`].
+pub enum InvoiceInsert {
+    Created,
+    /// An invoice with this order id exists already.
+    Existing(Box<Invoice>),
+}
+
+impl Store {
+    fn decode_invoice(v: &[u8]) -> Result<Invoice, StoreError> {
+        serde_json::from_slice(v).map_err(|e| corrupt("invoice", e))
+    }
+
+    pub fn invoice(&self, id: &str) -> Result<Option<Invoice>, StoreError> {
+        match self
+            .db
+            .get_pinned_cf(self.cf(CF_INVOICES), [b"i", id.as_bytes()].concat())?
+        {
+            None => Ok(None),
+            Some(v) => Ok(Some(Self::decode_invoice(&v)?)),
+        }
+    }
+
+    pub fn invoice_by_order(
+        &self,
+        chain: &str,
+        order_id: &str,
+    ) -> Result<Option<Invoice>, StoreError> {
+        match self
+            .db
+            .get_cf(self.cf(CF_INVOICES), order_key(chain, order_id))?
+        {
+            None => Ok(None),
+            Some(id) => self.invoice(&String::from_utf8_lossy(&id)),
+        }
+    }
+
+    /// The next unused derivation index of `chain`.
+    pub fn next_derivation_index(&self, chain: &str) -> Result<u32, StoreError> {
+        match self.db.get_cf(self.cf(CF_META), derive_key(chain))? {
+            None => Ok(0),
+            Some(v) => Ok(u32::from_be_bytes(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("derivation index", "not 4 bytes"))?,
+            )),
+        }
+    }
+
+    /// Whether a unique amount is taken on a shared address.
+    pub fn unique_amount_taken(
+        &self,
+        chain: &str,
+        address: &str,
+        asset: &str,
+        due: U256,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .db
+            .get_pinned_cf(self.cf(CF_INVOICES), unique_key(chain, address, asset, due))?
+            .is_some())
+    }
+
+    /// Stores a new invoice with its indexes, unless its order id is taken.
+    /// Serialized with every other invoice write.
+    pub fn insert_invoice(&self, n: NewInvoice<'_>) -> Result<InvoiceInsert, StoreError> {
+        let _guard = self.invoice_lock.lock().expect("invoice lock");
+        let inv = n.invoice;
+        if let Some(existing) = self.invoice_by_order(&inv.chain, &inv.order_id)? {
+            return Ok(InvoiceInsert::Existing(Box::new(existing)));
+        }
+        let cf = self.cf(CF_INVOICES);
+        let mut batch = WriteBatch::default();
+        batch.put_cf(cf, [b"i", inv.id.as_bytes()].concat(), encode(inv));
+        batch.put_cf(cf, order_key(&inv.chain, &inv.order_id), inv.id.as_bytes());
+        batch.put_cf(
+            cf,
+            [
+                address_prefix(&inv.chain, &inv.address),
+                inv.id.as_bytes().to_vec(),
+            ]
+            .concat(),
+            [],
+        );
+        batch.put_cf(cf, expiry_key(inv.expires_at, &inv.id), []);
+        if let Some(due) = n.unique_due {
+            if self.unique_amount_taken(&inv.chain, &inv.address, &inv.asset.symbol, due)? {
+                return Err(corrupt("unique amount", "claimed twice"));
+            }
+            batch.put_cf(
+                cf,
+                unique_key(&inv.chain, &inv.address, &inv.asset.symbol, due),
+                inv.id.as_bytes(),
+            );
+        }
+        if let Some(i) = n.derivation_index {
+            batch.put_cf(
+                self.cf(CF_META),
+                derive_key(&inv.chain),
+                (i + 1).to_be_bytes(),
+            );
+        }
+        self.db.write_opt(batch, &Self::synced())?;
+        Ok(InvoiceInsert::Created)
+    }
+
+    /// Invoices paying to `address` on `chain`.
+    pub fn invoices_at(&self, chain: &str, address: &str) -> Result<Vec<Invoice>, StoreError> {
+        let prefix = address_prefix(chain, address);
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_INVOICES),
+            IteratorMode::From(&prefix, rocksdb::Direction::Forward),
+        );
+        for item in iter {
+            let (k, _) = item?;
+            if !k.starts_with(&prefix) {
+                break;
+            }
+            if let Some(inv) = self.invoice(&String::from_utf8_lossy(&k[prefix.len()..]))? {
+                out.push(inv);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Open invoices whose expiry is at or before `now` (Unix seconds).
+    pub fn expired_invoices(&self, now: u64, limit: usize) -> Result<Vec<Invoice>, StoreError> {
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_INVOICES),
+            IteratorMode::From(b"e", rocksdb::Direction::Forward),
+        );
+        for item in iter {
+            let (k, _) = item?;
+            if k.first() != Some(&b'e') || k.len() < 9 || out.len() >= limit {
+                break;
+            }
+            let at = u64::from_be_bytes(k[1..9].try_into().expect("length checked"));
+            if at > now {
+                break;
+            }
+            if let Some(inv) = self.invoice(&String::from_utf8_lossy(&k[9..]))? {
+                out.push(inv);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Invoices in creation order of their ids after `after`, filtered.
+    pub fn invoices(
+        &self,
+        filter: impl Fn(&Invoice) -> bool,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<Invoice>, StoreError> {
+        let start = match after {
+            Some(a) => [b"i", a.as_bytes(), b"\0"].concat(),
+            None => b"i".to_vec(),
+        };
+        let mut out = Vec::new();
+        let iter = self.db.iterator_cf(
+            self.cf(CF_INVOICES),
+            IteratorMode::From(&start, rocksdb::Direction::Forward),
+        );
+        for item in iter {
+            let (k, v) = item?;
+            if k.first() != Some(&b'i') || out.len() >= limit {
+                break;
+            }
+            let inv = Self::decode_invoice(&v)?;
+            if filter(&inv) {
+                out.push(inv);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The event sequence number the invoice tracker has handled.
+    pub fn invoice_cursor(&self) -> Result<u64, StoreError> {
+        match self.db.get_cf(self.cf(CF_META), KEY_CURSOR)? {
+            None => Ok(0),
+            Some(v) => Ok(u64::from_be_bytes(
+                v.as_slice()
+                    .try_into()
+                    .map_err(|_| corrupt("invoice cursor", "not 8 bytes"))?,
+            )),
+        }
+    }
+
+    /// Writes changed invoices, the events their changes cause and the
+    /// tracker's cursor in one batch. Invoices that left the open states
+    /// release their expiry entry and unique amount.
+    pub fn commit_invoices(
+        &self,
+        changed: &[Invoice],
+        events: Vec<serde_json::Value>,
+        cursor: Option<u64>,
+    ) -> Result<Vec<u64>, StoreError> {
+        let _guard = self.invoice_lock.lock().expect("invoice lock");
+        let cf = self.cf(CF_INVOICES);
+        let mut batch = WriteBatch::default();
+        for inv in changed {
+            batch.put_cf(cf, [b"i", inv.id.as_bytes()].concat(), encode(inv));
+            if !inv.status.is_open() {
+                batch.delete_cf(cf, expiry_key(inv.expires_at, &inv.id));
+                if let Ok(due) = U256::from_str_radix(&inv.amount_due_base, 10) {
+                    let k = unique_key(&inv.chain, &inv.address, &inv.asset.symbol, due);
+                    if self.db.get_cf(cf, &k)?.as_deref() == Some(inv.id.as_bytes()) {
+                        batch.delete_cf(cf, k);
+                    }
+                }
+            }
+        }
+        if let Some(c) = cursor {
+            batch.put_cf(self.cf(CF_META), KEY_CURSOR, c.to_be_bytes());
+        }
+        self.append_events(batch, events)
+    }
+}
+
+fn encode(inv: &Invoice) -> Vec<u8> {
+    serde_json::to_vec(inv).expect("an invoice always serializes")
+}

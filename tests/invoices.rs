@@ -1,0 +1,346 @@
+//! Invoices through the API against a replay node speaking bitcoind's
+//! JSON-RPC: addresses derived from the BIP-84 test account, exact, partial,
+//! excess and late payments, a reorg after `paid`, a shared address with
+//! unique amounts paid in reverse order, QR codes and bad requests.
+
+mod common;
+
+use bitcoin::{Address, Network, ScriptBuf};
+use common::*;
+use serde_json::{json, Value};
+use std::str::FromStr;
+use std::time::Duration;
+
+const CHAIN: &str = "btc";
+
+/// The BIP-84 account key of the "abandon … about" test mnemonic
+/// (m/84'/0'/0'), re-encoded with the testnet version bytes (vpub) so that
+/// it derives the same keys for regtest.
+fn bip84_vpub() -> String {
+    let zpub = "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs";
+    let mut raw = bs58::decode(zpub).with_check(None).into_vec().unwrap();
+    raw[..4].copy_from_slice(&[0x04, 0x5f, 0x1c, 0xf6]);
+    bs58::encode(raw).with_check().into_string()
+}
+
+/// The BIP-84 vector's mainnet address, as the same script on regtest.
+fn on_regtest(mainnet: &str) -> (String, ScriptBuf) {
+    let script = Address::from_str(mainnet)
+        .unwrap()
+        .assume_checked()
+        .script_pubkey();
+    let addr = Address::from_script(&script, Network::Regtest).unwrap();
+    (addr.to_string(), script)
+}
+
+fn invoices_section(body: &str) -> String {
+    format!("[chain.invoices]\n{body}\n")
+}
+
+/// Appends one block whose coinbase pays each `(script, sats)`.
+fn pay(chain: &mut Vec<bitcoin::Block>, base: u64, outputs: &[(ScriptBuf, u64)], tag: u32) {
+    let height = base + chain.len() as u64;
+    let prev = chain.last().unwrap().block_hash();
+    let mut cb = coinbase(height, tag, outputs[0].0.clone(), outputs[0].1);
+    for (s, v) in &outputs[1..] {
+        cb.output.push(bitcoin::TxOut {
+            value: bitcoin::Amount::from_sat(*v),
+            script_pubkey: s.clone(),
+        });
+    }
+    chain.push(block(prev, 1_700_000_000 + height as u32 * 600, vec![cb]));
+}
+
+async fn create(d: &Daemon, body: Value) -> (u16, Value) {
+    d.post_json("/v1/invoices", &body).await
+}
+
+async fn invoice_until(d: &Daemon, id: &str, status: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, inv) = d.get(&format!("/v1/invoices/{id}")).await;
+        if inv["status"] == status {
+            return inv;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "invoice {id} never became {status}: {inv:#}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn invoice_events(events: &[Value], id: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["invoice"]["id"] == id)
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn derived_invoices_follow_their_payments() {
+    let mut chain = Vec::new();
+    extend(&mut chain, 1, 3, 0);
+    let node = ReplayNode::start(1, &chain).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}{}",
+        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 2)]),
+        invoices_section(&format!("xpub = \"{}\"", bip84_vpub())),
+    );
+    let d = Daemon::start(&config).await;
+    d.wait_indexed(CHAIN, 3).await;
+
+    // Addresses come from the account in order: the BIP-84 vectors.
+    let (code, a1) = create(
+        &d,
+        json!({"chain": CHAIN, "asset": "BTC", "amount": "0.001", "order_id": "A1"}),
+    )
+    .await;
+    assert_eq!(code, 201, "{a1}");
+    let (addr0, script0) = on_regtest("bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu");
+    assert_eq!(a1["address"], addr0.as_str());
+    assert_eq!(a1["derivation_index"], 0);
+    assert_eq!(a1["amount_due"], "0.001");
+    assert_eq!(a1["amount_due_base"], "100000");
+    assert_eq!(a1["status"], "pending");
+    assert_eq!(
+        a1["payment_uri"],
+        format!("bitcoin:{addr0}?amount=0.001&label=A1").as_str()
+    );
+    let (code, again) = create(
+        &d,
+        json!({"chain": CHAIN, "asset": "btc", "amount": "0.0010", "order_id": "A1"}),
+    )
+    .await;
+    assert_eq!(code, 200, "the same request again: {again}");
+    assert_eq!(again["id"], a1["id"]);
+    let (code, conflict) = create(
+        &d,
+        json!({"chain": CHAIN, "asset": "BTC", "amount": "0.002", "order_id": "A1"}),
+    )
+    .await;
+    assert_eq!(code, 409, "{conflict}");
+    assert_eq!(conflict["error"]["code"], "invoice_exists");
+    let (_, a2) = create(
+        &d,
+        json!({"chain": CHAIN, "asset": "BTC", "amount": "0.001", "order_id": "A2"}),
+    )
+    .await;
+    let (addr1, script1) = on_regtest("bc1qnjg0jd8228aq7egyzacy8cys3knf9xvrerkf9g");
+    assert_eq!(a2["address"], addr1.as_str());
+    let (_, a3) = create(&d, json!({"chain": CHAIN, "asset": "BTC", "amount": "0.001", "order_id": "A3", "expires_in": 1})).await;
+    let script2 = Address::from_str(a3["address"].as_str().unwrap())
+        .unwrap()
+        .assume_checked()
+        .script_pubkey();
+
+    // A3 expires before anything is paid.
+    invoice_until(&d, a3["id"].as_str().unwrap(), "expired").await;
+
+    // A1 paid exactly; A2 underpaid, then topped up with 10000 sat too many;
+    // A3 paid after it expired.
+    pay(
+        &mut chain,
+        1,
+        &[(script0.clone(), 100_000), (script1.clone(), 50_000)],
+        1,
+    );
+    pay(
+        &mut chain,
+        1,
+        &[(script1.clone(), 60_000), (script2, 100_000)],
+        2,
+    );
+    node.set_chain(1, &chain);
+    d.wait_indexed(CHAIN, 5).await;
+    let inv1 = invoice_until(&d, a1["id"].as_str().unwrap(), "confirmed").await;
+    assert_eq!(inv1["paid"], "0.001");
+    let inv2 = invoice_until(&d, a2["id"].as_str().unwrap(), "paid").await;
+    assert_eq!(inv2["paid"], "0.0011");
+    assert_eq!(inv2["excess"], "0.0001");
+    assert_eq!(inv2["payments"].as_array().unwrap().len(), 2);
+    invoice_until(&d, a3["id"].as_str().unwrap(), "paid_late").await;
+
+    let events = d
+        .events_until("invoice events", |e| {
+            invoice_events(e, a2["id"].as_str().unwrap()).contains(&"invoice.overpaid".to_string())
+        })
+        .await;
+    assert_eq!(
+        invoice_events(&events, a1["id"].as_str().unwrap()),
+        ["invoice.paid", "invoice.confirmed"]
+    );
+    assert_eq!(
+        invoice_events(&events, a2["id"].as_str().unwrap()),
+        ["invoice.underpaid", "invoice.paid", "invoice.overpaid"]
+    );
+    assert_eq!(
+        invoice_events(&events, a3["id"].as_str().unwrap()),
+        ["invoice.expired", "invoice.paid_late"]
+    );
+    let paid = events
+        .iter()
+        .find(|e| e["type"] == "invoice.paid" && e["invoice"]["id"] == a1["id"])
+        .unwrap();
+    assert_eq!(paid["address"], addr0.as_str());
+    assert_eq!(paid["watch"]["label"], "A1");
+    assert!(paid["txid"].is_string(), "{paid}");
+
+    // A reorg takes the block with A2's top-up away: A2 goes back to
+    // underpaid with an event.
+    let mut fork = chain[..chain.len() - 1].to_vec();
+    extend(&mut fork, 1, 2, 9);
+    node.set_chain(1, &fork);
+    d.wait_indexed(CHAIN, 6).await;
+    let inv2 = invoice_until(&d, a2["id"].as_str().unwrap(), "underpaid").await;
+    assert_eq!(inv2["paid"], "0.0005");
+    let events = d
+        .events_until("invoice.reorged", |e| {
+            invoice_events(e, a2["id"].as_str().unwrap()).contains(&"invoice.reorged".to_string())
+        })
+        .await;
+    assert!(invoice_events(&events, a1["id"].as_str().unwrap()).len() == 2);
+
+    // Listing, lookup by order id, cancel, QR codes.
+    let (_, list) = d.get("/v1/invoices?order_id=A2").await;
+    assert_eq!(list["invoices"].as_array().unwrap().len(), 1);
+    assert_eq!(list["invoices"][0]["id"], a2["id"]);
+    let (code, body) = d
+        .post_json(
+            &format!("/v1/invoices/{}/cancel", a1["id"].as_str().unwrap()),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(code, 409, "a confirmed invoice cannot be cancelled: {body}");
+    let (_, a4) = create(
+        &d,
+        json!({"chain": CHAIN, "asset": "BTC", "amount": "1", "order_id": "A4"}),
+    )
+    .await;
+    let (code, cancelled) = d
+        .post_json(
+            &format!("/v1/invoices/{}/cancel", a4["id"].as_str().unwrap()),
+            &Value::Null,
+        )
+        .await;
+    assert_eq!(code, 200, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled");
+    let svg = d
+        .http
+        .get(format!("{}{}", d.url, a1["qr_svg_url"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(svg.headers()["content-type"], "image/svg+xml");
+    assert!(svg.text().await.unwrap().contains("<svg"));
+    let png = d
+        .http
+        .get(format!(
+            "{}/v1/invoices/{}/qr.png?address_only=true",
+            d.url,
+            a1["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(png.headers()["content-type"], "image/png");
+    assert_eq!(&png.bytes().await.unwrap()[1..4], b"PNG");
+
+    // Bad requests are named.
+    for (body, code) in [
+        (
+            json!({"chain": CHAIN, "asset": "DOGE", "amount": "1", "order_id": "X"}),
+            "unknown_asset",
+        ),
+        (
+            json!({"chain": CHAIN, "asset": "BTC", "amount": "-1", "order_id": "X"}),
+            "invalid_amount",
+        ),
+        (
+            json!({"chain": CHAIN, "asset": "BTC", "amount": "0.000000001", "order_id": "X"}),
+            "invalid_amount",
+        ),
+        (
+            json!({"chain": CHAIN, "asset": "BTC", "amount": "1", "order_id": "X", "expires_in": 0}),
+            "invalid_expires_in",
+        ),
+        (
+            json!({"chain": CHAIN, "asset": "BTC", "amount": "1", "order_id": ""}),
+            "invalid_order_id",
+        ),
+    ] {
+        let (status, answer) = create(&d, body.clone()).await;
+        assert_eq!(status, 400, "{body}: {answer}");
+        assert_eq!(answer["error"]["code"], code, "{body}: {answer}");
+    }
+    let (status, _) = create(
+        &d,
+        json!({"chain": "nope", "asset": "BTC", "amount": "1", "order_id": "X"}),
+    )
+    .await;
+    assert_eq!(status, 404);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shared_address_tells_invoices_apart_by_amount() {
+    let mut chain = Vec::new();
+    extend(&mut chain, 1, 3, 0);
+    let node = ReplayNode::start(1, &chain).await;
+    let shared = wallet_script(90);
+    let shared_addr = regtest_address(&shared);
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}{}",
+        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 1)]),
+        invoices_section(&format!(
+            "shared_address = \"{shared_addr}\"\nunique_amount_step = \"0.0001\"\nmax_open = 2"
+        )),
+    );
+    let d = Daemon::start(&config).await;
+    d.wait_indexed(CHAIN, 3).await;
+    let (_, b1) = create(
+        &d,
+        json!({"chain": CHAIN, "asset": "BTC", "amount": "0.01", "order_id": "B1"}),
+    )
+    .await;
+    let (_, b2) = create(
+        &d,
+        json!({"chain": CHAIN, "asset": "BTC", "amount": "0.01", "order_id": "B2"}),
+    )
+    .await;
+    assert_eq!(b1["address"], shared_addr.as_str());
+    assert_eq!(b2["address"], shared_addr.as_str());
+    assert_eq!(b1["amount_due"], "0.01");
+    assert_eq!(b2["amount_due"], "0.0101");
+    let (code, full) = create(
+        &d,
+        json!({"chain": CHAIN, "asset": "BTC", "amount": "0.01", "order_id": "B3"}),
+    )
+    .await;
+    assert_eq!(code, 409, "{full}");
+    assert_eq!(full["error"]["code"], "too_many_open_invoices");
+
+    // Paid in reverse order, each with its own amount.
+    pay(&mut chain, 1, &[(shared.clone(), 1_010_000)], 1);
+    pay(&mut chain, 1, &[(shared.clone(), 1_000_000)], 2);
+    node.set_chain(1, &chain);
+    d.wait_indexed(CHAIN, 5).await;
+    let p2 = invoice_until(&d, b2["id"].as_str().unwrap(), "confirmed").await;
+    let p1 = invoice_until(&d, b1["id"].as_str().unwrap(), "confirmed").await;
+    assert_eq!(p1["paid"], "0.01");
+    assert_eq!(p2["paid"], "0.0101");
+    assert!(p1["payments"][0]["height"].as_u64() > p2["payments"][0]["height"].as_u64());
+
+    // Both ended: their amounts are free again.
+    let (code, b3) = create(
+        &d,
+        json!({"chain": CHAIN, "asset": "BTC", "amount": "0.01", "order_id": "B3"}),
+    )
+    .await;
+    assert_eq!(code, 201, "{b3}");
+    assert_eq!(b3["amount_due"], "0.01");
+    d.stop().await;
+}
