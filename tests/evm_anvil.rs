@@ -427,3 +427,118 @@ async fn finalized_tag_confirms_at_the_nodes_mark() {
     );
     d.stop().await;
 }
+
+/// The m/44'/60'/0' account key of the "abandon … about" test mnemonic.
+const EVM_ACCOUNT_XPUB: &str = "xpub6DCoCpSuQZB2jawqnGMEPS63ePKWkwWPH4TU45Q7LPXWuNd8TMtVxRrgjtEshuqpK3mdhaWHPFsBngh5GFZaM6si3yZdUsT8ddYM3PwnATt";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoices_in_ether_and_a_token_are_paid_on_anvil() {
+    let Some(bin) = anvil_path() else { return };
+    let anvil = Anvil::start(&bin).await;
+    let accounts = anvil.rpc("eth_accounts", json!([])).await;
+    let (deployer, customer) = (
+        accounts[0].as_str().unwrap().to_string(),
+        accounts[1].as_str().unwrap().to_string(),
+    );
+    let token = anvil
+        .send(
+            &deployer,
+            None,
+            0,
+            &format!("0x{}{}", bytecode("TestToken"), word_u(1_000_000_000_000)),
+        )
+        .await["contractAddress"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The customer holds tokens to pay with.
+    anvil
+        .send(
+            &deployer,
+            Some(&token),
+            0,
+            &format!(
+                "0xa9059cbb{}{}",
+                word_addr(&customer),
+                word_u(1_000_000_000)
+            ),
+        )
+        .await;
+    let start = anvil.height().await + 1;
+    let dir = tempfile::tempdir().unwrap();
+    let section = format!(
+        "[[chain]]\nname = \"anvil\"\nkind = \"evm\"\nrpc_url = \"{}\"\nchain_id = 31337\nstart_height = {start}\n\
+         confirmations = 2\npoll_interval_ms = 50\n\
+         [[chain.token]]\nsymbol = \"PWT\"\ncontract = \"{token}\"\ndecimals = 6\n\
+         [chain.invoices]\nxpub = \"{EVM_ACCOUNT_XPUB}\"\n",
+        anvil.url
+    );
+    let d = Daemon::start(&config_text(dir.path(), &[section])).await;
+
+    let (code, eth) = d
+        .post_json(
+            "/v1/invoices",
+            &json!({"chain": "anvil", "asset": "ETH", "amount": "1.5", "order_id": "E1"}),
+        )
+        .await;
+    assert_eq!(code, 201, "{eth}");
+    // Receive address 0/0 of the account: the published m/44'/60'/0'/0/0.
+    let to_eth = "0x9858EfFD232B4033E47d90003D41EC34EcaEda94";
+    assert_eq!(eth["address"], to_eth);
+    assert_eq!(
+        eth["payment_uri"],
+        format!("ethereum:{to_eth}@31337?value=1500000000000000000").as_str()
+    );
+    let (_, pwt) = d
+        .post_json(
+            "/v1/invoices",
+            &json!({"chain": "anvil", "asset": "PWT", "amount": "25", "order_id": "E2"}),
+        )
+        .await;
+    let to_pwt = "0x6Fac4D18c912343BF86fa7049364Dd4E424Ab9C0";
+    assert_eq!(pwt["address"], to_pwt);
+    let token_checksummed = pwt["asset"]["contract"].as_str().unwrap();
+    assert_eq!(
+        pwt["payment_uri"],
+        format!("ethereum:{token_checksummed}@31337/transfer?address={to_pwt}&uint256=25000000")
+            .as_str()
+    );
+
+    anvil.send(&customer, Some(to_eth), 3 * ETH / 2, "0x").await;
+    anvil
+        .send(
+            &customer,
+            Some(&token),
+            0,
+            &format!("0xa9059cbb{}{}", word_addr(to_pwt), word_u(25_000_000)),
+        )
+        .await;
+    anvil.rpc("evm_mine", json!([])).await;
+    anvil.rpc("evm_mine", json!([])).await;
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for id in [&eth["id"], &pwt["id"]] {
+        loop {
+            let (_, inv) = d
+                .get(&format!("/v1/invoices/{}", id.as_str().unwrap()))
+                .await;
+            if inv["status"] == "confirmed" {
+                assert_eq!(inv["paid"], inv["amount_due"], "{inv}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "not confirmed: {inv:#}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+    let events = d.events().await;
+    let kinds = |id: &Value| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["invoice"]["id"] == *id)
+            .map(|e| e["type"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(kinds(&eth["id"]), ["invoice.paid", "invoice.confirmed"]);
+    assert_eq!(kinds(&pwt["id"]), ["invoice.paid", "invoice.confirmed"]);
+    d.stop().await;
+}
