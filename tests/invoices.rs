@@ -344,3 +344,110 @@ async fn a_shared_address_tells_invoices_apart_by_amount() {
     assert_eq!(b3["amount_due"], "0.01");
     d.stop().await;
 }
+
+/// A block (height set later by `rewritten_chain`) holding one USDT
+/// transfer of `amount` base units to the 20-byte account `to_hex`: the real
+/// transfer 8f96aa13 of block 60836289 with its recipient, amount and ids
+/// rewritten.
+fn usdt_payment(
+    a: &common::tron::TronBlock,
+    to_hex: &str,
+    amount: u64,
+    n: u8,
+) -> common::tron::TronBlock {
+    let mut b = a.clone();
+    let tx = b.block["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["txID"].as_str().unwrap().starts_with("8f96aa13"))
+        .unwrap()
+        .clone();
+    let info = b
+        .info
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"].as_str().unwrap().starts_with("8f96aa13"))
+        .unwrap()
+        .clone();
+    let txid = format!("{n:02x}{}", &tx["txID"].as_str().unwrap()[2..]);
+    let mut tx = tx;
+    tx["txID"] = json!(txid);
+    let mut info = info;
+    info["id"] = json!(txid);
+    info["log"][0]["topics"][2] = json!(format!("{:0>64}", to_hex));
+    info["log"][0]["data"] = json!(format!("{amount:064x}"));
+    b.block["transactions"] = json!([tx]);
+    b.info = json!([info]);
+    b
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn usdt_on_a_shared_tron_address_paid_in_reverse_order() {
+    use common::tron::{real_block, rewritten_chain, TronReplay};
+    let Some(fx) = fixtures() else { return };
+    let a = real_block(&fx, 60836289);
+    // The shared address: 41 + this account id.
+    let account = "c0ffee00000000000000000000000000000000aa";
+    let shared = bs58::encode(hex::decode(format!("41{account}")).unwrap())
+        .with_check()
+        .into_string();
+    const BASE: u64 = 7000;
+    let empty = rewritten_chain(BASE, 3, 0, None, |_| None, &a);
+    let node = TronReplay::start(empty.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}{}",
+        config_text(
+            dir.path(),
+            &[node.chain_toml("tron", BASE, "confirmations = 2")]
+        ),
+        invoices_section(&format!(
+            "shared_address = \"{shared}\"\nunique_amount_step = \"0.01\"\nmax_open = 10"
+        )),
+    );
+    let d = Daemon::start(&config).await;
+    d.wait_indexed("tron", BASE + 2).await;
+    let (code, t1) = create(
+        &d,
+        json!({"chain": "tron", "asset": "USDT", "amount": "25", "order_id": "T1"}),
+    )
+    .await;
+    assert_eq!(code, 201, "{t1}");
+    let (_, t2) = create(
+        &d,
+        json!({"chain": "tron", "asset": "USDT", "amount": "25", "order_id": "T2"}),
+    )
+    .await;
+    assert_eq!(t1["amount_due"], "25");
+    assert_eq!(t2["amount_due"], "25.01");
+    assert_eq!(t2["address"], shared.as_str());
+    assert_eq!(
+        t2["payment_uri"],
+        format!("tron:{shared}?amount=25.01&token=TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t").as_str()
+    );
+
+    // 25.01 first (for T2), then 25 (for T1), then two empty blocks.
+    let chain = rewritten_chain(
+        BASE,
+        7,
+        0,
+        None,
+        |i| match i {
+            3 => Some(usdt_payment(&a, account, 25_010_000, 1)),
+            4 => Some(usdt_payment(&a, account, 25_000_000, 2)),
+            _ => None,
+        },
+        &a,
+    );
+    node.set_blocks(chain);
+    d.wait_indexed("tron", BASE + 6).await;
+    for (inv, height) in [(&t1, BASE + 4), (&t2, BASE + 3)] {
+        let got = invoice_until(&d, inv["id"].as_str().unwrap(), "confirmed").await;
+        assert_eq!(got["paid"], got["amount_due"], "{got}");
+        assert_eq!(got["payments"][0]["height"], height);
+        assert!(got.get("excess").is_none(), "{got}");
+    }
+    d.stop().await;
+}
