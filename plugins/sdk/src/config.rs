@@ -68,3 +68,41 @@ pub fn config_raw(key: &str) -> Option<String> {
         .ok()
         .and_then(|json| String::from_utf8(json).ok())
 }
+
+thread_local! {
+    static SETTINGS: std::cell::RefCell<
+        std::collections::BTreeMap<std::any::TypeId, std::rc::Rc<dyn std::any::Any>>,
+    > = std::cell::RefCell::new(std::collections::BTreeMap::new());
+}
+
+/// The plugin's settings of type `T`, read by `load` the first time and kept
+/// for the life of the instance. Call [`load_settings`] from `init`, so a
+/// configuration mistake stops paywatch at startup, and this from
+/// `on_event`.
+pub fn settings<T: 'static>(load: fn() -> Result<T, String>) -> Result<std::rc::Rc<T>, String> {
+    let kept = SETTINGS.with(|s| s.borrow().get(&std::any::TypeId::of::<T>()).cloned());
+    match kept.and_then(|v| v.downcast::<T>().ok()) {
+        Some(v) => Ok(v),
+        None => load_settings(load),
+    }
+}
+
+/// Reads the settings with `load` now and keeps them for [`settings`].
+pub fn load_settings<T: 'static>(
+    load: fn() -> Result<T, String>,
+) -> Result<std::rc::Rc<T>, String> {
+    let value = std::rc::Rc::new(load()?);
+    SETTINGS.with(|s| {
+        s.borrow_mut().insert(
+            std::any::TypeId::of::<T>(),
+            value.clone() as std::rc::Rc<dyn std::any::Any>,
+        )
+    });
+    Ok(value)
+}
+
+/// Forgets every kept settings value (for [`crate::testing::clear`]).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn forget_settings() {
+    SETTINGS.with(|s| s.borrow_mut().clear());
+}

@@ -75,7 +75,7 @@ pub mod testing;
 mod verdict;
 
 pub use clock::now_ms;
-pub use config::{config, config_raw, ConfigError};
+pub use config::{config, config_raw, load_settings, settings, ConfigError};
 pub use event::{Asset, Block, Event, Watch, CONFIRMED, DETECTED, REORGED};
 pub use verdict::{IntoMillis, Verdict, MAX_DELAYS, MAX_DELAY_MS};
 

@@ -57,6 +57,7 @@ pub fn sample_event() -> Event {
 /// Forgets the configuration, the log, the store and a set time.
 pub fn clear() {
     fake::reset();
+    crate::config::forget_settings();
 }
 
 /// Sets the plugin's configuration, a JSON object whose keys

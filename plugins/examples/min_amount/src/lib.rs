@@ -22,7 +22,6 @@
 //! amount is not an integer fails the call.
 
 use paywatch_plugin::{amount, config, export_plugin, log, Event, Verdict};
-use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -65,26 +64,15 @@ impl Settings {
     }
 }
 
-thread_local! {
-    static SETTINGS: RefCell<Option<Rc<Settings>>> = const { RefCell::new(None) };
-}
-
 /// Reads and checks the configuration, so that a mistake stops paywatch at
 /// startup.
 pub fn init() -> Result<(), String> {
-    let settings = Rc::new(Settings::load()?);
-    SETTINGS.with(|cell| *cell.borrow_mut() = Some(settings));
-    Ok(())
+    paywatch_plugin::load_settings(Settings::load).map(|_| ())
 }
 
 /// The configuration `init` read (read now if `init` did not run).
 fn settings() -> Result<Rc<Settings>, String> {
-    if SETTINGS.with(|cell| cell.borrow().is_none()) {
-        init()?;
-    }
-    Ok(SETTINGS
-        .with(|cell| cell.borrow().clone())
-        .expect("init stored the settings"))
+    paywatch_plugin::settings(Settings::load)
 }
 
 /// Drops an incoming payment below its asset's minimum; forwards the rest.

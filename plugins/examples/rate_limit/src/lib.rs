@@ -17,7 +17,6 @@
 //! paywatch allows is forwarded anyway.
 
 use paywatch_plugin::{config, export_plugin, kv, log, now_ms, Event, Verdict, MAX_DELAYS};
-use std::cell::RefCell;
 use std::rc::Rc;
 
 export_plugin!(on_event, init = init);
@@ -49,26 +48,15 @@ impl Settings {
     }
 }
 
-thread_local! {
-    static SETTINGS: RefCell<Option<Rc<Settings>>> = const { RefCell::new(None) };
-}
-
 /// Reads and checks the configuration, so that a mistake stops paywatch at
 /// startup.
 pub fn init() -> Result<(), String> {
-    let settings = Rc::new(Settings::load()?);
-    SETTINGS.with(|cell| *cell.borrow_mut() = Some(settings));
-    Ok(())
+    paywatch_plugin::load_settings(Settings::load).map(|_| ())
 }
 
 /// The configuration `init` read (read now if `init` did not run).
 fn settings() -> Result<Rc<Settings>, String> {
-    if SETTINGS.with(|cell| cell.borrow().is_none()) {
-        init()?;
-    }
-    Ok(SETTINGS
-        .with(|cell| cell.borrow().clone())
-        .expect("init stored the settings"))
+    paywatch_plugin::settings(Settings::load)
 }
 
 /// One address's window, stored as 16 bytes: its start and its count, both

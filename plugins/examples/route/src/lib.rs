@@ -27,7 +27,6 @@
 
 use paywatch_plugin::{config, export_plugin, log, Event, Verdict, CONFIRMED, DETECTED, REORGED};
 use serde::Deserialize;
-use std::cell::RefCell;
 use std::rc::Rc;
 
 export_plugin!(on_event, init = init);
@@ -94,26 +93,15 @@ impl Settings {
     }
 }
 
-thread_local! {
-    static SETTINGS: RefCell<Option<Rc<Settings>>> = const { RefCell::new(None) };
-}
-
 /// Reads and checks the configuration, so that a mistake stops paywatch at
 /// startup.
 pub fn init() -> Result<(), String> {
-    let settings = Rc::new(Settings::load()?);
-    SETTINGS.with(|cell| *cell.borrow_mut() = Some(settings));
-    Ok(())
+    paywatch_plugin::load_settings(Settings::load).map(|_| ())
 }
 
 /// The configuration `init` read (read now if `init` did not run).
 fn settings() -> Result<Rc<Settings>, String> {
-    if SETTINGS.with(|cell| cell.borrow().is_none()) {
-        init()?;
-    }
-    Ok(SETTINGS
-        .with(|cell| cell.borrow().clone())
-        .expect("init stored the settings"))
+    paywatch_plugin::settings(Settings::load)
 }
 
 /// Forwards the event to the sinks of the first route it matches.
