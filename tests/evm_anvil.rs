@@ -122,6 +122,16 @@ impl Anvil {
         }
     }
 
+    /// Deploys the compiled contract `name` with constructor `args` (hex
+    /// words); returns its address.
+    async fn deploy(&self, from: &str, name: &str, args: &str) -> String {
+        self.send(from, None, 0, &format!("0x{}{args}", bytecode(name)))
+            .await["contractAddress"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     async fn height(&self) -> u64 {
         let h = self.rpc("eth_blockNumber", json!([])).await;
         u64::from_str_radix(h.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
@@ -158,28 +168,10 @@ async fn anvil_native_token_failed_internal_and_reorg() {
     let (deployer, merchant, customer) = (acct(0), acct(1), acct(2));
 
     let token = anvil
-        .send(
-            &deployer,
-            None,
-            0,
-            &format!("0x{}{}", bytecode("TestToken"), word_u(1_000_000_000_000)),
-        )
-        .await["contractAddress"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let forwarder = anvil
-        .send(&deployer, None, 0, &format!("0x{}", bytecode("Forwarder")))
-        .await["contractAddress"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let rejecter = anvil
-        .send(&deployer, None, 0, &format!("0x{}", bytecode("Rejecter")))
-        .await["contractAddress"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .deploy(&deployer, "TestToken", &word_u(1_000_000_000_000))
+        .await;
+    let forwarder = anvil.deploy(&deployer, "Forwarder", "").await;
+    let rejecter = anvil.deploy(&deployer, "Rejecter", "").await;
     let start = anvil.height().await + 1;
 
     let dir = tempfile::tempdir().unwrap();
@@ -441,16 +433,8 @@ async fn invoices_in_ether_and_a_token_are_paid_on_anvil() {
         accounts[1].as_str().unwrap().to_string(),
     );
     let token = anvil
-        .send(
-            &deployer,
-            None,
-            0,
-            &format!("0x{}{}", bytecode("TestToken"), word_u(1_000_000_000_000)),
-        )
-        .await["contractAddress"]
-        .as_str()
-        .unwrap()
-        .to_string();
+        .deploy(&deployer, "TestToken", &word_u(1_000_000_000_000))
+        .await;
     // The customer holds tokens to pay with.
     anvil
         .send(
