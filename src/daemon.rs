@@ -173,6 +173,7 @@ pub async fn run_with_listener(
         metrics,
         delivery: deliverer.state.clone(),
         invoices,
+        epusdt: config.epusdt.clone(),
     });
     tasks.push(tokio::spawn(crate::invoice::tracker::run(
         store.clone(),

@@ -451,3 +451,131 @@ async fn usdt_on_a_shared_tron_address_paid_in_reverse_order() {
     }
     d.stop().await;
 }
+
+/// Epusdt's signature, computed here independently of paywatch. Numbers
+/// print as a PHP or Go shop prints the decoded float (72.0 as `72`).
+fn epusdt_signature(params: &serde_json::Map<String, Value>, token: &str) -> String {
+    use md5::{Digest, Md5};
+    let mut pairs: Vec<String> = params
+        .iter()
+        .filter(|(k, v)| *k != "signature" && !v.is_null() && **v != json!(""))
+        .map(|(k, v)| match v {
+            Value::String(s) => format!("{k}={s}"),
+            Value::Number(n) => format!("{k}={}", n.as_f64().unwrap()),
+            other => format!("{k}={other}"),
+        })
+        .collect();
+    pairs.sort();
+    hex::encode(Md5::digest(format!("{}{token}", pairs.join("&"))))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_epusdt_shop_creates_an_order_and_gets_its_signed_callback() {
+    use common::tron::{real_block, rewritten_chain, TronReplay};
+    use std::sync::{Arc, Mutex};
+    let Some(fx) = fixtures() else { return };
+    let a = real_block(&fx, 60836289);
+    let account = "c0ffee00000000000000000000000000000000bb";
+    let shared = bs58::encode(hex::decode(format!("41{account}")).unwrap())
+        .with_check()
+        .into_string();
+    const BASE: u64 = 8000;
+    const TOKEN: &str = "epusdt_password_xasddawqe";
+    let node = TronReplay::start(rewritten_chain(BASE, 3, 0, None, |_| None, &a)).await;
+    let callbacks: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let seen = callbacks.clone();
+    let (shop, _shop_stop) = serve_http(
+        || false,
+        move |req: hyper::Request<hyper::body::Incoming>| {
+            let seen = seen.clone();
+            async move {
+                use http_body_util::BodyExt;
+                let body = req.into_body().collect().await.unwrap().to_bytes();
+                seen.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from("ok")))
+            }
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}{}\n[epusdt]\ntoken = \"{TOKEN}\"\nchain = \"tron\"\nrate = \"7.2\"\npublic_url = \"https://pay.example\"\n",
+        config_text(dir.path(), &[node.chain_toml("tron", BASE, "confirmations = 1")]),
+        invoices_section(&format!(
+            "shared_address = \"{shared}\"\nunique_amount_step = \"0.01\""
+        )),
+    );
+    let d = Daemon::start(&config).await;
+    d.wait_indexed("tron", BASE + 2).await;
+
+    // The shop's request, signed as Epusdt's documentation says.
+    let mut order = json!({
+        "order_id": "DJK-1001",
+        "amount": 72,
+        "notify_url": format!("{shop}/notify"),
+        "redirect_url": "https://shop.example/done",
+    });
+    let signature = epusdt_signature(order.as_object().unwrap(), TOKEN);
+    order["signature"] = json!(signature);
+    let (code, created) = d
+        .post_json("/api/v1/order/create-transaction", &order)
+        .await;
+    assert_eq!(code, 200);
+    assert_eq!(created["status_code"], 200, "{created}");
+    let data = &created["data"];
+    assert_eq!(data["order_id"], "DJK-1001");
+    assert_eq!(data["actual_amount"], 10.0, "72 CNY at 7.2 CNY per USDT");
+    assert_eq!(data["token"], shared.as_str());
+    let trade_id = data["trade_id"].as_str().unwrap().to_string();
+    assert_eq!(
+        data["payment_url"],
+        format!("https://pay.example/v1/invoices/{trade_id}/qr.svg").as_str()
+    );
+
+    // A wrong signature is refused the way Epusdt does.
+    order["signature"] = json!("0".repeat(32));
+    order["order_id"] = json!("DJK-1002");
+    let (_, refused) = d
+        .post_json("/api/v1/order/create-transaction", &order)
+        .await;
+    assert_eq!(refused["status_code"], 401, "{refused}");
+
+    // The customer pays 10 USDT; the shop gets the signed callback.
+    let chain = rewritten_chain(
+        BASE,
+        5,
+        0,
+        None,
+        |i| (i == 3).then(|| usdt_payment(&a, account, 10_000_000, 3)),
+        &a,
+    );
+    node.set_blocks(chain);
+    d.wait_indexed("tron", BASE + 4).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let callback = loop {
+        if let Some(c) = callbacks.lock().unwrap().first().cloned() {
+            break c;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no callback");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(callback["trade_id"], trade_id.as_str());
+    assert_eq!(callback["order_id"], "DJK-1001");
+    assert_eq!(callback["status"], 2);
+    assert_eq!(callback["amount"], 72.0);
+    assert_eq!(callback["actual_amount"], 10.0);
+    assert_eq!(callback["token"], shared.as_str());
+    assert!(callback["block_transaction_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("03"));
+    let obj = callback.as_object().unwrap();
+    assert_eq!(
+        callback["signature"],
+        epusdt_signature(obj, TOKEN).as_str(),
+        "the callback's signature checks out"
+    );
+    d.stop().await;
+}

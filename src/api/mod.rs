@@ -82,6 +82,8 @@ pub struct AppState {
     pub delivery: Arc<crate::deliver::DeliveryState>,
     /// Chains that take invoices.
     pub invoices: BTreeMap<String, Arc<crate::invoice::service::InvoiceChain>>,
+    /// The Epusdt-compatible endpoint, when configured.
+    pub epusdt: Option<crate::config::EpusdtConfig>,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -162,7 +164,9 @@ async fn route(state: &AppState, req: Request<Incoming>) -> Result<Resp, ApiErro
     let path = req.uri().path().to_string();
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let method = req.method().clone();
-    if segments != ["health"] {
+    // The Epusdt endpoint authenticates each request by its own signature.
+    let epusdt = segments == ["api", "v1", "order", "create-transaction"];
+    if segments != ["health"] && !epusdt {
         let write = !matches!(method, Method::GET | Method::HEAD);
         authorize(state, &req, write)?;
     }
@@ -177,6 +181,9 @@ async fn route(state: &AppState, req: Request<Incoming>) -> Result<Resp, ApiErro
         (&Method::GET, ["v1", "transfers"]) => transfers(state, req.uri().query()),
         (&Method::POST, ["v1", "chains", chain, "rescan"]) => rescan(state, chain, req).await,
         (&Method::GET, ["v1", "events"]) => events(state, req.uri().query()).await,
+        (&Method::POST, ["api", "v1", "order", "create-transaction"]) => {
+            epusdt_create(state, req).await
+        }
         (&Method::POST, ["v1", "invoices"]) => create_invoice(state, req).await,
         (&Method::GET, ["v1", "invoices"]) => list_invoices(state, req.uri().query()),
         (&Method::GET, ["v1", "invoices", id]) => get_invoice(state, id),
@@ -255,7 +262,7 @@ fn authorize(state: &AppState, req: &Request<Incoming>, write: bool) -> Result<(
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -639,6 +646,23 @@ fn status(state: &AppState) -> Resp {
             "delivery": delivery_status(state),
         }),
     )
+}
+
+async fn epusdt_create(state: &AppState, req: Request<Incoming>) -> Result<Resp, ApiError> {
+    let Some(cfg) = &state.epusdt else {
+        return Err(ApiError::not_found(
+            "the Epusdt-compatible endpoint is off (no [epusdt] section)",
+        ));
+    };
+    let (_, body) = read_body(req, &["application/json"], MAX_BODY).await?;
+    let chain = state
+        .invoices
+        .get(&cfg.chain)
+        .ok_or_else(|| ApiError::internal("the [epusdt] chain takes no invoices"))?;
+    let answer = tokio::task::block_in_place(|| {
+        crate::invoice::epusdt::create_transaction(cfg, chain, &state.store, &cfg.public_url, &body)
+    });
+    Ok(json_response(StatusCode::OK, &answer))
 }
 
 fn invoice_json(inv: &crate::invoice::model::Invoice) -> Value {

@@ -103,6 +103,9 @@ impl Default for RetryPolicy {
 pub enum SinkKind {
     /// HTTP POST, signed with HMAC-SHA256.
     Webhook { url: Url, secret: Secret },
+    /// Epusdt's order callback to each order's `notify_url`, signed with the
+    /// `[epusdt]` token (added by paywatch when `[epusdt]` is configured).
+    Epusdt { token: Secret },
     /// NATS JetStream publish, deduplicated by `Nats-Msg-Id`.
     Nats {
         url: String,
@@ -194,6 +197,11 @@ pub(super) fn sinks(raw: Vec<RawSink>, base: &Path) -> Result<Vec<SinkConfig>, S
     for (i, s) in raw.into_iter().enumerate() {
         let at = |m: String| format!("sink[{i}] `{}`: {m}", s.name);
         check_name(&s.name).map_err(|m| format!("sink[{i}]: {m}"))?;
+        if s.name == "epusdt" {
+            return Err(format!(
+                "sink[{i}]: the name `epusdt` is reserved for the [epusdt] callbacks"
+            ));
+        }
         if out.iter().any(|o| o.name == s.name) {
             return Err(at("name: defined twice".into()));
         }

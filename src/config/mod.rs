@@ -57,6 +57,41 @@ struct RawConfig {
     plugin: Vec<delivery::RawPlugin>,
     #[serde(default)]
     sink: Vec<delivery::RawSink>,
+    epusdt: Option<RawEpusdt>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEpusdt {
+    token: Option<String>,
+    token_file: Option<PathBuf>,
+    chain: String,
+    #[serde(default = "default_epusdt_asset")]
+    asset: String,
+    rate: String,
+    expires_in: Option<u64>,
+    public_url: Option<String>,
+}
+
+fn default_epusdt_asset() -> String {
+    "USDT".into()
+}
+
+/// The Epusdt-compatible endpoint: `POST /api/v1/order/create-transaction`
+/// and its signed callbacks.
+#[derive(Debug, Clone)]
+pub struct EpusdtConfig {
+    /// The API token shops sign requests with (and callbacks are signed with).
+    pub token: Secret,
+    /// The chain whose invoices back the orders, and the asset.
+    pub chain: String,
+    pub asset: String,
+    /// CNY per unit of the asset, a decimal (orders are priced in CNY).
+    pub rate: String,
+    /// Seconds an order stays open (the chain's default when unset).
+    pub expires_in: Option<u64>,
+    /// How customers reach this API, for `payment_url` (no trailing slash).
+    pub public_url: String,
 }
 
 #[derive(Deserialize, Default)]
@@ -204,6 +239,7 @@ pub struct Config {
     /// The plugin pipeline, in order.
     pub plugins: Vec<PluginConfig>,
     pub sinks: Vec<SinkConfig>,
+    pub epusdt: Option<EpusdtConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -570,9 +606,59 @@ impl Config {
             }
             chains.push(chain);
         }
+        let epusdt = match raw.epusdt {
+            None => None,
+            Some(e) => {
+                let token = match (e.token, e.token_file) {
+                    (Some(t), None) => t,
+                    (None, Some(f)) => {
+                        let f = resolve(base, &f);
+                        std::fs::read_to_string(&f)
+                            .map_err(|err| {
+                                invalid(format!(
+                                    "epusdt.token_file: cannot read {}: {err}",
+                                    f.display()
+                                ))
+                            })?
+                            .trim()
+                            .to_string()
+                    }
+                    _ => return Err(invalid("epusdt: set either `token` or `token_file`".into())),
+                };
+                if token.len() < 8 {
+                    return Err(invalid("epusdt.token: use at least 8 characters".into()));
+                }
+                let Some(c) = chains.iter().find(|c| c.name == e.chain) else {
+                    return Err(invalid(format!(
+                        "epusdt.chain: no chain named `{}`",
+                        e.chain
+                    )));
+                };
+                if c.invoices.is_none() {
+                    return Err(invalid(format!(
+                        "epusdt.chain: chain `{}` has no [chain.invoices] section",
+                        e.chain
+                    )));
+                }
+                crate::invoice::amount::to_base(&e.rate, 6)
+                    .map_err(|m| invalid(format!("epusdt.rate: {m}")))?;
+                Some(EpusdtConfig {
+                    token: Secret(token),
+                    chain: e.chain,
+                    asset: e.asset,
+                    rate: e.rate,
+                    expires_in: e.expires_in,
+                    public_url: e
+                        .public_url
+                        .unwrap_or_else(|| format!("http://{listen}"))
+                        .trim_end_matches('/')
+                        .to_string(),
+                })
+            }
+        };
         let plugins = delivery::plugins(raw.plugin, base).map_err(invalid)?;
         let sinks = delivery::sinks(raw.sink, base).map_err(invalid)?;
-        if !plugins.is_empty() && sinks.is_empty() {
+        if !plugins.is_empty() && sinks.is_empty() && epusdt.is_none() {
             return Err(invalid(
                 "plugin: plugins forward to sinks, but no [[sink]] is configured".into(),
             ));
@@ -589,6 +675,7 @@ impl Config {
             chains,
             plugins,
             sinks,
+            epusdt,
         })
     }
 }

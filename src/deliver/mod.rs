@@ -84,12 +84,24 @@ pub fn start(
     store: Arc<Store>,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Deliverer> {
-    let sink_names: Arc<[String]> = config.sinks.iter().map(|s| s.name.clone()).collect();
+    let mut sinks = config.sinks.clone();
+    if let Some(e) = &config.epusdt {
+        sinks.push(SinkConfig {
+            name: "epusdt".into(),
+            kind: SinkKind::Epusdt {
+                token: e.token.clone(),
+            },
+            timeout: Duration::from_secs(10),
+            retry: crate::config::RetryPolicy::default(),
+            concurrency: 16,
+        });
+    }
+    let sink_names: Arc<[String]> = sinks.iter().map(|s| s.name.clone()).collect();
     let state = Arc::new(DeliveryState {
         sinks: sink_names.to_vec(),
         ..Default::default()
     });
-    if config.sinks.is_empty() {
+    if sinks.is_empty() {
         return Ok(Deliverer {
             state,
             tasks: Vec::new(),
@@ -115,7 +127,7 @@ pub fn start(
     let pipeline = Pipeline::new(plugins, sink_names.clone());
     let wake = state.wake.clone();
     let mut tasks = Vec::new();
-    for sink in &config.sinks {
+    for sink in &sinks {
         let client = SinkClient::new(sink)?;
         tasks.push(tokio::spawn(run_sink(
             sink.clone(),
@@ -142,6 +154,7 @@ pub fn start(
 /// A connection to one sink.
 pub enum SinkClient {
     Webhook(webhook::Webhook),
+    Epusdt(reqwest::Client, crate::config::Secret),
     Nats(Box<nats::Nats>),
 }
 
@@ -153,6 +166,10 @@ impl SinkClient {
                 secret.clone(),
                 sink.timeout,
             )?),
+            SinkKind::Epusdt { token } => SinkClient::Epusdt(
+                reqwest::Client::builder().timeout(sink.timeout).build()?,
+                token.clone(),
+            ),
             SinkKind::Nats {
                 url,
                 subject,
@@ -176,7 +193,38 @@ impl SinkClient {
         match self {
             SinkClient::Webhook(w) => w.send(d, body, event).await,
             SinkClient::Nats(n) => n.send(body, event).await,
+            SinkClient::Epusdt(client, token) => epusdt_callback(client, token, body).await,
         }
+    }
+}
+
+/// Sends Epusdt's callback for a confirmed Epusdt order; other events have
+/// nothing to send. The shop must answer `ok`.
+async fn epusdt_callback(
+    client: &reqwest::Client,
+    token: &crate::config::Secret,
+    body: &[u8],
+) -> Result<(), String> {
+    let event: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| format!("not an event: {e}"))?;
+    let Some((url, callback)) = crate::invoice::epusdt::callback(&event, token.expose()) else {
+        return Ok(());
+    };
+    let response = client
+        .post(&url)
+        .json(&callback)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
+    let status = response.status();
+    let text = response.text().await.unwrap_or_default();
+    if status.is_success() && text.trim() == "ok" {
+        Ok(())
+    } else {
+        Err(format!(
+            "{url} answered {status} `{}` (expected `ok`)",
+            text.chars().take(100).collect::<String>()
+        ))
     }
 }
 

@@ -3,6 +3,7 @@
 
 pub mod amount;
 pub mod derive;
+pub mod epusdt;
 pub mod model;
 pub mod service;
 pub mod tracker;

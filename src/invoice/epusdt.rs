@@ -1,0 +1,192 @@
+//! An Epusdt-compatible front for invoices, so that a shop integrated with
+//! Epusdt switches by changing its base URL:
+//!
+//! - `POST /api/v1/order/create-transaction` with `order_id`, `amount`
+//!   (CNY), `notify_url`, optional `redirect_url`, and `signature`: MD5 over
+//!   the non-empty parameters other than `signature`, sorted by name, as
+//!   `k=v&k=v…`, followed by the API token (lower-case hex). The answer has
+//!   Epusdt's shape: `status_code`, `message`, `data` with `trade_id` (the
+//!   invoice id), `order_id`, `amount`, `actual_amount` (the asset amount,
+//!   four decimals), `token` (the address to pay), `expiration_time` (Unix
+//!   seconds) and `payment_url`.
+//! - When the invoice is confirmed, the `epusdt` sink POSTs Epusdt's callback
+//!   to `notify_url`: `trade_id`, `order_id`, `amount`, `actual_amount`,
+//!   `token`, `block_transaction_id`, `status` (2, paid) and `signature`,
+//!   signed the same way; the shop answers `ok`. Failed callbacks are
+//!   retried and dead-lettered like every other delivery.
+
+use super::amount::{from_base, to_base};
+use super::service::{CreateError, CreateRequest, InvoiceChain};
+use crate::config::EpusdtConfig;
+use crate::store::Store;
+use md5::{Digest, Md5};
+use ruint::aliases::U256;
+use serde_json::{json, Map, Value};
+
+/// The text a parameter contributes to the signature; `None` leaves it out.
+fn param_text(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(match n.as_f64() {
+            Some(f) if !n.is_u64() && !n.is_i64() => format!("{f}"),
+            _ => n.to_string(),
+        }),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// Epusdt's signature of `params` with `token`.
+pub fn sign(params: &Map<String, Value>, token: &str) -> String {
+    let mut pairs: Vec<String> = params
+        .iter()
+        .filter(|(k, _)| k.as_str() != "signature")
+        .filter_map(|(k, v)| param_text(v).map(|t| format!("{k}={t}")))
+        .collect();
+    pairs.sort();
+    let mut md5 = Md5::new();
+    md5.update(pairs.join("&").as_bytes());
+    md5.update(token.as_bytes());
+    hex::encode(md5.finalize())
+}
+
+fn answer(status_code: u32, message: &str, data: Value) -> Value {
+    json!({"status_code": status_code, "message": message, "data": data, "request_id": ""})
+}
+
+/// `amount` CNY at `rate` CNY per unit, in units rounded to four decimals.
+fn convert(amount: &str, rate: &str) -> Result<String, String> {
+    let cents = to_base(amount, 2)?;
+    let rate = to_base(rate, 6)?;
+    // cents / 100 / (rate / 10^6) in 10^-4 units, rounded half up.
+    let units = (cents * U256::from(100_000_000u64) + rate / U256::from(2u8)) / rate;
+    if units.is_zero() {
+        return Err("the amount is below 0.0001 after conversion".into());
+    }
+    Ok(from_base(units, 4))
+}
+
+/// Handles `create-transaction`; the answer is always HTTP 200 with
+/// Epusdt's `status_code` (200, 401 bad signature, 400/10002/10004/10009 …).
+pub fn create_transaction(
+    cfg: &EpusdtConfig,
+    chain: &InvoiceChain,
+    store: &Store,
+    public_url: &str,
+    body: &[u8],
+) -> Value {
+    let Ok(Value::Object(params)) = serde_json::from_slice::<Value>(body) else {
+        return answer(10009, "the request body is not a JSON object", Value::Null);
+    };
+    let given = params
+        .get("signature")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !crate::api::constant_time_eq(
+        given.as_bytes(),
+        sign(&params, cfg.token.expose()).as_bytes(),
+    ) {
+        return answer(401, "signature verification failed", Value::Null);
+    }
+    let text = |k: &str| params.get(k).and_then(param_text);
+    let (Some(order_id), Some(amount), Some(notify_url)) =
+        (text("order_id"), text("amount"), text("notify_url"))
+    else {
+        return answer(
+            10009,
+            "order_id, amount and notify_url are required",
+            Value::Null,
+        );
+    };
+    let actual = match convert(&amount, &cfg.rate) {
+        Ok(a) => a,
+        Err(e) => return answer(10004, &format!("amount: {e}"), Value::Null),
+    };
+    let request = CreateRequest {
+        chain: cfg.chain.clone(),
+        asset: cfg.asset.clone(),
+        amount: actual,
+        order_id,
+        expires_in: cfg.expires_in.map(|e| e as i64),
+        metadata: json!({"epusdt": {
+            "amount": amount,
+            "notify_url": notify_url,
+            "redirect_url": text("redirect_url"),
+        }}),
+    };
+    match chain.create(store, request) {
+        Ok((inv, _)) => answer(
+            200,
+            "success",
+            json!({
+                "trade_id": inv.id,
+                "order_id": inv.order_id,
+                "amount": amount.parse::<f64>().unwrap_or(0.0),
+                "actual_amount": inv.amount_due.parse::<f64>().unwrap_or(0.0),
+                "token": inv.address,
+                "expiration_time": inv.expires_at,
+                "payment_url": format!("{public_url}/v1/invoices/{}/qr.svg", inv.id),
+            }),
+        ),
+        Err(CreateError::Conflict("invoice_exists", m)) => answer(10002, &m, Value::Null),
+        Err(CreateError::Conflict(_, m)) => answer(10005, &m, Value::Null),
+        Err(CreateError::Invalid(_, m)) => answer(10004, &m, Value::Null),
+        Err(CreateError::Store(e)) => answer(400, &e.to_string(), Value::Null),
+    }
+}
+
+/// The callback for an `invoice.confirmed` event of an Epusdt order:
+/// where to send it and the signed body; `None` for any other event.
+pub fn callback(event: &Value, token: &str) -> Option<(String, Value)> {
+    if event["type"] != "invoice.confirmed" {
+        return None;
+    }
+    let inv = &event["invoice"];
+    let meta = inv["metadata"].get("epusdt")?;
+    let notify_url = meta["notify_url"].as_str()?.to_string();
+    let number = |s: &str| s.parse::<f64>().ok().map(Value::from);
+    let mut body = Map::new();
+    body.insert("trade_id".into(), inv["id"].clone());
+    body.insert("order_id".into(), inv["order_id"].clone());
+    body.insert("amount".into(), number(meta["amount"].as_str()?)?);
+    body.insert("actual_amount".into(), number(inv["amount_due"].as_str()?)?);
+    body.insert("token".into(), inv["address"].clone());
+    body.insert(
+        "block_transaction_id".into(),
+        inv["payments"]
+            .as_array()
+            .and_then(|p| p.last())
+            .map_or(Value::Null, |p| p["txid"].clone()),
+    );
+    body.insert("status".into(), 2.into());
+    let signature = sign(&body, token);
+    body.insert("signature".into(), signature.into());
+    Some((notify_url, Value::Object(body)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signs_like_the_epusdt_documentation() {
+        // The worked example of Epusdt's API documentation.
+        let params = json!({
+            "order_id": "20220201030210321",
+            "amount": 42,
+            "notify_url": "http://example.com/notify",
+            "redirect_url": "http://example.com/redirect",
+        });
+        assert_eq!(
+            sign(params.as_object().unwrap(), "epusdt_password_xasddawqe"),
+            "1cd4b52df5587cfb1968b0c0c6e156cd"
+        );
+    }
+
+    #[test]
+    fn converts_cny_to_four_decimals() {
+        assert_eq!(convert("72", "7.2").unwrap(), "10");
+        assert_eq!(convert("28.88", "7.3").unwrap(), "3.9562");
+        assert!(convert("0.001", "7.2").is_err());
+    }
+}
