@@ -524,5 +524,86 @@ async fn invoices_in_ether_and_a_token_are_paid_on_anvil() {
     };
     assert_eq!(kinds(&eth["id"]), ["invoice.paid", "invoice.confirmed"]);
     assert_eq!(kinds(&pwt["id"]), ["invoice.paid", "invoice.confirmed"]);
+
+    // E3: 4 PWT, then 7 more (1 too many). E4: expires, then gets paid.
+    let (_, e3) = d
+        .post_json(
+            "/v1/invoices",
+            &json!({"chain": "anvil", "asset": "PWT", "amount": "10", "order_id": "E3"}),
+        )
+        .await;
+    let (_, e4) = d
+        .post_json(
+            "/v1/invoices",
+            &json!({"chain": "anvil", "asset": "ETH", "amount": "0.5", "order_id": "E4", "expires_in": 1}),
+        )
+        .await;
+    let pay_token = |to: String, amount: u128| {
+        let anvil = &anvil;
+        let (customer, token) = (customer.clone(), token.clone());
+        async move {
+            anvil
+                .send(
+                    &customer,
+                    Some(&token),
+                    0,
+                    &format!("0xa9059cbb{}{}", word_addr(&to), word_u(amount)),
+                )
+                .await
+        }
+    };
+    let e3_to = e3["address"].as_str().unwrap().to_string();
+    pay_token(e3_to.clone(), 4_000_000).await;
+    let until = |id: Value, status: &'static str| {
+        let d = &d;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let (_, inv) = d
+                    .get(&format!("/v1/invoices/{}", id.as_str().unwrap()))
+                    .await;
+                if inv["status"] == status {
+                    return inv;
+                }
+                assert!(Instant::now() < deadline, "not {status}: {inv:#}");
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+        }
+    };
+    until(e3["id"].clone(), "underpaid").await;
+    until(e4["id"].clone(), "expired").await;
+    pay_token(e3_to, 7_000_000).await;
+    anvil
+        .send(
+            &customer,
+            Some(e4["address"].as_str().unwrap()),
+            ETH / 2,
+            "0x",
+        )
+        .await;
+    anvil.rpc("evm_mine", json!([])).await;
+    anvil.rpc("evm_mine", json!([])).await;
+    let paid3 = until(e3["id"].clone(), "confirmed").await;
+    assert_eq!(paid3["paid"], "11");
+    assert_eq!(paid3["excess"], "1");
+    until(e4["id"].clone(), "paid_late").await;
+    let events = d.events().await;
+    let kinds = |id: &Value| -> Vec<String> {
+        events
+            .iter()
+            .filter(|e| e["invoice"]["id"] == *id)
+            .map(|e| e["type"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        kinds(&e3["id"]),
+        [
+            "invoice.underpaid",
+            "invoice.paid",
+            "invoice.overpaid",
+            "invoice.confirmed"
+        ]
+    );
+    assert_eq!(kinds(&e4["id"]), ["invoice.expired", "invoice.paid_late"]);
     d.stop().await;
 }

@@ -579,3 +579,92 @@ async fn an_epusdt_shop_creates_an_order_and_gets_its_signed_callback() {
     );
     d.stop().await;
 }
+
+/// `key` with its four version bytes replaced.
+fn with_version(key: &str, version: [u8; 4]) -> String {
+    let mut raw = bs58::decode(key).with_check(None).into_vec().unwrap();
+    raw[..4].copy_from_slice(&version);
+    bs58::encode(raw).with_check().into_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn published_account_keys_give_their_published_first_addresses() {
+    // The account keys of the "abandon … about" test mnemonic (BIP-44/49/86,
+    // SLIP-132), re-encoded for regtest, and their published first receive
+    // addresses (mainnet form; the same scripts on regtest).
+    const TPUB: [u8; 4] = [0x04, 0x35, 0x87, 0xcf];
+    const UPUB: [u8; 4] = [0x04, 0x4a, 0x52, 0x62];
+    let cases = [
+        (
+            with_version("xpub6BosfCnifzxcFwrSzQiqu2DBVTshkCXacvNsWGYJVVhhawA7d4R5WSWGFNbi8Aw6ZRc1brxMyWMzG3DSSSSoekkudhUd9yLb6qx39T9nMdj", TPUB),
+            "script_type = \"p2pkh\"",
+            "1LqBGSKuX5yYUonjxT5qGfpUsXKYYWeabA",
+        ),
+        (
+            with_version("ypub6Ww3ibxVfGzLrAH1PNcjyAWenMTbbAosGNB6VvmSEgytSER9azLDWCxoJwW7Ke7icmizBMXrzBx9979FfaHxHcrArf3zbeJJJUZPf663zsP", UPUB),
+            "",
+            "37VucYSaXLCAsxYyAPfbSi9eh4iEcbShgf",
+        ),
+        (
+            with_version("xpub6BgBgsespWvERF3LHQu6CnqdvfEvtMcQjYrcRzx53QJjSxarj2afYWcLteoGVky7D3UKDP9QyrLprQ3VCECoY49yfdDEHGCtMMj92pReUsQ", TPUB),
+            "script_type = \"p2tr\"",
+            "bc1p5cyxnuxmeuwuvkwfem96lqzszd02n6xdcjrs20cac6yqjjwudpxqkedrcr",
+        ),
+    ];
+    let mut chain = Vec::new();
+    extend(&mut chain, 1, 1, 0);
+    let node = ReplayNode::start(1, &chain).await;
+    for (key, script, published) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "{}{}",
+            config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 1)]),
+            invoices_section(&format!("xpub = \"{key}\"\n{script}")),
+        );
+        let d = Daemon::start(&config).await;
+        let (code, inv) = create(
+            &d,
+            json!({"chain": CHAIN, "asset": "BTC", "amount": "1", "order_id": "V"}),
+        )
+        .await;
+        assert_eq!(code, 201, "{inv}");
+        assert_eq!(
+            inv["address"],
+            on_regtest(published).0.as_str(),
+            "{published}"
+        );
+        d.stop().await;
+    }
+
+    // TRON: the m/44'/195'/0' account key gives m/44'/195'/0'/0/0.
+    let Some(fx) = fixtures() else { return };
+    let a = common::tron::real_block(&fx, 60836289);
+    let tron = common::tron::TronReplay::start(common::tron::rewritten_chain(
+        9000,
+        1,
+        0,
+        None,
+        |_| None,
+        &a,
+    ))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}{}",
+        config_text(dir.path(), &[tron.chain_toml("tron", 9000, "confirmations = 1")]),
+        invoices_section("xpub = \"xpub6D1AabNHCupeiLM65ZR9UStMhJ1vCpyV4XbZdyhMZBiJXALQtmn9p42VTQckoHVn8WNqS7dqnJokZHAHcHGoaQgmv8D45oNUKx6DZMNZBCd\""),
+    );
+    let d = Daemon::start(&config).await;
+    let (code, inv) = create(
+        &d,
+        json!({"chain": "tron", "asset": "USDT", "amount": "25", "order_id": "V"}),
+    )
+    .await;
+    assert_eq!(code, 201, "{inv}");
+    assert_eq!(inv["address"], "TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH");
+    assert_eq!(
+        inv["payment_uri"],
+        "tron:TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH?amount=25&token=TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
+    );
+    d.stop().await;
+}
