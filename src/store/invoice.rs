@@ -246,27 +246,50 @@ impl Store {
     }
 
     /// Writes changed invoices, the events their changes cause and the
-    /// tracker's cursor in one batch. Invoices that left the open states
-    /// release their expiry entry and unique amount.
+    /// tracker's position in one batch. An open invoice keeps its expiry
+    /// entry (until it has passed); a shared-address invoice holds its unique amount until it is
+    /// confirmed or has ended (so a reorg after `paid` cannot hand the
+    /// amount to another invoice), and takes it back if a reorg reopens it.
     pub fn commit_invoices(
         &self,
         changed: &[Invoice],
         events: Vec<serde_json::Value>,
         cursor: Option<u64>,
     ) -> Result<Vec<u64>, StoreError> {
+        use crate::invoice::model::InvoiceStatus;
         let _guard = self.invoice_lock.lock().expect("invoice lock");
         let cf = self.cf(CF_INVOICES);
         let mut batch = WriteBatch::default();
         for inv in changed {
             batch.put_cf(cf, [b"i", inv.id.as_bytes()].concat(), encode(inv));
-            if !inv.status.is_open() {
+            // A reorg that reopens an invoice after its expiry does not
+            // expire it: the payment was on time and is likely mined again.
+            if inv.status.is_open() && inv.expires_at > crate::invoice::service::now_secs() {
+                batch.put_cf(cf, expiry_key(inv.expires_at, &inv.id), []);
+            } else {
                 batch.delete_cf(cf, expiry_key(inv.expires_at, &inv.id));
-                if let Ok(due) = U256::from_str_radix(&inv.amount_due_base, 10) {
-                    let k = unique_key(&inv.chain, &inv.address, &inv.asset.symbol, due);
-                    if self.db.get_cf(cf, &k)?.as_deref() == Some(inv.id.as_bytes()) {
-                        batch.delete_cf(cf, k);
-                    }
-                }
+            }
+            let Some(due) = inv
+                .derivation_index
+                .is_none()
+                .then(|| U256::from_str_radix(&inv.amount_due_base, 10).ok())
+                .flatten()
+            else {
+                continue;
+            };
+            let k = unique_key(&inv.chain, &inv.address, &inv.asset.symbol, due);
+            let owner = self.db.get_cf(cf, &k)?;
+            let ended = matches!(
+                inv.status,
+                InvoiceStatus::Confirmed
+                    | InvoiceStatus::Expired
+                    | InvoiceStatus::Cancelled
+                    | InvoiceStatus::PaidLate
+            );
+            match (ended, owner) {
+                (true, Some(o)) if o == inv.id.as_bytes() => batch.delete_cf(cf, &k),
+                (false, None) => batch.put_cf(cf, &k, inv.id.as_bytes()),
+                _ => {}
             }
         }
         if let Some(c) = cursor {
