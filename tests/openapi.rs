@@ -3,9 +3,10 @@
 //! for every operation, valid and invalid, and checks that no answer is a
 //! server error and that each one's status, content type and body are the
 //! documented ones. The daemon runs in-process with a write key, has indexed
-//! a payment in and out of a watched address, and holds dead deliveries to a
-//! webhook whose receiver is down, so that the data-bearing answers are
-//! checked too and not only the errors.
+//! a payment in and out of a watched address, holds dead deliveries to a
+//! webhook whose receiver is down, takes invoices (one of which exists) and
+//! Epusdt orders, so that the data-bearing answers are checked too and not
+//! only the errors.
 
 mod common;
 
@@ -19,6 +20,15 @@ const CHAIN: &str = "btc";
 /// The daemon's write key (`[api] api_key`); reads stay open on loopback.
 const WRITE_KEY: &str = "openapi-test-write-key";
 const SECRET: &str = "0123456789abcdef0123";
+/// The `[epusdt] token`; tests/openapi/hooks.py signs about half of the
+/// generated Epusdt orders with it (PAYWATCH_EPUSDT_TOKEN).
+const EPUSDT_TOKEN: &str = "openapi-epusdt-token";
+/// The BIP-84 test vector's account key (m/84'/0'/0', the `zpub6rFR7y4Q…`
+/// of BIP-84) with its version bytes replaced by vpub's (04 5f 1c f6), so
+/// that it is valid on regtest: `bip84_vpub()` of tests/invoices.rs, which
+/// this file cannot import. Computed with python3: base58check-decode the
+/// zpub, replace the first 4 bytes, base58check-encode.
+const ACCOUNT_VPUB: &str = "vpub5YvMuJNjRSYon44z9QmCfdf8SqJRVNvz6m55Qy5iVjZQxDfUgtiQjnc7CC1fAbED2tAGCZRERUfvtn2DstZGU6HMns6dXXH2wujSc2wfi2x";
 /// Test cases per operation and phase.
 const MAX_EXAMPLES: u32 = 50;
 const CHECKS: &str =
@@ -98,10 +108,15 @@ fn toml_list(items: &[String]) -> String {
 
 /// schemathesis.toml: the write key, no cache, NDJSON through the hooks,
 /// and values the daemon knows mixed into the generated ones (real chain,
-/// addresses, txids and delivery ids), so that operations answer with data
-/// and not only with 400 and 404. `wait` of the events feed is held at 0:
-/// a long poll would only make the run slow.
-fn schemathesis_config(addresses: &[String], txids: &[String], deliveries: &[String]) -> String {
+/// asset, addresses, txids, delivery and invoice ids), so that operations
+/// answer with data and not only with 400 and 404. `wait` of the events
+/// feed is held at 0: a long poll would only make the run slow.
+fn schemathesis_config(
+    addresses: &[String],
+    txids: &[String],
+    deliveries: &[String],
+    invoices: &[String],
+) -> String {
     let hooks = root().join("tests/openapi/hooks.py");
     format!(
         "hooks = {hooks}\n\
@@ -115,6 +130,8 @@ fn schemathesis_config(addresses: &[String], txids: &[String], deliveries: &[Str
          addresses = {{ values = {addresses} }}\n\
          txids = {{ values = {txids} }}\n\
          deliveries = {{ values = {deliveries} }}\n\
+         invoices = {{ values = {invoices} }}\n\
+         assets = {{ values = [\"BTC\"] }}\n\
          \n\
          [parameters]\n\
          \"path.chain\" = {{ dictionary = \"chains\", probability = 0.6 }}\n\
@@ -123,18 +140,25 @@ fn schemathesis_config(addresses: &[String], txids: &[String], deliveries: &[Str
          \"path.address\" = {{ dictionary = \"addresses\", probability = 0.6 }}\n\
          \"query.address\" = {{ dictionary = \"addresses\", probability = 0.6 }}\n\
          \"body.address\" = {{ dictionary = \"addresses\", probability = 0.6 }}\n\
+         \"body.asset\" = {{ dictionary = \"assets\", probability = 0.6 }}\n\
          \"query.txid\" = {{ dictionary = \"txids\", probability = 0.6 }}\n\
          \"path.id\" = {{ dictionary = \"deliveries\", probability = 0.6 }}\n\
          \n\
          [[operations]]\n\
          include-name = \"GET /v1/events\"\n\
-         parameters = {{ \"query.wait\" = 0 }}\n",
+         parameters = {{ \"query.wait\" = 0 }}\n\
+         \n\
+         # The invoices' `id` is an invoice id, not a delivery id.\n\
+         [[operations]]\n\
+         include-tag = \"invoices\"\n\
+         parameters = {{ \"path.id\" = {{ dictionary = \"invoices\", probability = 0.6 }} }}\n",
         hooks = toml_str(&hooks.display().to_string()),
         auth = toml_str(&format!("Bearer {WRITE_KEY}")),
         chains = toml_list(&[CHAIN.to_string()]),
         addresses = toml_list(addresses),
         txids = toml_list(txids),
         deliveries = toml_list(deliveries),
+        invoices = toml_list(invoices),
     )
 }
 
@@ -188,6 +212,7 @@ async fn run_schemathesis(
         .env("NO_PROXY", "*")
         .env("no_proxy", "*")
         .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PAYWATCH_EPUSDT_TOKEN", EPUSDT_TOKEN)
         .current_dir(dir)
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone().unwrap())
@@ -223,13 +248,17 @@ async fn every_answer_matches_the_openapi_description() {
     // The node shows the payment only once the watch is in place.
     let node = ReplayNode::start(1, &chain[..1]).await;
     let dir = tempfile::tempdir().unwrap();
+    // `[chain.invoices]` belongs to the `[[chain]]` table just before it.
     let config = format!(
         "data_dir = {data}\n\
          [api]\n\
          listen = \"127.0.0.1:0\"\n\
          api_key = {key}\n\
          \n\
-         {chain_toml}\n\
+         {chain_toml}\
+         [chain.invoices]\n\
+         xpub = \"{ACCOUNT_VPUB}\"\n\
+         \n\
          [[sink]]\n\
          name = \"shop\"\n\
          kind = \"webhook\"\n\
@@ -238,7 +267,13 @@ async fn every_answer_matches_the_openapi_description() {
          timeout = \"1s\"\n\
          retry_first = \"50ms\"\n\
          retry_max = \"100ms\"\n\
-         retry_for = \"300ms\"\n",
+         retry_for = \"300ms\"\n\
+         \n\
+         [epusdt]\n\
+         token = \"{EPUSDT_TOKEN}\"\n\
+         chain = \"{CHAIN}\"\n\
+         asset = \"BTC\"\n\
+         rate = \"450000\"\n",
         data = toml_str(&dir.path().join("data").display().to_string()),
         key = toml_str(WRITE_KEY),
         chain_toml = node.chain_toml(CHAIN, "regtest", 1, 2),
@@ -277,6 +312,19 @@ async fn every_answer_matches_the_openapi_description() {
     .await;
     let transfers = d.transfers(CHAIN, &address).await;
     assert_eq!(transfers.len(), 2, "{transfers:#?}");
+    // One invoice, for list, get, cancel and the QR codes to answer with.
+    let r = d
+        .http
+        .post(format!("{}/v1/invoices", d.url))
+        .bearer_auth(WRITE_KEY)
+        .json(&json!({"chain": CHAIN, "asset": "BTC", "amount": "0.001", "order_id": "order-43"}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let invoice: Value = r.json().await.unwrap_or_default();
+    assert_eq!(status, 201, "{invoice}");
+    let invoice_id = invoice["id"].as_str().expect("an invoice id").to_string();
 
     let work = tempfile::tempdir().unwrap();
     let st_config = work.path().join("schemathesis.toml");
@@ -286,6 +334,7 @@ async fn every_answer_matches_the_openapi_description() {
             &[address.clone(), hex::encode(script.as_bytes())],
             &txids,
             &dead,
+            &[invoice_id],
         ),
     )
     .unwrap();

@@ -197,7 +197,8 @@ async fn route(state: &AppState, req: Request<Incoming>) -> Result<Resp, ApiErro
         (&Method::GET, ["v1", "deliveries"]) => deliveries(state, req.uri().query()),
         (&Method::GET, ["v1", "deliveries", id]) => delivery(state, id),
         (&Method::POST, ["v1", "deliveries", id, "retry"]) => retry_delivery(state, id),
-        (_, ["v1", "invoices"])
+        (_, ["api", "v1", "order", "create-transaction"])
+        | (_, ["v1", "invoices"])
         | (_, ["v1", "invoices", _])
         | (_, ["v1", "invoices", _, "cancel" | "qr.svg" | "qr.png"])
         | (_, ["v1", "deliveries"])

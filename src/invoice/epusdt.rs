@@ -59,7 +59,11 @@ fn convert(amount: &str, rate: &str) -> Result<String, String> {
     let cents = to_base(amount, 2)?;
     let rate = to_base(rate, 6)?;
     // cents / 100 / (rate / 10^6) in 10^-4 units, rounded half up.
-    let units = (cents * U256::from(100_000_000u64) + rate / U256::from(2u8)) / rate;
+    let scaled = cents
+        .checked_mul(U256::from(100_000_000u64))
+        .and_then(|v| v.checked_add(rate / U256::from(2u8)))
+        .ok_or("the amount is too large")?;
+    let units = scaled / rate;
     if units.is_zero() {
         return Err("the amount is below 0.0001 after conversion".into());
     }
@@ -109,7 +113,7 @@ pub fn create_transaction(
         order_id,
         expires_in: cfg.expires_in.map(|e| e as i64),
         metadata: json!({"epusdt": {
-            "amount": amount,
+            "amount": amount.trim(),
             "notify_url": notify_url,
             "redirect_url": text("redirect_url"),
         }}),
@@ -121,7 +125,13 @@ pub fn create_transaction(
             json!({
                 "trade_id": inv.id,
                 "order_id": inv.order_id,
-                "amount": amount.parse::<f64>().unwrap_or(0.0),
+                // The order's amount as stored (a repeated request may spell it differently).
+                "amount": inv.metadata["epusdt"]["amount"]
+                    .as_str()
+                    .unwrap_or(&amount)
+                    .trim()
+                    .parse::<f64>()
+                    .unwrap_or(0.0),
                 "actual_amount": inv.amount_due.parse::<f64>().unwrap_or(0.0),
                 "token": inv.address,
                 "expiration_time": inv.expires_at,
@@ -148,7 +158,7 @@ pub fn callback(event: &Value, token: &str) -> Option<(String, Value)> {
     let mut body = Map::new();
     body.insert("trade_id".into(), inv["id"].clone());
     body.insert("order_id".into(), inv["order_id"].clone());
-    body.insert("amount".into(), number(meta["amount"].as_str()?)?);
+    body.insert("amount".into(), number(meta["amount"].as_str()?.trim())?);
     body.insert("actual_amount".into(), number(inv["amount_due"].as_str()?)?);
     body.insert("token".into(), inv["address"].clone());
     body.insert(
@@ -188,5 +198,8 @@ mod tests {
         assert_eq!(convert("72", "7.2").unwrap(), "10");
         assert_eq!(convert("28.88", "7.3").unwrap(), "3.9562");
         assert!(convert("0.001", "7.2").is_err());
+        assert!(convert(&"9".repeat(70), "7.2")
+            .unwrap_err()
+            .contains("too large"));
     }
 }
