@@ -93,7 +93,7 @@ pub async fn run_with_listener(
             max_reorg_depth: chain.max_reorg_depth,
         };
         let (rescan_tx, rescan_rx) = tokio::sync::mpsc::channel(1);
-        let format = match &chain.kind {
+        match &chain.kind {
             ChainKind::Bitcoin(btc) => {
                 let decoder =
                     BitcoinDecoder::new(&chain.name, btc.network, matcher.clone(), &store)
@@ -103,7 +103,6 @@ pub async fn run_with_listener(
                 let node = BitcoinNode::new(btc.clone(), chain.prefetch);
                 let scanner = Scanner::new(settings, store.clone(), node, decoder, status.clone());
                 tasks.push(tokio::spawn(scanner.run(stop.clone(), rescan_rx)));
-                AddressFormat::Bitcoin(btc.network)
             }
             ChainKind::Tron(tron) => {
                 if tron.solidified {
@@ -114,7 +113,6 @@ pub async fn run_with_listener(
                     .map_err(|e| anyhow::anyhow!("chain {}: {e}", chain.name))?;
                 let scanner = Scanner::new(settings, store.clone(), node, decoder, status.clone());
                 tasks.push(tokio::spawn(scanner.run(stop.clone(), rescan_rx)));
-                AddressFormat::Tron
             }
             ChainKind::Evm(evm) => {
                 if evm.finality_tag.is_some() {
@@ -141,9 +139,8 @@ pub async fn run_with_listener(
                 }
                 let scanner = Scanner::new(settings, store.clone(), node, decoder, status.clone());
                 tasks.push(tokio::spawn(scanner.run(stop.clone(), rescan_rx)));
-                AddressFormat::Evm
             }
-        };
+        }
         if let Some(inv) =
             crate::invoice::service::InvoiceChain::new(chain, matcher.clone(), &store)
                 .map_err(|e| anyhow::anyhow!("chain {}: {e}", chain.name))?
@@ -154,7 +151,7 @@ pub async fn run_with_listener(
         chains.insert(
             chain.name.clone(),
             ApiChain {
-                format,
+                format: AddressFormat::for_chain(chain),
                 matcher,
                 status,
                 rescan: rescan_tx,

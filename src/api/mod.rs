@@ -51,6 +51,15 @@ pub enum AddressFormat {
 }
 
 impl AddressFormat {
+    /// How addresses of `chain` are read.
+    pub fn for_chain(chain: &crate::config::ChainConfig) -> Self {
+        match &chain.kind {
+            crate::config::ChainKind::Bitcoin(b) => AddressFormat::Bitcoin(b.network),
+            crate::config::ChainKind::Evm(_) => AddressFormat::Evm,
+            crate::config::ChainKind::Tron(_) => AddressFormat::Tron,
+        }
+    }
+
     pub fn parse(&self, s: &str) -> Result<WatchAddress, AddressError> {
         match self {
             AddressFormat::Bitcoin(n) => chain::bitcoin::parse_address(*n, s),

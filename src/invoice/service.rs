@@ -84,10 +84,9 @@ impl InvoiceChain {
         let Some(cfg) = &chain.invoices else {
             return Ok(None);
         };
-        let (flavor, kind, mut assets) = match &chain.kind {
-            ChainKind::Bitcoin(b) => (
+        let (flavor, mut assets) = match &chain.kind {
+            ChainKind::Bitcoin(_) => (
                 Flavor::Bitcoin,
-                AddressKind::Bitcoin(b.network),
                 vec![Asset {
                     symbol: "BTC".into(),
                     decimals: 8,
@@ -96,7 +95,6 @@ impl InvoiceChain {
             ),
             ChainKind::Evm(e) => (
                 Flavor::Evm(e.chain_id),
-                AddressKind::Evm,
                 vec![Asset {
                     symbol: e.native_symbol.clone(),
                     decimals: 18,
@@ -105,7 +103,6 @@ impl InvoiceChain {
             ),
             ChainKind::Tron(_) => (
                 Flavor::Tron,
-                AddressKind::Tron,
                 vec![Asset {
                     symbol: "TRX".into(),
                     decimals: 6,
@@ -125,7 +122,7 @@ impl InvoiceChain {
         }));
         let source = match &cfg.source {
             InvoiceSource::Derived { key, script_type } => Source::Derived(
-                AccountKey::parse(key, kind, script_type.as_deref())
+                AccountKey::parse(key, address_kind(chain), script_type.as_deref())
                     .map_err(|e| format!("invoices.xpub: {e}"))?,
             ),
             InvoiceSource::Shared {
@@ -133,7 +130,7 @@ impl InvoiceChain {
                 step,
                 max_open,
             } => {
-                let parsed = address_format(chain)
+                let parsed = AddressFormat::for_chain(chain)
                     .parse(address)
                     .map_err(|e| format!("invoices.shared_address: {e}"))?;
                 for a in &assets {
@@ -173,7 +170,7 @@ impl InvoiceChain {
             source,
             default_expires_in: cfg.default_expires_in,
             matcher,
-            format: address_format(chain),
+            format: AddressFormat::for_chain(chain),
             creating: Mutex::new(()),
         }))
     }
@@ -372,17 +369,12 @@ pub fn check(chain: &ChainConfig) -> Result<(), String> {
     };
     match &cfg.source {
         InvoiceSource::Derived { key, script_type } => {
-            let kind = match &chain.kind {
-                ChainKind::Bitcoin(b) => AddressKind::Bitcoin(b.network),
-                ChainKind::Evm(_) => AddressKind::Evm,
-                ChainKind::Tron(_) => AddressKind::Tron,
-            };
-            AccountKey::parse(key, kind, script_type.as_deref())
+            AccountKey::parse(key, address_kind(chain), script_type.as_deref())
                 .map(|_| ())
                 .map_err(|e| format!("invoices.xpub: {e}"))
         }
         InvoiceSource::Shared { address, step, .. } => {
-            address_format(chain)
+            AddressFormat::for_chain(chain)
                 .parse(address)
                 .map_err(|e| format!("invoices.shared_address: {e}"))?;
             to_base(step, 18)
@@ -392,11 +384,12 @@ pub fn check(chain: &ChainConfig) -> Result<(), String> {
     }
 }
 
-fn address_format(chain: &ChainConfig) -> AddressFormat {
+/// What kind of addresses an account key derives on `chain`.
+fn address_kind(chain: &ChainConfig) -> AddressKind {
     match &chain.kind {
-        ChainKind::Bitcoin(b) => AddressFormat::Bitcoin(b.network),
-        ChainKind::Evm(_) => AddressFormat::Evm,
-        ChainKind::Tron(_) => AddressFormat::Tron,
+        ChainKind::Bitcoin(b) => AddressKind::Bitcoin(b.network),
+        ChainKind::Evm(_) => AddressKind::Evm,
+        ChainKind::Tron(_) => AddressKind::Tron,
     }
 }
 
