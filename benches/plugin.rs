@@ -124,12 +124,9 @@ async fn receiver() -> String {
     format!("http://{addr}/hook")
 }
 
-fn webhook(c: &mut Criterion) {
-    const N: usize = 2000;
-    const CONCURRENCY: usize = 16;
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let url = rt.block_on(receiver());
-    let sink = SinkConfig {
+/// A signed webhook sink posting to `url`.
+fn webhook_sink(url: &str, concurrency: usize) -> SinkConfig {
+    SinkConfig {
         name: "shop".into(),
         kind: SinkKind::Webhook {
             url: url.parse().unwrap(),
@@ -137,8 +134,16 @@ fn webhook(c: &mut Criterion) {
         },
         timeout: Duration::from_secs(10),
         retry: RetryPolicy::default(),
-        concurrency: CONCURRENCY,
-    };
+        concurrency,
+    }
+}
+
+fn webhook(c: &mut Criterion) {
+    const N: usize = 2000;
+    const CONCURRENCY: usize = 16;
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let url = rt.block_on(receiver());
+    let sink = webhook_sink(&url, CONCURRENCY);
     let client = SinkClient::new(&sink).unwrap();
     let plain = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
@@ -273,16 +278,7 @@ fn delivery_end_to_end(c: &mut Criterion) {
     const N: usize = 2000;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let url = rt.block_on(receiver());
-    let sink = SinkConfig {
-        name: "shop".into(),
-        kind: SinkKind::Webhook {
-            url: url.parse().unwrap(),
-            secret: Secret::new("whsec_0123456789abcdef".into()),
-        },
-        timeout: Duration::from_secs(10),
-        retry: RetryPolicy::default(),
-        concurrency: 16,
-    };
+    let sink = webhook_sink(&url, 16);
     let mut g = c.benchmark_group("delivery_end_to_end");
     g.throughput(Throughput::Elements(N as u64));
     g.sample_size(10);

@@ -500,28 +500,12 @@ async fn invoices_in_ether_and_a_token_are_paid_on_anvil() {
     anvil.rpc("evm_mine", json!([])).await;
     anvil.rpc("evm_mine", json!([])).await;
 
-    let deadline = Instant::now() + Duration::from_secs(30);
     for id in [&eth["id"], &pwt["id"]] {
-        loop {
-            let (_, inv) = d
-                .get(&format!("/v1/invoices/{}", id.as_str().unwrap()))
-                .await;
-            if inv["status"] == "confirmed" {
-                assert_eq!(inv["paid"], inv["amount_due"], "{inv}");
-                break;
-            }
-            assert!(Instant::now() < deadline, "not confirmed: {inv:#}");
-            tokio::time::sleep(Duration::from_millis(25)).await;
-        }
+        let inv = d.invoice_until(id.as_str().unwrap(), "confirmed").await;
+        assert_eq!(inv["paid"], inv["amount_due"], "{inv}");
     }
     let events = d.events().await;
-    let kinds = |id: &Value| -> Vec<String> {
-        events
-            .iter()
-            .filter(|e| e["invoice"]["id"] == *id)
-            .map(|e| e["type"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let kinds = |id: &Value| invoice_event_types(&events, id.as_str().unwrap());
     assert_eq!(kinds(&eth["id"]), ["invoice.paid", "invoice.confirmed"]);
     assert_eq!(kinds(&pwt["id"]), ["invoice.paid", "invoice.confirmed"]);
 
@@ -554,24 +538,9 @@ async fn invoices_in_ether_and_a_token_are_paid_on_anvil() {
     };
     let e3_to = e3["address"].as_str().unwrap().to_string();
     pay_token(e3_to.clone(), 4_000_000).await;
-    let until = |id: Value, status: &'static str| {
-        let d = &d;
-        async move {
-            let deadline = Instant::now() + Duration::from_secs(30);
-            loop {
-                let (_, inv) = d
-                    .get(&format!("/v1/invoices/{}", id.as_str().unwrap()))
-                    .await;
-                if inv["status"] == status {
-                    return inv;
-                }
-                assert!(Instant::now() < deadline, "not {status}: {inv:#}");
-                tokio::time::sleep(Duration::from_millis(25)).await;
-            }
-        }
-    };
-    until(e3["id"].clone(), "underpaid").await;
-    until(e4["id"].clone(), "expired").await;
+    let (e3_id, e4_id) = (e3["id"].as_str().unwrap(), e4["id"].as_str().unwrap());
+    d.invoice_until(e3_id, "underpaid").await;
+    d.invoice_until(e4_id, "expired").await;
     pay_token(e3_to, 7_000_000).await;
     anvil
         .send(
@@ -583,18 +552,12 @@ async fn invoices_in_ether_and_a_token_are_paid_on_anvil() {
         .await;
     anvil.rpc("evm_mine", json!([])).await;
     anvil.rpc("evm_mine", json!([])).await;
-    let paid3 = until(e3["id"].clone(), "confirmed").await;
+    let paid3 = d.invoice_until(e3_id, "confirmed").await;
     assert_eq!(paid3["paid"], "11");
     assert_eq!(paid3["excess"], "1");
-    until(e4["id"].clone(), "paid_late").await;
+    d.invoice_until(e4_id, "paid_late").await;
     let events = d.events().await;
-    let kinds = |id: &Value| -> Vec<String> {
-        events
-            .iter()
-            .filter(|e| e["invoice"]["id"] == *id)
-            .map(|e| e["type"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let kinds = |id: &Value| invoice_event_types(&events, id.as_str().unwrap());
     assert_eq!(
         kinds(&e3["id"]),
         [

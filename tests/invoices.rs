@@ -55,29 +55,6 @@ async fn create(d: &Daemon, body: Value) -> (u16, Value) {
     d.post_json("/v1/invoices", &body).await
 }
 
-async fn invoice_until(d: &Daemon, id: &str, status: &str) -> Value {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (_, inv) = d.get(&format!("/v1/invoices/{id}")).await;
-        if inv["status"] == status {
-            return inv;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "invoice {id} never became {status}: {inv:#}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-fn invoice_events(events: &[Value], id: &str) -> Vec<String> {
-    events
-        .iter()
-        .filter(|e| e["invoice"]["id"] == id)
-        .map(|e| e["type"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn derived_invoices_follow_their_payments() {
     let mut chain = Vec::new();
@@ -137,7 +114,7 @@ async fn derived_invoices_follow_their_payments() {
         .script_pubkey();
 
     // A3 expires before anything is paid.
-    invoice_until(&d, a3["id"].as_str().unwrap(), "expired").await;
+    d.invoice_until(a3["id"].as_str().unwrap(), "expired").await;
 
     // A1 paid exactly; A2 underpaid, then topped up with 10000 sat too many;
     // A3 paid after it expired.
@@ -155,29 +132,33 @@ async fn derived_invoices_follow_their_payments() {
     );
     node.set_chain(1, &chain);
     d.wait_indexed(CHAIN, 5).await;
-    let inv1 = invoice_until(&d, a1["id"].as_str().unwrap(), "confirmed").await;
+    let inv1 = d
+        .invoice_until(a1["id"].as_str().unwrap(), "confirmed")
+        .await;
     assert_eq!(inv1["paid"], "0.001");
-    let inv2 = invoice_until(&d, a2["id"].as_str().unwrap(), "paid").await;
+    let inv2 = d.invoice_until(a2["id"].as_str().unwrap(), "paid").await;
     assert_eq!(inv2["paid"], "0.0011");
     assert_eq!(inv2["excess"], "0.0001");
     assert_eq!(inv2["payments"].as_array().unwrap().len(), 2);
-    invoice_until(&d, a3["id"].as_str().unwrap(), "paid_late").await;
+    d.invoice_until(a3["id"].as_str().unwrap(), "paid_late")
+        .await;
 
     let events = d
         .events_until("invoice events", |e| {
-            invoice_events(e, a2["id"].as_str().unwrap()).contains(&"invoice.overpaid".to_string())
+            invoice_event_types(e, a2["id"].as_str().unwrap())
+                .contains(&"invoice.overpaid".to_string())
         })
         .await;
     assert_eq!(
-        invoice_events(&events, a1["id"].as_str().unwrap()),
+        invoice_event_types(&events, a1["id"].as_str().unwrap()),
         ["invoice.paid", "invoice.confirmed"]
     );
     assert_eq!(
-        invoice_events(&events, a2["id"].as_str().unwrap()),
+        invoice_event_types(&events, a2["id"].as_str().unwrap()),
         ["invoice.underpaid", "invoice.paid", "invoice.overpaid"]
     );
     assert_eq!(
-        invoice_events(&events, a3["id"].as_str().unwrap()),
+        invoice_event_types(&events, a3["id"].as_str().unwrap()),
         ["invoice.expired", "invoice.paid_late"]
     );
     let paid = events
@@ -194,14 +175,17 @@ async fn derived_invoices_follow_their_payments() {
     extend(&mut fork, 1, 2, 9);
     node.set_chain(1, &fork);
     d.wait_indexed(CHAIN, 6).await;
-    let inv2 = invoice_until(&d, a2["id"].as_str().unwrap(), "underpaid").await;
+    let inv2 = d
+        .invoice_until(a2["id"].as_str().unwrap(), "underpaid")
+        .await;
     assert_eq!(inv2["paid"], "0.0005");
     let events = d
         .events_until("invoice.reorged", |e| {
-            invoice_events(e, a2["id"].as_str().unwrap()).contains(&"invoice.reorged".to_string())
+            invoice_event_types(e, a2["id"].as_str().unwrap())
+                .contains(&"invoice.reorged".to_string())
         })
         .await;
-    assert!(invoice_events(&events, a1["id"].as_str().unwrap()).len() == 2);
+    assert!(invoice_event_types(&events, a1["id"].as_str().unwrap()).len() == 2);
 
     // Listing, lookup by order id, cancel, QR codes.
     let (_, list) = d.get("/v1/invoices?order_id=A2").await;
@@ -328,8 +312,12 @@ async fn a_shared_address_tells_invoices_apart_by_amount() {
     pay(&mut chain, 1, &[(shared.clone(), 1_000_000)], 2);
     node.set_chain(1, &chain);
     d.wait_indexed(CHAIN, 5).await;
-    let p2 = invoice_until(&d, b2["id"].as_str().unwrap(), "confirmed").await;
-    let p1 = invoice_until(&d, b1["id"].as_str().unwrap(), "confirmed").await;
+    let p2 = d
+        .invoice_until(b2["id"].as_str().unwrap(), "confirmed")
+        .await;
+    let p1 = d
+        .invoice_until(b1["id"].as_str().unwrap(), "confirmed")
+        .await;
     assert_eq!(p1["paid"], "0.01");
     assert_eq!(p2["paid"], "0.0101");
     assert!(p1["payments"][0]["height"].as_u64() > p2["payments"][0]["height"].as_u64());
@@ -444,7 +432,9 @@ async fn usdt_on_a_shared_tron_address_paid_in_reverse_order() {
     node.set_blocks(chain);
     d.wait_indexed("tron", BASE + 6).await;
     for (inv, height) in [(&t1, BASE + 4), (&t2, BASE + 3)] {
-        let got = invoice_until(&d, inv["id"].as_str().unwrap(), "confirmed").await;
+        let got = d
+            .invoice_until(inv["id"].as_str().unwrap(), "confirmed")
+            .await;
         assert_eq!(got["paid"], got["amount_due"], "{got}");
         assert_eq!(got["payments"][0]["height"], height);
         assert!(got.get("excess").is_none(), "{got}");

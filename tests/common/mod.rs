@@ -583,6 +583,22 @@ impl Daemon {
         }
     }
 
+    /// Polls invoice `id` until its status is `status` (30 s at most).
+    pub async fn invoice_until(&self, id: &str, status: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, inv) = self.get(&format!("/v1/invoices/{id}")).await;
+            if inv["status"] == status {
+                return inv;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "invoice {id} never became {status}: {inv:#}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     pub async fn transfers(&self, chain: &str, address: &str) -> Vec<Value> {
         let (status, b) = self
             .get(&format!(
@@ -601,6 +617,15 @@ impl Drop for Daemon {
 }
 
 /// `(type, txid, index, direction)` of each event, for comparisons.
+/// The types of the invoice events about invoice `id`, in feed order.
+pub fn invoice_event_types(events: &[Value], id: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["invoice"]["id"] == id)
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
+}
+
 pub fn event_keys(events: &[Value]) -> Vec<(String, String, u64, String)> {
     events
         .iter()
