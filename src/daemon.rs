@@ -172,10 +172,14 @@ pub async fn run_with_listener(
         invoices,
         epusdt: config.epusdt.clone(),
     });
-    tasks.push(tokio::spawn(crate::invoice::tracker::run(
-        store.clone(),
-        stop.clone(),
-    )));
+    // Without a chain that takes invoices there is nothing to track, and
+    // the feed need not be read a second time.
+    if !state.invoices.is_empty() {
+        tasks.push(tokio::spawn(crate::invoice::tracker::run(
+            store.clone(),
+            stop.clone(),
+        )));
+    }
     crate::telemetry::notify_ready();
     let reporter = tokio::spawn(report_status(state.clone(), stop.clone()));
     api::serve(listener, state, stop.clone()).await;
