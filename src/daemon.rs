@@ -162,6 +162,12 @@ pub async fn run_with_listener(
         warn!(listen = %config.api.listen, "the API listens beyond loopback without any API key");
     }
     info!(listen = %listener.local_addr()?, "API listening");
+    let rates = Arc::new(crate::invoice::rates::Rates::new(&config.rates));
+    tasks.extend(rates.spawn(stop.clone()));
+    let checkout = config
+        .checkout
+        .enabled
+        .then(|| Arc::new(crate::checkout::Checkout::new(config.checkout.clone())));
     let state = Arc::new(AppState {
         store: store.clone(),
         chains,
@@ -171,6 +177,8 @@ pub async fn run_with_listener(
         delivery: deliverer.state.clone(),
         invoices,
         epusdt: config.epusdt.clone(),
+        checkout,
+        rates,
     });
     // Without a chain that takes invoices there is nothing to track, and
     // the feed need not be read a second time.

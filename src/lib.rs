@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod chain;
+pub mod checkout;
 pub mod client;
 pub mod config;
 pub mod daemon;

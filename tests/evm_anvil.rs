@@ -6,137 +6,12 @@
 
 mod common;
 
+use common::anvil::*;
 use common::*;
 use serde_json::{json, Value};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ETH: u128 = 1_000_000_000_000_000_000;
-
-struct Anvil {
-    child: Child,
-    url: String,
-    http: reqwest::Client,
-}
-
-impl Drop for Anvil {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tools() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools")
-}
-
-fn anvil_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PAYWATCH_ANVIL")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            tools().join("npm/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
-        });
-    if path.is_file() && tools().join("evm/TestToken.bin").is_file() {
-        return Some(path);
-    }
-    if std::env::var("CI").as_deref() == Ok("true") {
-        panic!("anvil or the compiled test contracts are missing: run scripts/setup-deps.sh");
-    }
-    eprintln!(
-        "skipped: anvil or the compiled test contracts are missing (run scripts/setup-deps.sh)"
-    );
-    None
-}
-
-impl Anvil {
-    async fn start(bin: &PathBuf) -> Anvil {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new(bin)
-            .args([
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-                "--silent",
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start anvil");
-        let anvil = Anvil {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while anvil.try_rpc("eth_chainId", json!([])).await.is_err() {
-            assert!(Instant::now() < deadline, "anvil did not answer");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        anvil
-    }
-
-    async fn try_rpc(&self, method: &str, params: Value) -> Result<Value, String> {
-        let r = self
-            .http
-            .post(&self.url)
-            .json(&json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
-            .send()
-            .await
-            .map_err(|e| e.to_string())?;
-        let v: Value = r.json().await.map_err(|e| e.to_string())?;
-        match v.get("error") {
-            Some(e) if !e.is_null() => Err(e.to_string()),
-            _ => Ok(v["result"].clone()),
-        }
-    }
-
-    async fn rpc(&self, method: &str, params: Value) -> Value {
-        self.try_rpc(method, params)
-            .await
-            .unwrap_or_else(|e| panic!("{method}: {e}"))
-    }
-
-    /// Sends a transaction from an unlocked account; returns its receipt.
-    async fn send(&self, from: &str, to: Option<&str>, value: u128, data: &str) -> Value {
-        let mut tx =
-            json!({"from": from, "value": format!("0x{value:x}"), "data": data, "gas": "0x200000"});
-        if let Some(to) = to {
-            tx["to"] = json!(to);
-        }
-        let hash = self.rpc("eth_sendTransaction", json!([tx])).await;
-        // Anvil mines right away, but the receipt can lag the answer a little.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let r = self.rpc("eth_getTransactionReceipt", json!([hash])).await;
-            if !r.is_null() {
-                return r;
-            }
-            assert!(Instant::now() < deadline, "no receipt for {hash}");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
-    /// Deploys the compiled contract `name` with constructor `args` (hex
-    /// words); returns its address.
-    async fn deploy(&self, from: &str, name: &str, args: &str) -> String {
-        self.send(from, None, 0, &format!("0x{}{args}", bytecode(name)))
-            .await["contractAddress"]
-            .as_str()
-            .unwrap()
-            .to_string()
-    }
-
-    async fn height(&self) -> u64 {
-        let h = self.rpc("eth_blockNumber", json!([])).await;
-        u64::from_str_radix(h.as_str().unwrap().trim_start_matches("0x"), 16).unwrap()
-    }
-}
 
 fn word_addr(a: &str) -> String {
     format!("{:0>64}", a.trim_start_matches("0x"))
@@ -144,13 +19,6 @@ fn word_addr(a: &str) -> String {
 
 fn word_u(v: u128) -> String {
     format!("{v:064x}")
-}
-
-fn bytecode(name: &str) -> String {
-    std::fs::read_to_string(tools().join(format!("evm/{name}.bin")))
-        .unwrap()
-        .trim()
-        .to_string()
 }
 
 fn of<'a>(ev: &'a [Value], kind: &str, txid: &str) -> Vec<&'a Value> {
@@ -419,9 +287,6 @@ async fn finalized_tag_confirms_at_the_nodes_mark() {
     );
     d.stop().await;
 }
-
-/// The m/44'/60'/0' account key of the "abandon … about" test mnemonic.
-const EVM_ACCOUNT_XPUB: &str = "xpub6DCoCpSuQZB2jawqnGMEPS63ePKWkwWPH4TU45Q7LPXWuNd8TMtVxRrgjtEshuqpK3mdhaWHPFsBngh5GFZaM6si3yZdUsT8ddYM3PwnATt";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invoices_in_ether_and_a_token_are_paid_on_anvil() {

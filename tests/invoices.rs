@@ -519,10 +519,19 @@ async fn an_epusdt_shop_creates_an_order_and_gets_its_signed_callback() {
     assert_eq!(data["actual_amount"], 10.0, "72 CNY at 7.2 CNY per USDT");
     assert_eq!(data["token"], shared.as_str());
     let trade_id = data["trade_id"].as_str().unwrap().to_string();
+    // The buyer is sent to the checkout page.
     assert_eq!(
         data["payment_url"],
-        format!("https://pay.example/v1/invoices/{trade_id}/qr.svg").as_str()
+        format!("https://pay.example/pay/{trade_id}").as_str()
     );
+    let page = d
+        .http
+        .get(format!("{}/pay/{trade_id}", d.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains(shared.as_str()));
 
     // A wrong signature is refused the way Epusdt does.
     order["signature"] = json!("0".repeat(32));

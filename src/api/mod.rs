@@ -93,6 +93,10 @@ pub struct AppState {
     pub invoices: BTreeMap<String, Arc<crate::invoice::service::InvoiceChain>>,
     /// The Epusdt-compatible endpoint, when configured.
     pub epusdt: Option<crate::config::EpusdtConfig>,
+    /// The public checkout page; `None` when turned off.
+    pub checkout: Option<Arc<crate::checkout::Checkout>>,
+    /// Exchange rates for invoices priced in fiat.
+    pub rates: Arc<crate::invoice::rates::Rates>,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -171,6 +175,34 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>, _peer: SocketA
 
 async fn route(state: &AppState, req: Request<Incoming>) -> Result<Resp, ApiError> {
     let path = req.uri().path().to_string();
+    // The checkout page is public and read-only.
+    if let Some(c) = &state.checkout {
+        if let Some(rest) = path
+            .strip_prefix(c.path())
+            .and_then(|r| r.strip_prefix('/'))
+        {
+            if !matches!(*req.method(), Method::GET | Method::HEAD) {
+                return Err(ApiError::new(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method_not_allowed",
+                    format!("{} is not allowed on {path}", req.method()),
+                ));
+            }
+            let accept = req
+                .headers()
+                .get(hyper::header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok());
+            return Ok(c
+                .handle(
+                    &state.store,
+                    &state.invoices,
+                    rest,
+                    req.uri().query(),
+                    accept,
+                )
+                .await);
+        }
+    }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let method = req.method().clone();
     // The Epusdt endpoint authenticates each request by its own signature.
@@ -654,6 +686,7 @@ fn status(state: &AppState) -> Resp {
             "chains": chains,
             "events": {"last_seq": state.store.last_seq()},
             "delivery": delivery_status(state),
+            "rates": state.rates.view(),
         }),
     )
 }
@@ -669,14 +702,30 @@ async fn epusdt_create(state: &AppState, req: Request<Incoming>) -> Result<Resp,
         .invoices
         .get(&cfg.chain)
         .ok_or_else(|| ApiError::internal("the [epusdt] chain takes no invoices"))?;
+    // The buyer goes to the checkout page; without it, to the QR code.
+    let payment_url = |id: &str| match &state.checkout {
+        Some(c) => format!("{}{}/{id}", cfg.public_url, c.path()),
+        None => format!("{}/v1/invoices/{id}/qr.svg", cfg.public_url),
+    };
     let answer = tokio::task::block_in_place(|| {
-        crate::invoice::epusdt::create_transaction(cfg, chain, &state.store, &cfg.public_url, &body)
+        crate::invoice::epusdt::create_transaction(
+            cfg,
+            chain,
+            &state.store,
+            &state.rates,
+            payment_url,
+            &body,
+        )
     });
     Ok(json_response(StatusCode::OK, &answer))
 }
 
-fn invoice_json(inv: &crate::invoice::model::Invoice) -> Value {
-    serde_json::to_value(inv).expect("an invoice always serializes")
+fn invoice_json(state: &AppState, inv: &crate::invoice::model::Invoice) -> Value {
+    let mut v = serde_json::to_value(inv).expect("an invoice always serializes");
+    if let Some(c) = &state.checkout {
+        v["checkout_url"] = c.url(&inv.id).into();
+    }
+    v
 }
 
 async fn create_invoice(state: &AppState, req: Request<Incoming>) -> Result<Resp, ApiError> {
@@ -700,18 +749,24 @@ async fn create_invoice(state: &AppState, req: Request<Incoming>) -> Result<Resp
             format!("chain {} has no [chain.invoices] section", r.chain),
         ));
     };
-    match tokio::task::block_in_place(|| c.create(&state.store, r)) {
-        Ok((inv, true)) => Ok(json_response(StatusCode::CREATED, &invoice_json(&inv))),
-        Ok((inv, false)) => Ok(json_response(StatusCode::OK, &invoice_json(&inv))),
+    match tokio::task::block_in_place(|| c.create(&state.store, &state.rates, r)) {
+        Ok((inv, true)) => Ok(json_response(
+            StatusCode::CREATED,
+            &invoice_json(state, &inv),
+        )),
+        Ok((inv, false)) => Ok(json_response(StatusCode::OK, &invoice_json(state, &inv))),
         Err(CreateError::Invalid(code, m)) => Err(ApiError::bad_request(code, m)),
         Err(CreateError::Conflict(code, m)) => Err(ApiError::new(StatusCode::CONFLICT, code, m)),
+        Err(CreateError::Unavailable(code, m)) => {
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, m))
+        }
         Err(CreateError::Store(e)) => Err(ApiError::internal(e)),
     }
 }
 
 fn get_invoice(state: &AppState, id: &str) -> Result<Resp, ApiError> {
     match state.store.invoice(id).map_err(ApiError::internal)? {
-        Some(inv) => Ok(json_response(StatusCode::OK, &invoice_json(&inv))),
+        Some(inv) => Ok(json_response(StatusCode::OK, &invoice_json(state, &inv))),
         None => Err(ApiError::not_found(format!("no invoice `{id}`"))),
     }
 }
@@ -747,7 +802,7 @@ fn list_invoices(state: &AppState, query: Option<&str>) -> Result<Resp, ApiError
     let next = (list.len() == limit)
         .then(|| list.last().map(|i| i.id.clone()))
         .flatten();
-    let list: Vec<Value> = list.iter().map(invoice_json).collect();
+    let list: Vec<Value> = list.iter().map(|i| invoice_json(state, i)).collect();
     Ok(json_response(
         StatusCode::OK,
         &json!({"invoices": list, "next": next}),
@@ -770,7 +825,7 @@ fn cancel_invoice(state: &AppState, id: &str) -> Result<Resp, ApiError> {
                     .unwrap_or("")
             ),
         )),
-        Some(Ok(inv)) => Ok(json_response(StatusCode::OK, &invoice_json(&inv))),
+        Some(Ok(inv)) => Ok(json_response(StatusCode::OK, &invoice_json(state, &inv))),
     }
 }
 

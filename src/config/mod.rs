@@ -9,7 +9,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use url::Url;
 
+mod checkout;
 mod delivery;
+pub use checkout::{CheckoutConfig, RateConfig, RateSourceConfig, RateSourceKind, Theme};
 pub use delivery::{PluginConfig, PluginLimits, RetryPolicy, SinkConfig, SinkKind};
 
 /// A secret that never shows in `Debug` output or logs.
@@ -58,6 +60,9 @@ struct RawConfig {
     #[serde(default)]
     sink: Vec<delivery::RawSink>,
     epusdt: Option<RawEpusdt>,
+    checkout: Option<checkout::RawCheckout>,
+    #[serde(default)]
+    rate: Vec<checkout::RawRate>,
 }
 
 #[derive(Deserialize)]
@@ -68,7 +73,7 @@ struct RawEpusdt {
     chain: String,
     #[serde(default = "default_epusdt_asset")]
     asset: String,
-    rate: String,
+    rate: Option<String>,
     expires_in: Option<u64>,
     public_url: Option<String>,
 }
@@ -86,11 +91,10 @@ pub struct EpusdtConfig {
     /// The chain whose invoices back the orders, and the asset.
     pub chain: String,
     pub asset: String,
-    /// CNY per unit of the asset, a decimal (orders are priced in CNY).
-    pub rate: String,
     /// Seconds an order stays open (the chain's default when unset).
     pub expires_in: Option<u64>,
-    /// How customers reach this API, for `payment_url` (no trailing slash).
+    /// How customers reach this server, for `payment_url` (no trailing
+    /// slash; `[checkout] public_url` when unset).
     pub public_url: String,
 }
 
@@ -240,6 +244,9 @@ pub struct Config {
     pub plugins: Vec<PluginConfig>,
     pub sinks: Vec<SinkConfig>,
     pub epusdt: Option<EpusdtConfig>,
+    pub checkout: CheckoutConfig,
+    /// Exchange rates for invoices priced in fiat.
+    pub rates: Vec<RateConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -606,6 +613,8 @@ impl Config {
             }
             chains.push(chain);
         }
+        let checkout = checkout::checkout(raw.checkout, listen, base).map_err(invalid)?;
+        let mut rates = checkout::rates(raw.rate).map_err(invalid)?;
         let epusdt = match raw.epusdt {
             None => None,
             Some(e) => {
@@ -640,17 +649,42 @@ impl Config {
                         e.chain
                     )));
                 }
-                crate::invoice::amount::to_base(&e.rate, 6)
-                    .map_err(|m| invalid(format!("epusdt.rate: {m}")))?;
+                // Orders are priced in CNY: the rate is `rate` here, or a
+                // [[rate]] for ASSET/CNY.
+                let asset = e.asset.trim().to_uppercase();
+                let configured = rates
+                    .iter()
+                    .any(|r: &RateConfig| r.asset == asset && r.currency == "CNY");
+                match (&e.rate, configured) {
+                    (Some(_), true) => {
+                        return Err(invalid(format!(
+                            "epusdt.rate: a [[rate]] for {asset}/CNY is configured too; keep one"
+                        )))
+                    }
+                    (None, false) => {
+                        return Err(invalid(format!(
+                            "epusdt: orders are priced in CNY; set epusdt.rate or add a [[rate]] with pair = \"{asset}/CNY\""
+                        )))
+                    }
+                    (Some(r), false) => {
+                        rates.extend(
+                            checkout::rates(vec![checkout::RawRate::fixed(
+                                &format!("{asset}/CNY"),
+                                r,
+                            )])
+                            .map_err(|m| invalid(format!("epusdt.rate: {m}")))?,
+                        );
+                    }
+                    (None, true) => {}
+                }
                 Some(EpusdtConfig {
                     token: Secret(token),
                     chain: e.chain,
                     asset: e.asset,
-                    rate: e.rate,
                     expires_in: e.expires_in,
                     public_url: e
                         .public_url
-                        .unwrap_or_else(|| format!("http://{listen}"))
+                        .unwrap_or_else(|| checkout.public_url.clone())
                         .trim_end_matches('/')
                         .to_string(),
                 })
@@ -676,6 +710,8 @@ impl Config {
             plugins,
             sinks,
             epusdt,
+            checkout,
+            rates,
         })
     }
 }

@@ -15,12 +15,12 @@
 //!   signed the same way; the shop answers `ok`. Failed callbacks are
 //!   retried and dead-lettered like every other delivery.
 
-use super::amount::{from_base, to_base};
+use super::amount::to_base;
+use super::rates::Rates;
 use super::service::{CreateError, CreateRequest, InvoiceChain};
 use crate::config::EpusdtConfig;
 use crate::store::Store;
 use md5::{Digest, Md5};
-use ruint::aliases::U256;
 use serde_json::{json, Map, Value};
 
 /// The text a parameter contributes to the signature; `None` leaves it out.
@@ -54,29 +54,14 @@ fn answer(status_code: u32, message: &str, data: Value) -> Value {
     json!({"status_code": status_code, "message": message, "data": data, "request_id": ""})
 }
 
-/// `amount` CNY at `rate` CNY per unit, in units rounded to four decimals.
-fn convert(amount: &str, rate: &str) -> Result<String, String> {
-    let cents = to_base(amount, 2)?;
-    let rate = to_base(rate, 6)?;
-    // cents / 100 / (rate / 10^6) in 10^-4 units, rounded half up.
-    let scaled = cents
-        .checked_mul(U256::from(100_000_000u64))
-        .and_then(|v| v.checked_add(rate / U256::from(2u8)))
-        .ok_or("the amount is too large")?;
-    let units = scaled / rate;
-    if units.is_zero() {
-        return Err("the amount is below 0.0001 after conversion".into());
-    }
-    Ok(from_base(units, 4))
-}
-
 /// Handles `create-transaction`; the answer is always HTTP 200 with
 /// Epusdt's `status_code` (200, 401 bad signature, 400/10002/10004/10009 …).
 pub fn create_transaction(
     cfg: &EpusdtConfig,
     chain: &InvoiceChain,
     store: &Store,
-    public_url: &str,
+    rates: &Rates,
+    payment_url: impl Fn(&str) -> String,
     body: &[u8],
 ) -> Value {
     let Ok(Value::Object(params)) = serde_json::from_slice::<Value>(body) else {
@@ -102,23 +87,27 @@ pub fn create_transaction(
             Value::Null,
         );
     };
-    let actual = match convert(&amount, &cfg.rate) {
-        Ok(a) => a,
-        Err(e) => return answer(10004, &format!("amount: {e}"), Value::Null),
-    };
+    // Epusdt prices orders in CNY, at most two decimals.
+    if let Err(e) = to_base(&amount, 2) {
+        return answer(10004, &format!("amount: {e}"), Value::Null);
+    }
     let request = CreateRequest {
         chain: cfg.chain.clone(),
         asset: cfg.asset.clone(),
-        amount: actual,
+        amount: None,
+        price: Some(amount.clone()),
+        currency: Some("CNY".into()),
         order_id,
         expires_in: cfg.expires_in.map(|e| e as i64),
+        redirect_url: text("redirect_url"),
+        round_to: Some(4),
         metadata: json!({"epusdt": {
             "amount": amount.trim(),
             "notify_url": notify_url,
             "redirect_url": text("redirect_url"),
         }}),
     };
-    match chain.create(store, request) {
+    match chain.create(store, rates, request) {
         Ok((inv, _)) => answer(
             200,
             "success",
@@ -135,11 +124,12 @@ pub fn create_transaction(
                 "actual_amount": inv.amount_due.parse::<f64>().unwrap_or(0.0),
                 "token": inv.address,
                 "expiration_time": inv.expires_at,
-                "payment_url": format!("{public_url}/v1/invoices/{}/qr.svg", inv.id),
+                "payment_url": payment_url(&inv.id),
             }),
         ),
         Err(CreateError::Conflict("invoice_exists", m)) => answer(10002, &m, Value::Null),
         Err(CreateError::Conflict(_, m)) => answer(10005, &m, Value::Null),
+        Err(CreateError::Unavailable(_, m)) => answer(503, &m, Value::Null),
         Err(CreateError::Invalid(_, m)) => answer(10004, &m, Value::Null),
         Err(CreateError::Store(e)) => answer(400, &e.to_string(), Value::Null),
     }
@@ -191,15 +181,5 @@ mod tests {
             sign(params.as_object().unwrap(), "epusdt_password_xasddawqe"),
             "1cd4b52df5587cfb1968b0c0c6e156cd"
         );
-    }
-
-    #[test]
-    fn converts_cny_to_four_decimals() {
-        assert_eq!(convert("72", "7.2").unwrap(), "10");
-        assert_eq!(convert("28.88", "7.3").unwrap(), "3.9562");
-        assert!(convert("0.001", "7.2").is_err());
-        assert!(convert(&"9".repeat(70), "7.2")
-            .unwrap_err()
-            .contains("too large"));
     }
 }

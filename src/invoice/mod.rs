@@ -5,6 +5,7 @@ pub mod amount;
 pub mod derive;
 pub mod epusdt;
 pub mod model;
+pub mod rates;
 pub mod service;
 pub mod tracker;
 pub mod uri;

@@ -79,4 +79,26 @@ pub struct Invoice {
     pub closed: Option<InvoiceStatus>,
     #[serde(default)]
     pub metadata: serde_json::Value,
+    /// Set when the invoice was priced in fiat: the price and the rate that
+    /// fixed `amount`, locked for the invoice's life.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<Pricing>,
+    /// Where the checkout page sends the buyer once the invoice is confirmed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+}
+
+/// A fiat price and the rate it was converted at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pricing {
+    /// The price as requested, e.g. `"199.00"`.
+    pub price: String,
+    /// Upper case, e.g. `CNY`.
+    pub currency: String,
+    /// Currency per asset unit.
+    pub rate: String,
+    /// The rate sources that agreed on it.
+    pub rate_sources: Vec<String>,
+    /// Unix seconds of the oldest figure behind the rate.
+    pub rate_as_of: u64,
 }

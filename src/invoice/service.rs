@@ -4,7 +4,8 @@
 
 use super::amount::{from_base, to_base};
 use super::derive::{AccountKey, AddressKind};
-use super::model::{Invoice, InvoiceStatus};
+use super::model::{Invoice, InvoiceStatus, Pricing};
+use super::rates::{price_to_base, RateError, Rates, PRICE_DECIMALS};
 use super::uri::{bitcoin_uri, evm_uri, tron_uri, UriParts};
 use crate::api::AddressFormat;
 use crate::config::{ChainConfig, ChainKind, InvoiceSource};
@@ -17,6 +18,7 @@ use std::sync::{Arc, Mutex};
 /// The longest an invoice may stay open.
 const MAX_EXPIRES_IN: u64 = 30 * 86400;
 const MAX_ORDER_ID: usize = 128;
+const MAX_URL: usize = 2048;
 
 /// Why an invoice was not created.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +27,9 @@ pub enum CreateError {
     Invalid(&'static str, String),
     #[error("{1}")]
     Conflict(&'static str, String),
+    /// No usable exchange rate right now; worth retrying later.
+    #[error("{1}")]
+    Unavailable(&'static str, String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -35,11 +40,27 @@ pub enum CreateError {
 pub struct CreateRequest {
     pub chain: String,
     pub asset: String,
-    pub amount: String,
+    /// The amount in the asset, whole units; or `price` and `currency`.
+    pub amount: Option<String>,
+    /// A fiat price, converted at the current rate when the invoice is made.
+    pub price: Option<String>,
+    pub currency: Option<String>,
     pub order_id: String,
     pub expires_in: Option<i64>,
+    /// Where the checkout page sends the buyer once paid and confirmed.
+    pub redirect_url: Option<String>,
     #[serde(default)]
     pub metadata: serde_json::Value,
+    /// Decimal places a converted price is rounded up to, when fewer than
+    /// the asset's (the Epusdt front asks for four).
+    #[serde(skip)]
+    pub round_to: Option<u8>,
+}
+
+/// What the request asks for: an asset amount, or a fiat price.
+enum Requested {
+    Amount(U256),
+    Price { price: String, currency: String },
 }
 
 enum Flavor {
@@ -62,6 +83,8 @@ enum Source {
 pub struct InvoiceChain {
     chain: String,
     network: String,
+    /// What buyers are told the network is, e.g. `TRON` or `Ethereum`.
+    network_label: String,
     flavor: Flavor,
     /// The native coin first, then the tokens.
     assets: Vec<Asset>,
@@ -165,6 +188,7 @@ impl InvoiceChain {
         Ok(Some(InvoiceChain {
             chain: chain.name.clone(),
             network: chain.network_name().to_string(),
+            network_label: network_label(chain),
             flavor,
             assets,
             source,
@@ -185,6 +209,7 @@ impl InvoiceChain {
     pub fn create(
         &self,
         store: &Store,
+        rates: &Rates,
         req: CreateRequest,
     ) -> Result<(Invoice, bool), CreateError> {
         let invalid = |code: &'static str, m: String| CreateError::Invalid(code, m);
@@ -208,8 +233,51 @@ impl InvoiceChain {
                 )
             })?
             .clone();
-        let base = to_base(&req.amount, asset.decimals)
-            .map_err(|m| invalid("invalid_amount", format!("amount: {m}")))?;
+        let requested = match (&req.amount, &req.price, &req.currency) {
+            (Some(a), None, None) => Requested::Amount(
+                to_base(a, asset.decimals)
+                    .map_err(|m| invalid("invalid_amount", format!("amount: {m}")))?,
+            ),
+            (None, Some(p), Some(c)) => {
+                let price = to_base(p, PRICE_DECIMALS)
+                    .map_err(|m| invalid("invalid_price", format!("price: {m}")))?;
+                let currency = c.trim().to_uppercase();
+                if currency.is_empty()
+                    || currency.len() > 16
+                    || !currency.bytes().all(|b| b.is_ascii_alphanumeric())
+                {
+                    return Err(invalid(
+                        "invalid_currency",
+                        format!("currency: `{c}` is not a currency code such as \"CNY\""),
+                    ));
+                }
+                Requested::Price {
+                    price: from_base(price, PRICE_DECIMALS),
+                    currency,
+                }
+            }
+            _ => {
+                return Err(invalid(
+                    "invalid_amount",
+                    "give either `amount` (in the asset) or `price` with `currency` (in fiat)"
+                        .into(),
+                ))
+            }
+        };
+        let redirect_url = match req.redirect_url.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(u) => {
+                let ok = u.len() <= MAX_URL
+                    && url::Url::parse(u).is_ok_and(|p| matches!(p.scheme(), "http" | "https"));
+                if !ok {
+                    return Err(invalid(
+                        "invalid_redirect_url",
+                        format!("redirect_url: an http(s) URL of at most {MAX_URL} characters"),
+                    ));
+                }
+                Some(u.to_string())
+            }
+        };
         let order_id = req.order_id.trim().to_string();
         if order_id.is_empty()
             || order_id.len() > MAX_ORDER_ID
@@ -237,21 +305,60 @@ impl InvoiceChain {
                 ))
             }
         };
-        let amount = from_base(base, asset.decimals);
         let _guard = self.creating.lock().expect("invoice creation lock");
         if let Some(existing) = store.invoice_by_order(&self.chain, &order_id)? {
-            return if existing.asset == asset && existing.amount == amount {
+            let same = existing.asset == asset
+                && match (&requested, &existing.pricing) {
+                    (Requested::Amount(base), None) => {
+                        existing.amount == from_base(*base, asset.decimals)
+                    }
+                    (Requested::Price { price, currency }, Some(p)) => {
+                        p.price == *price && p.currency == *currency
+                    }
+                    _ => false,
+                };
+            return if same {
                 Ok((existing, false))
             } else {
+                let priced = match &existing.pricing {
+                    Some(p) => format!(" ({} {})", p.price, p.currency),
+                    None => String::new(),
+                };
                 Err(CreateError::Conflict(
                     "invoice_exists",
                     format!(
-                        "order {order_id} already has invoice {} for {} {}",
+                        "order {order_id} already has invoice {} for {} {}{priced}",
                         existing.id, existing.amount, existing.asset.symbol
                     ),
                 ))
             };
         }
+        // A price is converted once, here, and the amount then stays.
+        let (base, pricing) = match requested {
+            Requested::Amount(base) => (base, None),
+            Requested::Price { price, currency } => {
+                let (rate, quote) = rates.quote(&asset.symbol, &currency).map_err(|e| match e {
+                    RateError::NotConfigured(_) => invalid("rate_not_configured", e.to_string()),
+                    RateError::Unavailable { .. } => {
+                        CreateError::Unavailable("rate_unavailable", e.to_string())
+                    }
+                })?;
+                let places = req.round_to.unwrap_or(asset.decimals).min(asset.decimals);
+                let base = price_to_base(&price, rate, asset.decimals, places)
+                    .map_err(|m| invalid("invalid_price", m))?;
+                (
+                    base,
+                    Some(Pricing {
+                        price,
+                        currency,
+                        rate: quote.rate,
+                        rate_sources: quote.sources,
+                        rate_as_of: quote.as_of,
+                    }),
+                )
+            }
+        };
+        let amount = from_base(base, asset.decimals);
         let (address, key, derivation_index, due, unique) = match &self.source {
             Source::Derived(k) => {
                 let index = store.next_derivation_index(&self.chain)?;
@@ -292,24 +399,14 @@ impl InvoiceChain {
             }
         };
         // Ids sort by creation time: milliseconds, then a random part.
+        // The random part keeps the public checkout link unguessable.
         let id = format!(
-            "inv_{:012x}{:08x}",
+            "inv_{:012x}{:016x}",
             crate::plugin::now_ms(),
-            rand::random::<u32>()
+            rand::random::<u64>()
         );
         let amount_due = from_base(due, asset.decimals);
-        let parts = UriParts {
-            address: &address,
-            amount: &amount_due,
-            base: due,
-            label: Some(&order_id),
-            contract: asset.contract.as_deref(),
-        };
-        let payment_uri = match self.flavor {
-            Flavor::Bitcoin => bitcoin_uri(&parts),
-            Flavor::Evm(chain_id) => evm_uri(&parts, chain_id),
-            Flavor::Tron => tron_uri(&parts),
-        };
+        let payment_uri = self.payment_uri(&address, &asset, due, &order_id);
         let now = now_secs();
         let invoice = Invoice {
             qr_svg_url: format!("/v1/invoices/{id}/qr.svg"),
@@ -332,6 +429,8 @@ impl InvoiceChain {
             payments: Vec::new(),
             closed: None,
             metadata,
+            pricing,
+            redirect_url,
         };
         if let Some(key) = key {
             let rec = WatchRecord {
@@ -353,6 +452,35 @@ impl InvoiceChain {
             InvoiceInsert::Created => Ok((invoice, true)),
             InvoiceInsert::Existing(e) => Ok((*e, false)),
         }
+    }
+
+    /// The URI a wallet opens to pay `due` base units of `asset` to `address`.
+    pub fn payment_uri(&self, address: &str, asset: &Asset, due: U256, label: &str) -> String {
+        let amount = from_base(due, asset.decimals);
+        let parts = UriParts {
+            address,
+            amount: &amount,
+            base: due,
+            label: Some(label),
+            contract: asset.contract.as_deref(),
+        };
+        match self.flavor {
+            Flavor::Bitcoin => bitcoin_uri(&parts),
+            Flavor::Evm(chain_id) => evm_uri(&parts, chain_id),
+            Flavor::Tron => tron_uri(&parts),
+        }
+    }
+
+    /// The network as a buyer should read it, with the token standard for
+    /// a token: `TRON (TRC-20)`, `Ethereum (ERC-20)`, `Bitcoin`.
+    pub fn network_label(&self, asset: &Asset) -> String {
+        let standard = match (&self.flavor, &asset.contract) {
+            (_, None) | (Flavor::Bitcoin, _) => return self.network_label.clone(),
+            (Flavor::Tron, Some(_)) => "TRC-20",
+            (Flavor::Evm(56 | 97), Some(_)) => "BEP-20",
+            (Flavor::Evm(_), Some(_)) => "ERC-20",
+        };
+        format!("{} ({standard})", self.network_label)
     }
 
     /// Whether `key` is this chain's shared invoice address.
@@ -381,6 +509,31 @@ pub fn check(chain: &ChainConfig) -> Result<(), String> {
                 .map(|_| ())
                 .map_err(|e| format!("invoices.unique_amount_step: {e}"))
         }
+    }
+}
+
+/// The network's name for buyers.
+fn network_label(chain: &ChainConfig) -> String {
+    match &chain.kind {
+        ChainKind::Bitcoin(b) => match b.network {
+            bitcoin::Network::Bitcoin => "Bitcoin".into(),
+            _ => format!("Bitcoin {}", b.network_name),
+        },
+        ChainKind::Tron(t) if t.network == "mainnet" => "TRON".into(),
+        ChainKind::Tron(t) => format!("TRON {}", t.network),
+        ChainKind::Evm(e) => match e.chain_id {
+            1 => "Ethereum".into(),
+            10 => "OP Mainnet".into(),
+            56 => "BNB Smart Chain".into(),
+            97 => "BNB Smart Chain testnet".into(),
+            137 => "Polygon".into(),
+            8453 => "Base".into(),
+            42161 => "Arbitrum One".into(),
+            43114 => "Avalanche C-Chain".into(),
+            11155111 => "Ethereum Sepolia".into(),
+            31337 => "Anvil (local)".into(),
+            id => format!("EVM chain {id}"),
+        },
     }
 }
 

@@ -3,6 +3,7 @@
 //! started in-process against a temporary data directory.
 #![allow(dead_code)]
 
+pub mod anvil;
 pub mod evm;
 pub mod tron;
 

@@ -1,0 +1,346 @@
+// Browser test of the hosted checkout page: a buyer on a phone pays an ETH
+// invoice on an Anvil chain in two parts, watches the page follow the payment
+// live and is sent back to the shop once the payment confirms.
+//
+// Environment:
+//   PAGE_URL        full URL of the checkout page of a pending ETH invoice
+//   RPC_URL         Anvil JSON-RPC endpoint
+//   FROM            unlocked Anvil account with ETH (0x address)
+//   REDIRECT_URL    where the page must send the buyer after confirmation
+//   CONFIRM_BLOCKS  blocks to mine (anvil_mine) for the payment to confirm
+//   SCREENSHOT_DIR  directory for the PNG screenshots
+//   CHROMIUM        browser binary (/usr/bin/chromium)
+//   PLAYWRIGHT_DIR  directory whose node_modules holds playwright-core
+//
+// Prints one line per step; exits 0 when every step passed, 1 otherwise.
+
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+
+const OVERALL_TIMEOUT_MS = 90_000;
+const WEI_DECIMALS = 18;
+
+// The strings the page must show (the page's default dictionary).
+const TEXT = {
+  en: { pending: 'Waiting for payment' },
+  zh: { pending: '等待付款' },
+};
+
+class StepError extends Error {}
+
+let step = 'setup';   // the step under way, for the failure message
+
+function env(name) {
+  const v = process.env[name];
+  if (!v) throw new StepError(`environment variable ${name} is not set`);
+  return v;
+}
+
+async function loadPlaywright() {
+  if (process.env.PLAYWRIGHT_DIR) {
+    return createRequire(path.join(process.env.PLAYWRIGHT_DIR, 'noop.js'))('playwright-core');
+  }
+  return import('playwright-core');
+}
+
+// ---- exact decimal arithmetic ----
+
+function toWei(amount) {
+  const m = /^(\d+)(?:\.(\d+))?$/.exec(amount);
+  if (!m) throw new StepError(`amount ${JSON.stringify(amount)} is not a plain decimal`);
+  const frac = m[2] || '';
+  if (frac.length > WEI_DECIMALS) throw new StepError(`amount ${amount} has more than ${WEI_DECIMALS} decimals`);
+  return BigInt(m[1]) * 10n ** BigInt(WEI_DECIMALS) + BigInt(frac.padEnd(WEI_DECIMALS, '0') || '0');
+}
+
+function fromWei(wei) {
+  const unit = 10n ** BigInt(WEI_DECIMALS);
+  const frac = (wei % unit).toString().padStart(WEI_DECIMALS, '0').replace(/0+$/, '');
+  return frac ? `${wei / unit}.${frac}` : `${wei / unit}`;
+}
+
+// Decimal strings may differ in trailing zeros ("1.50" and "1.5"): compare values.
+function sameAmount(a, b) {
+  try {
+    return toWei(a) === toWei(b);
+  } catch {
+    return false;
+  }
+}
+
+// ---- JSON-RPC ----
+
+let rpcId = 0;
+async function rpc(url, method, params) {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: ++rpcId, method, params }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  if (!res.ok) throw new StepError(`${method}: RPC answered HTTP ${res.status}`);
+  const body = await res.json();
+  if (body.error) throw new StepError(`${method}: ${body.error.message || JSON.stringify(body.error)}`);
+  return body.result;
+}
+
+// ---- page helpers ----
+
+const byId = (id) => `[data-testid="${id}"]`;
+
+async function text(page, id) {
+  return (await page.locator(byId(id)).first().textContent() ?? '').trim();
+}
+
+async function attr(page, id, name) {
+  return page.locator(byId(id)).first().getAttribute(name);
+}
+
+async function visible(page, id) {
+  return page.locator(byId(id)).first().isVisible();
+}
+
+// Polls `probe` until it returns a truthy value; fails with `what` and the last value seen.
+async function until(what, timeoutMs, probe, describe) {
+  const end = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    try {
+      last = await probe();
+      if (last && last.ok !== false) return last;
+    } catch (e) {
+      if (e instanceof StepError) throw e;
+      last = e.message;
+    }
+    if (Date.now() > end) {
+      const seen = describe ? await describe().catch(() => '') : JSON.stringify(last);
+      throw new StepError(`timed out after ${timeoutMs / 1000} s waiting for ${what}${seen ? ` (${seen})` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function waitStatus(page, status, timeoutMs) {
+  await until(`status ${status}`, timeoutMs,
+    async () => (await attr(page, 'status', 'data-status')) === status,
+    async () => `page shows ${await attr(page, 'status', 'data-status')}: "${await text(page, 'status')}"`);
+}
+
+function check(cond, message) {
+  if (!cond) throw new StepError(message);
+}
+
+// ---- the run ----
+
+async function main() {
+  const pageUrl = env('PAGE_URL');
+  const rpcUrl = env('RPC_URL');
+  const from = env('FROM');
+  const redirectUrl = env('REDIRECT_URL');
+  const confirmBlocks = Number(env('CONFIRM_BLOCKS'));
+  const shots = env('SCREENSHOT_DIR');
+  check(Number.isInteger(confirmBlocks) && confirmBlocks > 0, `CONFIRM_BLOCKS must be a positive integer, not ${process.env.CONFIRM_BLOCKS}`);
+  fs.mkdirSync(shots, { recursive: true });
+  const origin = new URL(pageUrl).origin;
+
+  const { chromium } = await loadPlaywright();
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-gpu'],
+    headless: true,
+  });
+
+  const problems = [];   // console errors, page errors, failed requests, CSP violations
+  const foreign = [];    // requests that left the checkout's origin
+
+  // Records everything a page does that the checkout page must never do.
+  function watch(page, label) {
+    const w = { closing: false, left: false };
+    page.on('console', (msg) => {
+      if (msg.type() === 'error' && !w.closing && !w.left) problems.push(`${label}: console error: ${msg.text()}`);
+    });
+    page.on('pageerror', (err) => {
+      if (!w.closing && !w.left) problems.push(`${label}: page error: ${err.message}`);
+    });
+    page.on('request', (req) => {
+      const u = req.url();
+      if (u.startsWith(redirectUrl)) {
+        w.left = true;   // the buyer is back at the shop; its page is not ours to judge
+        return;
+      }
+      if (w.left || u.startsWith('data:')) return;
+      let o;
+      try { o = new URL(u).origin; } catch { o = u; }
+      if (o !== origin) foreign.push(`${label}: ${u}`);
+    });
+    page.on('requestfailed', (req) => {
+      if (w.closing || w.left) return;
+      problems.push(`${label}: request failed: ${req.url()} (${req.failure()?.errorText})`);
+    });
+    page.on('response', (res) => {
+      if (w.closing || w.left) return;
+      if (res.status() >= 400) problems.push(`${label}: HTTP ${res.status()} for ${res.url()}`);
+    });
+    return w;
+  }
+
+  async function newPage(options, label) {
+    const context = await browser.newContext(options);
+    // Content-policy violations are reported to the console as errors too;
+    // this listener names the directive plainly.
+    await context.addInitScript(() => {
+      document.addEventListener('securitypolicyviolation', (e) => {
+        console.error(`CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || '(inline)'}`);
+      });
+    });
+    // The shop's page is answered here, so the redirect needs no shop server.
+    await context.route((u) => u.href.startsWith(redirectUrl), (route) => route.fulfill({
+      status: 200,
+      contentType: 'text/html',
+      body: '<!doctype html><title>Shop</title><p>Back at the shop.</p>',
+    }));
+    const page = await context.newPage();
+    const w = watch(page, label);
+    return {
+      page,
+      async close() {
+        w.closing = true;
+        await context.close();
+      },
+    };
+  }
+
+  const phone = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 };
+  const log = (n, msg) => console.log(`step ${n} ok: ${msg}`);
+
+  const deadline = setTimeout(() => {
+    console.error(`checkout browser test FAILED at ${step}: overall timeout of ${OVERALL_TIMEOUT_MS / 1000} s`);
+    browser.close().finally(() => process.exit(1));
+    setTimeout(() => process.exit(1), 5000).unref();
+  }, OVERALL_TIMEOUT_MS);
+  deadline.unref();
+
+  try {
+    // 1. Phone, English, pending.
+    step = 'step 1 (phone, English, pending)';
+    const buyer = await newPage({ ...phone, locale: 'en-US' }, 'phone-en');
+    const page = buyer.page;
+    await page.goto(pageUrl, { waitUntil: 'load' });
+    await waitStatus(page, 'pending', 5000);
+    check((await text(page, 'status')) === TEXT.en.pending,
+      `status text is "${await text(page, 'status')}", expected "${TEXT.en.pending}"`);
+    const amountDue = await text(page, 'amount');
+    check(/^\d+(\.\d+)?$/.test(amountDue), `amount "${amountDue}" is not a decimal amount`);
+    check(toWei(amountDue) > 1n, `amount ${amountDue} ETH is too small to pay in two parts`);
+    const assetNetwork = await text(page, 'asset-network');
+    check(assetNetwork.includes('ETH'), `asset-network "${assetNetwork}" does not name ETH`);
+    const address = await text(page, 'address');
+    check(/^0x[0-9a-fA-F]{40}$/.test(address), `address "${address}" is not an EVM address`);
+    await until('the QR code image to load', 5000, () =>
+      page.locator(byId('qr')).evaluate((img) => img.complete && img.naturalWidth > 0));
+    const countdown = await text(page, 'countdown');
+    check(/^\d{1,3}:\d{2}(:\d{2})?$/.test(countdown), `countdown "${countdown}" is not a time`);
+    const wallet = (await attr(page, 'open-wallet', 'href')) || '';
+    check(wallet.startsWith('ethereum:'), `open-wallet link "${wallet}" is not an ethereum: URI`);
+    check(wallet.toLowerCase().includes(address.toLowerCase()), `open-wallet link "${wallet}" does not name ${address}`);
+    for (const id of ['shop-name', 'order-id', 'copy-address', 'copy-amount', 'lang-switch']) {
+      check(await visible(page, id), `${id} is not visible`);
+    }
+    check(!(await visible(page, 'remaining')), 'remaining is visible on a pending invoice');
+    await page.screenshot({ path: path.join(shots, 'phone-en-pending.png'), fullPage: true });
+    log(1, `phone page pending: ${amountDue} ETH to ${address}, "${assetNetwork}", expires in ${countdown}`);
+
+    // 2. Phone, Chinese from Accept-Language, then the language switch.
+    step = 'step 2 (phone, Chinese)';
+    const zh = await newPage({ ...phone, locale: 'zh-CN' }, 'phone-zh');
+    await zh.page.goto(pageUrl, { waitUntil: 'load' });
+    await waitStatus(zh.page, 'pending', 5000);
+    const zhStatus = await text(zh.page, 'status');
+    check(zhStatus === TEXT.zh.pending, `status text is "${zhStatus}", expected "${TEXT.zh.pending}"`);
+    const zhLang = await zh.page.evaluate(() => document.documentElement.lang);
+    check(zhLang === 'zh-CN', `<html lang> is "${zhLang}", expected zh-CN`);
+    await zh.page.screenshot({ path: path.join(shots, 'phone-zh-pending.png'), fullPage: true });
+    await zh.page.locator(byId('lang-switch')).click();
+    await until('English text after the language switch', 3000,
+      async () => (await text(zh.page, 'status')) === TEXT.en.pending,
+      async () => `status text "${await text(zh.page, 'status')}"`);
+    check(new URL(zh.page.url()).searchParams.get('lang') === 'en', `URL ${zh.page.url()} does not carry lang=en`);
+    check((await zh.page.evaluate(() => document.documentElement.lang)) === 'en', '<html lang> did not switch to en');
+    await zh.close();
+    log(2, `Chinese page shows "${zhStatus}"; the switch turns it English with ?lang=en`);
+
+    // 3. Desktop.
+    step = 'step 3 (desktop)';
+    const desk = await newPage({ viewport: { width: 1280, height: 800 }, locale: 'en-US' }, 'desktop-en');
+    await desk.page.goto(pageUrl, { waitUntil: 'load' });
+    await waitStatus(desk.page, 'pending', 5000);
+    await until('the QR code image to load', 5000, () =>
+      desk.page.locator(byId('qr')).evaluate((img) => img.complete && img.naturalWidth > 0));
+    await desk.page.screenshot({ path: path.join(shots, 'desktop-en-pending.png'), fullPage: true });
+    await desk.close();
+    log(3, 'desktop page rendered');
+
+    // 4. Pay half: the page turns underpaid and asks for the rest.
+    step = 'step 4 (partial payment)';
+    const dueWei = toWei(amountDue);
+    const firstWei = dueWei / 2n;
+    const restWei = dueWei - firstWei;
+    const tx1 = await rpc(rpcUrl, 'eth_sendTransaction', [{ from, to: address, value: '0x' + firstWei.toString(16) }]);
+    await waitStatus(page, 'underpaid', 20_000);
+    await until('the remaining amount to show', 5000, () => visible(page, 'remaining'));
+    const shownRest = await text(page, 'amount');
+    check(sameAmount(shownRest, fromWei(restWei)),
+      `amount shows "${shownRest}" after paying ${fromWei(firstWei)}, expected ${fromWei(restWei)}`);
+    const remaining = await text(page, 'remaining');
+    check(sameAmount(remaining, fromWei(restWei)), `remaining shows "${remaining}", expected ${fromWei(restWei)}`);
+    await page.screenshot({ path: path.join(shots, 'phone-en-underpaid.png'), fullPage: true });
+    log(4, `sent ${fromWei(firstWei)} ETH (${tx1}); page asks for the remaining ${shownRest} ETH`);
+
+    // 5. Pay the rest: received, waiting for confirmations.
+    step = 'step 5 (full payment)';
+    const tx2 = await rpc(rpcUrl, 'eth_sendTransaction', [{ from, to: address, value: '0x' + toWei(shownRest).toString(16) }]);
+    await until('status paid', 20_000, async () => {
+      const s = await attr(page, 'status', 'data-status');
+      if (s === 'confirmed') {
+        throw new StepError('the invoice confirmed without showing "paid" first: the daemon must need more than one confirmation');
+      }
+      return s === 'paid';
+    }, async () => `page shows ${await attr(page, 'status', 'data-status')}: "${await text(page, 'status')}"`);
+    check(!(await visible(page, 'remaining')), 'remaining is still visible once paid in full');
+    await page.screenshot({ path: path.join(shots, 'phone-en-paid.png'), fullPage: true });
+    log(5, `sent ${shownRest} ETH (${tx2}); page shows "${await text(page, 'status')}"`);
+
+    // 6. Confirm: the page says so, then returns the buyer to the shop.
+    step = 'step 6 (confirmation and redirect)';
+    await rpc(rpcUrl, 'anvil_mine', ['0x' + confirmBlocks.toString(16)]);
+    await waitStatus(page, 'confirmed', 20_000);
+    await page.screenshot({ path: path.join(shots, 'phone-en-confirmed.png'), fullPage: true });
+    const link = (await attr(page, 'redirect-link', 'href')) || '';
+    check(link.startsWith(redirectUrl), `redirect-link "${link}" does not lead to ${redirectUrl}`);
+    const confirmedText = await text(page, 'status');
+    await page.waitForURL((u) => u.href.startsWith(redirectUrl), { timeout: 10_000 })
+      .catch(() => { throw new StepError(`the page did not go to ${redirectUrl} (it is at ${page.url()})`); });
+    log(6, `mined ${confirmBlocks} blocks; page showed "${confirmedText}" and went to ${page.url()}`);
+    await buyer.close();
+
+    // 7. Nothing went wrong on the way, and nothing left the checkout's origin.
+    step = 'step 7 (errors and requests)';
+    check(problems.length === 0, `the page reported problems:\n  ${problems.join('\n  ')}`);
+    check(foreign.length === 0, `the page made requests outside ${origin}:\n  ${foreign.join('\n  ')}`);
+    log(7, `no console errors, failed requests or content-policy violations; every request went to ${origin}`);
+    console.log(`checkout browser test passed; screenshots in ${shots}`);
+  } finally {
+    clearTimeout(deadline);
+    await browser.close();
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    const msg = e instanceof StepError ? e.message : (e && e.stack) || String(e);
+    console.error(`checkout browser test FAILED at ${step}: ${msg}`);
+    process.exit(1);
+  },
+);

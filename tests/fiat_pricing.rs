@@ -1,0 +1,331 @@
+//! Invoices priced in fiat against a local HTTP rate server: the median of
+//! the agreeing sources prices the invoice (rounded up to the satoshi), a
+//! lying source is outvoted and shown as an outlier, the amount stays locked
+//! when the rate moves, and a stale or disputed rate refuses the invoice
+//! with a 503 instead of pricing it with an old figure.
+
+mod common;
+
+use bytes::Bytes;
+use common::*;
+use http_body_util::Full;
+use hyper::{Response, StatusCode};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const CHAIN: &str = "btc";
+
+/// What the rate server answers per path: HTTP status and body.
+type Answers = Arc<Mutex<HashMap<String, (u16, String)>>>;
+
+async fn rate_server(answers: Answers) -> (String, tokio::sync::watch::Sender<bool>) {
+    serve_http(
+        || false,
+        move |req: hyper::Request<hyper::body::Incoming>| {
+            let answers = answers.clone();
+            async move {
+                let (code, body) = answers
+                    .lock()
+                    .unwrap()
+                    .get(req.uri().path())
+                    .cloned()
+                    .unwrap_or((404, "{}".into()));
+                let mut r = Response::new(Full::new(Bytes::from(body)));
+                *r.status_mut() = StatusCode::from_u16(code).unwrap();
+                r
+            }
+        },
+    )
+    .await
+}
+
+fn set(answers: &Answers, path: &str, code: u16, body: &str) {
+    answers
+        .lock()
+        .unwrap()
+        .insert(path.to_string(), (code, body.to_string()));
+}
+
+/// The BIP-84 test account ("abandon … about"), with testnet version bytes.
+fn vpub() -> String {
+    let zpub = "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs";
+    let mut raw = bs58::decode(zpub).with_check(None).into_vec().unwrap();
+    raw[..4].copy_from_slice(&[0x04, 0x5f, 0x1c, 0xf6]);
+    bs58::encode(raw).with_check().into_string()
+}
+
+fn pair<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["rates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pair"] == name)
+        .unwrap_or_else(|| panic!("no {name} in {status}"))
+}
+
+/// Waits until `f` holds for the status of `name`.
+async fn rate_until(d: &Daemon, name: &str, f: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, status) = d.get("/v1/status").await;
+        let p = pair(&status, name).clone();
+        if f(&p) {
+            return p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "rate {name} never got there: {p}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fiat_prices_use_the_agreed_rate_and_refuse_a_stale_one() {
+    let answers: Answers = Arc::default();
+    set(&answers, "/a", 200, r#"{"data":{"amount":"700000.00"}}"#);
+    set(&answers, "/b", 200, r#"{"price": 700100}"#);
+    // A source that lies by a factor of ten.
+    set(&answers, "/liar", 200, r#"{"price": 7000000}"#);
+    set(&answers, "/usd", 200, r#"{"USD": {"last": "98000.12"}}"#);
+    let (rates_url, _rates_stop) = rate_server(answers.clone()).await;
+
+    let mut chain = Vec::new();
+    extend(&mut chain, 1, 2, 0);
+    let node = ReplayNode::start(1, &chain).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}[chain.invoices]\nxpub = \"{}\"\n\n\
+         [[rate]]\npair = \"BTC/CNY\"\nrefresh = 1\nmax_age = 3\nmax_spread = \"2%\"\nmin_sources = 2\n\
+         [[rate.source]]\nname = \"a\"\nurl = \"{rates_url}/a\"\npointer = \"/data/amount\"\n\
+         [[rate.source]]\nname = \"b\"\nurl = \"{rates_url}/b\"\npointer = \"/price\"\n\
+         [[rate.source]]\nname = \"liar\"\nurl = \"{rates_url}/liar\"\npointer = \"/price\"\n\n\
+         [[rate]]\npair = \"BTC/USD\"\nrefresh = 1\nmax_age = 2\n\
+         [[rate.source]]\nname = \"usd\"\nurl = \"{rates_url}/usd\"\npointer = \"/USD/last\"\n\n\
+         [[rate]]\npair = \"BTC/EUR\"\nfixed = \"90000\"\n",
+        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 1)]),
+        vpub(),
+    );
+    let d = Daemon::start(&config).await;
+    d.wait_indexed(CHAIN, 2).await;
+
+    // The median of the two honest sources; the liar is set aside.
+    let cny = rate_until(&d, "BTC/CNY", |p| p["usable"] == true).await;
+    assert_eq!(cny["rate"], "700050", "{cny}");
+    let liar = cny["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "liar")
+        .unwrap();
+    assert_eq!(liar["outlier"], true, "{cny}");
+    assert_eq!(liar["value"], "7000000");
+
+    let (code, inv) = d
+        .post_json(
+            "/v1/invoices",
+            &json!({"chain": CHAIN, "asset": "BTC", "price": "199.00", "currency": "cny", "order_id": "42"}),
+        )
+        .await;
+    assert_eq!(code, 201, "{inv}");
+    // 199 / 700050 = 0.000284265409… BTC, rounded up to 28427 sat.
+    assert_eq!(inv["amount"], "0.00028427");
+    assert_eq!(inv["amount_due"], "0.00028427");
+    assert_eq!(inv["amount_due_base"], "28427");
+    assert_eq!(inv["pricing"]["price"], "199");
+    assert_eq!(inv["pricing"]["currency"], "CNY");
+    assert_eq!(inv["pricing"]["rate"], "700050");
+    assert_eq!(inv["pricing"]["rate_sources"], json!(["a", "b"]));
+    assert!(inv["payment_uri"]
+        .as_str()
+        .unwrap()
+        .contains("amount=0.00028427"));
+
+    // The rate moves; the invoice keeps its amount, and the same request
+    // returns it unchanged. A new order gets the new rate.
+    set(&answers, "/a", 200, r#"{"data":{"amount":"600000"}}"#);
+    set(&answers, "/b", 200, r#"{"price": 600000}"#);
+    rate_until(&d, "BTC/CNY", |p| p["rate"] == "600000").await;
+    let (code, again) = d
+        .post_json(
+            "/v1/invoices",
+            &json!({"chain": CHAIN, "asset": "BTC", "price": "199", "currency": "CNY", "order_id": "42"}),
+        )
+        .await;
+    assert_eq!(code, 200, "{again}");
+    assert_eq!(again["id"], inv["id"]);
+    assert_eq!(again["amount_due_base"], "28427");
+    let (code, other) = d
+        .post_json(
+            "/v1/invoices",
+            &json!({"chain": CHAIN, "asset": "BTC", "price": "199", "currency": "CNY", "order_id": "43"}),
+        )
+        .await;
+    assert_eq!(code, 201, "{other}");
+    // 199 / 600000 = 0.000331666… → 33167 sat.
+    assert_eq!(other["amount_due_base"], "33167");
+    // A different price for an existing order is a conflict.
+    let (code, conflict) = d
+        .post_json(
+            "/v1/invoices",
+            &json!({"chain": CHAIN, "asset": "BTC", "price": "200", "currency": "CNY", "order_id": "42"}),
+        )
+        .await;
+    assert_eq!(code, 409, "{conflict}");
+
+    // A fixed rate needs no fetching.
+    let (code, eur) = d
+        .post_json(
+            "/v1/invoices",
+            &json!({"chain": CHAIN, "asset": "BTC", "price": "9", "currency": "EUR", "order_id": "e1"}),
+        )
+        .await;
+    assert_eq!(code, 201, "{eur}");
+    assert_eq!(eur["amount_due"], "0.0001");
+
+    // The USD source starts failing: once its last figure is older than
+    // max_age, invoices in USD are refused, never priced with it.
+    rate_until(&d, "BTC/USD", |p| p["usable"] == true).await;
+    set(&answers, "/usd", 500, "oops");
+    let usd = rate_until(&d, "BTC/USD", |p| p["usable"] == false).await;
+    assert!(
+        usd["error"].as_str().unwrap().contains("younger than 2 s"),
+        "{usd}"
+    );
+    assert_eq!(usd["sources"][0]["fresh"], false, "{usd}");
+    assert!(
+        usd["sources"][0]["error"].as_str().unwrap().contains("500"),
+        "{usd}"
+    );
+    let (code, refused) = d
+        .post_json(
+            "/v1/invoices",
+            &json!({"chain": CHAIN, "asset": "BTC", "price": "10", "currency": "USD", "order_id": "u1"}),
+        )
+        .await;
+    assert_eq!(code, 503, "{refused}");
+    assert_eq!(refused["error"]["code"], "rate_unavailable", "{refused}");
+    // It comes back when the source does.
+    set(&answers, "/usd", 200, r#"{"USD": {"last": 100000}}"#);
+    rate_until(&d, "BTC/USD", |p| p["usable"] == true).await;
+    let (code, usd_inv) = d
+        .post_json(
+            "/v1/invoices",
+            &json!({"chain": CHAIN, "asset": "BTC", "price": "10", "currency": "USD", "order_id": "u1"}),
+        )
+        .await;
+    assert_eq!(code, 201, "{usd_inv}");
+    assert_eq!(usd_inv["amount_due_base"], "10000");
+
+    // Two of three sources lie (differently): no majority agrees, no rate.
+    set(&answers, "/b", 200, r#"{"price": 900000}"#);
+    set(&answers, "/liar", 200, r#"{"price": 100}"#);
+    let disputed = rate_until(&d, "BTC/CNY", |p| p["usable"] == false).await;
+    assert!(
+        disputed["error"].as_str().unwrap().contains("disagree"),
+        "{disputed}"
+    );
+    let (code, refused) = d
+        .post_json(
+            "/v1/invoices",
+            &json!({"chain": CHAIN, "asset": "BTC", "price": "1", "currency": "CNY", "order_id": "44"}),
+        )
+        .await;
+    assert_eq!(code, 503, "{refused}");
+    assert!(refused["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("BTC/CNY"));
+
+    // Requests that cannot be priced say why.
+    for (body, code, what) in [
+        (
+            json!({"chain": CHAIN, "asset": "BTC", "price": "1", "currency": "JPY", "order_id": "x"}),
+            400,
+            "rate_not_configured",
+        ),
+        (
+            json!({"chain": CHAIN, "asset": "BTC", "price": "1", "amount": "1", "currency": "CNY", "order_id": "x"}),
+            400,
+            "invalid_amount",
+        ),
+        (
+            json!({"chain": CHAIN, "asset": "BTC", "price": "1", "order_id": "x"}),
+            400,
+            "invalid_amount",
+        ),
+        (
+            json!({"chain": CHAIN, "asset": "BTC", "price": "-5", "currency": "EUR", "order_id": "x"}),
+            400,
+            "invalid_price",
+        ),
+        (
+            json!({"chain": CHAIN, "asset": "BTC", "price": "5", "currency": "E/R", "order_id": "x"}),
+            400,
+            "invalid_currency",
+        ),
+    ] {
+        let (got, answer) = d.post_json("/v1/invoices", &body).await;
+        assert_eq!(got, code, "{body} → {answer}");
+        assert_eq!(answer["error"]["code"], what, "{body} → {answer}");
+    }
+
+    // The rates are in the metrics too.
+    let metrics = d
+        .http
+        .get(format!("{}/metrics", d.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for want in [
+        "paywatch_rate{pair=\"BTC/USD\",source=\"usd\"}",
+        "paywatch_rate_updated_timestamp_seconds{pair=\"BTC/CNY\",source=\"a\"}",
+        "paywatch_rate_fetch_failures_total{pair=\"BTC/USD\",source=\"usd\"}",
+    ] {
+        assert!(metrics.contains(want), "no {want} in /metrics");
+    }
+    d.stop().await;
+}
+
+#[test]
+fn rate_config_mistakes_are_named() {
+    let base = "data_dir = \"/tmp/x\"\n";
+    for (text, want) in [
+        ("[[rate]]\npair = \"USDT\"\nfixed = \"7\"\n", "ASSET/CURRENCY"),
+        ("[[rate]]\npair = \"USDT/CNY\"\n", "no source"),
+        ("[[rate]]\npair = \"USDT/CNY\"\nfixed = \"-7\"\n", "fixed"),
+        (
+            "[[rate]]\npair = \"USDT/CNY\"\n[[rate.source]]\nurl = \"http://127.0.0.1:1/x\"\n",
+            "`pointer` is required",
+        ),
+        (
+            "[[rate]]\npair = \"USDT/CNY\"\nmin_sources = 2\nfixed = \"7\"\n",
+            "min_sources",
+        ),
+        (
+            "[[rate]]\npair = \"USDT/CNY\"\nfixed = \"7\"\n[[rate]]\npair = \"usdt/cny\"\nfixed = \"7\"\n",
+            "configured twice",
+        ),
+        (
+            "[[rate]]\npair = \"USDT/CNY\"\nrefresh = 60\nmax_age = 10\nfixed = \"7\"\n",
+            "max_age",
+        ),
+        ("[checkout]\naccent_color = \"red; x\"\n", "checkout.accent_color"),
+        ("[checkout]\npath = \"/v1/pay\"\n", "checkout.path"),
+        ("[checkout.text.fr]\ntitle = \"x\"\n", "checkout.text.fr"),
+        ("[checkout.text.en]\nnope = \"x\"\n", "checkout.text.en.nope"),
+    ] {
+        let err = paywatch::config::Config::parse(
+            &format!("{base}{text}"),
+            std::path::Path::new("/tmp/test.toml"),
+        )
+        .expect_err(text)
+        .to_string();
+        assert!(err.contains(want), "{text}: {err}");
+    }
+}
