@@ -85,7 +85,7 @@ const MAX_WAIT: u64 = 30;
 
 type Resp = Response<Full<Bytes>>;
 
-/// The checkout page's settings and the invoice chains it shows.
+/// The checkout page's settings and its theme stylesheet.
 pub struct Checkout {
     cfg: CheckoutConfig,
     theme_css: String,

@@ -202,7 +202,7 @@ pub(super) struct RawRate {
     pair: String,
     fixed: Option<String>,
     max_age: Option<u64>,
-    max_spread: Option<String>,
+    max_spread: Option<toml::Value>,
     min_sources: Option<usize>,
     refresh: Option<u64>,
     #[serde(default)]
@@ -356,14 +356,22 @@ pub(super) fn rates(raw: Vec<RawRate>) -> Result<Vec<RateConfig>, String> {
         }
         let max_spread_percent = match &r.max_spread {
             None => 2.0,
-            Some(s) => match s.trim().trim_end_matches('%').trim().parse::<f64>() {
-                Ok(v) if (0.0..=100.0).contains(&v) => v,
-                _ => {
-                    return Err(at(format!(
-                        "max_spread: `{s}` is not a percentage between 0 and 100"
-                    )))
+            Some(v) => {
+                let parsed = match v {
+                    toml::Value::Integer(i) => Some(*i as f64),
+                    toml::Value::Float(f) => Some(*f),
+                    toml::Value::String(s) => s.trim().trim_end_matches('%').trim().parse().ok(),
+                    _ => None,
+                };
+                match parsed {
+                    Some(p) if (0.0..=100.0).contains(&p) => p,
+                    _ => {
+                        return Err(at(format!(
+                            "max_spread: `{v}` is not a percentage between 0 and 100"
+                        )))
+                    }
                 }
-            },
+            }
         };
         let min_sources = r.min_sources.unwrap_or(1);
         if min_sources == 0 || min_sources > sources.len() {

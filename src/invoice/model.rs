@@ -91,7 +91,7 @@ pub struct Invoice {
 /// A fiat price and the rate it was converted at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pricing {
-    /// The price as requested, e.g. `"199.00"`.
+    /// The price as requested, normalised (`"199.00"` is kept as `"199"`).
     pub price: String,
     /// Upper case, e.g. `CNY`.
     pub currency: String,

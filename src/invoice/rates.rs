@@ -303,7 +303,12 @@ impl Pair {
                     .reading
                     .lock()
                     .expect("a rate reading lock is never poisoned");
-                (r.value, r.at, r.error.clone())
+                // A figure set in the config never ages.
+                let at = match s.kind {
+                    RateSourceKind::Fixed(_) => now,
+                    RateSourceKind::Http { .. } => r.at,
+                };
+                (r.value, at, r.error.clone())
             })
             .collect();
         let fresh: Vec<(usize, U256)> = readings
@@ -581,7 +586,15 @@ mod tests {
                 .iter()
                 .map(|(name, v, at)| Source {
                     name: name.to_string(),
-                    kind: RateSourceKind::Fixed(String::new()),
+                    kind: if *name == "fixed" {
+                        RateSourceKind::Fixed(String::new())
+                    } else {
+                        RateSourceKind::Http {
+                            url: "http://127.0.0.1:1/".parse().unwrap(),
+                            pointer: String::new(),
+                            headers: Vec::new(),
+                        }
+                    },
                     reading: Mutex::new(Reading {
                         value: v.map(scaled),
                         at: *at,
@@ -637,6 +650,9 @@ mod tests {
         // Never fetched.
         let p = pair(&[("a", None, 0)], 1);
         assert!(p.evaluate(now).0.is_err());
+        // A fixed figure (set at start, long ago) is always current.
+        let p = pair(&[("fixed", Some("7.2"), 0)], 1);
+        assert_eq!(p.evaluate(now + 86_400).0.unwrap().1.as_of, now + 86_400);
     }
 
     #[test]
