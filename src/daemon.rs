@@ -101,6 +101,19 @@ pub async fn run_with_listener(
                             format!("chain {}: cannot load received outputs", chain.name)
                         })?;
                 let node = BitcoinNode::new(btc.clone(), chain.prefetch);
+                if let Some(m) = &btc.mempool {
+                    let watcher = crate::chain::mempool::MempoolWatcher::new(
+                        &chain.name,
+                        chain.network_name(),
+                        btc.network,
+                        m.clone(),
+                        node.clone(),
+                        matcher.clone(),
+                        store.clone(),
+                        status.clone(),
+                    );
+                    tasks.push(tokio::spawn(watcher.run(stop.clone())));
+                }
                 let scanner = Scanner::new(settings, store.clone(), node, decoder, status.clone());
                 tasks.push(tokio::spawn(scanner.run(stop.clone(), rescan_rx)));
             }
@@ -183,8 +196,23 @@ pub async fn run_with_listener(
     // Without a chain that takes invoices there is nothing to track, and
     // the feed need not be read a second time.
     if !state.invoices.is_empty() {
+        let policies = config
+            .chains
+            .iter()
+            .filter_map(|c| {
+                let inv = c.invoices.as_ref()?;
+                Some((
+                    c.name.clone(),
+                    crate::invoice::tracker::ZeroConf {
+                        enabled: inv.zero_conf,
+                        rbf: inv.zero_conf_rbf,
+                    },
+                ))
+            })
+            .collect();
         tasks.push(tokio::spawn(crate::invoice::tracker::run(
             store.clone(),
+            policies,
             stop.clone(),
         )));
     }

@@ -59,6 +59,11 @@ fn free_port() -> u16 {
 
 impl Bitcoind {
     fn start(bin: &PathBuf) -> Bitcoind {
+        Self::start_with(bin, &[])
+    }
+
+    /// Starts the node with `extra` arguments.
+    fn start_with(bin: &PathBuf, extra: &[String]) -> Bitcoind {
         let dir = tempfile::tempdir().unwrap();
         let rpc_port = free_port();
         let child = Command::new(bin)
@@ -79,6 +84,7 @@ impl Bitcoind {
                 "-txindex=1",
                 "-rest=1",
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -221,5 +227,57 @@ async fn regtest_payment_detected_confirmed_reorged_and_remined() {
     let t = d.transfers("btc", &merchant).await;
     assert_eq!(t.len(), 1);
     assert_eq!(t[0]["status"], "detected");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn regtest_mempool_payment_over_zmq_then_mined() {
+    let Some(bin) = bitcoind_path() else { return };
+    let zmq = format!("tcp://127.0.0.1:{}", free_port());
+    let node = Bitcoind::start_with(&bin, &[format!("-zmqpubrawtx={zmq}")]);
+    let miner = node.call("getnewaddress", &[]);
+    node.call("generatetoaddress", &[json!(101), miner.clone()]);
+    let merchant = node
+        .call("getnewaddress", &[])
+        .as_str()
+        .unwrap()
+        .to_string();
+    let data = tempfile::tempdir().unwrap();
+    // Reconciliation is slow here, so a detection within the test can only
+    // come from the ZMQ message.
+    let section = format!(
+        "[[chain]]\nname = \"btc\"\nkind = \"bitcoin\"\nnetwork = \"regtest\"\nrpc_url = \"{}\"\n\
+         rpc_cookie = \"{}\"\nstart_height = 0\nconfirmations = 1\npoll_interval_ms = 50\n\
+         [chain.mempool]\nzmq_rawtx = \"{zmq}\"\npoll_interval_ms = 600000\nfull_rbf = false\n",
+        node.rpc_url,
+        node.cookie().display()
+    );
+    let d = Daemon::start(&config_text(data.path(), &[section])).await;
+    d.watch("btc", &merchant, "order-7").await;
+    d.wait_indexed("btc", 101).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let txid = node.call("sendtoaddress", &[json!(merchant), json!(0.25)]);
+    let txid = txid.as_str().unwrap().to_string();
+    let ev = wait_event(&d, "payment.detected", &txid, 1).await;
+    let det = ev
+        .iter()
+        .find(|e| e["type"] == "payment.detected" && e["txid"] == txid.as_str())
+        .unwrap();
+    assert_eq!(det["status"], "mempool");
+    assert_eq!(det["confirmations"], 0);
+    assert_eq!(det["amount"], "25000000");
+    assert_eq!(det["address"], merchant.as_str());
+    assert!(det["mempool"]["fee_rate"].as_f64().unwrap() > 0.0, "{det}");
+
+    node.call("generatetoaddress", &[json!(1), miner]);
+    let ev = wait_event(&d, "payment.confirmed", &txid, 1).await;
+    let dets: Vec<&Value> = ev
+        .iter()
+        .filter(|e| e["type"] == "payment.detected" && e["txid"] == txid.as_str())
+        .collect();
+    assert_eq!(dets.len(), 2, "{dets:#?}");
+    assert_eq!(dets[1]["block"]["height"], 102);
+    assert_eq!(dets[0]["index"], dets[1]["index"]);
     d.stop().await;
 }

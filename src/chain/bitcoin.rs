@@ -391,6 +391,16 @@ impl BitcoinNode {
         })
     }
 
+    /// Any RPC, answered as JSON.
+    pub async fn raw_call(
+        &self,
+        method: &'static str,
+        params: Vec<serde_json::Value>,
+    ) -> Result<serde_json::Value, NodeError> {
+        self.call(0, move |c| c.call::<serde_json::Value>(method, &params))
+            .await
+    }
+
     /// The configured request timeout.
     pub fn timeout(&self) -> Duration {
         self.cfg.rpc_timeout

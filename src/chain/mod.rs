@@ -7,6 +7,7 @@
 
 pub mod bitcoin;
 pub mod evm;
+pub mod mempool;
 pub mod tron;
 
 use crate::store::StoreError;

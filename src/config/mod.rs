@@ -139,6 +139,28 @@ struct RawBitcoin {
     rpc_timeout_secs: u64,
     #[serde(default = "default_max_reorg")]
     max_reorg_depth: u64,
+    mempool: Option<RawMempool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMempool {
+    zmq_rawtx: Option<String>,
+    poll_interval_ms: Option<u64>,
+    full_rbf: Option<bool>,
+}
+
+/// Following a Bitcoin node's mempool (`[chain.mempool]`).
+#[derive(Debug, Clone)]
+pub struct MempoolConfig {
+    /// bitcoind's `-zmqpubrawtx` endpoint, e.g. `tcp://127.0.0.1:28332`.
+    pub zmq_rawtx: Option<String>,
+    /// How often the mempool is listed and compared (the only way without
+    /// ZMQ, a safety net with it).
+    pub poll_interval: Duration,
+    /// The node replaces any unconfirmed transaction, signalled or not
+    /// (Bitcoin Core 28 and later by default).
+    pub full_rbf: bool,
 }
 
 #[derive(Deserialize)]
@@ -309,6 +331,8 @@ struct RawInvoices {
     unique_amount_step: Option<String>,
     max_open: Option<u32>,
     default_expires_in: Option<u64>,
+    zero_conf: Option<bool>,
+    zero_conf_rbf: Option<bool>,
 }
 
 /// Where invoice addresses come from.
@@ -335,6 +359,13 @@ pub struct InvoiceConfig {
     pub gap_limit: u32,
     /// Seconds an invoice stays open when the request does not say.
     pub default_expires_in: u64,
+    /// A mempool payment confirms the invoice at once (Bitcoin with
+    /// `[chain.mempool]`); otherwise invoices confirm at the chain's
+    /// `confirmations`.
+    pub zero_conf: bool,
+    /// With `zero_conf`, also a transaction that can be replaced (signals
+    /// BIP-125, or the node runs full-RBF).
+    pub zero_conf_rbf: bool,
 }
 
 fn invoice_config(raw: RawInvoices) -> Result<InvoiceConfig, String> {
@@ -381,6 +412,8 @@ fn invoice_config(raw: RawInvoices) -> Result<InvoiceConfig, String> {
         source,
         gap_limit: raw.gap_limit.unwrap_or(20).max(1),
         default_expires_in,
+        zero_conf: raw.zero_conf.unwrap_or(false),
+        zero_conf_rbf: raw.zero_conf_rbf.unwrap_or(false),
     })
 }
 
@@ -459,6 +492,7 @@ pub struct BitcoinConfig {
     pub rpc_url: Url,
     pub auth: RpcAuth,
     pub rpc_timeout: Duration,
+    pub mempool: Option<MempoolConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -607,6 +641,14 @@ impl Config {
             };
             let mut chain = chain;
             chain.invoices = invoices.map(invoice_config).transpose().map_err(at)?;
+            let follows_mempool =
+                matches!(&chain.kind, ChainKind::Bitcoin(b) if b.mempool.is_some());
+            if chain.invoices.as_ref().is_some_and(|i| i.zero_conf) && !follows_mempool {
+                return Err(at(
+                    "invoices.zero_conf: needs a Bitcoin chain with a [chain.mempool] section"
+                        .into(),
+                ));
+            }
             crate::invoice::service::check(&chain).map_err(at)?;
             if chains.iter().any(|c| c.name == chain.name) {
                 return Err(at(format!("name: chain `{}` is defined twice", chain.name)));
@@ -755,6 +797,34 @@ fn bitcoin_chain(raw: RawBitcoin, base: &Path) -> Result<ChainConfig, String> {
         (None, Some(_), None) => return Err("rpc_user is set but rpc_password is missing".into()),
         (None, None, Some(_)) => return Err("rpc_password is set but rpc_user is missing".into()),
     };
+    let mempool = match raw.mempool {
+        None => None,
+        Some(m) => {
+            if let Some(z) = &m.zmq_rawtx {
+                let ok = z
+                    .strip_prefix("tcp://")
+                    .and_then(|rest| rest.rsplit_once(':'))
+                    .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+                if !ok {
+                    return Err(format!(
+                        "mempool.zmq_rawtx: `{z}` is not a ZMQ TCP endpoint such as \"tcp://127.0.0.1:28332\""
+                    ));
+                }
+            }
+            let default_poll = if m.zmq_rawtx.is_some() { 10_000 } else { 1_000 };
+            let poll = m.poll_interval_ms.unwrap_or(default_poll);
+            if !(100..=600_000).contains(&poll) {
+                return Err(format!(
+                    "mempool.poll_interval_ms: {poll} is not between 100 and 600000"
+                ));
+            }
+            Some(MempoolConfig {
+                zmq_rawtx: m.zmq_rawtx,
+                poll_interval: Duration::from_millis(poll),
+                full_rbf: m.full_rbf.unwrap_or(true),
+            })
+        }
+    };
     common(
         raw.name,
         raw.start_height,
@@ -768,6 +838,7 @@ fn bitcoin_chain(raw: RawBitcoin, base: &Path) -> Result<ChainConfig, String> {
             rpc_url,
             auth,
             rpc_timeout: Duration::from_secs(raw.rpc_timeout_secs.max(1)),
+            mempool,
         }),
     )
 }
@@ -1074,6 +1145,31 @@ confirmations = 2
             e.contains("rpc_cookie") && e.contains("/nonexistent/.cookie"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn mempool_settings_are_checked() {
+        let ok = parse(&format!(
+            "{GOOD}[chain.mempool]\nzmq_rawtx = \"tcp://127.0.0.1:28332\"\n[chain.invoices]\nshared_address = \"bcrt1qcr8te4kr609gcawutmrza0j4xv80jy8zeqchgx\"\nunique_amount_step = \"0.00000001\"\nzero_conf = true\n"
+        ))
+        .unwrap();
+        let ChainKind::Bitcoin(b) = &ok.chains[0].kind else {
+            panic!("a bitcoin chain")
+        };
+        let m = b.mempool.as_ref().unwrap();
+        assert!(m.full_rbf, "full-RBF is the default policy");
+        assert_eq!(m.poll_interval, Duration::from_secs(10));
+        for (extra, want) in [
+            ("[chain.mempool]\nzmq_rawtx = \"127.0.0.1:28332\"\n", "mempool.zmq_rawtx"),
+            ("[chain.mempool]\npoll_interval_ms = 5\n", "mempool.poll_interval_ms"),
+            (
+                "[chain.invoices]\nshared_address = \"bcrt1qcr8te4kr609gcawutmrza0j4xv80jy8zeqchgx\"\nunique_amount_step = \"0.00000001\"\nzero_conf = true\n",
+                "needs a Bitcoin chain with a [chain.mempool]",
+            ),
+        ] {
+            let err = parse(&format!("{GOOD}{extra}")).unwrap_err();
+            assert!(err.contains(want), "{extra}: {err}");
+        }
     }
 
     #[test]

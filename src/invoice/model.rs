@@ -40,8 +40,12 @@ pub struct InvoicePayment {
     pub index: u32,
     /// Base units.
     pub amount: String,
+    /// 0 while unconfirmed.
     pub height: u64,
     pub confirmed: bool,
+    /// Seen in the mempool, not (yet) in a block.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub mempool: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

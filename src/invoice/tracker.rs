@@ -27,8 +27,40 @@ struct PaymentView {
     txid: String,
     index: u32,
     amount: String,
-    block: BlockView,
+    /// Absent for a mempool transaction.
+    #[serde(default)]
+    block: Option<BlockView>,
     asset: AssetView,
+    #[serde(default)]
+    mempool: Option<MempoolView>,
+}
+
+#[derive(Deserialize)]
+struct MempoolView {
+    rbf: bool,
+    full_rbf: bool,
+}
+
+/// When a mempool payment counts as confirmed for an invoice, per chain.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ZeroConf {
+    pub enabled: bool,
+    /// Also when the transaction can be replaced.
+    pub rbf: bool,
+}
+
+impl PaymentView {
+    fn height(&self) -> u64 {
+        self.block.as_ref().map_or(0, |b| b.height)
+    }
+
+    /// A mempool payment the chain's policy accepts at zero confirmations.
+    fn zero_conf_ok(&self, policy: ZeroConf) -> bool {
+        match &self.mempool {
+            Some(m) => policy.enabled && (policy.rbf || !(m.rbf || m.full_rbf)),
+            None => false,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -111,7 +143,13 @@ impl Invoice {
         let mut out = Vec::new();
         let after = self.status;
         if rank(after) < rank(before) || (before == InvoiceStatus::PaidLate && after != before) {
-            out.push(event(self, "reorged", trigger, key));
+            // A block reorg, or a mempool payment replaced, double-spent
+            // or dropped.
+            let why = match trigger.and_then(|t| t["type"].as_str()) {
+                Some("payment.reorged") | None => "reorged",
+                Some(_) => "reverted",
+            };
+            out.push(event(self, why, trigger, key));
             return out;
         }
         match after {
@@ -137,7 +175,7 @@ impl Invoice {
     }
 
     /// Applies one payment event to the invoice; `true` when it counted.
-    fn apply(&mut self, p: &PaymentView) -> bool {
+    fn apply(&mut self, p: &PaymentView, policy: ZeroConf) -> bool {
         let pos = self
             .payments
             .iter()
@@ -147,16 +185,28 @@ impl Invoice {
                 txid: p.txid.clone(),
                 index: p.index,
                 amount: p.amount.clone(),
-                height: p.block.height,
-                confirmed: false,
+                height: p.height(),
+                confirmed: p.zero_conf_ok(policy),
+                mempool: p.mempool.is_some(),
             }),
+            // Seen in the mempool, now mined: the same payment.
+            ("payment.detected", Some(i)) if p.block.is_some() && self.payments[i].mempool => {
+                self.payments[i].height = p.height();
+                self.payments[i].mempool = false;
+            }
+            ("payment.replaced" | "payment.double_spent" | "payment.dropped", Some(i))
+                if self.payments[i].mempool =>
+            {
+                self.payments.remove(i);
+            }
             ("payment.confirmed", Some(i)) => self.payments[i].confirmed = true,
             ("payment.confirmed", None) => self.payments.push(InvoicePayment {
                 txid: p.txid.clone(),
                 index: p.index,
                 amount: p.amount.clone(),
-                height: p.block.height,
+                height: p.height(),
                 confirmed: true,
+                mempool: false,
             }),
             ("payment.reorged", Some(i)) => {
                 self.payments.remove(i);
@@ -167,14 +217,18 @@ impl Invoice {
     }
 }
 
-/// Follows the feed until `stop`.
-pub async fn run(store: Arc<Store>, mut stop: watch::Receiver<bool>) {
+/// Follows the feed until `stop`; `policies` by chain name.
+pub async fn run(
+    store: Arc<Store>,
+    policies: HashMap<String, ZeroConf>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut events = store.subscribe();
     loop {
         if *stop.borrow() {
             return;
         }
-        let busy = match tokio::task::block_in_place(|| step(&store)) {
+        let busy = match tokio::task::block_in_place(|| step(&store, &policies)) {
             Ok(busy) => busy,
             Err(e) => {
                 tracing::error!("invoice tracker: {e}");
@@ -193,7 +247,7 @@ pub async fn run(store: Arc<Store>, mut stop: watch::Receiver<bool>) {
 }
 
 /// One batch; `true` when more may be waiting.
-fn step(store: &Store) -> Result<bool, StoreError> {
+fn step(store: &Store, policies: &HashMap<String, ZeroConf>) -> Result<bool, StoreError> {
     let cursor = store.invoice_cursor()?;
     let batch = store.events_after_raw(cursor, BATCH)?;
     let mut touched: HashMap<String, Invoice> = HashMap::new();
@@ -234,7 +288,8 @@ fn step(store: &Store) -> Result<bool, StoreError> {
         };
         if let Some(i) = chosen {
             let mut inv = candidates.swap_remove(i);
-            if inv.apply(&p) {
+            let policy = policies.get(&p.chain).copied().unwrap_or_default();
+            if inv.apply(&p, policy) {
                 let trigger: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
                 out.extend(inv.settle(Some(&trigger), *seq));
             }

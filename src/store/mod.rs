@@ -41,10 +41,12 @@ mod delivery;
 pub use delivery::{parse_delivery_id, Delivery, DeliveryStatus, DispatchBatch, DueDelay, Target};
 use delivery::{CF_DELIVERIES, CF_PLUGIN_KV, CF_QUEUE};
 mod invoice;
+mod mempool;
 use invoice::CF_INVOICES;
 pub use invoice::{InvoiceInsert, NewInvoice};
+use mempool::CF_MEMPOOL;
 
-const ALL_CFS: [&str; 12] = [
+const ALL_CFS: [&str; 13] = [
     CF_META,
     CF_HEADERS,
     CF_WATCHES,
@@ -57,6 +59,7 @@ const ALL_CFS: [&str; 12] = [
     CF_QUEUE,
     CF_PLUGIN_KV,
     CF_INVOICES,
+    CF_MEMPOOL,
 ];
 
 /// Bumped whenever a key or value layout changes; checked at open.

@@ -121,6 +121,8 @@ struct ChainState {
     raw: HashMap<BlockHash, Vec<u8>>,
     fault: Option<Fault>,
     calls: u64,
+    /// Unconfirmed transactions and their fees (sat), in arrival order.
+    mempool: Vec<(Transaction, u64)>,
 }
 
 impl ChainState {
@@ -137,6 +139,8 @@ pub struct ReplayNode {
     pub password: String,
     state: Arc<Mutex<ChainState>>,
     stop: watch::Sender<bool>,
+    /// Messages for the ZMQ publisher: `rawtx` bodies.
+    zmq: Option<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>,
 }
 
 impl ReplayNode {
@@ -162,9 +166,70 @@ impl ReplayNode {
             password: "replay-password".into(),
             state: node_state,
             stop,
+            zmq: None,
         };
         node.set_chain(base, blocks);
         node
+    }
+
+    /// Publishes bitcoind's ZMQ `rawtx` topic on a free loopback port;
+    /// returns the endpoint (`tcp://127.0.0.1:PORT`).
+    pub async fn enable_zmq(&mut self) -> String {
+        use zeromq::{Socket, SocketSend};
+        let mut socket = zeromq::PubSocket::new();
+        let endpoint = socket.bind("tcp://127.0.0.1:0").await.unwrap().to_string();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        let mut stop = self.stop.subscribe();
+        tokio::spawn(async move {
+            let mut seq: u32 = 0;
+            loop {
+                let raw = tokio::select! {
+                    r = rx.recv() => match r { Some(r) => r, None => break },
+                    _ = stop.changed() => break,
+                };
+                let mut m = zeromq::ZmqMessage::from(b"rawtx".to_vec());
+                m.push_back(raw.into());
+                m.push_back(seq.to_le_bytes().to_vec().into());
+                seq = seq.wrapping_add(1);
+                let _ = socket.send(m).await;
+            }
+        });
+        self.zmq = Some(tx);
+        endpoint
+    }
+
+    /// Sends `tx` on the ZMQ `rawtx` topic (as bitcoind does when a
+    /// transaction enters the mempool, and for each one of a new block).
+    pub fn publish(&self, tx: &Transaction) {
+        if let Some(z) = &self.zmq {
+            let _ = z.send(bitcoin::consensus::serialize(tx));
+        }
+    }
+
+    /// Accepts `tx` into the mempool with `fee` sat, and publishes it.
+    pub fn mempool_add(&self, tx: &Transaction, fee: u64) {
+        self.state.lock().unwrap().mempool.push((tx.clone(), fee));
+        self.publish(tx);
+    }
+
+    /// Removes a transaction from the mempool silently (evicted, expired,
+    /// or replaced where the replacement comes separately).
+    pub fn mempool_remove(&self, txid: bitcoin::Txid) {
+        self.state
+            .lock()
+            .unwrap()
+            .mempool
+            .retain(|(t, _)| t.compute_txid() != txid);
+    }
+
+    pub fn mempool_txids(&self) -> Vec<bitcoin::Txid> {
+        self.state
+            .lock()
+            .unwrap()
+            .mempool
+            .iter()
+            .map(|(t, _)| t.compute_txid())
+            .collect()
     }
 
     /// Replaces the best chain (a reorg when it shares a prefix with the old one).
@@ -176,6 +241,13 @@ impl ReplayNode {
             s.raw
                 .insert(b.block_hash(), bitcoin::consensus::serialize(b));
         }
+        // Mined transactions, and those conflicting with them, leave the
+        // mempool.
+        let (mined, spent) = best_chain_spends(&s);
+        s.mempool.retain(|(t, _)| {
+            !mined.contains(&t.compute_txid())
+                && !t.input.iter().any(|i| spent.contains(&i.previous_output))
+        });
     }
 
     pub fn set_fault(&self, fault: Fault) {
@@ -300,8 +372,126 @@ async fn answer(
                 None => rpc_error(&id, -5, "Block not found"),
             }
         }
-        other => rpc_error(&id, -32601, &format!("Method not found: {other}")),
+        other => mempool_answer(&s, &id, other, &params)
+            .unwrap_or_else(|| rpc_error(&id, -32601, &format!("Method not found: {other}"))),
     }
+}
+
+/// Every transaction of the best chain, and every outpoint it spends.
+fn best_chain_spends(
+    s: &ChainState,
+) -> (
+    std::collections::HashSet<bitcoin::Txid>,
+    std::collections::HashSet<OutPoint>,
+) {
+    let mut mined = std::collections::HashSet::new();
+    let mut spent = std::collections::HashSet::new();
+    for h in &s.best {
+        let b: Block = bitcoin::consensus::deserialize(&s.raw[h]).unwrap();
+        for t in &b.txdata {
+            mined.insert(t.compute_txid());
+            for i in &t.input {
+                spent.insert(i.previous_output);
+            }
+        }
+    }
+    (mined, spent)
+}
+
+/// The mempool RPCs: `getrawmempool`, `getrawtransaction`,
+/// `getmempoolentry`, `gettxout`.
+fn mempool_answer(
+    s: &ChainState,
+    id: &Value,
+    method: &str,
+    params: &[Value],
+) -> Option<Response<Full<Bytes>>> {
+    let txid_param = || -> Option<bitcoin::Txid> { params.first()?.as_str()?.parse().ok() };
+    Some(match method {
+        "getrawmempool" => rpc_result(
+            id,
+            json!(s
+                .mempool
+                .iter()
+                .map(|(t, _)| t.compute_txid().to_string())
+                .collect::<Vec<_>>()),
+        ),
+        "getrawtransaction" => {
+            let want = txid_param();
+            let from_pool = s
+                .mempool
+                .iter()
+                .find(|(t, _)| Some(t.compute_txid()) == want)
+                .map(|(t, _)| t.clone());
+            let found = from_pool.or_else(|| {
+                s.best.iter().find_map(|h| {
+                    let b: Block = bitcoin::consensus::deserialize(&s.raw[h]).unwrap();
+                    b.txdata
+                        .into_iter()
+                        .find(|t| Some(t.compute_txid()) == want)
+                })
+            });
+            match found {
+                Some(t) => rpc_result(id, json!(hex::encode(bitcoin::consensus::serialize(&t)))),
+                None => rpc_error(id, -5, "No such mempool or blockchain transaction"),
+            }
+        }
+        "getmempoolentry" => {
+            let want = txid_param();
+            match s
+                .mempool
+                .iter()
+                .find(|(t, _)| Some(t.compute_txid()) == want)
+            {
+                Some((t, fee)) => {
+                    let in_pool: Vec<String> = t
+                        .input
+                        .iter()
+                        .map(|i| i.previous_output.txid)
+                        .filter(|p| s.mempool.iter().any(|(m, _)| m.compute_txid() == *p))
+                        .map(|p| p.to_string())
+                        .collect();
+                    rpc_result(
+                        id,
+                        json!({
+                            "vsize": t.vsize(),
+                            "fees": {"base": *fee as f64 / 1e8},
+                            "depends": in_pool,
+                            "bip125-replaceable": t.input.iter().any(|i| i.sequence.0 < 0xffff_fffe),
+                        }),
+                    )
+                }
+                None => rpc_error(id, -5, "Transaction not in mempool"),
+            }
+        }
+        "gettxout" => {
+            let (Some(txid), Some(vout)) = (txid_param(), params.get(1).and_then(Value::as_u64))
+            else {
+                return Some(rpc_error(id, -8, "bad parameters"));
+            };
+            let include_mempool = params.get(2).and_then(Value::as_bool).unwrap_or(true);
+            let op = OutPoint {
+                txid,
+                vout: vout as u32,
+            };
+            let (mined, spent) = best_chain_spends(s);
+            let spent_in_pool = include_mempool
+                && s.mempool
+                    .iter()
+                    .any(|(t, _)| t.input.iter().any(|i| i.previous_output == op));
+            let exists = mined.contains(&txid)
+                || (include_mempool && s.mempool.iter().any(|(t, _)| t.compute_txid() == txid));
+            if !exists || spent.contains(&op) || spent_in_pool {
+                rpc_result(id, Value::Null)
+            } else {
+                rpc_result(
+                    id,
+                    json!({"value": 0.0001, "confirmations": 1, "coinbase": false}),
+                )
+            }
+        }
+        _ => return None,
+    })
 }
 
 // ---- synthetic chains -----------------------------------------------------------

@@ -1,0 +1,549 @@
+//! Bitcoin's mempool: unconfirmed transactions paying watched addresses,
+//! reported at zero confirmations, and what becomes of them.
+//!
+//! Transactions arrive by bitcoind's ZMQ `rawtx` topic (published when a
+//! transaction enters the mempool and again, for every transaction of a
+//! block, when the block connects) and by a periodic `getrawmempool`
+//! reconciliation, which is also the whole mechanism without ZMQ and runs
+//! at once after a ZMQ reconnect. Each tracked transaction keeps its inputs,
+//! so that:
+//!
+//! - a transaction in the mempool spending one of them replaced it
+//!   (`payment.replaced`, with `replaced_by` and whether the watched output
+//!   survives in the replacement);
+//! - a transaction in a block spending one of them double-spent it
+//!   (`payment.double_spent`);
+//! - a tracked transaction that left the mempool is settled once the block
+//!   scanner has caught up with the node: mined (the block flow,
+//!   `payment.detected` and `payment.confirmed` with the same transfer
+//!   identity, carries on; nothing more is said), inputs spent by someone
+//!   else (`payment.double_spent`), or inputs unspent (`payment.dropped`:
+//!   evicted or expired).
+//!
+//! Entries and their events are written together, so a restart neither
+//! loses a tracked transaction nor reports one twice.
+
+use super::bitcoin::{btc_asset, display_script, BitcoinNode};
+use super::NodeError;
+use crate::config::MempoolConfig;
+use crate::scan::ChainStatus;
+use crate::store::Store;
+use crate::transfer::{Hash32, WatchRef};
+use crate::watch::{Lookup, Matcher};
+use bitcoin::hashes::Hash;
+use bitcoin::{Network, OutPoint, Transaction, Txid};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, info, warn};
+
+/// A watched output of a tracked transaction.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Output {
+    index: u32,
+    address: String,
+    /// scriptPubKey, hex.
+    address_key: String,
+    amount: u64,
+    watch: WatchRef,
+}
+
+/// What the node says about a mempool transaction.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+struct Flags {
+    /// Signals replaceability (BIP-125): an input with nSequence below
+    /// 0xfffffffe, or the node's own `bip125-replaceable`.
+    rbf: bool,
+    /// The node replaces any unconfirmed transaction (full-RBF policy).
+    full_rbf: bool,
+    /// Satoshi per virtual byte, when the node tells the fee.
+    fee_rate: Option<f64>,
+    /// Spends outputs of other unconfirmed transactions.
+    unconfirmed_inputs: bool,
+}
+
+/// A mempool transaction paying a watched address.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct Tracked {
+    txid: Hash32,
+    /// Outpoints spent, as `txid:vout`.
+    inputs: Vec<String>,
+    outputs: Vec<Output>,
+    flags: Flags,
+    /// Unix seconds when first seen.
+    seen_at: u64,
+    /// The node's height when the transaction was found gone from the
+    /// mempool; it is settled once the scanner has indexed that height.
+    #[serde(default)]
+    left_at: Option<u64>,
+}
+
+fn display(txid: Txid) -> Hash32 {
+    let mut b = txid.to_byte_array();
+    b.reverse();
+    Hash32::new(b)
+}
+
+fn txid_of(h: &Hash32) -> Txid {
+    let mut b = h.bytes;
+    b.reverse();
+    Txid::from_byte_array(b)
+}
+
+fn outpoint(s: &str) -> Option<OutPoint> {
+    s.parse().ok()
+}
+
+enum Message {
+    RawTx(Vec<u8>),
+    /// The subscription was (re)established: anything may have been missed.
+    Resync,
+}
+
+/// Follows one chain's mempool until stopped.
+pub struct MempoolWatcher {
+    chain: String,
+    network: String,
+    net: Network,
+    cfg: MempoolConfig,
+    node: BitcoinNode,
+    matcher: Arc<Matcher>,
+    store: Arc<Store>,
+    status: Arc<ChainStatus>,
+    tracked: HashMap<Txid, Tracked>,
+    /// Inputs of tracked transactions, to spot conflicts.
+    spent: HashMap<OutPoint, Txid>,
+    /// Mempool transactions already looked at that pay no watched address.
+    seen: HashSet<Txid>,
+}
+
+impl MempoolWatcher {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        chain: &str,
+        network: &str,
+        net: Network,
+        cfg: MempoolConfig,
+        node: BitcoinNode,
+        matcher: Arc<Matcher>,
+        store: Arc<Store>,
+        status: Arc<ChainStatus>,
+    ) -> Self {
+        MempoolWatcher {
+            chain: chain.to_string(),
+            network: network.to_string(),
+            net,
+            cfg,
+            node,
+            matcher,
+            store,
+            status,
+            tracked: HashMap::new(),
+            spent: HashMap::new(),
+            seen: HashSet::new(),
+        }
+    }
+
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        match self.store.mempool_entries::<Tracked>(&self.chain) {
+            Ok(list) => {
+                for t in list {
+                    self.track(t);
+                }
+            }
+            Err(e) => {
+                warn!(chain = %self.chain, error = %e, "cannot read the tracked mempool transactions");
+                return;
+            }
+        }
+        let (tx, mut rx) = mpsc::channel(4096);
+        if let Some(endpoint) = self.cfg.zmq_rawtx.clone() {
+            tokio::spawn(subscribe(self.chain.clone(), endpoint, tx, stop.clone()));
+        }
+        let mut tick = tokio::time::interval(self.cfg.poll_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.changed() => return,
+                m = rx.recv() => match m {
+                    Some(Message::RawTx(raw)) => match bitcoin::consensus::deserialize::<Transaction>(&raw) {
+                        Ok(t) => {
+                            if let Err(e) = self.on_tx(t).await {
+                                debug!(chain = %self.chain, error = %e, "mempool transaction left for the next reconciliation");
+                            }
+                        }
+                        Err(e) => warn!(chain = %self.chain, error = %e, "ZMQ rawtx does not decode"),
+                    },
+                    Some(Message::Resync) => self.reconcile_logged().await,
+                    None => {}
+                },
+                _ = tick.tick() => self.reconcile_logged().await,
+            }
+        }
+    }
+
+    fn track(&mut self, t: Tracked) {
+        let id = txid_of(&t.txid);
+        for i in &t.inputs {
+            if let Some(op) = outpoint(i) {
+                self.spent.insert(op, id);
+            }
+        }
+        self.tracked.insert(id, t);
+    }
+
+    fn untrack(&mut self, id: &Txid) -> Option<Tracked> {
+        let t = self.tracked.remove(id)?;
+        for i in &t.inputs {
+            if let Some(op) = outpoint(i) {
+                if self.spent.get(&op) == Some(id) {
+                    self.spent.remove(&op);
+                }
+            }
+        }
+        Some(t)
+    }
+
+    async fn rpc(&self, method: &'static str, params: Vec<Value>) -> Result<Value, NodeError> {
+        self.node.raw_call(method, params).await
+    }
+
+    /// Looks at one transaction from ZMQ or the mempool listing.
+    async fn on_tx(&mut self, tx: Transaction) -> Result<(), NodeError> {
+        let id = tx.compute_txid();
+        if self.tracked.contains_key(&id) {
+            return Ok(());
+        }
+        let mut conflicts: Vec<Txid> = Vec::new();
+        for input in &tx.input {
+            if let Some(t) = self.spent.get(&input.previous_output) {
+                if *t != id && !conflicts.contains(t) {
+                    conflicts.push(*t);
+                }
+            }
+        }
+        let mut outputs = Vec::new();
+        for (vout, out) in tx.output.iter().enumerate() {
+            let script = out.script_pubkey.as_bytes();
+            if let Some(w) = self
+                .matcher
+                .lookup(script)
+                .map_err(|e| NodeError::Invalid(e.to_string()))?
+            {
+                outputs.push(Output {
+                    index: vout as u32,
+                    address: display_script(self.net, script),
+                    address_key: hex::encode(script),
+                    amount: out.value.to_sat(),
+                    watch: w.as_ref(),
+                });
+            }
+        }
+        if conflicts.is_empty() && outputs.is_empty() {
+            self.seen.insert(id);
+            return Ok(());
+        }
+        // In the mempool, or (from a block's rawtx) mined or gone?
+        let entry = match self
+            .rpc("getmempoolentry", vec![json!(id.to_string())])
+            .await
+        {
+            Ok(v) => Some(v),
+            Err(NodeError::Rpc(_)) => None,
+            Err(e) => return Err(e),
+        };
+        let mut events = Vec::new();
+        let mut changes: Vec<([u8; 32], Option<Tracked>)> = Vec::new();
+        for c in conflicts {
+            let Some(old) = self.untrack(&c) else {
+                continue;
+            };
+            for o in &old.outputs {
+                let extra = if entry.is_some() {
+                    let kept = tx.output.iter().any(|n| {
+                        hex::encode(n.script_pubkey.as_bytes()) == o.address_key
+                            && n.value.to_sat() >= o.amount
+                    });
+                    json!({"replaced_by": display(id), "output_kept": kept})
+                } else {
+                    json!({"conflicting_txid": display(id)})
+                };
+                let kind = if entry.is_some() {
+                    "replaced"
+                } else {
+                    "double_spent"
+                };
+                events.push(self.event(kind, &old, o, extra));
+            }
+            info!(chain = %self.chain, txid = %old.txid, by = %display(id), "tracked mempool transaction {}", if entry.is_some() { "replaced" } else { "double-spent" });
+            changes.push((old.txid.bytes, None));
+        }
+        if let (Some(entry), false) = (&entry, outputs.is_empty()) {
+            let t = Tracked {
+                txid: display(id),
+                inputs: tx
+                    .input
+                    .iter()
+                    .map(|i| i.previous_output.to_string())
+                    .collect(),
+                outputs,
+                flags: self.flags(&tx, entry),
+                seen_at: crate::invoice::service::now_secs(),
+                left_at: None,
+            };
+            for o in &t.outputs {
+                events.push(self.event("detected", &t, o, json!({})));
+            }
+            changes.push((t.txid.bytes, Some(t.clone())));
+            self.track(t);
+        }
+        self.seen.insert(id);
+        self.write(changes, events)
+    }
+
+    fn write(
+        &self,
+        changes: Vec<([u8; 32], Option<Tracked>)>,
+        events: Vec<Value>,
+    ) -> Result<(), NodeError> {
+        if changes.is_empty() && events.is_empty() {
+            return Ok(());
+        }
+        let refs: Vec<([u8; 32], Option<&Tracked>)> =
+            changes.iter().map(|(k, v)| (*k, v.as_ref())).collect();
+        self.store
+            .mempool_update(&self.chain, &refs, events)
+            .map_err(|e| NodeError::Invalid(format!("cannot store mempool changes: {e}")))
+    }
+
+    fn flags(&self, tx: &Transaction, entry: &Value) -> Flags {
+        let signals = tx.input.iter().any(|i| i.sequence.0 < 0xffff_fffe);
+        let fee = entry["fees"]["base"]
+            .as_f64()
+            .or_else(|| entry["fee"].as_f64())
+            .map(|btc| (btc * 1e8).round());
+        let size = entry["vsize"].as_f64().or_else(|| entry["size"].as_f64());
+        Flags {
+            rbf: entry["bip125-replaceable"].as_bool().unwrap_or(false) || signals,
+            full_rbf: self.cfg.full_rbf,
+            fee_rate: match (fee, size) {
+                (Some(f), Some(s)) if s > 0.0 => Some((f / s * 100.0).round() / 100.0),
+                _ => None,
+            },
+            unconfirmed_inputs: entry["depends"].as_array().is_some_and(|d| !d.is_empty()),
+        }
+    }
+
+    /// A `payment.*` event for a watched output of a mempool transaction.
+    fn event(&self, kind: &str, t: &Tracked, o: &Output, extra: Value) -> Value {
+        let mut e = json!({
+            "id": format!("{}:{}:{}:in:mempool:{kind}", self.chain, t.txid, o.index),
+            "type": format!("payment.{kind}"),
+            "chain": self.chain,
+            "network": self.network,
+            "direction": "in",
+            "address": o.address,
+            "txid": t.txid,
+            "index": o.index,
+            "confirmations": 0,
+            "status": "mempool",
+            "asset": btc_asset(),
+            "amount": o.amount.to_string(),
+            "watch": o.watch,
+            "mempool": t.flags,
+        });
+        if let (Some(e), Value::Object(x)) = (e.as_object_mut(), extra) {
+            e.extend(x);
+        }
+        e
+    }
+
+    async fn reconcile_logged(&mut self) {
+        if let Err(e) = self.reconcile().await {
+            warn!(chain = %self.chain, error = %e, "mempool reconciliation failed");
+        }
+    }
+
+    /// Compares with the node's mempool: new transactions are looked at,
+    /// gone ones settled.
+    async fn reconcile(&mut self) -> Result<(), NodeError> {
+        let listed = self.rpc("getrawmempool", vec![]).await?;
+        let ids: HashSet<Txid> = listed
+            .as_array()
+            .ok_or_else(|| NodeError::Invalid("getrawmempool is not a list".into()))?
+            .iter()
+            .filter_map(|v| v.as_str()?.parse().ok())
+            .collect();
+        for id in &ids {
+            if self.seen.contains(id) || self.tracked.contains_key(id) {
+                continue;
+            }
+            let hex_tx = match self
+                .rpc("getrawtransaction", vec![json!(id.to_string())])
+                .await
+            {
+                Ok(v) => v,
+                // Left the mempool since the listing.
+                Err(NodeError::Rpc(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let raw = hex::decode(hex_tx.as_str().unwrap_or_default())
+                .map_err(|e| NodeError::Invalid(format!("transaction {id} is not hex: {e}")))?;
+            let tx: Transaction = bitcoin::consensus::deserialize(&raw).map_err(|e| {
+                NodeError::Invalid(format!("transaction {id} does not decode: {e}"))
+            })?;
+            self.on_tx(tx).await?;
+        }
+        self.seen.retain(|t| ids.contains(t));
+        // Gone from the mempool: remember the node's height, and settle once
+        // the scanner has indexed it.
+        let gone: Vec<Txid> = self
+            .tracked
+            .iter()
+            .filter(|(id, t)| !ids.contains(*id) && t.left_at.is_none())
+            .map(|(id, _)| *id)
+            .collect();
+        if !gone.is_empty() {
+            let height = self
+                .rpc("getblockcount", vec![])
+                .await?
+                .as_u64()
+                .unwrap_or(0);
+            let mut changes = Vec::new();
+            for id in gone {
+                if let Some(t) = self.tracked.get_mut(&id) {
+                    t.left_at = Some(height);
+                    changes.push((t.txid.bytes, Some(t.clone())));
+                }
+            }
+            self.write(changes, Vec::new())?;
+        }
+        // Back in the mempool (a reorg, a rebroadcast): tracked as before.
+        let back: Vec<Txid> = self
+            .tracked
+            .iter()
+            .filter(|(id, t)| ids.contains(*id) && t.left_at.is_some())
+            .map(|(id, _)| *id)
+            .collect();
+        for id in back {
+            if let Some(t) = self.tracked.get_mut(&id) {
+                t.left_at = None;
+                let t = t.clone();
+                self.write(vec![(t.txid.bytes, Some(t))], Vec::new())?;
+            }
+        }
+        let indexed = self.status.indexed_height().unwrap_or(0);
+        let due: Vec<Txid> = self
+            .tracked
+            .iter()
+            .filter(|(_, t)| t.left_at.is_some_and(|h| indexed >= h))
+            .map(|(id, _)| *id)
+            .collect();
+        for id in due {
+            self.settle(id).await?;
+        }
+        Ok(())
+    }
+
+    /// A tracked transaction gone from the mempool, with the scanner caught
+    /// up: mined, double-spent or dropped.
+    async fn settle(&mut self, id: Txid) -> Result<(), NodeError> {
+        let Some(t) = self.tracked.get(&id).cloned() else {
+            return Ok(());
+        };
+        let mined = !self
+            .store
+            .transfers_by_txid(&self.chain, &t.txid)
+            .map_err(|e| NodeError::Invalid(e.to_string()))?
+            .is_empty();
+        let mut events = Vec::new();
+        if !mined {
+            let mut spent = false;
+            for i in &t.inputs {
+                let Some(op) = outpoint(i) else { continue };
+                let out = self
+                    .rpc(
+                        "gettxout",
+                        vec![json!(op.txid.to_string()), json!(op.vout), json!(true)],
+                    )
+                    .await?;
+                if out.is_null() {
+                    spent = true;
+                    break;
+                }
+            }
+            let kind = if spent { "double_spent" } else { "dropped" };
+            info!(chain = %self.chain, txid = %t.txid, "tracked mempool transaction {}", if spent { "double-spent" } else { "dropped" });
+            for o in &t.outputs {
+                let extra = if spent {
+                    json!({"conflicting_txid": null})
+                } else {
+                    json!({})
+                };
+                events.push(self.event(kind, &t, o, extra));
+            }
+        }
+        self.untrack(&id);
+        self.write(vec![(t.txid.bytes, None)], events)
+    }
+}
+
+/// Reads bitcoind's ZMQ `rawtx` topic, reconnecting with a growing pause;
+/// every (re)connection asks for a reconciliation.
+async fn subscribe(
+    chain: String,
+    endpoint: String,
+    tx: mpsc::Sender<Message>,
+    mut stop: watch::Receiver<bool>,
+) {
+    use zeromq::{Socket, SocketRecv};
+    let mut pause = Duration::from_millis(100);
+    loop {
+        let mut socket = zeromq::SubSocket::new();
+        let connected = async {
+            socket.connect(&endpoint).await?;
+            socket.subscribe("rawtx").await
+        };
+        let connected = tokio::select! {
+            r = connected => r,
+            _ = stop.changed() => return,
+        };
+        match connected {
+            Ok(()) => {
+                info!(%chain, %endpoint, "following the mempool over ZMQ");
+                pause = Duration::from_millis(100);
+                let _ = tx.send(Message::Resync).await;
+                loop {
+                    let msg = tokio::select! {
+                        m = socket.recv() => m,
+                        _ = stop.changed() => return,
+                    };
+                    match msg {
+                        Ok(m) => {
+                            if m.get(0).is_some_and(|t| t.as_ref() == b"rawtx") {
+                                if let Some(body) = m.get(1) {
+                                    if tx.send(Message::RawTx(body.to_vec())).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                        Err(e) => {
+                            warn!(%chain, %endpoint, error = %e, "ZMQ subscription lost");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(e) => debug!(%chain, %endpoint, error = %e, "ZMQ connect failed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => return,
+        }
+        pause = (pause * 2).min(Duration::from_secs(10));
+    }
+}

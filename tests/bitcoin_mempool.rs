@@ -1,0 +1,345 @@
+//! Zero-confirmation payments against a replay node that serves a mempool
+//! (`getrawmempool`, `getrawtransaction`, `getmempoolentry`, `gettxout`)
+//! and publishes ZMQ `rawtx` messages built with the `bitcoin` crate:
+//! detection over ZMQ, an RBF replacement that keeps the watched output and
+//! one that drops it, a double spend confirmed in a block, an eviction, a
+//! mempool payment that confirms with the same transfer identity, a restart
+//! with transactions in the mempool, and invoices under a zero-conf policy.
+
+mod common;
+
+use bitcoin::{OutPoint, ScriptBuf, Sequence, Transaction};
+use common::*;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+const CHAIN: &str = "btc";
+
+/// The coinbase output of block `i` (0-based) of `chain`, to spend.
+fn funding(chain: &[bitcoin::Block], i: usize) -> OutPoint {
+    OutPoint {
+        txid: chain[i].txdata[0].compute_txid(),
+        vout: 0,
+    }
+}
+
+/// A transaction spending `inputs`; `rbf` signals BIP-125.
+fn tx(inputs: &[OutPoint], outputs: &[(ScriptBuf, u64)], rbf: bool) -> Transaction {
+    let mut t = spend(inputs, outputs);
+    if rbf {
+        for i in &mut t.input {
+            i.sequence = Sequence::ENABLE_RBF_NO_LOCKTIME;
+        }
+    }
+    t
+}
+
+fn txid(t: &Transaction) -> String {
+    t.compute_txid().to_string()
+}
+
+/// Events of `kind` for transaction `id`.
+fn of<'a>(ev: &'a [Value], kind: &str, id: &str) -> Vec<&'a Value> {
+    ev.iter()
+        .filter(|e| e["type"] == kind && e["txid"] == id)
+        .collect()
+}
+
+fn mempool_section(zmq: &str, poll_ms: u64) -> String {
+    format!(
+        "[chain.mempool]\nzmq_rawtx = \"{zmq}\"\npoll_interval_ms = {poll_ms}\nfull_rbf = false\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mempool_payments_replacements_double_spends_and_drops() {
+    let mut chain = Vec::new();
+    extend(&mut chain, 1, 12, 0);
+    let mut node = ReplayNode::start(1, &chain).await;
+    let zmq = node.enable_zmq().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}{}",
+        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 1)]),
+        mempool_section(&zmq, 1500),
+    );
+    let merchant = wallet_script(1);
+    let elsewhere = wallet_script(2);
+    let d = Daemon::start(&config).await;
+    d.watch(CHAIN, &regtest_address(&merchant), "shop").await;
+    d.wait_indexed(CHAIN, 12).await;
+    // Give the subscriber a moment to connect before the first message.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // 1. A payment enters the mempool: detected at zero confirmations, with
+    //    its fee rate and replaceability, over ZMQ.
+    let t1 = tx(
+        &[funding(&chain, 0)],
+        &[(merchant.clone(), 50_000), (elsewhere.clone(), 10_000)],
+        true,
+    );
+    let sent = Instant::now();
+    node.mempool_add(&t1, 1_100);
+    let ev = d
+        .events_until("t1 detected", |ev| {
+            !of(ev, "payment.detected", &txid(&t1)).is_empty()
+        })
+        .await;
+    let latency = sent.elapsed();
+    eprintln!("mempool payment reported {latency:?} after the ZMQ message");
+    assert!(latency < Duration::from_millis(1000), "{latency:?}");
+    let e = of(&ev, "payment.detected", &txid(&t1))[0];
+    assert_eq!(e["status"], "mempool");
+    assert_eq!(e["confirmations"], 0);
+    assert_eq!(e["amount"], "50000");
+    assert_eq!(e["index"], 0);
+    assert_eq!(e["watch"]["label"], "shop");
+    assert_eq!(e["mempool"]["rbf"], true);
+    assert_eq!(e["mempool"]["full_rbf"], false);
+    assert_eq!(e["mempool"]["unconfirmed_inputs"], false);
+    let rate = 1_100.0 / t1.vsize() as f64;
+    assert!(
+        (e["mempool"]["fee_rate"].as_f64().unwrap() - rate).abs() < 0.01,
+        "{e}"
+    );
+    assert!(e.get("block").is_none(), "a mempool event has no block");
+
+    // 2. Replaced by a higher-fee version that still pays the merchant.
+    let t1b = tx(
+        &[funding(&chain, 0)],
+        &[(merchant.clone(), 50_000), (elsewhere.clone(), 9_000)],
+        true,
+    );
+    node.mempool_remove(t1.compute_txid());
+    node.mempool_add(&t1b, 2_100);
+    let ev = d
+        .events_until("t1 replaced", |ev| {
+            !of(ev, "payment.replaced", &txid(&t1)).is_empty()
+                && !of(ev, "payment.detected", &txid(&t1b)).is_empty()
+        })
+        .await;
+    let r = of(&ev, "payment.replaced", &txid(&t1))[0];
+    assert_eq!(r["replaced_by"], txid(&t1b).as_str());
+    assert_eq!(r["output_kept"], true);
+
+    // 3. Replaced again, now without the merchant's output.
+    let t1c = tx(&[funding(&chain, 0)], &[(elsewhere.clone(), 58_000)], true);
+    node.mempool_remove(t1b.compute_txid());
+    node.mempool_add(&t1c, 3_000);
+    let ev = d
+        .events_until("t1b replaced", |ev| {
+            !of(ev, "payment.replaced", &txid(&t1b)).is_empty()
+        })
+        .await;
+    let r = of(&ev, "payment.replaced", &txid(&t1b))[0];
+    assert_eq!(r["replaced_by"], txid(&t1c).as_str());
+    assert_eq!(r["output_kept"], false);
+    assert!(of(&ev, "payment.detected", &txid(&t1c)).is_empty());
+
+    // 4. A double spend confirmed in a block.
+    let t2 = tx(&[funding(&chain, 1)], &[(merchant.clone(), 70_000)], false);
+    node.mempool_add(&t2, 1_000);
+    d.events_until("t2 detected", |ev| {
+        !of(ev, "payment.detected", &txid(&t2)).is_empty()
+    })
+    .await;
+    assert_eq!(
+        of(&d.events().await, "payment.detected", &txid(&t2))[0]["mempool"]["rbf"],
+        false
+    );
+    let t2x = tx(&[funding(&chain, 1)], &[(elsewhere.clone(), 69_000)], false);
+    let prev = chain.last().unwrap().block_hash();
+    let cb = coinbase(13, 1, filler_script(13), 50_0000_0000);
+    chain.push(block(prev, 1_700_010_000, vec![cb, t2x.clone()]));
+    // The block's transactions are published as it connects.
+    for t in &chain.last().unwrap().txdata {
+        node.publish(t);
+    }
+    node.set_chain(1, &chain);
+    let ev = d
+        .events_until("t2 double-spent", |ev| {
+            !of(ev, "payment.double_spent", &txid(&t2)).is_empty()
+        })
+        .await;
+    let ds = of(&ev, "payment.double_spent", &txid(&t2))[0];
+    assert_eq!(ds["conflicting_txid"], txid(&t2x).as_str());
+
+    // 5. Evicted: found gone at the next reconciliation, inputs unspent.
+    let t3 = tx(&[funding(&chain, 2)], &[(merchant.clone(), 30_000)], false);
+    node.mempool_add(&t3, 1_000);
+    d.events_until("t3 detected", |ev| {
+        !of(ev, "payment.detected", &txid(&t3)).is_empty()
+    })
+    .await;
+    node.mempool_remove(t3.compute_txid());
+    d.events_until("t3 dropped", |ev| {
+        !of(ev, "payment.dropped", &txid(&t3)).is_empty()
+    })
+    .await;
+
+    // 6. Confirmed: the block flow carries on with the same transfer; the
+    //    mempool side says nothing more.
+    let t4 = tx(&[funding(&chain, 3)], &[(merchant.clone(), 40_000)], false);
+    node.mempool_add(&t4, 1_000);
+    d.events_until("t4 detected", |ev| {
+        !of(ev, "payment.detected", &txid(&t4)).is_empty()
+    })
+    .await;
+    let prev = chain.last().unwrap().block_hash();
+    chain.push(block(
+        prev,
+        1_700_020_000,
+        vec![coinbase(14, 1, filler_script(14), 50_0000_0000), t4.clone()],
+    ));
+    node.set_chain(1, &chain);
+    for t in &chain.last().unwrap().txdata {
+        node.publish(t);
+    }
+    let ev = d
+        .events_until("t4 confirmed", |ev| {
+            !of(ev, "payment.confirmed", &txid(&t4)).is_empty()
+        })
+        .await;
+    let detections = of(&ev, "payment.detected", &txid(&t4));
+    assert_eq!(detections.len(), 2, "mempool, then block: {detections:#?}");
+    assert_eq!(detections[1]["block"]["height"], 14);
+    assert_eq!(detections[1]["index"], detections[0]["index"]);
+    // Let a reconciliation run past the block: still nothing more for t4.
+    tokio::time::sleep(Duration::from_millis(2_000)).await;
+    let ev = d.events().await;
+    for kind in [
+        "payment.dropped",
+        "payment.double_spent",
+        "payment.replaced",
+    ] {
+        assert!(
+            of(&ev, kind, &txid(&t4)).is_empty(),
+            "{kind} for a mined payment"
+        );
+    }
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_transactions_in_the_mempool_loses_and_repeats_nothing() {
+    let mut chain = Vec::new();
+    extend(&mut chain, 1, 6, 0);
+    let mut node = ReplayNode::start(1, &chain).await;
+    let zmq = node.enable_zmq().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}{}",
+        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 1)]),
+        mempool_section(&zmq, 300),
+    );
+    let merchant = wallet_script(7);
+    let d = Daemon::start(&config).await;
+    d.watch(CHAIN, &regtest_address(&merchant), "shop").await;
+    d.wait_indexed(CHAIN, 6).await;
+    let kept = tx(&[funding(&chain, 0)], &[(merchant.clone(), 10_000)], false);
+    let evicted = tx(&[funding(&chain, 1)], &[(merchant.clone(), 20_000)], false);
+    node.mempool_add(&kept, 500);
+    node.mempool_add(&evicted, 500);
+    d.events_until("both detected", |ev| {
+        !of(ev, "payment.detected", &txid(&kept)).is_empty()
+            && !of(ev, "payment.detected", &txid(&evicted)).is_empty()
+    })
+    .await;
+    d.stop().await;
+
+    // While the daemon is down: one evicted, one new, ZMQ messages missed.
+    node.mempool_remove(evicted.compute_txid());
+    let arrived = tx(&[funding(&chain, 2)], &[(merchant.clone(), 30_000)], false);
+    node.mempool_add(&arrived, 500);
+
+    let d = Daemon::start(&config).await;
+    d.events_until("catch-up", |ev| {
+        !of(ev, "payment.detected", &txid(&arrived)).is_empty()
+            && !of(ev, "payment.dropped", &txid(&evicted)).is_empty()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    let ev = d.events().await;
+    let mut ids: HashMap<String, usize> = HashMap::new();
+    for e in &ev {
+        *ids.entry(e["id"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert!(ids.values().all(|n| *n == 1), "an event repeated: {ids:#?}");
+    assert_eq!(of(&ev, "payment.detected", &txid(&kept)).len(), 1);
+    assert!(of(&ev, "payment.dropped", &txid(&kept)).is_empty());
+    d.stop().await;
+}
+
+/// The BIP-84 test account ("abandon … about"), with testnet version bytes.
+fn vpub() -> String {
+    let zpub = "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs";
+    let mut raw = bs58::decode(zpub).with_check(None).into_vec().unwrap();
+    raw[..4].copy_from_slice(&[0x04, 0x5f, 0x1c, 0xf6]);
+    bs58::encode(raw).with_check().into_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_conf_invoices_refuse_replaceable_payments_and_go_back_when_replaced() {
+    let mut chain = Vec::new();
+    extend(&mut chain, 1, 4, 0);
+    let mut node = ReplayNode::start(1, &chain).await;
+    let zmq = node.enable_zmq().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}{}[chain.invoices]\nxpub = \"{}\"\nzero_conf = true\n",
+        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 3)]),
+        mempool_section(&zmq, 500),
+        vpub(),
+    );
+    let d = Daemon::start(&config).await;
+    d.wait_indexed(CHAIN, 4).await;
+    let create =
+        |order: &str| json!({"chain": CHAIN, "asset": "BTC", "amount": "0.001", "order_id": order});
+    let (_, safe) = d.post_json("/v1/invoices", &create("safe")).await;
+    let (_, rbf) = d.post_json("/v1/invoices", &create("rbf")).await;
+    let script = |inv: &Value| {
+        use std::str::FromStr;
+        bitcoin::Address::from_str(inv["address"].as_str().unwrap())
+            .unwrap()
+            .assume_checked()
+            .script_pubkey()
+    };
+
+    // Not replaceable: confirmed for the invoice at zero confirmations.
+    let t1 = tx(&[funding(&chain, 0)], &[(script(&safe), 100_000)], false);
+    node.mempool_add(&t1, 500);
+    let inv = d
+        .invoice_until(safe["id"].as_str().unwrap(), "confirmed")
+        .await;
+    assert_eq!(inv["payments"][0]["mempool"], true);
+    assert_eq!(inv["payments"][0]["height"], 0);
+
+    // Signals RBF: paid, not confirmed, until the chain confirms it…
+    let t2 = tx(&[funding(&chain, 1)], &[(script(&rbf), 100_000)], true);
+    node.mempool_add(&t2, 500);
+    let id = rbf["id"].as_str().unwrap();
+    d.invoice_until(id, "paid").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        d.get(&format!("/v1/invoices/{id}")).await.1["status"],
+        "paid"
+    );
+    // …and it is replaced without the invoice's output: back to pending.
+    let t2x = tx(&[funding(&chain, 1)], &[(wallet_script(9), 99_000)], true);
+    node.mempool_remove(t2.compute_txid());
+    node.mempool_add(&t2x, 1_500);
+    let back = d.invoice_until(id, "pending").await;
+    assert!(back["payments"].as_array().unwrap().is_empty());
+    let ev = d.events().await;
+    assert_eq!(
+        invoice_event_types(&ev, id),
+        ["invoice.paid", "invoice.reverted"]
+    );
+    assert_eq!(
+        invoice_event_types(&ev, safe["id"].as_str().unwrap()),
+        ["invoice.paid", "invoice.confirmed"]
+    );
+    d.stop().await;
+}
