@@ -52,6 +52,14 @@ fn mempool_section(zmq: &str, poll_ms: u64) -> String {
     )
 }
 
+/// As [`mempool_section`], with the `sequence` topic too.
+fn with_sequence(zmq: &str, poll_ms: u64) -> String {
+    format!(
+        "{}zmq_sequence = \"{zmq}\"\n",
+        mempool_section(zmq, poll_ms)
+    )
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mempool_payments_replacements_double_spends_and_drops() {
     let mut chain = Vec::new();
@@ -111,8 +119,7 @@ async fn mempool_payments_replacements_double_spends_and_drops() {
         &[(merchant.clone(), 50_000), (elsewhere.clone(), 9_000)],
         true,
     );
-    node.mempool_remove(t1.compute_txid());
-    node.mempool_add(&t1b, 2_100);
+    node.mempool_replace(t1.compute_txid(), &t1b, 2_100);
     let ev = d
         .events_until("t1 replaced", |ev| {
             !of(ev, "payment.replaced", &txid(&t1)).is_empty()
@@ -125,8 +132,7 @@ async fn mempool_payments_replacements_double_spends_and_drops() {
 
     // 3. Replaced again, now without the merchant's output.
     let t1c = tx(&[funding(&chain, 0)], &[(elsewhere.clone(), 58_000)], true);
-    node.mempool_remove(t1b.compute_txid());
-    node.mempool_add(&t1c, 3_000);
+    node.mempool_replace(t1b.compute_txid(), &t1c, 3_000);
     let ev = d
         .events_until("t1b replaced", |ev| {
             !of(ev, "payment.replaced", &txid(&t1b)).is_empty()
@@ -328,8 +334,7 @@ async fn zero_conf_invoices_refuse_replaceable_payments_and_go_back_when_replace
     );
     // …and it is replaced without the invoice's output: back to pending.
     let t2x = tx(&[funding(&chain, 1)], &[(wallet_script(9), 99_000)], true);
-    node.mempool_remove(t2.compute_txid());
-    node.mempool_add(&t2x, 1_500);
+    node.mempool_replace(t2.compute_txid(), &t2x, 1_500);
     let back = d.invoice_until(id, "pending").await;
     assert!(back["payments"].as_array().unwrap().is_empty());
     let ev = d.events().await;
@@ -340,6 +345,62 @@ async fn zero_conf_invoices_refuse_replaceable_payments_and_go_back_when_replace
     assert_eq!(
         invoice_event_types(&ev, safe["id"].as_str().unwrap()),
         ["invoice.paid", "invoice.confirmed"]
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removals_on_the_sequence_topic_settle_without_waiting_for_a_listing() {
+    let mut chain = Vec::new();
+    extend(&mut chain, 1, 4, 0);
+    let mut node = ReplayNode::start(1, &chain).await;
+    let zmq = node.enable_zmq().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A listing only after ten minutes: everything here comes over ZMQ.
+    let config = format!(
+        "{}{}",
+        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 1)]),
+        with_sequence(&zmq, 600_000),
+    );
+    let merchant = wallet_script(11);
+    let d = Daemon::start(&config).await;
+    d.watch(CHAIN, &regtest_address(&merchant), "shop").await;
+    d.wait_indexed(CHAIN, 4).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Evicted: the removal notice settles it as dropped.
+    let t1 = tx(&[funding(&chain, 0)], &[(merchant.clone(), 10_000)], false);
+    node.mempool_add(&t1, 500);
+    d.events_until("t1 detected", |ev| {
+        !of(ev, "payment.detected", &txid(&t1)).is_empty()
+    })
+    .await;
+    node.mempool_remove(t1.compute_txid());
+    node.publish_removed(t1.compute_txid());
+    d.events_until("t1 dropped", |ev| {
+        !of(ev, "payment.dropped", &txid(&t1)).is_empty()
+    })
+    .await;
+
+    // Replaced: the removal comes first, the replacement right after; the
+    // removal alone must not be taken for a drop.
+    let t2 = tx(&[funding(&chain, 1)], &[(merchant.clone(), 20_000)], true);
+    node.mempool_add(&t2, 500);
+    d.events_until("t2 detected", |ev| {
+        !of(ev, "payment.detected", &txid(&t2)).is_empty()
+    })
+    .await;
+    let t2b = tx(&[funding(&chain, 1)], &[(wallet_script(12), 19_000)], true);
+    node.mempool_replace(t2.compute_txid(), &t2b, 1_000);
+    let ev = d
+        .events_until("t2 replaced", |ev| {
+            !of(ev, "payment.replaced", &txid(&t2)).is_empty()
+        })
+        .await;
+    assert!(of(&ev, "payment.dropped", &txid(&t2)).is_empty());
+    assert_eq!(
+        of(&ev, "payment.replaced", &txid(&t2))[0]["output_kept"],
+        false
     );
     d.stop().await;
 }

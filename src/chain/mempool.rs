@@ -5,7 +5,9 @@
 //! transaction enters the mempool and again, for every transaction of a
 //! block, when the block connects) and by a periodic `getrawmempool`
 //! reconciliation, which is also the whole mechanism without ZMQ and runs
-//! at once after a ZMQ reconnect. Each tracked transaction keeps its inputs,
+//! at once after a ZMQ reconnect. Where the node publishes the `sequence`
+//! topic, a removal (`R`) of a tracked transaction is settled at once
+//! instead of at the next reconciliation. Each tracked transaction keeps its inputs,
 //! so that:
 //!
 //! - a transaction in the mempool spending one of them replaced it
@@ -99,6 +101,9 @@ fn outpoint(s: &str) -> Option<OutPoint> {
 
 enum Message {
     RawTx(Vec<u8>),
+    /// The node removed a transaction from its mempool for a reason other
+    /// than a block (`sequence` topic, label `R`).
+    Removed(Txid),
     /// The subscription was (re)established: anything may have been missed.
     Resync,
 }
@@ -161,7 +166,22 @@ impl MempoolWatcher {
         }
         let (tx, mut rx) = mpsc::channel(4096);
         if let Some(endpoint) = self.cfg.zmq_rawtx.clone() {
-            tokio::spawn(subscribe(self.chain.clone(), endpoint, tx, stop.clone()));
+            tokio::spawn(subscribe(
+                self.chain.clone(),
+                endpoint,
+                "rawtx",
+                tx.clone(),
+                stop.clone(),
+            ));
+        }
+        if let Some(endpoint) = self.cfg.zmq_sequence.clone() {
+            tokio::spawn(subscribe(
+                self.chain.clone(),
+                endpoint,
+                "sequence",
+                tx,
+                stop.clone(),
+            ));
         }
         let mut tick = tokio::time::interval(self.cfg.poll_interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -178,6 +198,11 @@ impl MempoolWatcher {
                         Err(e) => warn!(chain = %self.chain, error = %e, "ZMQ rawtx does not decode"),
                     },
                     Some(Message::Resync) => self.reconcile_logged().await,
+                    Some(Message::Removed(id)) => {
+                        if let Err(e) = self.removed(id).await {
+                            debug!(chain = %self.chain, error = %e, "mempool removal left for the next reconciliation");
+                        }
+                    }
                     None => {}
                 },
                 _ = tick.tick() => self.reconcile_logged().await,
@@ -448,8 +473,64 @@ impl MempoolWatcher {
         Ok(())
     }
 
+    /// The node says a tracked transaction left its mempool (not for a
+    /// block): settled at once when the scanner is caught up.
+    async fn removed(&mut self, id: Txid) -> Result<(), NodeError> {
+        if !self.tracked.contains_key(&id) {
+            return Ok(());
+        }
+        if self.tracked.get(&id).is_some_and(|t| t.left_at.is_none()) {
+            let height = self
+                .rpc("getblockcount", vec![])
+                .await?
+                .as_u64()
+                .unwrap_or(0);
+            let Some(t) = self.tracked.get_mut(&id) else {
+                return Ok(());
+            };
+            t.left_at = Some(height);
+            let t = t.clone();
+            self.write(vec![(t.txid.bytes, Some(t))], Vec::new())?;
+        }
+        let left = self
+            .tracked
+            .get(&id)
+            .and_then(|t| t.left_at)
+            .unwrap_or(u64::MAX);
+        if self.status.indexed_height().unwrap_or(0) >= left {
+            self.settle(id).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether `op` is spent on the chain (not merely by another mempool
+    /// transaction). An output of an unconfirmed parent is not in the
+    /// chain's UTXO set yet; it counts as unspent while the parent is in
+    /// the mempool.
+    async fn spent_on_chain(&self, op: OutPoint) -> Result<bool, NodeError> {
+        let out = self
+            .rpc(
+                "gettxout",
+                vec![json!(op.txid.to_string()), json!(op.vout), json!(false)],
+            )
+            .await?;
+        if !out.is_null() {
+            return Ok(false);
+        }
+        match self
+            .rpc("getmempoolentry", vec![json!(op.txid.to_string())])
+            .await
+        {
+            Ok(_) => Ok(false),
+            Err(NodeError::Rpc(_)) => Ok(true),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A tracked transaction gone from the mempool, with the scanner caught
-    /// up: mined, double-spent or dropped.
+    /// up: mined, double-spent or dropped. One whose inputs another mempool
+    /// transaction spends was replaced: that transaction's arrival (ZMQ, or
+    /// the next listing) reports it.
     async fn settle(&mut self, id: Txid) -> Result<(), NodeError> {
         let Some(t) = self.tracked.get(&id).cloned() else {
             return Ok(());
@@ -462,18 +543,23 @@ impl MempoolWatcher {
         let mut events = Vec::new();
         if !mined {
             let mut spent = false;
+            let mut in_pool = false;
             for i in &t.inputs {
                 let Some(op) = outpoint(i) else { continue };
+                if self.spent_on_chain(op).await? {
+                    spent = true;
+                    break;
+                }
                 let out = self
                     .rpc(
                         "gettxout",
                         vec![json!(op.txid.to_string()), json!(op.vout), json!(true)],
                     )
                     .await?;
-                if out.is_null() {
-                    spent = true;
-                    break;
-                }
+                in_pool |= out.is_null();
+            }
+            if in_pool && !spent {
+                return Ok(());
             }
             let kind = if spent { "double_spent" } else { "dropped" };
             info!(chain = %self.chain, txid = %t.txid, "tracked mempool transaction {}", if spent { "double-spent" } else { "dropped" });
@@ -496,6 +582,7 @@ impl MempoolWatcher {
 async fn subscribe(
     chain: String,
     endpoint: String,
+    topic: &'static str,
     tx: mpsc::Sender<Message>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -505,7 +592,7 @@ async fn subscribe(
         let mut socket = zeromq::SubSocket::new();
         let connected = async {
             socket.connect(&endpoint).await?;
-            socket.subscribe("rawtx").await
+            socket.subscribe(topic).await
         };
         let connected = tokio::select! {
             r = connected => r,
@@ -513,7 +600,7 @@ async fn subscribe(
         };
         match connected {
             Ok(()) => {
-                info!(%chain, %endpoint, "following the mempool over ZMQ");
+                info!(%chain, %endpoint, topic, "following the mempool over ZMQ");
                 pause = Duration::from_millis(100);
                 let _ = tx.send(Message::Resync).await;
                 loop {
@@ -523,12 +610,22 @@ async fn subscribe(
                     };
                     match msg {
                         Ok(m) => {
-                            if m.get(0).is_some_and(|t| t.as_ref() == b"rawtx") {
-                                if let Some(body) = m.get(1) {
-                                    if tx.send(Message::RawTx(body.to_vec())).await.is_err() {
-                                        return;
-                                    }
+                            let (Some(t), Some(body)) = (m.get(0), m.get(1)) else {
+                                continue;
+                            };
+                            let msg = match t.as_ref() {
+                                b"rawtx" => Message::RawTx(body.to_vec()),
+                                // 32-byte hash (as shown), label, optional sequence.
+                                b"sequence" if body.len() >= 33 && body[32] == b'R' => {
+                                    let mut h = [0u8; 32];
+                                    h.copy_from_slice(&body[..32]);
+                                    h.reverse();
+                                    Message::Removed(Txid::from_byte_array(h))
                                 }
+                                _ => continue,
+                            };
+                            if tx.send(msg).await.is_err() {
+                                return;
                             }
                         }
                         Err(e) => {

@@ -146,6 +146,7 @@ struct RawBitcoin {
 #[serde(deny_unknown_fields)]
 struct RawMempool {
     zmq_rawtx: Option<String>,
+    zmq_sequence: Option<String>,
     poll_interval_ms: Option<u64>,
     full_rbf: Option<bool>,
 }
@@ -155,6 +156,8 @@ struct RawMempool {
 pub struct MempoolConfig {
     /// bitcoind's `-zmqpubrawtx` endpoint, e.g. `tcp://127.0.0.1:28332`.
     pub zmq_rawtx: Option<String>,
+    /// bitcoind's `-zmqpubsequence` endpoint (Bitcoin Core 22 and later).
+    pub zmq_sequence: Option<String>,
     /// How often the mempool is listed and compared (the only way without
     /// ZMQ, a safety net with it).
     pub poll_interval: Duration,
@@ -800,14 +803,18 @@ fn bitcoin_chain(raw: RawBitcoin, base: &Path) -> Result<ChainConfig, String> {
     let mempool = match raw.mempool {
         None => None,
         Some(m) => {
-            if let Some(z) = &m.zmq_rawtx {
+            for (key, z) in [
+                ("zmq_rawtx", &m.zmq_rawtx),
+                ("zmq_sequence", &m.zmq_sequence),
+            ] {
+                let Some(z) = z else { continue };
                 let ok = z
                     .strip_prefix("tcp://")
                     .and_then(|rest| rest.rsplit_once(':'))
                     .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
                 if !ok {
                     return Err(format!(
-                        "mempool.zmq_rawtx: `{z}` is not a ZMQ TCP endpoint such as \"tcp://127.0.0.1:28332\""
+                        "mempool.{key}: `{z}` is not a ZMQ TCP endpoint such as \"tcp://127.0.0.1:28332\""
                     ));
                 }
             }
@@ -820,6 +827,7 @@ fn bitcoin_chain(raw: RawBitcoin, base: &Path) -> Result<ChainConfig, String> {
             }
             Some(MempoolConfig {
                 zmq_rawtx: m.zmq_rawtx,
+                zmq_sequence: m.zmq_sequence,
                 poll_interval: Duration::from_millis(poll),
                 full_rbf: m.full_rbf.unwrap_or(true),
             })

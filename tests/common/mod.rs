@@ -139,8 +139,8 @@ pub struct ReplayNode {
     pub password: String,
     state: Arc<Mutex<ChainState>>,
     stop: watch::Sender<bool>,
-    /// Messages for the ZMQ publisher: `rawtx` bodies.
-    zmq: Option<tokio::sync::mpsc::UnboundedSender<Vec<u8>>>,
+    /// Messages for the ZMQ publisher: topic and body.
+    zmq: Option<tokio::sync::mpsc::UnboundedSender<(&'static str, Vec<u8>)>>,
 }
 
 impl ReplayNode {
@@ -172,23 +172,23 @@ impl ReplayNode {
         node
     }
 
-    /// Publishes bitcoind's ZMQ `rawtx` topic on a free loopback port;
-    /// returns the endpoint (`tcp://127.0.0.1:PORT`).
+    /// Publishes bitcoind's ZMQ `rawtx` and `sequence` topics on a free
+    /// loopback port; returns the endpoint (`tcp://127.0.0.1:PORT`).
     pub async fn enable_zmq(&mut self) -> String {
         use zeromq::{Socket, SocketSend};
         let mut socket = zeromq::PubSocket::new();
         let endpoint = socket.bind("tcp://127.0.0.1:0").await.unwrap().to_string();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(&'static str, Vec<u8>)>();
         let mut stop = self.stop.subscribe();
         tokio::spawn(async move {
             let mut seq: u32 = 0;
             loop {
-                let raw = tokio::select! {
+                let (topic, body) = tokio::select! {
                     r = rx.recv() => match r { Some(r) => r, None => break },
                     _ = stop.changed() => break,
                 };
-                let mut m = zeromq::ZmqMessage::from(b"rawtx".to_vec());
-                m.push_back(raw.into());
+                let mut m = zeromq::ZmqMessage::from(topic.as_bytes().to_vec());
+                m.push_back(body.into());
                 m.push_back(seq.to_le_bytes().to_vec().into());
                 seq = seq.wrapping_add(1);
                 let _ = socket.send(m).await;
@@ -202,8 +202,32 @@ impl ReplayNode {
     /// transaction enters the mempool, and for each one of a new block).
     pub fn publish(&self, tx: &Transaction) {
         if let Some(z) = &self.zmq {
-            let _ = z.send(bitcoin::consensus::serialize(tx));
+            let _ = z.send(("rawtx", bitcoin::consensus::serialize(tx)));
         }
+    }
+
+    /// Sends a `sequence` removal (`R`) for `txid`, as bitcoind does when a
+    /// transaction leaves the mempool other than by a block.
+    pub fn publish_removed(&self, txid: bitcoin::Txid) {
+        if let Some(z) = &self.zmq {
+            let mut body = txid.to_byte_array().to_vec();
+            body.reverse();
+            body.push(b'R');
+            body.extend_from_slice(&0u64.to_le_bytes());
+            let _ = z.send(("sequence", body));
+        }
+    }
+
+    /// Replaces `old` by `new` (fee `fee` sat) in one step, and publishes
+    /// the removal and then the newcomer, in bitcoind's order.
+    pub fn mempool_replace(&self, old: bitcoin::Txid, new: &Transaction, fee: u64) {
+        {
+            let mut s = self.state.lock().unwrap();
+            s.mempool.retain(|(t, _)| t.compute_txid() != old);
+            s.mempool.push((new.clone(), fee));
+        }
+        self.publish_removed(old);
+        self.publish(new);
     }
 
     /// Accepts `tx` into the mempool with `fee` sat, and publishes it.
