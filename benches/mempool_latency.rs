@@ -10,7 +10,6 @@
 //! mode, 300 by default).
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code, unused_imports)]
 mod common;
 
 use bitcoin::OutPoint;
@@ -40,9 +39,9 @@ async fn measure(zmq: bool, n: usize) -> Vec<Duration> {
     let (_, status) = d.get("/v1/status").await;
     let mut after = status["events"]["last_seq"].as_u64().unwrap_or(0);
     let mut out = Vec::with_capacity(n);
-    for i in 0..n {
+    for (i, funding) in chain.iter().take(n).enumerate() {
         let op = OutPoint {
-            txid: chain[i].txdata[0].compute_txid(),
+            txid: funding.txdata[0].compute_txid(),
             vout: 0,
         };
         let t = spend(&[op], &[(merchant.clone(), 10_000 + i as u64)]);

@@ -289,7 +289,7 @@ fn vpub() -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_conf_invoices_refuse_replaceable_payments_and_go_back_when_replaced() {
     let mut chain = Vec::new();
-    extend(&mut chain, 1, 4, 0);
+    extend(&mut chain, 1, 6, 0);
     let mut node = ReplayNode::start(1, &chain).await;
     let zmq = node.enable_zmq().await;
     let dir = tempfile::tempdir().unwrap();
@@ -300,7 +300,7 @@ async fn zero_conf_invoices_refuse_replaceable_payments_and_go_back_when_replace
         vpub(),
     );
     let d = Daemon::start(&config).await;
-    d.wait_indexed(CHAIN, 4).await;
+    d.wait_indexed(CHAIN, 6).await;
     let create =
         |order: &str| json!({"chain": CHAIN, "asset": "BTC", "amount": "0.001", "order_id": order});
     let (_, safe) = d.post_json("/v1/invoices", &create("safe")).await;
@@ -345,6 +345,40 @@ async fn zero_conf_invoices_refuse_replaceable_payments_and_go_back_when_replace
     assert_eq!(
         invoice_event_types(&ev, safe["id"].as_str().unwrap()),
         ["invoice.paid", "invoice.confirmed"]
+    );
+
+    // A replacement that keeps the invoice's output: the invoice stays paid
+    // and says nothing (the payment moved to the new transaction).
+    let (_, kept) = d.post_json("/v1/invoices", &create("kept")).await;
+    let kept_id = kept["id"].as_str().unwrap();
+    let t3 = tx(&[funding(&chain, 2)], &[(script(&kept), 100_000)], true);
+    node.mempool_add(&t3, 500);
+    d.invoice_until(kept_id, "paid").await;
+    let t3b = tx(&[funding(&chain, 2)], &[(script(&kept), 100_000)], false);
+    node.mempool_replace(t3.compute_txid(), &t3b, 1_000);
+    // t3b does not signal RBF: zero-conf now confirms the invoice.
+    let inv = d.invoice_until(kept_id, "confirmed").await;
+    assert_eq!(inv["payments"].as_array().unwrap().len(), 1);
+    assert_eq!(inv["payments"][0]["txid"], txid(&t3b).as_str());
+    assert_eq!(
+        invoice_event_types(&d.events().await, kept_id),
+        ["invoice.paid", "invoice.confirmed"]
+    );
+
+    // Past its expiry, an invoice whose mempool payment is gone expires.
+    let mut late = create("late");
+    late["expires_in"] = json!(2);
+    let (_, late) = d.post_json("/v1/invoices", &late).await;
+    let late_id = late["id"].as_str().unwrap();
+    let t4 = tx(&[funding(&chain, 3)], &[(script(&late), 100_000)], true);
+    node.mempool_add(&t4, 500);
+    d.invoice_until(late_id, "paid").await;
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    node.mempool_remove(t4.compute_txid());
+    d.invoice_until(late_id, "expired").await;
+    assert_eq!(
+        invoice_event_types(&d.events().await, late_id),
+        ["invoice.paid", "invoice.reverted", "invoice.expired"]
     );
     d.stop().await;
 }

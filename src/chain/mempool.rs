@@ -75,6 +75,9 @@ struct Tracked {
     inputs: Vec<String>,
     outputs: Vec<Output>,
     flags: Flags,
+    /// Unconfirmed transactions it spent from when it was seen.
+    #[serde(default)]
+    parents: Vec<Hash32>,
     /// Unix seconds when first seen.
     seen_at: u64,
     /// The node's height when the transaction was found gone from the
@@ -316,6 +319,12 @@ impl MempoolWatcher {
                     .collect(),
                 outputs,
                 flags: self.flags(&tx, entry),
+                parents: entry["depends"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| Hash32::from_hex(v.as_str()?).ok())
+                    .collect(),
                 seen_at: crate::invoice::service::now_secs(),
                 left_at: None,
             };
@@ -336,6 +345,12 @@ impl MempoolWatcher {
     ) -> Result<(), NodeError> {
         if changes.is_empty() && events.is_empty() {
             return Ok(());
+        }
+        for e in &events {
+            if let Some(kind) = e["type"].as_str() {
+                metrics::counter!(crate::telemetry::EVENTS, "chain" => self.chain.clone(), "type" => kind.to_string())
+                    .increment(1);
+            }
         }
         let refs: Vec<([u8; 32], Option<&Tracked>)> =
             changes.iter().map(|(k, v)| (*k, v.as_ref())).collect();
@@ -507,7 +522,14 @@ impl MempoolWatcher {
     /// transaction). An output of an unconfirmed parent is not in the
     /// chain's UTXO set yet; it counts as unspent while the parent is in
     /// the mempool.
-    async fn spent_on_chain(&self, op: OutPoint) -> Result<bool, NodeError> {
+    async fn spent_on_chain(&self, op: OutPoint, parents: &[Hash32]) -> Result<bool, NodeError> {
+        // The parent was unconfirmed: gone from the mempool too, it was
+        // evicted with its child (a parent mined meanwhile would leave this
+        // spend a double spend, reported here as dropped; both mean the
+        // payment will not come).
+        if parents.contains(&display(op.txid)) {
+            return Ok(false);
+        }
         let out = self
             .rpc(
                 "gettxout",
@@ -546,7 +568,7 @@ impl MempoolWatcher {
             let mut in_pool = false;
             for i in &t.inputs {
                 let Some(op) = outpoint(i) else { continue };
-                if self.spent_on_chain(op).await? {
+                if self.spent_on_chain(op, &t.parents).await? {
                     spent = true;
                     break;
                 }

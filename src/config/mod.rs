@@ -156,7 +156,7 @@ struct RawMempool {
 pub struct MempoolConfig {
     /// bitcoind's `-zmqpubrawtx` endpoint, e.g. `tcp://127.0.0.1:28332`.
     pub zmq_rawtx: Option<String>,
-    /// bitcoind's `-zmqpubsequence` endpoint (Bitcoin Core 22 and later).
+    /// bitcoind's `-zmqpubsequence` endpoint (Bitcoin Core 0.21 and later).
     pub zmq_sequence: Option<String>,
     /// How often the mempool is listed and compared (the only way without
     /// ZMQ, a safety net with it).
@@ -646,6 +646,15 @@ impl Config {
             chain.invoices = invoices.map(invoice_config).transpose().map_err(at)?;
             let follows_mempool =
                 matches!(&chain.kind, ChainKind::Bitcoin(b) if b.mempool.is_some());
+            if chain
+                .invoices
+                .as_ref()
+                .is_some_and(|i| i.zero_conf_rbf && !i.zero_conf)
+            {
+                return Err(at(
+                    "invoices.zero_conf_rbf: goes with zero_conf = true".into()
+                ));
+            }
             if chain.invoices.as_ref().is_some_and(|i| i.zero_conf) && !follows_mempool {
                 return Err(at(
                     "invoices.zero_conf: needs a Bitcoin chain with a [chain.mempool] section"

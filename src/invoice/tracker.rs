@@ -33,6 +33,8 @@ struct PaymentView {
     asset: AssetView,
     #[serde(default)]
     mempool: Option<MempoolView>,
+    #[serde(default)]
+    output_kept: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -107,8 +109,11 @@ fn event(inv: &Invoice, suffix: &str, trigger: Option<&Value>, key: u64) -> Valu
         "invoice": inv,
     });
     if let Some(t) = trigger {
+        // A mempool payment has no block: the key is left out, not null.
         for k in ["txid", "index", "block", "confirmations"] {
-            e[k] = t[k].clone();
+            if let Some(v) = t.get(k).filter(|v| !v.is_null()) {
+                e[k] = v.clone();
+            }
         }
         e["payment_event"] = t["id"].clone();
     }
@@ -150,6 +155,14 @@ impl Invoice {
                 Some(_) => "reverted",
             };
             out.push(event(self, why, trigger, key));
+            // A block reorg after expiry keeps the invoice open (the
+            // payment was on time and is likely mined again); a mempool
+            // payment that is gone will not come back.
+            if why == "reverted" && self.status.is_open() && self.expires_at <= now_secs() {
+                self.closed = Some(InvoiceStatus::Expired);
+                self.status = InvoiceStatus::Expired;
+                out.push(event(self, "expired", trigger, key));
+            }
             return out;
         }
         match after {
@@ -198,6 +211,10 @@ impl Invoice {
                 if self.payments[i].mempool =>
             {
                 self.payments.remove(i);
+            }
+            // Not yet counted: nothing to take back.
+            ("payment.replaced" | "payment.double_spent" | "payment.dropped", None) => {
+                return false
             }
             ("payment.confirmed", Some(i)) => self.payments[i].confirmed = true,
             ("payment.confirmed", None) => self.payments.push(InvoicePayment {
@@ -289,7 +306,11 @@ fn step(store: &Store, policies: &HashMap<String, ZeroConf>) -> Result<bool, Sto
         if let Some(i) = chosen {
             let mut inv = candidates.swap_remove(i);
             let policy = policies.get(&p.chain).copied().unwrap_or_default();
-            if inv.apply(&p, policy) {
+            // A replacement that keeps the invoice's output is reported
+            // with it, in the same batch: the payment moves to the new
+            // transaction without the invoice going back and forth.
+            let quiet = p.kind == "payment.replaced" && p.output_kept == Some(true);
+            if inv.apply(&p, policy) && !quiet {
                 let trigger: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
                 out.extend(inv.settle(Some(&trigger), *seq));
             }

@@ -76,7 +76,10 @@ mod verdict;
 
 pub use clock::now_ms;
 pub use config::{config, config_raw, load_settings, settings, ConfigError};
-pub use event::{Asset, Block, Event, Watch, CONFIRMED, DETECTED, REORGED};
+pub use event::{
+    Asset, Block, Event, Mempool, Watch, CONFIRMED, DETECTED, DOUBLE_SPENT, DROPPED, MEMPOOL,
+    REORGED, REPLACED,
+};
 pub use verdict::{IntoMillis, Verdict, MAX_DELAYS, MAX_DELAY_MS};
 
 /// The plugin ABI version this SDK implements; a plugin built with it

@@ -25,7 +25,10 @@
 //! the `default` sinks, or is dropped with the reason `no route` when there
 //! are none.
 
-use paywatch_plugin::{config, export_plugin, log, Event, Verdict, CONFIRMED, DETECTED, REORGED};
+use paywatch_plugin::{
+    config, export_plugin, log, Event, Verdict, CONFIRMED, DETECTED, DOUBLE_SPENT, DROPPED,
+    REORGED, REPLACED,
+};
 use serde::Deserialize;
 use std::rc::Rc;
 
@@ -77,10 +80,18 @@ impl Settings {
         let routes: Vec<Route> = config("routes")?.unwrap_or_default();
         for (i, route) in routes.iter().enumerate() {
             if let Some(kind) = &route.kind {
-                if ![DETECTED, CONFIRMED, REORGED].contains(&kind.as_str()) {
+                let known = [
+                    DETECTED,
+                    CONFIRMED,
+                    REORGED,
+                    REPLACED,
+                    DOUBLE_SPENT,
+                    DROPPED,
+                ];
+                if !known.contains(&kind.as_str()) {
                     return Err(format!(
-                        "config `routes[{i}].type`: {kind:?} is not an event type \
-                         ({DETECTED}, {CONFIRMED} or {REORGED})"
+                        "config `routes[{i}].type`: {kind:?} is not an event type ({})",
+                        known.join(", ")
                     ));
                 }
             }
