@@ -1,12 +1,15 @@
 //! Bitcoin scan throughput on the real mainnet blocks: decode + match (+ txid
-//! of matched transactions) against 1k and 1M watched addresses, next to the
-//! plain `bitcoin::consensus::deserialize::<Block>` + `compute_txid` baseline.
+//! of matched transactions) against 1k and 1M watched addresses, by the
+//! scanner's walk over the raw bytes and by the straightforward decoder,
+//! next to the plain `bitcoin::consensus::deserialize::<Block>` +
+//! `compute_txid` baseline.
 //!
 //! Run: `cargo bench --bench bitcoin_scan` (fixtures from `PAYWATCH_FIXTURES`,
 //! default `../shared/fixtures`).
 
 use bitcoin::hashes::Hash;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use paywatch::chain::bitcoin::walk::scan_raw;
 use paywatch::chain::bitcoin::{scan_block, Spends};
 use paywatch::watch::Matcher;
 use std::sync::Arc;
@@ -113,8 +116,29 @@ fn bench(c: &mut Criterion) {
             },
         );
         for (name, (_, matcher)) in &sets {
+            // The scanner's path: the walk over the raw bytes.
             g.bench_with_input(
-                BenchmarkId::new(format!("paywatch_scan_{name}"), height),
+                BenchmarkId::new(format!("paywatch_walk_{name}"), height),
+                raw,
+                |b, raw| {
+                    b.iter(|| {
+                        scan_raw(
+                            "btc",
+                            bitcoin::Network::Bitcoin,
+                            *height,
+                            raw,
+                            matcher.as_ref(),
+                            &spends,
+                        )
+                        .unwrap()
+                        .transfers
+                        .len()
+                    })
+                },
+            );
+            // The straightforward decoder the walk is checked against.
+            g.bench_with_input(
+                BenchmarkId::new(format!("decoder_scan_{name}"), height),
                 raw,
                 |b, raw| {
                     b.iter(|| {

@@ -214,9 +214,12 @@ await() {
             echo "    ${lines[i]}"
         done
         shown=${#lines[@]}
+        # Judged on the lines shown, so that a line written meanwhile is
+        # shown before the wait ends.
         missing=()
         for addr in "$eth_to" "$pwt_to"; do
-            grep -qiE "^payment\.$1 .*$addr .*signature ok\$" "$tmp/receiver.log" ||
+            ((${#lines[@]})) && printf '%s\n' "${lines[@]}" |
+                grep -qiE "^payment\.$1 .*$addr .*signature ok\$" ||
                 missing+=("$addr")
         done
         ((${#missing[@]})) || return 0

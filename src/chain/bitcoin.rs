@@ -16,6 +16,8 @@ use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+pub mod walk;
+
 /// Longest raw script accepted as a watch.
 const MAX_SCRIPT_BYTES: usize = 10_000;
 
@@ -132,7 +134,7 @@ impl Received {
 /// Watched outputs received so far, by outpoint.
 #[derive(Default)]
 pub struct Spends {
-    received: HashMap<OutPoint, Received>,
+    received: foldhash::HashMap<OutPoint, Received>,
 }
 
 impl Spends {
@@ -142,6 +144,15 @@ impl Spends {
 
     pub fn is_empty(&self) -> bool {
         self.received.is_empty()
+    }
+
+    /// Remembers an incoming transfer's output, so that its spend is seen.
+    pub fn record(&mut self, t: &Transfer) {
+        if t.direction == Direction::In {
+            if let Some((op, r)) = Received::of(t) {
+                self.received.insert(op, r);
+            }
+        }
     }
 }
 
@@ -240,12 +251,6 @@ pub fn scan_block(
     })
 }
 
-/// Decodes raw block bytes as the node sent them.
-pub fn decode_raw(height: u64, raw: &[u8]) -> Result<bitcoin::Block, NodeError> {
-    bitcoin::consensus::deserialize(raw)
-        .map_err(|e| NodeError::Invalid(format!("block {height} does not decode: {e}")))
-}
-
 // ---- decoder --------------------------------------------------------------
 
 pub struct BitcoinDecoder {
@@ -278,17 +283,17 @@ impl BitcoinDecoder {
 }
 
 impl Decoder for BitcoinDecoder {
-    type Raw = bitcoin::Block;
+    type Raw = Vec<u8>;
 
-    fn decode(&mut self, height: u64, raw: bitcoin::Block) -> Result<Block, DecodeError> {
-        Ok(scan_block(
+    fn decode(&mut self, height: u64, raw: Vec<u8>) -> Result<Block, DecodeError> {
+        walk::scan_raw(
             &self.chain,
             self.network,
             height,
             &raw,
             self.matcher.as_ref(),
             &self.spends,
-        )?)
+        )
     }
 
     fn committed(&mut self, block: &Block) {
@@ -435,7 +440,9 @@ fn classify(e: bitcoincore_rpc::Error) -> NodeError {
 }
 
 impl Node for BitcoinNode {
-    type Raw = bitcoin::Block;
+    /// The block's raw bytes, its header checked against the requested
+    /// hash; the decoder walks them without building transactions.
+    type Raw = Vec<u8>;
 
     async fn tip(&self) -> Result<u64, NodeError> {
         self.call(0, |c| c.get_block_count()).await
@@ -446,21 +453,28 @@ impl Node for BitcoinNode {
         Ok(display_hash(h.to_byte_array()))
     }
 
-    async fn fetch(&self, height: u64) -> Result<bitcoin::Block, NodeError> {
+    async fn fetch(&self, height: u64) -> Result<Vec<u8>, NodeError> {
         let client = self.client(height)?;
         let fetched = tokio::task::spawn_blocking(move || {
             let hash = client.get_block_hash(height).map_err(classify)?;
             let hex_block = client.get_block_hex(&hash).map_err(classify)?;
             let raw = hex::decode(hex_block.trim())
                 .map_err(|e| NodeError::Invalid(format!("block {height} is not hex: {e}")))?;
-            let block = decode_raw(height, &raw)?;
-            if block.block_hash() != hash {
+            let header = raw.get(..80).ok_or_else(|| {
+                NodeError::Invalid(format!(
+                    "block {height}: {} bytes, shorter than a header",
+                    raw.len()
+                ))
+            })?;
+            let got = bitcoin::BlockHash::from_byte_array(
+                bitcoin::hashes::sha256d::Hash::hash(header).to_byte_array(),
+            );
+            if got != hash {
                 return Err(NodeError::Invalid(format!(
-                    "block {height}: the node sent a block whose hash is {} instead of {hash}",
-                    block.block_hash()
+                    "block {height}: the node sent a block whose hash is {got} instead of {hash}"
                 )));
             }
-            Ok(block)
+            Ok(raw)
         })
         .await
         .map_err(|e| NodeError::Unreachable(format!("request task failed: {e}")))?;

@@ -161,7 +161,7 @@ impl Invoice {
             if why == "reverted" && self.status.is_open() && self.expires_at <= now_secs() {
                 self.closed = Some(InvoiceStatus::Expired);
                 self.status = InvoiceStatus::Expired;
-                out.push(event(self, "expired", trigger, key));
+                out.push(event(self, "expired", None, self.expires_at));
             }
             return out;
         }

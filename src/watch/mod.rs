@@ -5,6 +5,11 @@
 use crate::store::{Store, StoreError};
 use crate::transfer::WatchRef;
 use fastbloom::AtomicBloomFilter;
+
+/// The filter, hashed with foldhash: SipHash (fastbloom's default) is
+/// several times slower on the short keys scanned here, and the filter is
+/// built in memory at start with a per-process random seed, never stored.
+type Filter = AtomicBloomFilter<foldhash::fast::RandomState>;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -41,19 +46,28 @@ impl WatchRecord {
 /// watched, and by which watch?"
 pub trait Lookup {
     fn lookup(&self, key: &[u8]) -> Result<Option<WatchRecord>, StoreError>;
+
+    /// Runs `f` with a test that is false only for keys surely not watched,
+    /// cheap enough to ask for every output of a block (one lock for the
+    /// whole call instead of one per key).
+    fn with_filter<R>(&self, f: impl FnOnce(&dyn Fn(&[u8]) -> bool) -> R) -> R {
+        f(&|_| true)
+    }
 }
 
 /// Bloom filter plus exact set for one chain.
 pub struct Matcher {
     chain: String,
     store: Arc<Store>,
-    bloom: RwLock<AtomicBloomFilter>,
+    bloom: RwLock<Filter>,
     capacity: AtomicUsize,
     inserted: AtomicUsize,
 }
 
-fn new_filter(capacity: usize) -> AtomicBloomFilter {
-    AtomicBloomFilter::with_false_pos(FALSE_POSITIVE_RATE).expected_items(capacity)
+fn new_filter(capacity: usize) -> Filter {
+    AtomicBloomFilter::with_false_pos(FALSE_POSITIVE_RATE)
+        .hasher(foldhash::fast::RandomState::default())
+        .expected_items(capacity)
 }
 
 impl Matcher {
@@ -143,6 +157,11 @@ impl Lookup for Matcher {
             return Ok(None);
         }
         self.store.get_watch(&self.chain, key)
+    }
+
+    fn with_filter<R>(&self, f: impl FnOnce(&dyn Fn(&[u8]) -> bool) -> R) -> R {
+        let bloom = self.bloom.read().unwrap_or_else(|p| p.into_inner());
+        f(&|k| bloom.contains(k))
     }
 }
 
