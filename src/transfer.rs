@@ -27,14 +27,16 @@ impl Hash32 {
         }
     }
 
-    /// Reads 64 hex digits; a `0x` prefix is kept for display.
-    pub fn from_hex(s: &str) -> Result<Self, hex::FromHexError> {
+    /// Reads 64 hex digits; a `0x` prefix is kept for display. Every
+    /// transaction id of every block goes through here, so the decoding is
+    /// const-hex's vectorized one.
+    pub fn from_hex(s: &str) -> Result<Self, const_hex::FromHexError> {
         let (body, prefixed) = match s.strip_prefix("0x") {
             Some(b) => (b, true),
             None => (s, false),
         };
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(body, &mut bytes)?;
+        const_hex::decode_to_slice(body, &mut bytes)?;
         Ok(Hash32 { bytes, prefixed })
     }
 }

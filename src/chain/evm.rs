@@ -173,7 +173,7 @@ fn u256(s: &str) -> Option<U256> {
 fn address20(s: &str) -> Option<[u8; 20]> {
     let h = s.strip_prefix("0x")?;
     let mut out = [0u8; 20];
-    hex::decode_to_slice(h, &mut out).ok()?;
+    const_hex::decode_to_slice(h, &mut out).ok()?;
     Some(out)
 }
 
@@ -183,7 +183,7 @@ fn topic_address(t: &str) -> Option<[u8; 20]> {
         return None;
     }
     let mut word = [0u8; 32];
-    hex::decode_to_slice(h, &mut word).ok()?;
+    const_hex::decode_to_slice(h, &mut word).ok()?;
     // An address topic is 12 zero bytes and the address.
     if word[..12].iter().any(|b| *b != 0) {
         return None;
@@ -206,7 +206,7 @@ fn is_transfer_topic(t: &str) -> bool {
         return false;
     };
     let mut b = [0u8; 32];
-    hex::decode_to_slice(h, &mut b).is_ok() && b == TRANSFER_TOPIC
+    const_hex::decode_to_slice(h, &mut b).is_ok() && b == TRANSFER_TOPIC
 }
 
 // ---- decoding and matching ---------------------------------------------------------

@@ -82,10 +82,10 @@ fn node_address(s: &str) -> Option<TronAddress> {
         }
         out.copy_from_slice(&v);
     } else if s.len() == 42 {
-        hex::decode_to_slice(s, &mut out).ok()?;
+        const_hex::decode_to_slice(s, &mut out).ok()?;
     } else if s.len() == 40 {
         out[0] = 0x41;
-        hex::decode_to_slice(s, &mut out[1..]).ok()?;
+        const_hex::decode_to_slice(s, &mut out[1..]).ok()?;
     } else {
         return None;
     }
@@ -100,7 +100,7 @@ fn topic_address(topic: &str) -> Option<TronAddress> {
     }
     let mut out = [0u8; 21];
     out[0] = 0x41;
-    hex::decode_to_slice(&t[24..], &mut out[1..]).ok()?;
+    const_hex::decode_to_slice(&t[24..], &mut out[1..]).ok()?;
     Some(out)
 }
 
@@ -345,7 +345,7 @@ pub fn scan_block(
             let is_transfer = log.topics.first().is_some_and(|t| {
                 let t = t.strip_prefix("0x").unwrap_or(t);
                 let mut b = [0u8; 32];
-                hex::decode_to_slice(t, &mut b).is_ok() && b == TRANSFER_TOPIC
+                const_hex::decode_to_slice(t, &mut b).is_ok() && b == TRANSFER_TOPIC
             });
             if !is_transfer {
                 continue;
@@ -401,7 +401,7 @@ fn uint256(data: &str) -> Option<ruint::aliases::U256> {
         return None;
     }
     let mut b = [0u8; 32];
-    hex::decode_to_slice(d, &mut b).ok()?;
+    const_hex::decode_to_slice(d, &mut b).ok()?;
     Some(ruint::aliases::U256::from_be_bytes(b))
 }
 
