@@ -114,7 +114,23 @@ pub async fn run_with_listener(
                     );
                     tasks.push(tokio::spawn(watcher.run(stop.clone())));
                 }
-                let scanner = Scanner::new(settings, store.clone(), node, decoder, status.clone());
+                let mut scanner =
+                    Scanner::new(settings, store.clone(), node, decoder, status.clone());
+                if let Some(endpoint) = &btc.zmq_hashblock {
+                    let wake = Arc::new(tokio::sync::Notify::new());
+                    let ring = wake.clone();
+                    tasks.push(tokio::spawn(crate::chain::zmq::subscribe(
+                        chain.name.clone(),
+                        endpoint.clone(),
+                        "hashblock",
+                        move |_| {
+                            ring.notify_one();
+                            true
+                        },
+                        stop.clone(),
+                    )));
+                    scanner = scanner.with_wake(wake);
+                }
                 tasks.push(tokio::spawn(scanner.run(stop.clone(), rescan_rx)));
             }
             ChainKind::Tron(tron) => {

@@ -208,6 +208,8 @@ pub struct Scanner<N: Node, D: Decoder<Raw = N::Raw>> {
     verified: bool,
     /// When the last sync progress line was logged.
     last_progress: Instant,
+    /// Rung when the node announces a block: the tip is asked at once.
+    wake: Option<Arc<tokio::sync::Notify>>,
 }
 
 /// How often a progress line is logged while catching up.
@@ -230,7 +232,15 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
             finalized: None,
             verified: false,
             last_progress: Instant::now(),
+            wake: None,
         }
+    }
+
+    /// Asks the node's tip whenever `wake` is notified, not only every
+    /// `poll_interval`.
+    pub fn with_wake(mut self, wake: Arc<tokio::sync::Notify>) -> Self {
+        self.wake = Some(wake);
+        self
     }
 
     /// Scans until `shutdown` turns true. Errors are reported in the status,
@@ -266,6 +276,7 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
                 r = self.step(&stop) => r,
                 _ = shutdown.changed() => break,
             };
+            let outcome_ok = outcome.is_ok();
             let pause = match outcome {
                 Ok(true) => {
                     backoff = backoff_builder.build();
@@ -286,8 +297,17 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
                     delay
                 }
             };
+            let wake = self.wake.clone();
+            let woken = async {
+                match wake {
+                    Some(w) => w.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
+                // A failing node is retried after its backoff, not sooner.
+                _ = woken, if outcome_ok => {}
                 _ = shutdown.changed() => break,
             }
         }

@@ -438,3 +438,39 @@ async fn removals_on_the_sequence_topic_settle_without_waiting_for_a_listing() {
     );
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_block_announced_over_zmq_is_scanned_at_once() {
+    let mut chain = Vec::new();
+    extend(&mut chain, 1, 3, 0);
+    let mut node = ReplayNode::start(1, &chain).await;
+    let zmq = node.enable_zmq().await;
+    let dir = tempfile::tempdir().unwrap();
+    // The tip is asked for every ten minutes: only the announcement can
+    // bring the new block in time.
+    let section = node.chain_toml_with(CHAIN, 1, 600_000, &format!("zmq_hashblock = \"{zmq}\"\n"));
+    let d = Daemon::start(&config_text(dir.path(), &[section])).await;
+    let merchant = wallet_script(21);
+    d.watch(CHAIN, &regtest_address(&merchant), "shop").await;
+    d.wait_indexed(CHAIN, 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let prev = chain.last().unwrap().block_hash();
+    let pay = tx(&[funding(&chain, 0)], &[(merchant, 5_000)], false);
+    chain.push(block(
+        prev,
+        1_700_100_000,
+        vec![coinbase(4, 2, filler_script(4), 50_0000_0000), pay.clone()],
+    ));
+    node.set_chain(1, &chain);
+    node.publish_block(chain.last().unwrap().block_hash());
+    let ev = d
+        .events_until("the announced block", |ev| {
+            !of(ev, "payment.confirmed", &txid(&pay)).is_empty()
+        })
+        .await;
+    assert_eq!(
+        of(&ev, "payment.detected", &txid(&pay))[0]["block"]["height"],
+        4
+    );
+    d.stop().await;
+}

@@ -38,7 +38,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
@@ -167,7 +166,7 @@ impl MempoolWatcher {
                 return;
             }
         }
-        let (tx, mut rx) = mpsc::channel(4096);
+        let (tx, mut rx) = mpsc::unbounded_channel();
         if let Some(endpoint) = self.cfg.zmq_rawtx.clone() {
             tokio::spawn(subscribe(
                 self.chain.clone(),
@@ -599,70 +598,35 @@ impl MempoolWatcher {
     }
 }
 
-/// Reads bitcoind's ZMQ `rawtx` topic, reconnecting with a growing pause;
-/// every (re)connection asks for a reconciliation.
+/// Forwards `rawtx` bodies and `sequence` removals to the watcher; every
+/// (re)connection asks for a reconciliation.
 async fn subscribe(
     chain: String,
     endpoint: String,
     topic: &'static str,
-    tx: mpsc::Sender<Message>,
-    mut stop: watch::Receiver<bool>,
+    tx: mpsc::UnboundedSender<Message>,
+    stop: watch::Receiver<bool>,
 ) {
-    use zeromq::{Socket, SocketRecv};
-    let mut pause = Duration::from_millis(100);
-    loop {
-        let mut socket = zeromq::SubSocket::new();
-        let connected = async {
-            socket.connect(&endpoint).await?;
-            socket.subscribe(topic).await
-        };
-        let connected = tokio::select! {
-            r = connected => r,
-            _ = stop.changed() => return,
-        };
-        match connected {
-            Ok(()) => {
-                info!(%chain, %endpoint, topic, "following the mempool over ZMQ");
-                pause = Duration::from_millis(100);
-                let _ = tx.send(Message::Resync).await;
-                loop {
-                    let msg = tokio::select! {
-                        m = socket.recv() => m,
-                        _ = stop.changed() => return,
-                    };
-                    match msg {
-                        Ok(m) => {
-                            let (Some(t), Some(body)) = (m.get(0), m.get(1)) else {
-                                continue;
-                            };
-                            let msg = match t.as_ref() {
-                                b"rawtx" => Message::RawTx(body.to_vec()),
-                                // 32-byte hash (as shown), label, optional sequence.
-                                b"sequence" if body.len() >= 33 && body[32] == b'R' => {
-                                    let mut h = [0u8; 32];
-                                    h.copy_from_slice(&body[..32]);
-                                    h.reverse();
-                                    Message::Removed(Txid::from_byte_array(h))
-                                }
-                                _ => continue,
-                            };
-                            if tx.send(msg).await.is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            warn!(%chain, %endpoint, error = %e, "ZMQ subscription lost");
-                            break;
-                        }
-                    }
+    super::zmq::subscribe(
+        chain,
+        endpoint,
+        topic,
+        move |body| {
+            let msg = match (topic, body) {
+                (_, None) => Message::Resync,
+                ("rawtx", Some(b)) => Message::RawTx(b.to_vec()),
+                // 32-byte hash (as shown), label, optional sequence.
+                ("sequence", Some(b)) if b.len() >= 33 && b[32] == b'R' => {
+                    let mut h = [0u8; 32];
+                    h.copy_from_slice(&b[..32]);
+                    h.reverse();
+                    Message::Removed(Txid::from_byte_array(h))
                 }
-            }
-            Err(e) => debug!(%chain, %endpoint, error = %e, "ZMQ connect failed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(pause) => {}
-            _ = stop.changed() => return,
-        }
-        pause = (pause * 2).min(Duration::from_secs(10));
-    }
+                _ => return true,
+            };
+            tx.send(msg).is_ok()
+        },
+        stop,
+    )
+    .await
 }

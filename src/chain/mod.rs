@@ -9,6 +9,7 @@ pub mod bitcoin;
 pub mod evm;
 pub mod mempool;
 pub mod tron;
+pub mod zmq;
 
 use crate::store::StoreError;
 use crate::transfer::{Asset, BlockRef, Direction, Hash32, Transfer, TransferStatus};

@@ -139,6 +139,7 @@ struct RawBitcoin {
     rpc_timeout_secs: u64,
     #[serde(default = "default_max_reorg")]
     max_reorg_depth: u64,
+    zmq_hashblock: Option<String>,
     mempool: Option<RawMempool>,
 }
 
@@ -495,6 +496,9 @@ pub struct BitcoinConfig {
     pub rpc_url: Url,
     pub auth: RpcAuth,
     pub rpc_timeout: Duration,
+    /// bitcoind's `-zmqpubhashblock` endpoint: a new block is fetched as
+    /// soon as it is announced instead of at the next poll.
+    pub zmq_hashblock: Option<String>,
     pub mempool: Option<MempoolConfig>,
 }
 
@@ -809,6 +813,10 @@ fn bitcoin_chain(raw: RawBitcoin, base: &Path) -> Result<ChainConfig, String> {
         (None, Some(_), None) => return Err("rpc_user is set but rpc_password is missing".into()),
         (None, None, Some(_)) => return Err("rpc_password is set but rpc_user is missing".into()),
     };
+    if let Some(z) = &raw.zmq_hashblock {
+        crate::chain::zmq::check_endpoint("zmq_hashblock", z)?;
+    }
+    let zmq_hashblock = raw.zmq_hashblock;
     let mempool = match raw.mempool {
         None => None,
         Some(m) => {
@@ -816,15 +824,8 @@ fn bitcoin_chain(raw: RawBitcoin, base: &Path) -> Result<ChainConfig, String> {
                 ("zmq_rawtx", &m.zmq_rawtx),
                 ("zmq_sequence", &m.zmq_sequence),
             ] {
-                let Some(z) = z else { continue };
-                let ok = z
-                    .strip_prefix("tcp://")
-                    .and_then(|rest| rest.rsplit_once(':'))
-                    .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-                if !ok {
-                    return Err(format!(
-                        "mempool.{key}: `{z}` is not a ZMQ TCP endpoint such as \"tcp://127.0.0.1:28332\""
-                    ));
+                if let Some(z) = z {
+                    crate::chain::zmq::check_endpoint(&format!("mempool.{key}"), z)?;
                 }
             }
             let default_poll = if m.zmq_rawtx.is_some() { 10_000 } else { 1_000 };
@@ -855,6 +856,7 @@ fn bitcoin_chain(raw: RawBitcoin, base: &Path) -> Result<ChainConfig, String> {
             rpc_url,
             auth,
             rpc_timeout: Duration::from_secs(raw.rpc_timeout_secs.max(1)),
+            zmq_hashblock,
             mempool,
         }),
     )

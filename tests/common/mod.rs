@@ -206,6 +206,30 @@ impl ReplayNode {
         }
     }
 
+    /// Sends `hashblock` for `hash`, as bitcoind does when a block connects.
+    pub fn publish_block(&self, hash: BlockHash) {
+        if let Some(z) = &self.zmq {
+            let mut body = hash.to_byte_array().to_vec();
+            body.reverse();
+            let _ = z.send(("hashblock", body));
+        }
+    }
+
+    /// The chain section with `poll_interval_ms` replaced by `poll_ms` and
+    /// `extra` lines added to the `[[chain]]` table.
+    pub fn chain_toml_with(
+        &self,
+        name: &str,
+        confirmations: u64,
+        poll_ms: u64,
+        extra: &str,
+    ) -> String {
+        self.chain_toml(name, "regtest", 1, confirmations).replace(
+            "poll_interval_ms = 50\n",
+            &format!("poll_interval_ms = {poll_ms}\n{extra}"),
+        )
+    }
+
     /// Sends a `sequence` removal (`R`) for `txid`, as bitcoind does when a
     /// transaction leaves the mempool other than by a block.
     pub fn publish_removed(&self, txid: bitcoin::Txid) {
