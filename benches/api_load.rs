@@ -10,6 +10,8 @@
 //!
 //! Needs `wrk` (`apt-get install wrk`). `cargo bench --bench api_load`
 
+#[path = "common/mod.rs"]
+mod bench;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -43,15 +45,10 @@ fn wrk(url: &str) -> (f64, String) {
 }
 
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
+    if !bench::requested() {
         return;
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
+    bench::runtime().block_on(async {
         // A merchant address paid in each of 200 blocks.
         let merchant = wallet_script(5);
         let mut paid = Vec::new();

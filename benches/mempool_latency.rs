@@ -9,6 +9,8 @@
 //! `cargo bench --bench mempool_latency` (`MEMPOOL_BENCH_N` payments per
 //! mode, 300 by default).
 
+#[path = "common/mod.rs"]
+mod bench;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -67,38 +69,17 @@ async fn measure(zmq: bool, n: usize) -> Vec<Duration> {
     out
 }
 
-fn summary(name: &str, mut v: Vec<Duration>) {
-    v.sort();
-    let q = |p: f64| v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1];
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!(
-        "{name:<36} n={:<4} p50 {:>8.2} ms  p90 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms",
-        v.len(),
-        ms(q(0.5)),
-        ms(q(0.9)),
-        ms(q(0.99)),
-        ms(*v.last().unwrap())
-    );
-}
-
 fn main() {
-    // `cargo bench` passes `--bench`; a plain `cargo test --benches` run
-    // passes nothing and only checks that this builds.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !bench::requested() {
         return;
     }
     let n: usize = std::env::var("MEMPOOL_BENCH_N")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(300);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        summary("ZMQ rawtx -> event", measure(true, n).await);
-        summary(
+    bench::runtime().block_on(async {
+        bench::latency_summary("ZMQ rawtx -> event", measure(true, n).await);
+        bench::latency_summary(
             "getrawmempool every 1 s (baseline)",
             measure(false, (n / 10).max(20)).await,
         );

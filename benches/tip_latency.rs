@@ -7,6 +7,8 @@
 //!
 //! `cargo bench --bench tip_latency` (`TIP_BENCH_N` blocks, 200 by default).
 
+#[path = "common/mod.rs"]
+mod bench;
 #[path = "../tests/common/mod.rs"]
 mod common;
 
@@ -92,37 +94,17 @@ async fn measure(zmq: bool, n: usize) -> Vec<Duration> {
     out
 }
 
-fn summary(name: &str, mut v: Vec<Duration>) {
-    v.sort();
-    let q = |p: f64| v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1];
-    let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!(
-        "{name:<40} n={:<4} p50 {:>8.2} ms  p90 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms",
-        v.len(),
-        ms(q(0.5)),
-        ms(q(0.9)),
-        ms(q(0.99)),
-        ms(*v.last().unwrap())
-    );
-}
-
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` only builds this.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !bench::requested() {
         return;
     }
     let n: usize = std::env::var("TIP_BENCH_N")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        summary("hashblock -> webhook POST", measure(true, n).await);
-        summary(
+    bench::runtime().block_on(async {
+        bench::latency_summary("hashblock -> webhook POST", measure(true, n).await);
+        bench::latency_summary(
             "tip polled every 1 s (baseline)",
             measure(false, (n / 10).max(20)).await,
         );

@@ -67,3 +67,34 @@ pub fn bytes20(seed: u64) -> [u8; 20] {
     }
     h
 }
+
+/// Whether `cargo bench` runs this (it passes `--bench`); under
+/// `cargo test --benches` the latency benches only build.
+pub fn requested() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// The runtime the daemon-driving benches use: two workers, as the daemon
+/// has on the machines these figures come from.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
+
+/// Prints percentiles of a set of latencies, one line.
+pub fn latency_summary(name: &str, mut v: Vec<std::time::Duration>) {
+    v.sort();
+    let q = |p: f64| v[((v.len() as f64 * p).ceil() as usize).clamp(1, v.len()) - 1];
+    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "{name:<40} n={:<4} p50 {:>8.2} ms  p90 {:>8.2} ms  p99 {:>8.2} ms  max {:>8.2} ms",
+        v.len(),
+        ms(q(0.5)),
+        ms(q(0.9)),
+        ms(q(0.99)),
+        ms(*v.last().unwrap())
+    );
+}

@@ -92,13 +92,13 @@ fn network_label(n: Network) -> &'static str {
 }
 
 /// A txid or block hash in the byte order explorers show.
-fn display_hash(internal: [u8; 32]) -> Hash32 {
+pub(crate) fn display_hash(internal: [u8; 32]) -> Hash32 {
     let mut b = internal;
     b.reverse();
     Hash32::new(b)
 }
 
-fn txid_of(h: &Hash32) -> Txid {
+pub(crate) fn txid_of(h: &Hash32) -> Txid {
     let mut b = h.bytes;
     b.reverse();
     Txid::from_byte_array(b)
@@ -114,6 +114,16 @@ struct Received {
 }
 
 impl Received {
+    /// The forms of a watched `script`, remembered per block while scanning.
+    fn watched(network: Network, script: &[u8], w: &crate::watch::WatchRecord) -> Arc<Self> {
+        Arc::new(Received {
+            amount: 0,
+            address: display_script(network, script),
+            address_key: hex::encode(script),
+            watch: w.as_ref(),
+        })
+    }
+
     fn of(t: &Transfer) -> Option<(OutPoint, Received)> {
         let amount = t.amount.parse().ok()?;
         Some((
@@ -208,12 +218,7 @@ pub fn scan_block(
             let hit = match hits.get(script) {
                 Some(h) => Some(h.clone()),
                 None => watches.lookup(script)?.map(|w| {
-                    let h = Arc::new(Received {
-                        amount: 0,
-                        address: display_script(network, script),
-                        address_key: hex::encode(script),
-                        watch: w.as_ref(),
-                    });
+                    let h = Received::watched(network, script, &w);
                     hits.insert(script, h.clone());
                     h
                 }),

@@ -25,7 +25,7 @@
 //! Entries and their events are written together, so a restart neither
 //! loses a tracked transaction nor reports one twice.
 
-use super::bitcoin::{btc_asset, display_script, BitcoinNode};
+use super::bitcoin::{btc_asset, display_hash, display_script, txid_of, BitcoinNode};
 use super::NodeError;
 use crate::config::MempoolConfig;
 use crate::scan::ChainStatus;
@@ -86,15 +86,7 @@ struct Tracked {
 }
 
 fn display(txid: Txid) -> Hash32 {
-    let mut b = txid.to_byte_array();
-    b.reverse();
-    Hash32::new(b)
-}
-
-fn txid_of(h: &Hash32) -> Txid {
-    let mut b = h.bytes;
-    b.reverse();
-    Txid::from_byte_array(b)
+    display_hash(txid.to_byte_array())
 }
 
 fn outpoint(s: &str) -> Option<OutPoint> {

@@ -13,7 +13,7 @@
 //! [`super::scan_block`] is the straightforward version of the same rules;
 //! a test compares the two on every real block in the fixtures.
 
-use super::{btc_asset, display_hash, display_script, Received, Spends};
+use super::{btc_asset, display_hash, Received, Spends};
 use crate::chain::{Block, DecodeError};
 use crate::transfer::{BlockRef, Direction, Transfer, TransferStatus};
 use crate::watch::Lookup;
@@ -248,12 +248,7 @@ fn walk_tx<'a>(
         let hit = match hits.get(script) {
             Some(h) => Some(h.clone()),
             None => watches.lookup(script).map_err(WalkError::Store)?.map(|w| {
-                let h = Arc::new(Received {
-                    amount: 0,
-                    address: display_script(network, script),
-                    address_key: hex::encode(script),
-                    watch: w.as_ref(),
-                });
+                let h = Received::watched(network, script, &w);
                 hits.insert(script, h.clone());
                 h
             }),
