@@ -46,6 +46,15 @@ fn of<'a>(ev: &'a [Value], kind: &str, id: &str) -> Vec<&'a Value> {
         .collect()
 }
 
+/// Waits for a `kind` event about `t`; returns every event so far.
+async fn until(d: &Daemon, kind: &str, t: &Transaction) -> Vec<Value> {
+    let id = txid(t);
+    d.events_until(&format!("{kind} for {id}"), |ev| {
+        !of(ev, kind, &id).is_empty()
+    })
+    .await
+}
+
 fn mempool_section(zmq: &str, poll_ms: u64) -> String {
     format!(
         "[chain.mempool]\nzmq_rawtx = \"{zmq}\"\npoll_interval_ms = {poll_ms}\nfull_rbf = false\n"
@@ -89,11 +98,7 @@ async fn mempool_payments_replacements_double_spends_and_drops() {
     );
     let sent = Instant::now();
     node.mempool_add(&t1, 1_100);
-    let ev = d
-        .events_until("t1 detected", |ev| {
-            !of(ev, "payment.detected", &txid(&t1)).is_empty()
-        })
-        .await;
+    let ev = until(&d, "payment.detected", &t1).await;
     let latency = sent.elapsed();
     eprintln!("mempool payment reported {latency:?} after the ZMQ message");
     assert!(latency < Duration::from_millis(1000), "{latency:?}");
@@ -133,11 +138,7 @@ async fn mempool_payments_replacements_double_spends_and_drops() {
     // 3. Replaced again, now without the merchant's output.
     let t1c = tx(&[funding(&chain, 0)], &[(elsewhere.clone(), 58_000)], true);
     node.mempool_replace(t1b.compute_txid(), &t1c, 3_000);
-    let ev = d
-        .events_until("t1b replaced", |ev| {
-            !of(ev, "payment.replaced", &txid(&t1b)).is_empty()
-        })
-        .await;
+    let ev = until(&d, "payment.replaced", &t1b).await;
     let r = of(&ev, "payment.replaced", &txid(&t1b))[0];
     assert_eq!(r["replaced_by"], txid(&t1c).as_str());
     assert_eq!(r["output_kept"], false);
@@ -146,10 +147,7 @@ async fn mempool_payments_replacements_double_spends_and_drops() {
     // 4. A double spend confirmed in a block.
     let t2 = tx(&[funding(&chain, 1)], &[(merchant.clone(), 70_000)], false);
     node.mempool_add(&t2, 1_000);
-    d.events_until("t2 detected", |ev| {
-        !of(ev, "payment.detected", &txid(&t2)).is_empty()
-    })
-    .await;
+    until(&d, "payment.detected", &t2).await;
     assert_eq!(
         of(&d.events().await, "payment.detected", &txid(&t2))[0]["mempool"]["rbf"],
         false
@@ -163,35 +161,22 @@ async fn mempool_payments_replacements_double_spends_and_drops() {
         node.publish(t);
     }
     node.set_chain(1, &chain);
-    let ev = d
-        .events_until("t2 double-spent", |ev| {
-            !of(ev, "payment.double_spent", &txid(&t2)).is_empty()
-        })
-        .await;
+    let ev = until(&d, "payment.double_spent", &t2).await;
     let ds = of(&ev, "payment.double_spent", &txid(&t2))[0];
     assert_eq!(ds["conflicting_txid"], txid(&t2x).as_str());
 
     // 5. Evicted: found gone at the next reconciliation, inputs unspent.
     let t3 = tx(&[funding(&chain, 2)], &[(merchant.clone(), 30_000)], false);
     node.mempool_add(&t3, 1_000);
-    d.events_until("t3 detected", |ev| {
-        !of(ev, "payment.detected", &txid(&t3)).is_empty()
-    })
-    .await;
+    until(&d, "payment.detected", &t3).await;
     node.mempool_remove(t3.compute_txid());
-    d.events_until("t3 dropped", |ev| {
-        !of(ev, "payment.dropped", &txid(&t3)).is_empty()
-    })
-    .await;
+    until(&d, "payment.dropped", &t3).await;
 
     // 6. Confirmed: the block flow carries on with the same transfer; the
     //    mempool side says nothing more.
     let t4 = tx(&[funding(&chain, 3)], &[(merchant.clone(), 40_000)], false);
     node.mempool_add(&t4, 1_000);
-    d.events_until("t4 detected", |ev| {
-        !of(ev, "payment.detected", &txid(&t4)).is_empty()
-    })
-    .await;
+    until(&d, "payment.detected", &t4).await;
     let prev = chain.last().unwrap().block_hash();
     chain.push(block(
         prev,
@@ -202,11 +187,7 @@ async fn mempool_payments_replacements_double_spends_and_drops() {
     for t in &chain.last().unwrap().txdata {
         node.publish(t);
     }
-    let ev = d
-        .events_until("t4 confirmed", |ev| {
-            !of(ev, "payment.confirmed", &txid(&t4)).is_empty()
-        })
-        .await;
+    let ev = until(&d, "payment.confirmed", &t4).await;
     let detections = of(&ev, "payment.detected", &txid(&t4));
     assert_eq!(detections.len(), 2, "mempool, then block: {detections:#?}");
     assert_eq!(detections[1]["block"]["height"], 14);
@@ -278,14 +259,6 @@ async fn a_restart_with_transactions_in_the_mempool_loses_and_repeats_nothing() 
     d.stop().await;
 }
 
-/// The BIP-84 test account ("abandon … about"), with testnet version bytes.
-fn vpub() -> String {
-    let zpub = "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs";
-    let mut raw = bs58::decode(zpub).with_check(None).into_vec().unwrap();
-    raw[..4].copy_from_slice(&[0x04, 0x5f, 0x1c, 0xf6]);
-    bs58::encode(raw).with_check().into_string()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_conf_invoices_refuse_replaceable_payments_and_go_back_when_replaced() {
     let mut chain = Vec::new();
@@ -297,7 +270,7 @@ async fn zero_conf_invoices_refuse_replaceable_payments_and_go_back_when_replace
         "{}{}[chain.invoices]\nxpub = \"{}\"\nzero_conf = true\n",
         config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 3)]),
         mempool_section(&zmq, 500),
-        vpub(),
+        bip84_vpub(),
     );
     let d = Daemon::start(&config).await;
     d.wait_indexed(CHAIN, 6).await;
@@ -405,32 +378,19 @@ async fn removals_on_the_sequence_topic_settle_without_waiting_for_a_listing() {
     // Evicted: the removal notice settles it as dropped.
     let t1 = tx(&[funding(&chain, 0)], &[(merchant.clone(), 10_000)], false);
     node.mempool_add(&t1, 500);
-    d.events_until("t1 detected", |ev| {
-        !of(ev, "payment.detected", &txid(&t1)).is_empty()
-    })
-    .await;
+    until(&d, "payment.detected", &t1).await;
     node.mempool_remove(t1.compute_txid());
     node.publish_removed(t1.compute_txid());
-    d.events_until("t1 dropped", |ev| {
-        !of(ev, "payment.dropped", &txid(&t1)).is_empty()
-    })
-    .await;
+    until(&d, "payment.dropped", &t1).await;
 
     // Replaced: the removal comes first, the replacement right after; the
     // removal alone must not be taken for a drop.
     let t2 = tx(&[funding(&chain, 1)], &[(merchant.clone(), 20_000)], true);
     node.mempool_add(&t2, 500);
-    d.events_until("t2 detected", |ev| {
-        !of(ev, "payment.detected", &txid(&t2)).is_empty()
-    })
-    .await;
+    until(&d, "payment.detected", &t2).await;
     let t2b = tx(&[funding(&chain, 1)], &[(wallet_script(12), 19_000)], true);
     node.mempool_replace(t2.compute_txid(), &t2b, 1_000);
-    let ev = d
-        .events_until("t2 replaced", |ev| {
-            !of(ev, "payment.replaced", &txid(&t2)).is_empty()
-        })
-        .await;
+    let ev = until(&d, "payment.replaced", &t2).await;
     assert!(of(&ev, "payment.dropped", &txid(&t2)).is_empty());
     assert_eq!(
         of(&ev, "payment.replaced", &txid(&t2))[0]["output_kept"],
@@ -463,11 +423,7 @@ async fn a_block_announced_over_zmq_is_scanned_at_once() {
     ));
     node.set_chain(1, &chain);
     node.publish_block(chain.last().unwrap().block_hash());
-    let ev = d
-        .events_until("the announced block", |ev| {
-            !of(ev, "payment.confirmed", &txid(&pay)).is_empty()
-        })
-        .await;
+    let ev = until(&d, "payment.confirmed", &pay).await;
     assert_eq!(
         of(&ev, "payment.detected", &txid(&pay))[0]["block"]["height"],
         4

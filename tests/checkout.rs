@@ -16,14 +16,6 @@ use std::time::{Duration, Instant};
 const CHAIN: &str = "btc";
 const KEY: &str = "checkout-test-key-0123456789";
 
-/// The BIP-84 test account ("abandon … about"), with testnet version bytes.
-fn vpub() -> String {
-    let zpub = "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs";
-    let mut raw = bs58::decode(zpub).with_check(None).into_vec().unwrap();
-    raw[..4].copy_from_slice(&[0x04, 0x5f, 0x1c, 0xf6]);
-    bs58::encode(raw).with_check().into_string()
-}
-
 /// A config whose API needs `KEY`, with `extra` appended.
 fn keyed_config(dir: &std::path::Path, chains: &[String], extra: &str) -> String {
     config_text(dir, chains).replacen(
@@ -83,7 +75,7 @@ async fn the_checkout_page_is_public_and_follows_the_payment() {
             "[chain.invoices]\nxpub = \"{}\"\n\n[checkout]\npath = \"/shop/pay\"\n\
              public_url = \"https://pay.example\"\nshop_name = \"Example <Shop>\"\n\
              accent_color = \"#aa3300\"\n[checkout.text.zh]\nnote_pending = \"请尽快付款\"\n",
-            vpub()
+            bip84_vpub()
         ),
     );
     let d = start_keyed(&config).await;

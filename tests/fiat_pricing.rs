@@ -48,14 +48,6 @@ fn set(answers: &Answers, path: &str, code: u16, body: &str) {
         .insert(path.to_string(), (code, body.to_string()));
 }
 
-/// The BIP-84 test account ("abandon … about"), with testnet version bytes.
-fn vpub() -> String {
-    let zpub = "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs";
-    let mut raw = bs58::decode(zpub).with_check(None).into_vec().unwrap();
-    raw[..4].copy_from_slice(&[0x04, 0x5f, 0x1c, 0xf6]);
-    bs58::encode(raw).with_check().into_string()
-}
-
 fn pair<'a>(status: &'a Value, name: &str) -> &'a Value {
     status["rates"]
         .as_array()
@@ -106,7 +98,7 @@ async fn fiat_prices_use_the_agreed_rate_and_refuse_a_stale_one() {
          [[rate.source]]\nname = \"usd\"\nurl = \"{rates_url}/usd\"\npointer = \"/USD/last\"\n\n\
          [[rate]]\npair = \"BTC/EUR\"\nfixed = \"90000\"\n",
         config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 1)]),
-        vpub(),
+        bip84_vpub(),
     );
     let d = Daemon::start(&config).await;
     d.wait_indexed(CHAIN, 2).await;

@@ -13,16 +13,6 @@ use std::time::Duration;
 
 const CHAIN: &str = "btc";
 
-/// The BIP-84 account key of the "abandon … about" test mnemonic
-/// (m/84'/0'/0'), re-encoded with the testnet version bytes (vpub) so that
-/// it derives the same keys for regtest.
-fn bip84_vpub() -> String {
-    let zpub = "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs";
-    let mut raw = bs58::decode(zpub).with_check(None).into_vec().unwrap();
-    raw[..4].copy_from_slice(&[0x04, 0x5f, 0x1c, 0xf6]);
-    bs58::encode(raw).with_check().into_string()
-}
-
 /// The BIP-84 vector's mainnet address, as the same script on regtest.
 fn on_regtest(mainnet: &str) -> (String, ScriptBuf) {
     let script = Address::from_str(mainnet)

@@ -25,7 +25,7 @@ const SECRET: &str = "0123456789abcdef0123";
 const EPUSDT_TOKEN: &str = "openapi-epusdt-token";
 /// The BIP-84 test vector's account key (m/84'/0'/0', the `zpub6rFR7y4Q…`
 /// of BIP-84) with its version bytes replaced by vpub's (04 5f 1c f6), so
-/// that it is valid on regtest: `bip84_vpub()` of tests/invoices.rs, which
+/// that it is valid on regtest: `bip84_vpub()` of tests/common, which
 /// this file cannot import. Computed with python3: base58check-decode the
 /// zpub, replace the first 4 bytes, base58check-encode.
 const ACCOUNT_VPUB: &str = "vpub5YvMuJNjRSYon44z9QmCfdf8SqJRVNvz6m55Qy5iVjZQxDfUgtiQjnc7CC1fAbED2tAGCZRERUfvtn2DstZGU6HMns6dXXH2wujSc2wfi2x";

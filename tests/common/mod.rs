@@ -544,6 +544,16 @@ fn mempool_answer(
 
 // ---- synthetic chains -----------------------------------------------------------
 
+/// The BIP-84 account key of the "abandon … about" test mnemonic
+/// (m/84'/0'/0'), re-encoded with the testnet version bytes (vpub) so that
+/// it derives the same keys for regtest.
+pub fn bip84_vpub() -> String {
+    let zpub = "zpub6rFR7y4Q2AijBEqTUquhVz398htDFrtymD9xYYfG1m4wAcvPhXNfE3EfH1r1ADqtfSdVCToUG868RvUUkgDKf31mGDtKsAYz2oz2AGutZYs";
+    let mut raw = bs58::decode(zpub).with_check(None).into_vec().unwrap();
+    raw[..4].copy_from_slice(&[0x04, 0x5f, 0x1c, 0xf6]);
+    bs58::encode(raw).with_check().into_string()
+}
+
 /// A coinbase paying `value` sat to `script`; `tag` makes it unique.
 pub fn coinbase(height: u64, tag: u32, script: ScriptBuf, value: u64) -> Transaction {
     let mut sig = bitcoin::script::Builder::new()
