@@ -6,7 +6,8 @@
 
 use alloy::rpc::types::TransactionReceipt;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use paywatch::chain::evm::{parse_address, scan_block, EvmAssets, EvmRaw};
+use paywatch::chain::evm::{parse_address, scan_block, scan_block_with, EvmAssets, EvmRaw};
+use paywatch::chain::skim::Json;
 use paywatch::config::Token;
 use paywatch::transfer::Asset;
 use serde_json::value::RawValue;
@@ -80,6 +81,32 @@ fn bench(c: &mut Criterion) {
                     serde_json::from_str::<Vec<TransactionReceipt>>(receipts)
                         .unwrap()
                         .len()
+                })
+            },
+        );
+        // The same scan with serde reading the JSON: the reference decoder.
+        let reference = &sets[1].1 .1;
+        let raw = EvmRaw {
+            block: RawValue::from_string(block.clone()).unwrap(),
+            receipts: RawValue::from_string(receipts.clone()).unwrap(),
+            traces: None,
+        };
+        g.bench_with_input(
+            BenchmarkId::new("reference_serde_1M", height),
+            &raw,
+            |b, raw| {
+                b.iter(|| {
+                    scan_block_with(
+                        Json::Serde,
+                        "eth",
+                        &assets,
+                        *height,
+                        raw,
+                        reference.as_ref(),
+                    )
+                    .unwrap()
+                    .transfers
+                    .len()
                 })
             },
         );

@@ -5,7 +5,8 @@
 //! Run: `cargo bench --bench tron_scan`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use paywatch::chain::tron::{scan_block, TronRaw};
+use paywatch::chain::skim::Json;
+use paywatch::chain::tron::{scan_block, scan_block_with, TronRaw};
 use paywatch::config::Token;
 
 mod common;
@@ -69,6 +70,27 @@ fn bench(c: &mut Criterion) {
                     let block: serde_json::Value = serde_json::from_slice(&raw.block).unwrap();
                     let info: serde_json::Value = serde_json::from_slice(&raw.info).unwrap();
                     (block.is_object(), info.is_array())
+                })
+            },
+        );
+        // The same scan with serde reading the JSON: the reference decoder.
+        let reference = &sets[1].1 .1;
+        g.bench_with_input(
+            BenchmarkId::new("reference_serde_1M", height),
+            raw,
+            |b, raw| {
+                b.iter(|| {
+                    scan_block_with(
+                        Json::Serde,
+                        "tron",
+                        &tokens,
+                        *height,
+                        raw,
+                        reference.as_ref(),
+                    )
+                    .unwrap()
+                    .transfers
+                    .len()
                 })
             },
         );

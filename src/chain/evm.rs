@@ -7,6 +7,7 @@
 //! needs, so blocks without signatures or with new transaction types decode
 //! as well as any other.
 
+use super::skim::{self, Json, Skim};
 use super::{Block, DecodeError, Decoder, Matches, Node, NodeError};
 use crate::config::{EvmConfig, Token};
 use crate::transfer::{Asset, BlockRef, Direction, Hash32};
@@ -209,6 +210,184 @@ fn is_transfer_topic(t: &str) -> bool {
     const_hex::decode_to_slice(h, &mut b).is_ok() && b == TRANSFER_TOPIC
 }
 
+// ---- the same answers through the fast reader (see `skim.rs`) --------------------
+
+fn skim_block(doc: &str) -> skim::Result<BlockJson<'_>> {
+    let mut s = Skim::new(doc.as_bytes());
+    let mut o = s.object()?;
+    let mut b = BlockJson {
+        hash: None,
+        parent_hash: None,
+        number: None,
+        timestamp: None,
+        transactions: Vec::new(),
+    };
+    while let Some(k) = s.key(&mut o)? {
+        match k {
+            k if skim::is(k, b"hash") => b.hash = s.opt_str()?,
+            k if skim::is(k, b"parentHash") => b.parent_hash = s.opt_str()?,
+            k if skim::is(k, b"number") => b.number = s.opt_str()?,
+            k if skim::is(k, b"timestamp") => b.timestamp = s.opt_str()?,
+            k if skim::is(k, b"transactions") => {
+                let mut a = s.array()?;
+                while s.next(&mut a)? {
+                    b.transactions.push(skim_tx(&mut s)?);
+                }
+            }
+            _ => s.skip()?,
+        }
+    }
+    s.end()?;
+    Ok(b)
+}
+
+fn skim_tx<'a>(s: &mut Skim<'a>) -> skim::Result<TxJson<'a>> {
+    let mut o = s.object()?;
+    let mut t = TxJson {
+        hash: None,
+        from: None,
+        to: None,
+        value: None,
+    };
+    while let Some(k) = s.key(&mut o)? {
+        match k {
+            k if skim::is(k, b"hash") => t.hash = s.opt_str()?,
+            k if skim::is(k, b"from") => t.from = s.opt_str()?,
+            k if skim::is(k, b"to") => t.to = s.opt_str()?,
+            k if skim::is(k, b"value") => t.value = s.opt_str()?,
+            _ => s.skip()?,
+        }
+    }
+    Ok(t)
+}
+
+/// Logs of contracts other than the listed tokens are only walked over:
+/// their topics and data are never read.
+fn skim_receipts<'a>(
+    doc: &'a str,
+    is_token: &dyn Fn(&str) -> bool,
+) -> skim::Result<Vec<ReceiptJson<'a>>> {
+    let mut s = Skim::new(doc.as_bytes());
+    let mut out = Vec::new();
+    let mut a = s.array()?;
+    while s.next(&mut a)? {
+        let mut o = s.object()?;
+        let mut r = ReceiptJson {
+            transaction_hash: None,
+            status: None,
+            logs: Vec::new(),
+        };
+        while let Some(k) = s.key(&mut o)? {
+            match k {
+                k if skim::is(k, b"transactionHash") => r.transaction_hash = s.opt_str()?,
+                k if skim::is(k, b"status") => r.status = s.opt_str()?,
+                k if skim::is(k, b"logs") => {
+                    let mut logs = s.array()?;
+                    while s.next(&mut logs)? {
+                        if let Some(log) = skim_log(&mut s, is_token)? {
+                            r.logs.push(log);
+                        }
+                    }
+                }
+                _ => s.skip()?,
+            }
+        }
+        out.push(r);
+    }
+    s.end()?;
+    Ok(out)
+}
+
+/// A log, or `None` for a log of a contract that is not a listed token:
+/// the matcher would pass over it.
+fn skim_log<'a>(
+    s: &mut Skim<'a>,
+    is_token: &dyn Fn(&str) -> bool,
+) -> skim::Result<Option<LogJson<'a>>> {
+    let mut o = s.object()?;
+    let mut l = LogJson {
+        address: None,
+        topics: Vec::new(),
+        data: None,
+        log_index: None,
+    };
+    // Nodes write `address` first: a log of any other contract is left
+    // there, the rest of it unread.
+    while let Some(k) = s.key(&mut o)? {
+        match k {
+            k if skim::is(k, b"address") => {
+                l.address = s.opt_str()?;
+                let other = l
+                    .address
+                    .as_deref()
+                    .is_some_and(|a| !is_token(a) && address20(a).is_some());
+                if other {
+                    s.leave_object()?;
+                    return Ok(None);
+                }
+            }
+            k if skim::is(k, b"topics") => l.topics = s.strs()?,
+            k if skim::is(k, b"data") => l.data = s.opt_str()?,
+            k if skim::is(k, b"logIndex") => l.log_index = s.opt_str()?,
+            _ => s.skip()?,
+        }
+    }
+    Ok(Some(l))
+}
+
+fn skim_traces(doc: &str) -> skim::Result<Vec<TraceJson<'_>>> {
+    let mut s = Skim::new(doc.as_bytes());
+    let mut out = Vec::new();
+    let mut a = s.array()?;
+    while s.next(&mut a)? {
+        let mut o = s.object()?;
+        let mut t = TraceJson {
+            action: None,
+            transaction_hash: None,
+            trace_address: Vec::new(),
+            kind: None,
+            error: None,
+        };
+        while let Some(k) = s.key(&mut o)? {
+            match k {
+                k if skim::is(k, b"action") && !s.null()? => {
+                    let mut act = s.object()?;
+                    let mut action = TraceAction {
+                        call_type: None,
+                        from: None,
+                        to: None,
+                        value: None,
+                    };
+                    while let Some(k) = s.key(&mut act)? {
+                        match k {
+                            k if skim::is(k, b"callType") => action.call_type = s.opt_str()?,
+                            k if skim::is(k, b"from") => action.from = s.opt_str()?,
+                            k if skim::is(k, b"to") => action.to = s.opt_str()?,
+                            k if skim::is(k, b"value") => action.value = s.opt_str()?,
+                            _ => s.skip()?,
+                        }
+                    }
+                    t.action = Some(action);
+                }
+                k if skim::is(k, b"action") => {}
+                k if skim::is(k, b"transactionHash") => t.transaction_hash = s.opt_str()?,
+                k if skim::is(k, b"traceAddress") => {
+                    let mut path = s.array()?;
+                    while s.next(&mut path)? {
+                        t.trace_address.push(s.u64()?);
+                    }
+                }
+                k if skim::is(k, b"type") => t.kind = s.opt_str()?,
+                k if skim::is(k, b"error") => t.error = s.opt_str()?,
+                _ => s.skip()?,
+            }
+        }
+        out.push(t);
+    }
+    s.end()?;
+    Ok(out)
+}
+
 // ---- decoding and matching ---------------------------------------------------------
 
 /// What the decoder needs to know about the chain.
@@ -226,9 +405,24 @@ pub fn scan_block(
     raw: &EvmRaw,
     watches: &impl Lookup,
 ) -> Result<Block, DecodeError> {
+    scan_block_with(Json::Skim, chain, assets, height, raw, watches)
+}
+
+/// [`scan_block`] with a choice of JSON reader.
+pub fn scan_block_with(
+    json: Json,
+    chain: &str,
+    assets: &EvmAssets,
+    height: u64,
+    raw: &EvmRaw,
+    watches: &impl Lookup,
+) -> Result<Block, DecodeError> {
     let malformed = |detail: String| DecodeError::Malformed { height, detail };
-    let block: BlockJson = serde_json::from_str(raw.block.get())
-        .map_err(|e| malformed(format!("not a block object: {e}")))?;
+    let block: BlockJson = match json {
+        Json::Skim => skim_block(raw.block.get()).map_err(|e| e.to_string()),
+        Json::Serde => serde_json::from_str(raw.block.get()).map_err(|e| e.to_string()),
+    }
+    .map_err(|e| malformed(format!("not a block object: {e}")))?;
     let number = block.number.as_deref().and_then(quantity);
     if number != Some(height) {
         return Err(malformed(format!("node sent block {number:?}")));
@@ -248,8 +442,14 @@ pub fn scan_block(
         .as_deref()
         .and_then(quantity)
         .ok_or_else(|| malformed("timestamp is missing or not a quantity".into()))?;
-    let receipts: Vec<ReceiptJson> = serde_json::from_str(raw.receipts.get())
-        .map_err(|e| malformed(format!("receipts are not an array of receipts: {e}")))?;
+    let receipts: Vec<ReceiptJson> = match json {
+        Json::Skim => skim_receipts(raw.receipts.get(), &|a| {
+            address20(a).is_some_and(|a| assets.tokens.iter().any(|t| t.contract == a))
+        })
+        .map_err(|e| e.to_string()),
+        Json::Serde => serde_json::from_str(raw.receipts.get()).map_err(|e| e.to_string()),
+    }
+    .map_err(|e| malformed(format!("receipts are not an array of receipts: {e}")))?;
     if receipts.len() != block.transactions.len() {
         return Err(malformed(format!(
             "{} receipts for {} transactions",
@@ -346,8 +546,11 @@ pub fn scan_block(
     }
 
     if let Some(traces) = &raw.traces {
-        let traces: Vec<TraceJson> = serde_json::from_str(traces.get())
-            .map_err(|e| malformed(format!("traces are not an array of traces: {e}")))?;
+        let traces: Vec<TraceJson> = match json {
+            Json::Skim => skim_traces(traces.get()).map_err(|e| e.to_string()),
+            Json::Serde => serde_json::from_str(traces.get()).map_err(|e| e.to_string()),
+        }
+        .map_err(|e| malformed(format!("traces are not an array of traces: {e}")))?;
         for (i, t) in traces.iter().enumerate() {
             // Top-level calls are the transactions themselves, counted above.
             let internal_call = t.kind.as_deref() == Some("call")

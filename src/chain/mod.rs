@@ -8,6 +8,7 @@
 pub mod bitcoin;
 pub mod evm;
 pub mod mempool;
+pub mod skim;
 pub mod tron;
 pub mod zmq;
 

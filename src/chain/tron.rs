@@ -7,6 +7,7 @@
 //! transfers are taken from the transaction info logs only, never from call
 //! data: a transfer made inside another contract only shows in the logs.
 
+use super::skim::{self, First, Json, Skim};
 use super::{Block, DecodeError, Decoder, Matches, Node, NodeError};
 use crate::config::{Token, TronConfig};
 use crate::transfer::{Asset, BlockRef, Hash32};
@@ -144,7 +145,7 @@ struct TxJson<'a> {
     #[serde(rename = "txID", borrow)]
     txid: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
-    ret: Vec<RetJson<'a>>,
+    ret: First<RetJson<'a>>,
     #[serde(borrow)]
     raw_data: Option<TxRawJson<'a>>,
 }
@@ -158,7 +159,7 @@ struct RetJson<'a> {
 #[derive(Deserialize)]
 struct TxRawJson<'a> {
     #[serde(default, borrow)]
-    contract: Vec<ContractJson<'a>>,
+    contract: First<ContractJson<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -221,6 +222,227 @@ pub struct TronRaw {
     pub info: Vec<u8>,
 }
 
+// ---- the same answers through the fast reader (see `skim.rs`) --------------------
+
+fn skim_block(doc: &[u8]) -> skim::Result<BlockJson<'_>> {
+    let mut s = Skim::new(doc);
+    let mut o = s.object()?;
+    let mut b = BlockJson {
+        block_id: None,
+        block_header: None,
+        transactions: Vec::new(),
+    };
+    while let Some(k) = s.key(&mut o)? {
+        match k {
+            k if skim::is(k, b"blockID") => b.block_id = s.opt_str()?,
+            k if skim::is(k, b"block_header") && !s.null()? => {
+                let mut h = s.object()?;
+                let mut raw_data = None;
+                while let Some(k) = s.key(&mut h)? {
+                    match k {
+                        k if skim::is(k, b"raw_data") => raw_data = Some(skim_header_raw(&mut s)?),
+                        _ => s.skip()?,
+                    }
+                }
+                b.block_header = Some(HeaderJson {
+                    raw_data: raw_data.ok_or(skim::SkimError {
+                        at: 0,
+                        what: "block_header without raw_data",
+                    })?,
+                });
+            }
+            k if skim::is(k, b"block_header") => {}
+            k if skim::is(k, b"transactions") => {
+                let mut a = s.array()?;
+                while s.next(&mut a)? {
+                    b.transactions.push(skim_tx(&mut s)?);
+                }
+            }
+            _ => s.skip()?,
+        }
+    }
+    s.end()?;
+    Ok(b)
+}
+
+fn skim_header_raw<'a>(s: &mut Skim<'a>) -> skim::Result<HeaderRawJson<'a>> {
+    let mut o = s.object()?;
+    let mut h = HeaderRawJson {
+        number: 0,
+        parent_hash: None,
+        timestamp: 0,
+    };
+    while let Some(k) = s.key(&mut o)? {
+        match k {
+            k if skim::is(k, b"number") => h.number = s.u64()?,
+            k if skim::is(k, b"parentHash") => h.parent_hash = s.opt_str()?,
+            k if skim::is(k, b"timestamp") => h.timestamp = s.u64()?,
+            _ => s.skip()?,
+        }
+    }
+    Ok(h)
+}
+
+fn skim_tx<'a>(s: &mut Skim<'a>) -> skim::Result<TxJson<'a>> {
+    let mut o = s.object()?;
+    let mut t = TxJson {
+        txid: None,
+        ret: First(None),
+        raw_data: None,
+    };
+    while let Some(k) = s.key(&mut o)? {
+        match k {
+            k if skim::is(k, b"txID") => t.txid = s.opt_str()?,
+            k if skim::is(k, b"ret") => {
+                let mut a = s.array()?;
+                while s.next(&mut a)? {
+                    if t.ret.0.is_some() {
+                        s.skip()?;
+                        continue;
+                    }
+                    let mut r = s.object()?;
+                    let mut contract_ret = None;
+                    while let Some(k) = s.key(&mut r)? {
+                        match k {
+                            k if skim::is(k, b"contractRet") => contract_ret = s.opt_str()?,
+                            _ => s.skip()?,
+                        }
+                    }
+                    t.ret.0 = Some(RetJson { contract_ret });
+                }
+            }
+            k if skim::is(k, b"raw_data") && !s.null()? => {
+                let mut r = s.object()?;
+                let mut contract = First(None);
+                while let Some(k) = s.key(&mut r)? {
+                    match k {
+                        k if skim::is(k, b"contract") => {
+                            let mut a = s.array()?;
+                            while s.next(&mut a)? {
+                                if contract.0.is_some() {
+                                    s.skip()?;
+                                } else {
+                                    contract.0 = Some(skim_contract(s)?);
+                                }
+                            }
+                        }
+                        _ => s.skip()?,
+                    }
+                }
+                t.raw_data = Some(TxRawJson { contract });
+            }
+            k if skim::is(k, b"raw_data") => {}
+            _ => s.skip()?,
+        }
+    }
+    Ok(t)
+}
+
+fn skim_contract<'a>(s: &mut Skim<'a>) -> skim::Result<ContractJson<'a>> {
+    let mut o = s.object()?;
+    let mut c = ContractJson {
+        kind: None,
+        parameter: None,
+    };
+    while let Some(k) = s.key(&mut o)? {
+        match k {
+            k if skim::is(k, b"type") => c.kind = s.opt_str()?,
+            k if skim::is(k, b"parameter") && !s.null()? => {
+                let mut p = s.object()?;
+                let mut value = None;
+                while let Some(k) = s.key(&mut p)? {
+                    match k {
+                        k if skim::is(k, b"value") && !s.null()? => value = Some(skim_value(s)?),
+                        k if skim::is(k, b"value") => value = None,
+                        _ => s.skip()?,
+                    }
+                }
+                c.parameter = Some(ParamJson { value });
+            }
+            k if skim::is(k, b"parameter") => {}
+            _ => s.skip()?,
+        }
+    }
+    Ok(c)
+}
+
+fn skim_value<'a>(s: &mut Skim<'a>) -> skim::Result<ValueJson<'a>> {
+    let mut o = s.object()?;
+    let mut v = ValueJson {
+        amount: None,
+        owner_address: None,
+        to_address: None,
+        asset_name: None,
+    };
+    while let Some(k) = s.key(&mut o)? {
+        match k {
+            k if skim::is(k, b"amount") => v.amount = s.opt_u64()?,
+            k if skim::is(k, b"owner_address") => v.owner_address = s.opt_str()?,
+            k if skim::is(k, b"to_address") => v.to_address = s.opt_str()?,
+            k if skim::is(k, b"asset_name") => v.asset_name = s.opt_str()?,
+            _ => s.skip()?,
+        }
+    }
+    Ok(v)
+}
+
+fn skim_infos(doc: &[u8]) -> skim::Result<Vec<InfoJson<'_>>> {
+    let mut s = Skim::new(doc);
+    let mut out = Vec::new();
+    let mut a = s.array()?;
+    while s.next(&mut a)? {
+        let mut o = s.object()?;
+        let mut info = InfoJson {
+            id: None,
+            result: None,
+            receipt: None,
+            log: Vec::new(),
+        };
+        while let Some(k) = s.key(&mut o)? {
+            match k {
+                k if skim::is(k, b"id") => info.id = s.opt_str()?,
+                k if skim::is(k, b"result") => info.result = s.opt_str()?,
+                k if skim::is(k, b"receipt") && !s.null()? => {
+                    let mut r = s.object()?;
+                    let mut result = None;
+                    while let Some(k) = s.key(&mut r)? {
+                        match k {
+                            k if skim::is(k, b"result") => result = s.opt_str()?,
+                            _ => s.skip()?,
+                        }
+                    }
+                    info.receipt = Some(ReceiptJson { result });
+                }
+                k if skim::is(k, b"receipt") => {}
+                k if skim::is(k, b"log") => {
+                    let mut logs = s.array()?;
+                    while s.next(&mut logs)? {
+                        let mut l = s.object()?;
+                        let mut log = LogJson {
+                            address: None,
+                            topics: Vec::new(),
+                            data: None,
+                        };
+                        while let Some(k) = s.key(&mut l)? {
+                            match k {
+                                k if skim::is(k, b"address") => log.address = s.opt_str()?,
+                                k if skim::is(k, b"topics") => log.topics = s.strs()?,
+                                k if skim::is(k, b"data") => log.data = s.opt_str()?,
+                                _ => s.skip()?,
+                            }
+                        }
+                        info.log.push(log);
+                    }
+                }
+                _ => s.skip()?,
+            }
+        }
+        out.push(info);
+    }
+    s.end()?;
+    Ok(out)
+}
+
 // ---- decoding and matching ---------------------------------------------------------
 
 /// Decodes one block and matches it; malformed transactions and logs are
@@ -232,9 +454,24 @@ pub fn scan_block(
     raw: &TronRaw,
     watches: &impl Lookup,
 ) -> Result<Block, DecodeError> {
+    scan_block_with(Json::Skim, chain, tokens, height, raw, watches)
+}
+
+/// [`scan_block`] with a choice of JSON reader.
+pub fn scan_block_with(
+    json: Json,
+    chain: &str,
+    tokens: &[Token],
+    height: u64,
+    raw: &TronRaw,
+    watches: &impl Lookup,
+) -> Result<Block, DecodeError> {
     let malformed = |detail: String| DecodeError::Malformed { height, detail };
-    let block: BlockJson = serde_json::from_slice(&raw.block)
-        .map_err(|e| malformed(format!("block is not a java-tron block object: {e}")))?;
+    let block: BlockJson = match json {
+        Json::Skim => skim_block(&raw.block).map_err(|e| e.to_string()),
+        Json::Serde => serde_json::from_slice(&raw.block).map_err(|e| e.to_string()),
+    }
+    .map_err(|e| malformed(format!("block is not a java-tron block object: {e}")))?;
     let header = block
         .block_header
         .ok_or_else(|| malformed("block has no block_header".into()))?
@@ -255,7 +492,11 @@ pub fn scan_block(
     let infos: Vec<InfoJson> = if raw.info.iter().all(u8::is_ascii_whitespace) {
         Vec::new()
     } else {
-        match serde_json::from_slice(&raw.info) {
+        let parsed = match json {
+            Json::Skim => skim_infos(&raw.info).map_err(|e| e.to_string()),
+            Json::Serde => serde_json::from_slice(&raw.info).map_err(|e| e.to_string()),
+        };
+        match parsed {
             Ok(v) => v,
             // java-tron answers `{}` for a block without transactions.
             Err(_)
@@ -283,13 +524,14 @@ pub fn scan_block(
         };
         let ok = tx
             .ret
-            .first()
+            .0
+            .as_ref()
             .and_then(|r| r.contract_ret.as_deref())
             .is_some_and(|r| r == "SUCCESS");
         if !ok {
             continue;
         }
-        let Some(contract) = tx.raw_data.as_ref().and_then(|r| r.contract.first()) else {
+        let Some(contract) = tx.raw_data.as_ref().and_then(|r| r.contract.0.as_ref()) else {
             out.skipped += 1;
             continue;
         };

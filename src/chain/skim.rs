@@ -1,0 +1,490 @@
+//! A forward-only JSON reader for the node answers scanned on every block.
+//!
+//! Why it exists: an EVM or TRON block is mostly long hex strings paywatch
+//! never reads (`input`, `logsBloom`, log `data`, `raw_data_hex`,
+//! signatures). serde_json steps through them one byte at a time; this
+//! reader finds the end of a string with `memchr`, which looks at 16–32
+//! bytes per step, and hands out the strings it reads as borrowed slices.
+//!
+//! It checks the structure it walks (brackets, commas, colons, literals) and
+//! every value it returns. Inside strings it skips, it only follows escapes;
+//! inside numbers it skips, it only checks the characters. The EVM and TRON
+//! decoders keep their serde form as the reference, and
+//! `tests/json_fast_path.rs` checks both give the same transfers on every
+//! real block.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// How a block's JSON is read: the fast reader the scanner uses, or serde,
+/// which is the reference the fast reader is checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Json {
+    Skim,
+    Serde,
+}
+
+/// Nesting deeper than this is refused rather than followed.
+const MAX_DEPTH: u32 = 64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkimError {
+    /// Byte offset in the document.
+    pub at: usize,
+    pub what: &'static str,
+}
+
+impl fmt::Display for SkimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at byte {}", self.what, self.at)
+    }
+}
+
+impl std::error::Error for SkimError {}
+
+pub type Result<T> = std::result::Result<T, SkimError>;
+
+/// Position in one object or array: whether a comma is due before the next
+/// member.
+pub struct Seq {
+    first: bool,
+}
+
+pub struct Skim<'a> {
+    b: &'a [u8],
+    i: usize,
+}
+
+impl<'a> Skim<'a> {
+    pub fn new(b: &'a [u8]) -> Self {
+        Skim { b, i: 0 }
+    }
+
+    fn err<T>(&self, what: &'static str) -> Result<T> {
+        Err(SkimError { at: self.i, what })
+    }
+
+    fn ws(&mut self) {
+        while let Some(b' ' | b'\n' | b'\r' | b'\t') = self.b.get(self.i) {
+            self.i += 1;
+        }
+    }
+
+    /// The next non-space byte, not consumed.
+    pub fn peek(&mut self) -> Option<u8> {
+        self.ws();
+        self.b.get(self.i).copied()
+    }
+
+    fn expect(&mut self, c: u8, what: &'static str) -> Result<()> {
+        if self.peek() == Some(c) {
+            self.i += 1;
+            Ok(())
+        } else {
+            self.err(what)
+        }
+    }
+
+    /// Only space is left.
+    pub fn end(&mut self) -> Result<()> {
+        match self.peek() {
+            None => Ok(()),
+            Some(_) => self.err("trailing characters"),
+        }
+    }
+
+    /// Enters an object; read it with [`Skim::key`] until that gives `None`.
+    pub fn object(&mut self) -> Result<Seq> {
+        self.expect(b'{', "expected an object")?;
+        Ok(Seq { first: true })
+    }
+
+    /// The next key of the object (its raw bytes, escapes as written), with
+    /// the colon consumed; the caller then reads or skips the value.
+    pub fn key(&mut self, seq: &mut Seq) -> Result<Option<&'a [u8]>> {
+        match self.peek() {
+            Some(b'}') => {
+                self.i += 1;
+                return Ok(None);
+            }
+            Some(b',') if !seq.first => {
+                self.i += 1;
+                if self.peek() != Some(b'"') {
+                    return self.err("expected a key");
+                }
+            }
+            Some(b'"') if seq.first => {}
+            _ if seq.first => return self.err("expected a key"),
+            _ => return self.err("expected `,` or `}`"),
+        }
+        seq.first = false;
+        let key = self.raw_str()?;
+        if self.b.get(self.i) == Some(&b':') {
+            self.i += 1;
+        } else {
+            self.expect(b':', "expected `:`")?;
+        }
+        Ok(Some(key))
+    }
+
+    /// Enters an array; step through it with [`Skim::next`].
+    pub fn array(&mut self) -> Result<Seq> {
+        self.expect(b'[', "expected an array")?;
+        Ok(Seq { first: true })
+    }
+
+    /// Whether another element follows (then read or skip it).
+    pub fn next(&mut self, seq: &mut Seq) -> Result<bool> {
+        match self.peek() {
+            Some(b']') => {
+                self.i += 1;
+                return Ok(false);
+            }
+            _ if !seq.first => self.expect(b',', "expected `,` or `]`")?,
+            _ => {}
+        }
+        seq.first = false;
+        Ok(true)
+    }
+
+    /// A string's raw bytes, escapes as written; the cursor is on its
+    /// opening quote. A quote is the end unless an odd number of
+    /// backslashes stands before it.
+    fn raw_str(&mut self) -> Result<&'a [u8]> {
+        let start = self.i + 1;
+        let mut at = start;
+        loop {
+            let Some(n) = memchr::memchr(b'"', self.b.get(at..).unwrap_or_default()) else {
+                self.i = self.b.len();
+                return self.err("unterminated string");
+            };
+            let end = at + n;
+            let slashes = self.b[start..end]
+                .iter()
+                .rev()
+                .take_while(|c| **c == b'\\')
+                .count();
+            if slashes % 2 == 0 {
+                self.i = end + 1;
+                return Ok(&self.b[start..end]);
+            }
+            at = end + 1;
+        }
+    }
+
+    /// A string value, borrowed unless it holds escapes.
+    pub fn str(&mut self) -> Result<Cow<'a, str>> {
+        if self.peek() != Some(b'"') {
+            return self.err("expected a string");
+        }
+        let at = self.i;
+        let raw = self.raw_str()?;
+        // One pass: printable ASCII without backslashes is the common case
+        // (hashes, addresses, quantities) and needs nothing more.
+        // (Branch-free, so that the compiler checks many bytes per step.)
+        let unusual = raw.iter().fold(false, |acc, b| {
+            acc | (b.wrapping_sub(0x20) >= 0x5f) | (*b == b'\\')
+        });
+        if !unusual {
+            if let Ok(s) = std::str::from_utf8(raw) {
+                return Ok(Cow::Borrowed(s));
+            }
+        }
+        if memchr::memchr(b'\\', raw).is_some() {
+            // Rare in node answers: let serde_json apply the escapes.
+            return serde_json::from_slice::<String>(&self.b[at..self.i])
+                .map(Cow::Owned)
+                .map_err(|_| SkimError {
+                    at,
+                    what: "invalid string escape",
+                });
+        }
+        match std::str::from_utf8(raw) {
+            Ok(s) if raw.iter().all(|b| *b >= 0x20) => Ok(Cow::Borrowed(s)),
+            Ok(_) => Err(SkimError {
+                at,
+                what: "control character in a string",
+            }),
+            Err(_) => Err(SkimError {
+                at,
+                what: "invalid UTF-8 in a string",
+            }),
+        }
+    }
+
+    /// A string or `null`.
+    pub fn opt_str(&mut self) -> Result<Option<Cow<'a, str>>> {
+        if self.null()? {
+            Ok(None)
+        } else {
+            self.str().map(Some)
+        }
+    }
+
+    /// Consumes `null` if that is what comes next.
+    pub fn null(&mut self) -> Result<bool> {
+        if self.peek() == Some(b'n') {
+            self.literal(b"null")?;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    fn literal(&mut self, word: &'static [u8]) -> Result<()> {
+        if self.b[self.i..].starts_with(word) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            self.err("invalid literal")
+        }
+    }
+
+    /// A non-negative integer that fits in a u64.
+    pub fn u64(&mut self) -> Result<u64> {
+        self.ws();
+        let start = self.i;
+        let mut n: u64 = 0;
+        while let Some(d @ b'0'..=b'9') = self.b.get(self.i) {
+            n = match n
+                .checked_mul(10)
+                .and_then(|n| n.checked_add(u64::from(d - b'0')))
+            {
+                Some(n) => n,
+                None => return self.err("integer out of range"),
+            };
+            self.i += 1;
+        }
+        let digits = self.i - start;
+        if digits == 0 {
+            return self.err("expected a non-negative integer");
+        }
+        if digits > 1 && self.b[start] == b'0' {
+            self.i = start;
+            return self.err("leading zero in a number");
+        }
+        if let Some(b'.' | b'e' | b'E') = self.b.get(self.i) {
+            return self.err("expected an integer");
+        }
+        Ok(n)
+    }
+
+    /// A u64 or `null`.
+    pub fn opt_u64(&mut self) -> Result<Option<u64>> {
+        if self.null()? {
+            Ok(None)
+        } else {
+            self.u64().map(Some)
+        }
+    }
+
+    /// Leaves the object being read, skipping its remaining members at
+    /// once. Only brackets and strings are followed here (JSON the node
+    /// sent with its syntax already checked, or members paywatch never
+    /// reads); a bracket closed by the wrong kind is still refused.
+    pub fn leave_object(&mut self) -> Result<()> {
+        // One bit per open bracket: 1 for `{`, 0 for `[`.
+        let mut open: u64 = 1;
+        let mut depth = 1u32;
+        while let Some(&c) = self.b.get(self.i) {
+            match c {
+                b'"' => {
+                    self.raw_str()?;
+                    continue;
+                }
+                b'{' | b'[' => {
+                    if depth >= MAX_DEPTH {
+                        return self.err("nested too deep");
+                    }
+                    open = (open << 1) | u64::from(c == b'{');
+                    depth += 1;
+                }
+                b'}' | b']' => {
+                    if (open & 1 == 1) != (c == b'}') {
+                        return self.err("mismatched bracket");
+                    }
+                    open >>= 1;
+                    depth -= 1;
+                    if depth == 0 {
+                        self.i += 1;
+                        return Ok(());
+                    }
+                }
+                _ => {}
+            }
+            self.i += 1;
+        }
+        self.err("unexpected end of input")
+    }
+
+    /// Skips one value of any kind.
+    pub fn skip(&mut self) -> Result<()> {
+        self.skip_at(0)
+    }
+
+    fn skip_at(&mut self, depth: u32) -> Result<()> {
+        match self.peek() {
+            Some(b'"') => self.raw_str().map(drop),
+            Some(b'{') => {
+                if depth >= MAX_DEPTH {
+                    return self.err("nested too deep");
+                }
+                let mut o = self.object()?;
+                while self.key(&mut o)?.is_some() {
+                    self.skip_at(depth + 1)?;
+                }
+                Ok(())
+            }
+            Some(b'[') => {
+                if depth >= MAX_DEPTH {
+                    return self.err("nested too deep");
+                }
+                let mut a = self.array()?;
+                while self.next(&mut a)? {
+                    self.skip_at(depth + 1)?;
+                }
+                Ok(())
+            }
+            Some(b't') => self.literal(b"true"),
+            Some(b'f') => self.literal(b"false"),
+            Some(b'n') => self.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => {
+                let start = self.i;
+                while let Some(b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E') = self.b.get(self.i)
+                {
+                    self.i += 1;
+                }
+                let text = &self.b[start..self.i];
+                // Cheap shape check; the value itself is never used.
+                if text.last().is_some_and(u8::is_ascii_digit) {
+                    Ok(())
+                } else {
+                    self.i = start;
+                    self.err("invalid number")
+                }
+            }
+            Some(_) => self.err("expected a value"),
+            None => self.err("unexpected end of input"),
+        }
+    }
+
+    /// An array of strings (`null` reads as empty).
+    pub fn strs(&mut self) -> Result<Vec<Cow<'a, str>>> {
+        let mut out = Vec::new();
+        if self.null()? {
+            return Ok(out);
+        }
+        let mut a = self.array()?;
+        while self.next(&mut a)? {
+            out.push(self.str()?);
+        }
+        Ok(out)
+    }
+}
+
+/// The first element of a JSON array, the rest walked over: for lists of
+/// which paywatch only ever reads the head (a TRON transaction's `ret` and
+/// `contract`), without allocating a vector per transaction.
+pub struct First<T>(pub Option<T>);
+
+impl<T> Default for First<T> {
+    fn default() -> Self {
+        First(None)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for First<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visit<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Visit<T> {
+            type Value = First<T>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an array")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> std::result::Result<First<T>, A::Error> {
+                let first = seq.next_element()?;
+                while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {}
+                Ok(First(first))
+            }
+        }
+        d.deserialize_seq(Visit(std::marker::PhantomData))
+    }
+}
+
+/// Whether a key read by [`Skim::key`] is `name`. Written as a fixed-size
+/// comparison so that it compiles to a few integer compares, not a call.
+#[inline(always)]
+pub fn is<const N: usize>(key: &[u8], name: &[u8; N]) -> bool {
+    key.len() == N && key.first_chunk::<N>() == Some(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(doc: &str) -> Result<Vec<(String, String)>> {
+        let mut s = Skim::new(doc.as_bytes());
+        let mut o = s.object()?;
+        let mut out = Vec::new();
+        while let Some(k) = s.key(&mut o)? {
+            let k = String::from_utf8_lossy(k).into_owned();
+            match k.as_str() {
+                "s" => out.push((k, s.opt_str()?.map(|c| c.into_owned()).unwrap_or_default())),
+                "n" => out.push((k, s.u64()?.to_string())),
+                _ => s.skip()?,
+            }
+        }
+        s.end()?;
+        Ok(out)
+    }
+
+    #[test]
+    fn reads_what_it_is_asked_and_skips_the_rest() {
+        let doc = r#" { "x": {"a":[1,2.5e3,-0.1,{"q":"\"}]"}],"b":true,"c":null},
+            "s": "0xab\u0063", "n": 18446744073709551615, "y": [[[]]], "z": false } "#;
+        assert_eq!(
+            read(doc).unwrap(),
+            vec![
+                ("s".into(), "0xabc".into()),
+                ("n".into(), u64::MAX.to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn broken_structure_is_named_with_its_place() {
+        for (doc, what) in [
+            (r#"{"a":1,}"#, "expected a key"),
+            (r#"{"a":1 "b":2}"#, "expected `,` or `}`"),
+            (r#"{"a" 1}"#, "expected `:`"),
+            (r#"{"a":[1,]}"#, "expected a value"),
+            (r#"{"a":"abc"#, "unterminated string"),
+            (r#"{"a":"abc\"#, "unterminated string"),
+            (r#"{"a":tru}"#, "invalid literal"),
+            (r#"{"n":18446744073709551616}"#, "integer out of range"),
+            (r#"{"n":-1}"#, "expected a non-negative integer"),
+            (r#"{"n":1.5}"#, "expected an integer"),
+            (r#"{"n":01}"#, "leading zero in a number"),
+            (r#"{"s":5}"#, "expected a string"),
+            (r#"{"a":1-}"#, "invalid number"),
+            (r#"{"a":1} x"#, "trailing characters"),
+            (r#"{"a":"#, "unexpected end of input"),
+            ("{\"s\":\"a\u{1}\"}", "control character in a string"),
+        ] {
+            let e = read(doc).unwrap_err();
+            assert_eq!(e.what, what, "{doc}");
+        }
+        let deep = "[".repeat(100_000);
+        let e = read(&format!(r#"{{"a":{deep}"#)).unwrap_err();
+        assert_eq!(e.what, "nested too deep");
+    }
+
+    #[test]
+    fn invalid_utf8_is_refused() {
+        let mut s = Skim::new(b"\"\xff\xfe\"");
+        assert_eq!(s.str().unwrap_err().what, "invalid UTF-8 in a string");
+    }
+}
