@@ -5,7 +5,8 @@
 //! process's resident memory once loaded.
 //!
 //! Baseline in the same run: the same negatives against a plain
-//! `HashSet<Vec<u8>>` of the same keys (std SipHash).
+//! `HashSet<Vec<u8>>` of the same keys (std SipHash), and fastbloom (a
+//! general-purpose bloom filter) with the same hasher and 0.1% sizing.
 //!
 //! `cargo bench --bench matcher`
 
@@ -99,6 +100,33 @@ fn bench(c: &mut Criterion) {
     g.bench_function(format!("paywatch_filter_per_block_{n}"), |b| {
         b.iter(|| matcher.with_filter(|maybe| probes.iter().filter(|p| maybe(p)).count()))
     });
+    g.bench_function(format!("paywatch_filter_batched_{n}"), |b| {
+        let mut out = Vec::new();
+        b.iter(|| {
+            matcher.may_contain_many(&probes, &mut out);
+            out.iter().filter(|m| **m).count()
+        })
+    });
+    // The general-purpose filter paywatch used before, same keys and
+    // hasher, sized for 0.1% false positives.
+    let mut fast = fastbloom::BloomFilter::with_false_pos(0.001)
+        .hasher(foldhash::fast::RandomState::default())
+        .expected_items(n + n / 4);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for _ in 0..n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        fast.insert(key(x).as_slice());
+    }
+    eprintln!(
+        "baseline fastbloom: {:.1} MiB",
+        fast.num_bits() as f64 / 8.0 / 1048576.0
+    );
+    g.bench_function(format!("baseline_fastbloom_per_key_{n}"), |b| {
+        b.iter(|| probes.iter().filter(|p| fast.contains(**p)).count())
+    });
+    drop(fast);
     let set: HashSet<Vec<u8>> = {
         let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
         (0..n)
