@@ -486,33 +486,47 @@ async fn add_watches(state: &AppState, req: Request<Incoming>) -> Result<Resp, A
     tokio::task::block_in_place(|| import_watches(state, &ct, &body))
 }
 
+/// Imports a batch in two passes over the body: the first only checks
+/// every item (so that a bad one stores nothing), the second parses them
+/// again and stores them a chunk at a time. Memory stays at one chunk
+/// whatever the batch size, where keeping every parsed item would take
+/// hundreds of bytes per watch.
 fn import_watches(state: &AppState, ct: &str, body: &[u8]) -> Result<Resp, ApiError> {
-    let mut items: Vec<(String, WatchAddress, WatchRecord)> = Vec::new();
-    let mut errors: Vec<Value> = Vec::new();
-    let mut check =
-        |n: usize, w: Result<NewWatch, ApiError>| match w.and_then(|w| validate_watch(state, w)) {
-            Ok(item) => items.push(item),
-            Err(e) if errors.len() < 100 => {
-                errors.push(json!({"item": n, "code": e.code, "message": e.message}))
-            }
-            Err(_) => {}
-        };
-    if ct == "application/json" {
-        let list: Vec<Value> = parse_json(body)?;
-        for (i, v) in list.into_iter().enumerate() {
-            let w = serde_json::from_value::<NewWatch>(v)
-                .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()));
-            check(i + 1, w);
-        }
+    let list: Option<Vec<Value>> = if ct == "application/json" {
+        Some(parse_json(body)?)
     } else {
-        for (i, line) in body.split(|b| *b == b'\n').enumerate() {
-            if line.iter().all(u8::is_ascii_whitespace) {
-                continue;
+        None
+    };
+    let each = |f: &mut dyn FnMut(usize, Result<NewWatch, ApiError>) -> Result<(), ApiError>| {
+        match &list {
+            Some(list) => {
+                for (i, v) in list.iter().enumerate() {
+                    let w = NewWatch::deserialize(v)
+                        .map_err(|e| ApiError::bad_request("invalid_request", e.to_string()));
+                    f(i + 1, w)?;
+                }
             }
-            let w = parse_json::<NewWatch>(line);
-            check(i + 1, w);
+            None => {
+                for (i, line) in body.split(|b| *b == b'\n').enumerate() {
+                    if line.iter().all(u8::is_ascii_whitespace) {
+                        continue;
+                    }
+                    f(i + 1, parse_json::<NewWatch>(line))?;
+                }
+            }
         }
-    }
+        Ok::<(), ApiError>(())
+    };
+
+    let mut errors: Vec<Value> = Vec::new();
+    each(&mut |n, w| {
+        if let Err(e) = w.and_then(|w| validate_watch(state, w)) {
+            if errors.len() < 100 {
+                errors.push(json!({"item": n, "code": e.code, "message": e.message}));
+            }
+        }
+        Ok(())
+    })?;
     if !errors.is_empty() {
         return Err(ApiError::bad_request(
             "invalid_batch",
@@ -520,28 +534,37 @@ fn import_watches(state: &AppState, ct: &str, body: &[u8]) -> Result<Resp, ApiEr
         )
         .with_details(json!(errors)));
     }
+
     let mut created = 0usize;
     let mut existing = 0usize;
-    let mut by_chain: BTreeMap<String, Vec<(Vec<u8>, WatchRecord)>> = BTreeMap::new();
-    for (chain_name, addr, rec) in items {
-        by_chain
-            .entry(chain_name)
-            .or_default()
-            .push((addr.key, rec));
-    }
-    for (chain_name, list) in by_chain {
-        let c = chain(state, &chain_name)?;
-        for chunk in list.chunks(BATCH_CHUNK) {
-            let fresh = state.store.insert_watches(&chain_name, chunk)?;
-            let keys = chunk
-                .iter()
-                .zip(&fresh)
-                .filter(|(_, f)| **f)
-                .map(|((k, _), _)| k.as_slice());
-            c.matcher.add_keys(keys)?;
-            let n = fresh.iter().filter(|f| **f).count();
-            created += n;
-            existing += fresh.len() - n;
+    let mut store = |chain_name: &str, chunk: &[(Vec<u8>, WatchRecord)]| {
+        let c = chain(state, chain_name)?;
+        let fresh = state.store.insert_watches(chain_name, chunk)?;
+        let keys = chunk
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, f)| **f)
+            .map(|((k, _), _)| k.as_slice());
+        c.matcher.add_keys(keys)?;
+        let n = fresh.iter().filter(|f| **f).count();
+        created += n;
+        existing += fresh.len() - n;
+        Ok::<(), ApiError>(())
+    };
+    let mut pending: BTreeMap<String, Vec<(Vec<u8>, WatchRecord)>> = BTreeMap::new();
+    each(&mut |_, w| {
+        let (chain_name, addr, rec) = w.and_then(|w| validate_watch(state, w))?;
+        let list = pending.entry(chain_name.clone()).or_default();
+        list.push((addr.key, rec));
+        if list.len() >= BATCH_CHUNK {
+            let chunk = std::mem::take(list);
+            store(&chain_name, &chunk)?;
+        }
+        Ok(())
+    })?;
+    for (chain_name, chunk) in pending {
+        if !chunk.is_empty() {
+            store(&chain_name, &chunk)?;
         }
     }
     Ok(json_response(

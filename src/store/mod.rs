@@ -210,6 +210,10 @@ impl Store {
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
         opts.set_max_background_jobs(2);
+        // All memtables together stay under 64 MiB (each family would
+        // otherwise take up to 2 x 64 MiB): with millions of watches
+        // imported at once, memory stays flat and the data goes to disk.
+        opts.set_db_write_buffer_size(64 << 20);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
         let cache = Cache::new_lru_cache(64 << 20);
         let cfs = ALL_CFS.iter().map(|name| {
