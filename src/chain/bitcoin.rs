@@ -3,7 +3,8 @@
 //! scriptPubKey bytes, so every script type can be watched. Spends of watched
 //! outputs are recorded as outgoing transfers.
 
-use super::{Block, DecodeError, Decoder, Node, NodeError};
+use super::skim::{self, Skim};
+use super::{error_chain, Block, DecodeError, Decoder, Node, NodeError};
 use crate::config::{BitcoinConfig, RpcAuth};
 use crate::store::{Store, StoreError};
 use crate::transfer::{Asset, BlockRef, Direction, Hash32, Transfer, TransferStatus, WatchRef};
@@ -11,6 +12,7 @@ use crate::watch::{AddressError, Lookup, Matcher, WatchAddress};
 use bitcoin::hashes::Hash;
 use bitcoin::{Address, Network, OutPoint, ScriptBuf, Txid};
 use bitcoincore_rpc::{jsonrpc, Auth, Client, RpcApi};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
@@ -333,14 +335,85 @@ pub struct BitcoinNode {
     cfg: Arc<BitcoinConfig>,
     size: usize,
     pool: Arc<RwLock<Vec<Arc<Client>>>>,
+    /// For `getblock`: minreq (under bitcoincore-rpc) reads an answer a
+    /// byte at a time, 18 ms for the 3 MB of hex of a full block, which
+    /// made it the whole cost of a catch-up (`cargo bench --bench
+    /// catch_up`).
+    http: reqwest::Client,
 }
 
 impl BitcoinNode {
     pub fn new(cfg: BitcoinConfig, size: usize) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(cfg.rpc_timeout)
+            .pool_max_idle_per_host(size.max(1))
+            .build()
+            .unwrap_or_default();
         BitcoinNode {
             cfg: Arc::new(cfg),
             size: size.max(1),
             pool: Arc::new(RwLock::new(Vec::new())),
+            http,
+        }
+    }
+
+    fn credentials(&self) -> Result<(String, String), NodeError> {
+        let auth = match &self.cfg.auth {
+            RpcAuth::Cookie(p) => Auth::CookieFile(p.clone()),
+            RpcAuth::UserPass { user, password } => {
+                Auth::UserPass(user.clone(), password.expose().to_string())
+            }
+        };
+        let (user, pass) = auth
+            .get_user_pass()
+            .map_err(|e| NodeError::Unreachable(format!("cannot read RPC credentials: {e}")))?;
+        Ok((user.unwrap_or_default(), pass.unwrap_or_default()))
+    }
+
+    /// `getblock <hash> 0`: the block's raw bytes.
+    async fn block_bytes(&self, hash: &bitcoin::BlockHash) -> Result<Vec<u8>, NodeError> {
+        let (user, pass) = self.credentials()?;
+        let request = serde_json::json!({
+            "jsonrpc": "1.0", "id": "paywatch", "method": "getblock",
+            "params": [hash.to_string(), 0],
+        });
+        let response = self
+            .http
+            .post(self.cfg.rpc_url.as_str())
+            .basic_auth(user, Some(pass))
+            .json(&request)
+            .send()
+            .await
+            .map_err(|e| NodeError::Unreachable(error_chain(&e)))?;
+        let status = response.status();
+        if status == reqwest::StatusCode::UNAUTHORIZED {
+            return Err(NodeError::Unreachable(
+                "HTTP 401: the node refused the RPC credentials".into(),
+            ));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| NodeError::Unreachable(error_chain(&e)))?;
+        // Read with the fast reader: serde_json would step through the
+        // megabytes of hex a byte at a time.
+        let answer = rpc_answer(&body).map_err(|e| {
+            if status.is_success() {
+                NodeError::Invalid(format!("answer is not JSON-RPC: {e}"))
+            } else {
+                NodeError::Rpc(format!(
+                    "HTTP {} without a JSON-RPC answer",
+                    status.as_u16()
+                ))
+            }
+        })?;
+        match answer {
+            (_, Some(error)) => Err(NodeError::Rpc(error)),
+            (Some(hex), None) => const_hex::decode(hex.trim())
+                .map_err(|e| NodeError::Invalid(format!("block {hash} is not hex: {e}"))),
+            (None, None) => Err(NodeError::Invalid(format!(
+                "getblock {hash} answered no block"
+            ))),
         }
     }
 
@@ -361,21 +434,13 @@ impl BitcoinNode {
     }
 
     fn connect(&self) -> Result<Client, NodeError> {
-        let auth = match &self.cfg.auth {
-            RpcAuth::Cookie(p) => Auth::CookieFile(p.clone()),
-            RpcAuth::UserPass { user, password } => {
-                Auth::UserPass(user.clone(), password.expose().to_string())
-            }
-        };
-        let (user, pass) = auth
-            .get_user_pass()
-            .map_err(|e| NodeError::Unreachable(format!("cannot read RPC credentials: {e}")))?;
+        let (user, pass) = self.credentials()?;
         // minreq: bitcoind answers large results chunked, which it reads.
         let transport = jsonrpc::minreq_http::Builder::new()
             .timeout(self.cfg.rpc_timeout)
             .url(self.cfg.rpc_url.as_str())
             .map_err(|e| NodeError::Unreachable(format!("rpc_url: {e}")))?
-            .basic_auth(user.unwrap_or_default(), pass)
+            .basic_auth(user, Some(pass))
             .build();
         Ok(Client::from_jsonrpc(jsonrpc::Client::with_transport(
             transport,
@@ -459,12 +524,8 @@ impl Node for BitcoinNode {
     }
 
     async fn fetch(&self, height: u64) -> Result<Vec<u8>, NodeError> {
-        let client = self.client(height)?;
-        let fetched = tokio::task::spawn_blocking(move || {
-            let hash = client.get_block_hash(height).map_err(classify)?;
-            let hex_block = client.get_block_hex(&hash).map_err(classify)?;
-            let raw = hex::decode(hex_block.trim())
-                .map_err(|e| NodeError::Invalid(format!("block {height} is not hex: {e}")))?;
+        let hash = self.call(height, move |c| c.get_block_hash(height)).await?;
+        let fetched = self.block_bytes(&hash).await.and_then(|raw| {
             let header = raw.get(..80).ok_or_else(|| {
                 NodeError::Invalid(format!(
                     "block {height}: {} bytes, shorter than a header",
@@ -480,14 +541,40 @@ impl Node for BitcoinNode {
                 )));
             }
             Ok(raw)
-        })
-        .await
-        .map_err(|e| NodeError::Unreachable(format!("request task failed: {e}")))?;
+        });
         if matches!(fetched, Err(NodeError::Unreachable(_))) {
             self.pool.write().unwrap_or_else(|p| p.into_inner()).clear();
         }
         fetched
     }
+}
+
+/// A JSON-RPC answer's string result and its error (as "message (code
+/// N)"), either of them null or missing.
+fn rpc_answer(body: &[u8]) -> Result<(Option<Cow<'_, str>>, Option<String>), String> {
+    #[derive(serde::Deserialize)]
+    struct RpcError {
+        code: i64,
+        message: String,
+    }
+    let mut s = Skim::new(body);
+    let mut result = None;
+    let mut error = None;
+    let mut o = s.object().map_err(|e| e.to_string())?;
+    while let Some(k) = s.key(&mut o).map_err(|e| e.to_string())? {
+        match k {
+            k if skim::is(k, b"result") => result = s.opt_str().map_err(|e| e.to_string())?,
+            k if skim::is(k, b"error") => {
+                let raw = s.raw_value().map_err(|e| e.to_string())?;
+                let e: Option<RpcError> =
+                    serde_json::from_slice(raw).map_err(|e| format!("error: {e}"))?;
+                error = e.map(|e| format!("{} (code {})", e.message, e.code));
+            }
+            _ => s.skip().map_err(|e| e.to_string())?,
+        }
+    }
+    s.end().map_err(|e| e.to_string())?;
+    Ok((result, error))
 }
 
 /// The script type of a watch key, for logs and tests.

@@ -317,6 +317,15 @@ impl<'a> Skim<'a> {
         self.err("unexpected end of input")
     }
 
+    /// Skips one value and gives its text, for a small part read another
+    /// way.
+    pub fn raw_value(&mut self) -> Result<&'a [u8]> {
+        self.ws();
+        let start = self.i;
+        self.skip()?;
+        Ok(&self.b[start..self.i])
+    }
+
     /// Skips one value of any kind.
     pub fn skip(&mut self) -> Result<()> {
         self.skip_at(0)

@@ -8,7 +8,7 @@
 //! data: a transfer made inside another contract only shows in the logs.
 
 use super::skim::{self, First, Json, Skim};
-use super::{Block, DecodeError, Decoder, Matches, Node, NodeError};
+use super::{error_chain, Block, DecodeError, Decoder, Matches, Node, NodeError};
 use crate::config::{Token, TronConfig};
 use crate::transfer::{Asset, BlockRef, Hash32};
 use crate::watch::{AddressError, Lookup, Matcher, WatchAddress};
@@ -800,17 +800,6 @@ impl TronNode {
             .await?;
         Ok(bytes.to_vec())
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut source = e.source();
-    while let Some(inner) = source {
-        s.push_str(": ");
-        s.push_str(&inner.to_string());
-        source = inner.source();
-    }
-    s
 }
 
 impl Node for TronNode {

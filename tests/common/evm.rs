@@ -33,6 +33,10 @@ pub fn real_block(fixtures: &Path, n: u64) -> EthBlock {
 struct State {
     chain_id: u64,
     blocks: Vec<EthBlock>,
+    /// Each block's full form and receipts as sent, serialized once so that
+    /// the server is not what limits a catch-up. By height; kept across
+    /// `set_blocks` for a block that did not change.
+    sent: std::collections::HashMap<u64, Arc<(String, String)>>,
     /// Answer `eth_getBlockReceipts` with "method not found", as some nodes do.
     no_block_receipts: bool,
 }
@@ -48,6 +52,7 @@ impl EthReplay {
         let state = Arc::new(Mutex::new(State {
             chain_id,
             blocks,
+            sent: Default::default(),
             no_block_receipts: false,
         }));
         let st = state.clone();
@@ -67,7 +72,16 @@ impl EthReplay {
     }
 
     pub fn set_blocks(&self, blocks: Vec<EthBlock>) {
-        self.state.lock().unwrap().blocks = blocks;
+        let mut s = self.state.lock().unwrap();
+        let old = std::mem::take(&mut s.blocks);
+        s.sent.retain(|h, _| {
+            let same = |b: &&EthBlock| b.height == *h;
+            match (old.iter().find(same), blocks.iter().find(same)) {
+                (Some(a), Some(b)) => a.block == b.block && a.receipts == b.receipts,
+                _ => false,
+            }
+        });
+        s.blocks = blocks;
     }
 
     pub fn chain_toml(&self, name: &str, chain_id: u64, start: u64, extra: &str) -> String {
@@ -97,7 +111,34 @@ async fn answer(
     let req: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let id = req["id"].clone();
     let params = req["params"].as_array().cloned().unwrap_or_default();
-    let s = state.lock().unwrap();
+    let mut s = state.lock().unwrap();
+    let method = req["method"].as_str().unwrap_or("");
+    let full = params.get(1) == Some(&json!(true));
+    if method == "eth_getBlockReceipts" && !s.no_block_receipts
+        || method == "eth_getBlockByNumber" && full
+    {
+        if let Some(n) = params.first().and_then(height_param) {
+            let cached = s.sent.get(&n).cloned();
+            let sent = cached.or_else(|| {
+                let b = s.blocks.iter().find(|b| b.height == n)?;
+                let sent = Arc::new((b.block.to_string(), b.receipts.to_string()));
+                s.sent.insert(n, sent.clone());
+                Some(sent)
+            });
+            if let Some(sent) = sent {
+                let result = if method == "eth_getBlockReceipts" {
+                    &sent.1
+                } else {
+                    &sent.0
+                };
+                let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#);
+                let mut r = Response::new(Full::new(Bytes::from(body)));
+                r.headers_mut()
+                    .insert("content-type", "application/json".parse().unwrap());
+                return r;
+            }
+        }
+    }
     let at = |n: Option<u64>| n.and_then(|n| s.blocks.iter().find(|b| b.height == n));
     let result = match req["method"].as_str().unwrap_or("") {
         "eth_chainId" => json!(format!("0x{:x}", s.chain_id)),
