@@ -23,10 +23,8 @@ use common::evm::{real_block as eth_block, EthBlock, EthReplay};
 use common::tron::{real_block as tron_block, rewritten_chain, TronReplay};
 use common::*;
 use futures_util::StreamExt;
-use paywatch::chain::evm::{self, EvmAssets, EvmRaw};
+use paywatch::chain::evm::{self, EvmRaw};
 use paywatch::chain::tron::{self, TronRaw};
-use paywatch::config::Token;
-use paywatch::transfer::Asset;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -207,20 +205,7 @@ fn eth_chain(fixtures: &std::path::Path, n: usize) -> Vec<EthBlock> {
 
 async fn ethereum(fixtures: &std::path::Path, n: usize) {
     let chain = eth_chain(fixtures, n);
-    let usdt = evm::parse_address("0xdAC17F958D2ee523a2206206994597C13D831ec7").unwrap();
-    let assets = EvmAssets {
-        native: Asset {
-            symbol: "ETH".into(),
-            decimals: 18,
-            contract: None,
-        },
-        tokens: vec![Token {
-            symbol: "USDT".into(),
-            contract: usdt.key,
-            display: usdt.display,
-            decimals: 6,
-        }],
-    };
+    let assets = common::evm::mainnet_assets();
     let address = |i: u32| format!("0x{:040x}", 0xabc0_0000_0000u64 + u64::from(i));
     let keys: Vec<Vec<u8>> = (0..WATCHED)
         .map(|i| evm::parse_address(&address(i)).unwrap().key)
@@ -277,13 +262,7 @@ async fn tron_chain(fixtures: &std::path::Path, n: usize) {
         tron_block(fixtures, 61132092),
     ];
     let chain = rewritten_chain(1, n, 0, None, |i| Some(real[i % 2].clone()), &real[0]);
-    let usdt = tron::parse_address("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t").unwrap();
-    let tokens = vec![Token {
-        symbol: "USDT".into(),
-        contract: usdt.key,
-        display: usdt.display,
-        decimals: 6,
-    }];
+    let tokens = common::tron::usdt_tokens();
     let address = |i: u32| {
         let mut k = vec![0x41];
         k.extend_from_slice(&bench::bytes20(0x7000_0000 + u64::from(i)));

@@ -7,13 +7,11 @@
 
 mod common;
 
-use paywatch::chain::evm::{self, EvmAssets, EvmRaw};
+use paywatch::chain::evm::{self, EvmRaw};
 use paywatch::chain::skim::Json;
 use paywatch::chain::tron::{self, TronRaw};
 use paywatch::chain::{Block, DecodeError};
-use paywatch::config::Token;
 use paywatch::store::StoreError;
-use paywatch::transfer::Asset;
 use paywatch::watch::{Lookup, WatchRecord};
 use serde_json::value::RawValue;
 
@@ -64,23 +62,6 @@ fn compact(doc: &str) -> String {
     serde_json::to_string(&serde_json::from_str::<serde_json::Value>(doc).unwrap()).unwrap()
 }
 
-fn eth_assets() -> EvmAssets {
-    let usdt = evm::parse_address("0xdAC17F958D2ee523a2206206994597C13D831ec7").unwrap();
-    EvmAssets {
-        native: Asset {
-            symbol: "ETH".into(),
-            decimals: 18,
-            contract: None,
-        },
-        tokens: vec![Token {
-            symbol: "USDT".into(),
-            contract: usdt.key,
-            display: usdt.display,
-            decimals: 6,
-        }],
-    }
-}
-
 fn eth_scan(
     json: Json,
     h: u64,
@@ -94,7 +75,14 @@ fn eth_scan(
         receipts: RawValue::from_string(receipts.to_string()).unwrap(),
         traces: traces.map(|t| RawValue::from_string(t.to_string()).unwrap()),
     };
-    evm::scan_block_with(json, "eth", &eth_assets(), h, &raw, &All(all))
+    evm::scan_block_with(
+        json,
+        "eth",
+        &common::evm::mainnet_assets(),
+        h,
+        &raw,
+        &All(all),
+    )
 }
 
 #[test]
@@ -192,16 +180,6 @@ fn evm_traces_read_the_same_both_ways() {
     same("eth traces", Ok(fast), Ok(reference));
 }
 
-fn tron_tokens() -> Vec<Token> {
-    let usdt = tron::parse_address("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t").unwrap();
-    vec![Token {
-        symbol: "USDT".into(),
-        contract: usdt.key,
-        display: usdt.display,
-        decimals: 6,
-    }]
-}
-
 fn tron_scan(
     json: Json,
     h: u64,
@@ -213,7 +191,14 @@ fn tron_scan(
         block: block.to_vec(),
         info: info.to_vec(),
     };
-    tron::scan_block_with(json, "tron", &tron_tokens(), h, &raw, &All(all))
+    tron::scan_block_with(
+        json,
+        "tron",
+        &common::tron::usdt_tokens(),
+        h,
+        &raw,
+        &All(all),
+    )
 }
 
 #[test]

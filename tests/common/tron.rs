@@ -43,6 +43,17 @@ pub fn real_block(fixtures: &Path, n: u64) -> TronBlock {
     }
 }
 
+/// TRON's USDT as a listed token.
+pub fn usdt_tokens() -> Vec<paywatch::config::Token> {
+    let usdt = paywatch::chain::tron::parse_address("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t").unwrap();
+    vec![paywatch::config::Token {
+        symbol: "USDT".into(),
+        contract: usdt.key,
+        display: usdt.display,
+        decimals: 6,
+    }]
+}
+
 /// A chain of `len` blocks from `base`, each linked to the one before; block
 /// `i` carries the transactions of `content(i)` (or none). `tag` makes a
 /// fork's block ids differ.
