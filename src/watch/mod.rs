@@ -59,10 +59,6 @@ pub struct Matcher {
     inserted: AtomicUsize,
 }
 
-fn new_filter(capacity: usize) -> Bloom {
-    Bloom::new(capacity)
-}
-
 impl Matcher {
     /// Builds the filter from every watch of `chain` in the store.
     pub fn load(chain: &str, store: Arc<Store>) -> Result<Self, StoreError> {
@@ -71,7 +67,7 @@ impl Matcher {
         // A quarter of headroom for watches added later: 10M watched
         // addresses take a 27 MB filter, under 0.1% false positives.
         let capacity = (keys.len() + keys.len() / 4).max(MIN_CAPACITY);
-        let mut bloom = new_filter(capacity);
+        let mut bloom = Bloom::new(capacity);
         for k in &keys {
             bloom.insert(k.as_slice());
         }
@@ -110,7 +106,7 @@ impl Matcher {
         if self.capacity.load(Ordering::Relaxed) >= capacity {
             return Ok(());
         }
-        let mut bloom = new_filter(capacity);
+        let mut bloom = Bloom::new(capacity);
         let mut count = 0;
         self.store.for_each_watch_key(&self.chain, |k| {
             bloom.insert(k);
