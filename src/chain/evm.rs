@@ -265,7 +265,7 @@ fn skim_tx<'a>(s: &mut Skim<'a>) -> skim::Result<TxJson<'a>> {
 /// their topics and data are never read.
 fn skim_receipts<'a>(
     doc: &'a str,
-    is_token: &dyn Fn(&str) -> bool,
+    is_token: &dyn Fn(&[u8; 20]) -> bool,
 ) -> skim::Result<Vec<ReceiptJson<'a>>> {
     let mut s = Skim::new(doc.as_bytes());
     let mut out = Vec::new();
@@ -302,7 +302,7 @@ fn skim_receipts<'a>(
 /// the matcher would pass over it.
 fn skim_log<'a>(
     s: &mut Skim<'a>,
-    is_token: &dyn Fn(&str) -> bool,
+    is_token: &dyn Fn(&[u8; 20]) -> bool,
 ) -> skim::Result<Option<LogJson<'a>>> {
     let mut o = s.object()?;
     let mut l = LogJson {
@@ -317,10 +317,12 @@ fn skim_log<'a>(
         match k {
             k if skim::is(k, b"address") => {
                 l.address = s.opt_str()?;
+                // A malformed address is kept, for the matcher to count.
                 let other = l
                     .address
                     .as_deref()
-                    .is_some_and(|a| !is_token(a) && address20(a).is_some());
+                    .and_then(address20)
+                    .is_some_and(|a| !is_token(&a));
                 if other {
                     s.leave_object()?;
                     return Ok(None);
@@ -444,7 +446,7 @@ pub fn scan_block_with(
         .ok_or_else(|| malformed("timestamp is missing or not a quantity".into()))?;
     let receipts: Vec<ReceiptJson> = match json {
         Json::Skim => skim_receipts(raw.receipts.get(), &|a| {
-            address20(a).is_some_and(|a| assets.tokens.iter().any(|t| t.contract == a))
+            assets.tokens.iter().any(|t| t.contract == a)
         })
         .map_err(|e| e.to_string()),
         Json::Serde => serde_json::from_str(raw.receipts.get()).map_err(|e| e.to_string()),
