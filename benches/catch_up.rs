@@ -25,6 +25,7 @@ use common::*;
 use futures_util::StreamExt;
 use paywatch::chain::evm::{self, EvmRaw};
 use paywatch::chain::tron::{self, TronRaw};
+use paywatch::chain::RawJson;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -214,8 +215,8 @@ async fn ethereum(fixtures: &std::path::Path, n: usize) {
     let raws: Vec<EvmRaw> = chain
         .iter()
         .map(|b| EvmRaw {
-            block: serde_json::value::RawValue::from_string(b.block.to_string()).unwrap(),
-            receipts: serde_json::value::RawValue::from_string(b.receipts.to_string()).unwrap(),
+            block: RawJson::from(b.block.to_string()),
+            receipts: RawJson::from(b.receipts.to_string()),
             traces: None,
         })
         .collect();

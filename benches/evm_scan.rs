@@ -8,9 +8,9 @@ use alloy::rpc::types::TransactionReceipt;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use paywatch::chain::evm::{parse_address, scan_block, scan_block_with, EvmAssets, EvmRaw};
 use paywatch::chain::skim::Json;
+use paywatch::chain::RawJson;
 use paywatch::config::Token;
 use paywatch::transfer::Asset;
-use serde_json::value::RawValue;
 
 mod common;
 
@@ -87,8 +87,8 @@ fn bench(c: &mut Criterion) {
         // The same scan with serde reading the JSON: the reference decoder.
         let reference = &sets[1].1 .1;
         let raw = EvmRaw {
-            block: RawValue::from_string(block.clone()).unwrap(),
-            receipts: RawValue::from_string(receipts.clone()).unwrap(),
+            block: RawJson::from(block.clone()),
+            receipts: RawJson::from(receipts.clone()),
             traces: None,
         };
         g.bench_with_input(
@@ -113,8 +113,8 @@ fn bench(c: &mut Criterion) {
         for (name, (_, matcher)) in &sets {
             // The node hands over the answers as raw JSON, as here.
             let raw = EvmRaw {
-                block: RawValue::from_string(block.clone()).unwrap(),
-                receipts: RawValue::from_string(receipts.clone()).unwrap(),
+                block: RawJson::from(block.clone()),
+                receipts: RawJson::from(receipts.clone()),
                 traces: None,
             };
             g.bench_with_input(

@@ -10,10 +10,10 @@ mod common;
 use paywatch::chain::evm::{self, EvmRaw};
 use paywatch::chain::skim::Json;
 use paywatch::chain::tron::{self, TronRaw};
+use paywatch::chain::RawJson;
 use paywatch::chain::{Block, DecodeError};
 use paywatch::store::StoreError;
 use paywatch::watch::{Lookup, WatchRecord};
-use serde_json::value::RawValue;
 
 /// Watches every address, or none.
 struct All(bool);
@@ -71,9 +71,9 @@ fn eth_scan(
     all: bool,
 ) -> Result<Block, DecodeError> {
     let raw = EvmRaw {
-        block: RawValue::from_string(block.to_string()).unwrap(),
-        receipts: RawValue::from_string(receipts.to_string()).unwrap(),
-        traces: traces.map(|t| RawValue::from_string(t.to_string()).unwrap()),
+        block: RawJson::from(block.to_string()),
+        receipts: RawJson::from(receipts.to_string()),
+        traces: traces.map(|t| RawJson::from(t.to_string())),
     };
     evm::scan_block_with(
         json,

@@ -3,7 +3,7 @@
 //! scriptPubKey bytes, so every script type can be watched. Spends of watched
 //! outputs are recorded as outgoing transfers.
 
-use super::skim::{self, Skim};
+use super::skim::Skim;
 use super::{error_chain, Block, DecodeError, Decoder, Node, NodeError};
 use crate::config::{BitcoinConfig, RpcAuth};
 use crate::store::{Store, StoreError};
@@ -12,7 +12,6 @@ use crate::watch::{AddressError, Lookup, Matcher, WatchAddress};
 use bitcoin::hashes::Hash;
 use bitcoin::{Address, Network, OutPoint, ScriptBuf, Txid};
 use bitcoincore_rpc::{jsonrpc, Auth, Client, RpcApi};
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
@@ -397,7 +396,7 @@ impl BitcoinNode {
             .map_err(|e| NodeError::Unreachable(error_chain(&e)))?;
         // Read with the fast reader: serde_json would step through the
         // megabytes of hex a byte at a time.
-        let answer = rpc_answer(&body).map_err(|e| {
+        let answer = super::rpc_answer(body).map_err(|e| {
             if status.is_success() {
                 NodeError::Invalid(format!("answer is not JSON-RPC: {e}"))
             } else {
@@ -407,10 +406,15 @@ impl BitcoinNode {
                 ))
             }
         })?;
-        match answer {
+        match (answer.result, answer.error) {
             (_, Some(error)) => Err(NodeError::Rpc(error)),
-            (Some(hex), None) => const_hex::decode(hex.trim())
-                .map_err(|e| NodeError::Invalid(format!("block {hash} is not hex: {e}"))),
+            (Some(raw), None) => {
+                let hex = Skim::new(raw.as_bytes()).str().map_err(|e| {
+                    NodeError::Invalid(format!("block {hash} is not a string: {e}"))
+                })?;
+                const_hex::decode(hex.trim())
+                    .map_err(|e| NodeError::Invalid(format!("block {hash} is not hex: {e}")))
+            }
             (None, None) => Err(NodeError::Invalid(format!(
                 "getblock {hash} answered no block"
             ))),
@@ -547,34 +551,6 @@ impl Node for BitcoinNode {
         }
         fetched
     }
-}
-
-/// A JSON-RPC answer's string result and its error (as "message (code
-/// N)"), either of them null or missing.
-fn rpc_answer(body: &[u8]) -> Result<(Option<Cow<'_, str>>, Option<String>), String> {
-    #[derive(serde::Deserialize)]
-    struct RpcError {
-        code: i64,
-        message: String,
-    }
-    let mut s = Skim::new(body);
-    let mut result = None;
-    let mut error = None;
-    let mut o = s.object().map_err(|e| e.to_string())?;
-    while let Some(k) = s.key(&mut o).map_err(|e| e.to_string())? {
-        match k {
-            k if skim::is(k, b"result") => result = s.opt_str().map_err(|e| e.to_string())?,
-            k if skim::is(k, b"error") => {
-                let raw = s.raw_value().map_err(|e| e.to_string())?;
-                let e: Option<RpcError> =
-                    serde_json::from_slice(raw).map_err(|e| format!("error: {e}"))?;
-                error = e.map(|e| format!("{} (code {})", e.message, e.code));
-            }
-            _ => s.skip().map_err(|e| e.to_string())?,
-        }
-    }
-    s.end().map_err(|e| e.to_string())?;
-    Ok((result, error))
 }
 
 /// The script type of a watch key, for logs and tests.

@@ -8,7 +8,9 @@
 //! as well as any other.
 
 use super::skim::{self, Json, Skim};
-use super::{Block, DecodeError, Decoder, Matches, Node, NodeError};
+use super::{
+    error_chain, rpc_answer, Block, DecodeError, Decoder, Matches, Node, NodeError, RawJson,
+};
 use crate::config::{EvmConfig, Token};
 use crate::transfer::{Asset, BlockRef, Direction, Hash32};
 use crate::watch::{AddressError, Lookup, Matcher, WatchAddress};
@@ -16,7 +18,6 @@ use alloy::primitives::{Address, U256};
 use alloy::providers::{Provider, RootProvider};
 use futures_util::StreamExt;
 use serde::Deserialize;
-use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -154,9 +155,9 @@ struct TraceAction<'a> {
 /// One block as fetched: `eth_getBlockByNumber(n, true)`, its
 /// `eth_getBlockReceipts` and, with internal transfers on, `trace_block`.
 pub struct EvmRaw {
-    pub block: Box<RawValue>,
-    pub receipts: Box<RawValue>,
-    pub traces: Option<Box<RawValue>>,
+    pub block: RawJson,
+    pub receipts: RawJson,
+    pub traces: Option<RawJson>,
 }
 
 fn quantity(s: &str) -> Option<u64> {
@@ -212,8 +213,8 @@ fn is_transfer_topic(t: &str) -> bool {
 
 // ---- the same answers through the fast reader (see `skim.rs`) --------------------
 
-fn skim_block(doc: &str) -> skim::Result<BlockJson<'_>> {
-    let mut s = Skim::new(doc.as_bytes());
+fn skim_block(doc: &[u8]) -> skim::Result<BlockJson<'_>> {
+    let mut s = Skim::new(doc);
     let mut o = s.object()?;
     let mut b = BlockJson {
         hash: None,
@@ -264,10 +265,10 @@ fn skim_tx<'a>(s: &mut Skim<'a>) -> skim::Result<TxJson<'a>> {
 /// Logs of contracts other than the listed tokens are only walked over:
 /// their topics and data are never read.
 fn skim_receipts<'a>(
-    doc: &'a str,
+    doc: &'a [u8],
     is_token: &dyn Fn(&[u8; 20]) -> bool,
 ) -> skim::Result<Vec<ReceiptJson<'a>>> {
-    let mut s = Skim::new(doc.as_bytes());
+    let mut s = Skim::new(doc);
     let mut out = Vec::new();
     let mut a = s.array()?;
     while s.next(&mut a)? {
@@ -337,8 +338,8 @@ fn skim_log<'a>(
     Ok(Some(l))
 }
 
-fn skim_traces(doc: &str) -> skim::Result<Vec<TraceJson<'_>>> {
-    let mut s = Skim::new(doc.as_bytes());
+fn skim_traces(doc: &[u8]) -> skim::Result<Vec<TraceJson<'_>>> {
+    let mut s = Skim::new(doc);
     let mut out = Vec::new();
     let mut a = s.array()?;
     while s.next(&mut a)? {
@@ -421,8 +422,8 @@ pub fn scan_block_with(
 ) -> Result<Block, DecodeError> {
     let malformed = |detail: String| DecodeError::Malformed { height, detail };
     let block: BlockJson = match json {
-        Json::Skim => skim_block(raw.block.get()).map_err(|e| e.to_string()),
-        Json::Serde => serde_json::from_str(raw.block.get()).map_err(|e| e.to_string()),
+        Json::Skim => skim_block(raw.block.as_bytes()).map_err(|e| e.to_string()),
+        Json::Serde => serde_json::from_slice(raw.block.as_bytes()).map_err(|e| e.to_string()),
     }
     .map_err(|e| malformed(format!("not a block object: {e}")))?;
     let number = block.number.as_deref().and_then(quantity);
@@ -445,11 +446,11 @@ pub fn scan_block_with(
         .and_then(quantity)
         .ok_or_else(|| malformed("timestamp is missing or not a quantity".into()))?;
     let receipts: Vec<ReceiptJson> = match json {
-        Json::Skim => skim_receipts(raw.receipts.get(), &|a| {
+        Json::Skim => skim_receipts(raw.receipts.as_bytes(), &|a| {
             assets.tokens.iter().any(|t| t.contract == a)
         })
         .map_err(|e| e.to_string()),
-        Json::Serde => serde_json::from_str(raw.receipts.get()).map_err(|e| e.to_string()),
+        Json::Serde => serde_json::from_slice(raw.receipts.as_bytes()).map_err(|e| e.to_string()),
     }
     .map_err(|e| malformed(format!("receipts are not an array of receipts: {e}")))?;
     if receipts.len() != block.transactions.len() {
@@ -549,8 +550,8 @@ pub fn scan_block_with(
 
     if let Some(traces) = &raw.traces {
         let traces: Vec<TraceJson> = match json {
-            Json::Skim => skim_traces(traces.get()).map_err(|e| e.to_string()),
-            Json::Serde => serde_json::from_str(traces.get()).map_err(|e| e.to_string()),
+            Json::Skim => skim_traces(traces.as_bytes()).map_err(|e| e.to_string()),
+            Json::Serde => serde_json::from_slice(traces.as_bytes()).map_err(|e| e.to_string()),
         }
         .map_err(|e| malformed(format!("traces are not an array of traces: {e}")))?;
         for (i, t) in traces.iter().enumerate() {
@@ -625,6 +626,9 @@ impl Decoder for EvmDecoder {
 #[derive(Clone)]
 pub struct EvmNode {
     provider: RootProvider,
+    /// For the block, receipts and traces: their answers are read in place
+    /// by the fast reader rather than parsed into values first.
+    http: reqwest::Client,
     cfg: Arc<EvmConfig>,
     /// Set once the node answered that it has no `eth_getBlockReceipts`.
     no_block_receipts: Arc<AtomicBool>,
@@ -664,6 +668,7 @@ impl EvmNode {
         let provider = RootProvider::new_http(cfg.rpc_url.clone());
         EvmNode {
             provider,
+            http: reqwest::Client::new(),
             cfg: Arc::new(cfg),
             no_block_receipts: Arc::new(AtomicBool::new(false)),
         }
@@ -674,10 +679,10 @@ impl EvmNode {
     /// transaction that moves native value from `eth_getTransactionReceipt`.
     /// A transaction without value needs no status: only successful
     /// transactions leave logs.
-    async fn receipts_from_logs(&self, block: &RawValue) -> Result<Box<RawValue>, NodeError> {
-        let brief: BlockBrief = serde_json::from_str(block.get())
+    async fn receipts_from_logs(&self, block: &RawJson) -> Result<RawJson, NodeError> {
+        let brief: BlockBrief = serde_json::from_slice(block.as_bytes())
             .map_err(|e| NodeError::Invalid(format!("eth_getBlockByNumber: {e}")))?;
-        let Some(hash) = serde_json::from_str::<HeaderOnly>(block.get())
+        let Some(hash) = serde_json::from_slice::<HeaderOnly>(block.as_bytes())
             .ok()
             .and_then(|h| h.hash)
         else {
@@ -730,8 +735,62 @@ impl EvmNode {
                 serde_json::json!({"transactionHash": h, "status": status, "logs": tx_logs})
             })
             .collect();
-        serde_json::value::to_raw_value(&receipts)
+        serde_json::to_string(&receipts)
+            .map(RawJson::from)
             .map_err(|e| NodeError::Invalid(format!("receipts: {e}")))
+    }
+
+    /// A call whose result is kept as the node sent it, `None` for null.
+    /// Errors are classified as those through alloy's transport.
+    async fn raw_call(
+        &self,
+        method: &'static str,
+        params: serde_json::Value,
+    ) -> Result<Option<RawJson>, NodeError> {
+        let request =
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+        let exchange = async {
+            let response = self
+                .http
+                .post(self.cfg.rpc_url.clone())
+                .json(&request)
+                .send()
+                .await
+                .map_err(|e| NodeError::Unreachable(format!("{method}: {}", error_chain(&e))))?;
+            let status = response.status();
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| NodeError::Unreachable(format!("{method}: {}", error_chain(&e))))?;
+            Ok::<_, NodeError>((status, body))
+        };
+        let (status, body) = match tokio::time::timeout(self.cfg.timeout, exchange).await {
+            Err(_) => {
+                return Err(NodeError::Unreachable(format!(
+                    "{method}: no answer within {:?}",
+                    self.cfg.timeout
+                )))
+            }
+            Ok(r) => r?,
+        };
+        let answer = match rpc_answer(body) {
+            Ok(a) => a,
+            Err(_) if !status.is_success() => {
+                return Err(NodeError::Rpc(format!(
+                    "{method}: HTTP {}",
+                    status.as_u16()
+                )))
+            }
+            Err(e) => return Err(NodeError::Invalid(format!("{method}: {e}"))),
+        };
+        match answer.error {
+            Some(e) => Err(NodeError::Rpc(format!("{method}: {e}"))),
+            None if !status.is_success() => Err(NodeError::Rpc(format!(
+                "{method}: HTTP {}",
+                status.as_u16()
+            ))),
+            None => Ok(answer.result),
+        }
     }
 
     async fn call<P, R>(&self, method: &'static str, params: P) -> Result<R, NodeError>
@@ -813,14 +872,13 @@ impl Node for EvmNode {
 
     async fn fetch(&self, height: u64) -> Result<EvmRaw, NodeError> {
         let tag = hex_quantity(height);
-        let block =
-            self.call::<_, Option<Box<RawValue>>>("eth_getBlockByNumber", (tag.clone(), true));
+        let block = self.raw_call("eth_getBlockByNumber", serde_json::json!([&tag, true]));
         let receipts = async {
             if self.no_block_receipts.load(Ordering::Relaxed) {
                 return Ok(None);
             }
             match self
-                .call::<_, Option<Box<RawValue>>>("eth_getBlockReceipts", (tag.clone(),))
+                .raw_call("eth_getBlockReceipts", serde_json::json!([&tag]))
                 .await
             {
                 Err(NodeError::Rpc(e)) if e.contains("(code -32601)") => {
@@ -833,7 +891,7 @@ impl Node for EvmNode {
         };
         let traces = async {
             if self.cfg.internal_transfers {
-                self.call::<_, Option<Box<RawValue>>>("trace_block", (tag.clone(),))
+                self.raw_call("trace_block", serde_json::json!([&tag]))
                     .await
                     .map(Some)
             } else {

@@ -217,3 +217,84 @@ pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
     }
     s
 }
+
+/// One JSON value as a node sent it: a slice of the answer's body, kept
+/// without copying it or parsing it again before the block is decoded.
+#[derive(Clone, Debug)]
+pub struct RawJson {
+    body: bytes::Bytes,
+    start: usize,
+    end: usize,
+}
+
+impl RawJson {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.body[self.start..self.end]
+    }
+}
+
+impl From<String> for RawJson {
+    fn from(s: String) -> Self {
+        let end = s.len();
+        RawJson {
+            body: bytes::Bytes::from(s),
+            start: 0,
+            end,
+        }
+    }
+}
+
+impl From<Box<serde_json::value::RawValue>> for RawJson {
+    fn from(v: Box<serde_json::value::RawValue>) -> Self {
+        RawJson::from(String::from(Box::<str>::from(v)))
+    }
+}
+
+/// A JSON-RPC answer: its `result` (`None` when missing or null) and its
+/// error, as "message (code N)".
+pub(crate) struct RpcAnswer {
+    pub result: Option<RawJson>,
+    pub error: Option<String>,
+}
+
+/// Reads a JSON-RPC answer with the fast reader: the result is crossed
+/// once, its structure checked, and kept where it lies in `body`. serde_json
+/// would read every byte of a block a second time.
+pub(crate) fn rpc_answer(body: bytes::Bytes) -> Result<RpcAnswer, String> {
+    #[derive(serde::Deserialize)]
+    struct RpcError {
+        code: i64,
+        message: String,
+    }
+    let mut s = skim::Skim::new(&body);
+    let mut result = None;
+    let mut error = None;
+    let mut o = s.object().map_err(|e| e.to_string())?;
+    while let Some(k) = s.key(&mut o).map_err(|e| e.to_string())? {
+        match k {
+            k if skim::is(k, b"result") => {
+                let raw = s.raw_value().map_err(|e| e.to_string())?;
+                if raw != b"null" {
+                    let start = raw.as_ptr() as usize - body.as_ptr() as usize;
+                    result = Some((start, start + raw.len()));
+                }
+            }
+            k if skim::is(k, b"error") => {
+                let raw = s.raw_value().map_err(|e| e.to_string())?;
+                let e: Option<RpcError> =
+                    serde_json::from_slice(raw).map_err(|e| format!("error: {e}"))?;
+                error = e.map(|e| format!("{} (code {})", e.message, e.code));
+            }
+            _ => s.skip().map_err(|e| e.to_string())?,
+        }
+    }
+    s.end().map_err(|e| e.to_string())?;
+    Ok(RpcAnswer {
+        result: result.map(|(start, end)| RawJson {
+            body: body.clone(),
+            start,
+            end,
+        }),
+        error,
+    })
+}

@@ -53,9 +53,10 @@ struct State {
     chain_id: u64,
     blocks: Vec<EthBlock>,
     /// Each block's full form and receipts as sent, serialized once so that
-    /// the server is not what limits a catch-up. By height; kept across
-    /// `set_blocks` for a block that did not change.
-    sent: std::collections::HashMap<u64, Arc<(String, String)>>,
+    /// the server is not what limits a catch-up. By height, with the block
+    /// it was made from: kept across `set_blocks` (even one that leaves the
+    /// block out for a while) until a different block takes that height.
+    sent: std::collections::HashMap<u64, (EthBlock, Arc<(String, String)>)>,
     /// Answer `eth_getBlockReceipts` with "method not found", as some nodes do.
     no_block_receipts: bool,
 }
@@ -92,13 +93,12 @@ impl EthReplay {
 
     pub fn set_blocks(&self, blocks: Vec<EthBlock>) {
         let mut s = self.state.lock().unwrap();
-        let old = std::mem::take(&mut s.blocks);
-        s.sent.retain(|h, _| {
-            let same = |b: &&EthBlock| b.height == *h;
-            match (old.iter().find(same), blocks.iter().find(same)) {
-                (Some(a), Some(b)) => a.block == b.block && a.receipts == b.receipts,
-                _ => false,
-            }
+        let by_height: std::collections::HashMap<u64, &EthBlock> =
+            blocks.iter().map(|b| (b.height, b)).collect();
+        s.sent.retain(|h, (was, _)| {
+            by_height
+                .get(h)
+                .is_none_or(|b| b.block == was.block && b.receipts == was.receipts)
         });
         s.blocks = blocks;
     }
@@ -137,11 +137,12 @@ async fn answer(
         || method == "eth_getBlockByNumber" && full
     {
         if let Some(n) = params.first().and_then(height_param) {
-            let cached = s.sent.get(&n).cloned();
+            let served = s.blocks.iter().any(|b| b.height == n);
+            let cached = s.sent.get(&n).filter(|_| served).map(|c| c.1.clone());
             let sent = cached.or_else(|| {
-                let b = s.blocks.iter().find(|b| b.height == n)?;
+                let b = s.blocks.iter().find(|b| b.height == n)?.clone();
                 let sent = Arc::new((b.block.to_string(), b.receipts.to_string()));
-                s.sent.insert(n, sent.clone());
+                s.sent.insert(n, (b, sent.clone()));
                 Some(sent)
             });
             if let Some(sent) = sent {
