@@ -87,15 +87,20 @@ async fn timed_sync(d: &Daemon, chain: &str, tip: u64, show: impl FnOnce()) -> (
     }
 }
 
+/// Sends every request, `CONCURRENCY` at a time: a POST of the JSON body,
+/// or a GET without one.
 async fn post_all(
     http: &reqwest::Client,
-    calls: Vec<(String, Value)>,
+    calls: Vec<(String, Option<Value>)>,
     auth: Option<(&str, &str)>,
 ) -> Duration {
     let started = Instant::now();
     futures_util::stream::iter(calls)
         .map(|(url, body)| {
-            let mut req = http.post(url).json(&body);
+            let mut req = match body {
+                Some(body) => http.post(url).json(&body),
+                None => http.get(url),
+            };
             if let Some((u, p)) = auth {
                 req = req.basic_auth(u, Some(p));
             }
@@ -146,19 +151,23 @@ async fn bitcoin(fixtures: &std::path::Path, n: usize) {
     }
     let scan = started.elapsed();
 
+    // As bitcoind with -rest=1: blocks in binary over REST.
     let node = ReplayNode::start(1, &chain).await;
+    node.enable_rest();
     let http = reqwest::Client::new();
     let hashes: Vec<String> = chain.iter().map(|b| b.block_hash().to_string()).collect();
-    let calls: Vec<(String, Value)> = hashes
+    let calls: Vec<(String, Option<Value>)> = hashes
         .iter()
         .enumerate()
         .flat_map(|(i, h)| {
             [
-                json!({"jsonrpc": "1.0", "id": 1, "method": "getblockhash", "params": [i + 1]}),
-                json!({"jsonrpc": "1.0", "id": 1, "method": "getblock", "params": [h, 0]}),
+                (
+                    node.url.clone(),
+                    Some(json!({"jsonrpc": "1.0", "id": 1, "method": "getblockhash", "params": [i + 1]})),
+                ),
+                (format!("{}/rest/block/{h}.bin", node.url), None),
             ]
         })
-        .map(|body| (node.url.clone(), body))
         .collect();
     // Twice: the node prepares each answer on first request.
     post_all(&http, calls.clone(), Some((&node.user, &node.password))).await;
@@ -228,7 +237,7 @@ async fn ethereum(fixtures: &std::path::Path, n: usize) {
 
     let node = EthReplay::start(1, chain.clone()).await;
     let http = reqwest::Client::new();
-    let calls: Vec<(String, Value)> = chain
+    let calls: Vec<(String, Option<Value>)> = chain
         .iter()
         .flat_map(|b| {
             let h = format!("0x{:x}", b.height);
@@ -237,7 +246,7 @@ async fn ethereum(fixtures: &std::path::Path, n: usize) {
                 json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockReceipts", "params": [h]}),
             ]
         })
-        .map(|body| (node.url.clone(), body))
+        .map(|body| (node.url.clone(), Some(body)))
         .collect();
     // Twice: the node prepares each answer on first request.
     post_all(&http, calls.clone(), None).await;
@@ -288,19 +297,19 @@ async fn tron_chain(fixtures: &std::path::Path, n: usize) {
 
     let node = TronReplay::start(chain.clone()).await;
     let http = reqwest::Client::new();
-    let mut calls: Vec<(String, Value)> = (1..=n as u64)
+    let mut calls: Vec<(String, Option<Value>)> = (1..=n as u64)
         .step_by(100)
         .map(|a| {
             (
                 format!("{}/wallet/getblockbylimitnext", node.url),
-                json!({"startNum": a, "endNum": (a + 100).min(n as u64 + 1)}),
+                Some(json!({"startNum": a, "endNum": (a + 100).min(n as u64 + 1)})),
             )
         })
         .collect();
     calls.extend((1..=n as u64).map(|h| {
         (
             format!("{}/wallet/gettransactioninfobyblocknum", node.url),
-            json!({ "num": h }),
+            Some(json!({ "num": h })),
         )
     }));
     // Twice: the node prepares each answer on first request.

@@ -79,8 +79,10 @@ async fn reorg_case(depth: usize) {
     with_txs(&mut b, remine_at, vec![p2_tx, p4_tx]);
     relink(&mut b, fork_at);
 
-    // The node shows the chain only once the watch is in place.
+    // The node shows the chain only once the watch is in place. Blocks
+    // come over REST, as from bitcoind with -rest=1.
     let node = ReplayNode::start(BASE, &a[..1]).await;
+    node.enable_rest();
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(&config_text(
         dir.path(),
@@ -157,6 +159,7 @@ async fn reorg_case(depth: usize) {
         assert_eq!(t["address"], addr.as_str());
         assert_eq!(t["watch"]["label"], "shop");
     }
+    assert!(node.rest_calls() > 0, "blocks came over REST");
     d.stop().await;
 }
 
@@ -310,6 +313,8 @@ async fn node_faults_are_reported_and_survived() {
     let mut chain = Vec::new();
     extend(&mut chain, 0, 30, 0);
     let node = ReplayNode::start(0, &chain[..1]).await;
+    // Faults hit the REST interface as well as JSON-RPC.
+    node.enable_rest();
     let dir = tempfile::tempdir().unwrap();
     let d = Daemon::start(&config_text(
         dir.path(),
@@ -368,6 +373,7 @@ async fn node_faults_are_reported_and_survived() {
     let ev = d.events().await;
     assert_eq!(count(&ev, "payment.detected", &txid), 1);
     assert_eq!(count(&ev, "payment.confirmed", &txid), 1);
+    assert!(node.rest_calls() >= 33, "blocks came over REST");
     d.stop().await;
 }
 

@@ -339,6 +339,11 @@ pub struct BitcoinNode {
     /// made it the whole cost of a catch-up (`cargo bench --bench
     /// catch_up`).
     http: reqwest::Client,
+    /// Blocks come from the REST interface (`-rest=1`): binary, half the
+    /// bytes of hex, and no JSON. Cleared, with JSON-RPC used from then
+    /// on, once a block REST did not find is served over JSON-RPC (REST is
+    /// off on that node).
+    rest: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl BitcoinNode {
@@ -353,6 +358,7 @@ impl BitcoinNode {
             size: size.max(1),
             pool: Arc::new(RwLock::new(Vec::new())),
             http,
+            rest: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
     }
 
@@ -367,6 +373,55 @@ impl BitcoinNode {
             .get_user_pass()
             .map_err(|e| NodeError::Unreachable(format!("cannot read RPC credentials: {e}")))?;
         Ok((user.unwrap_or_default(), pass.unwrap_or_default()))
+    }
+
+    /// `GET /rest/block/<hash>.bin`: the block's raw bytes, or `None` when
+    /// the node answers 404 (REST is off, or the block is unknown).
+    async fn rest_block(&self, hash: &bitcoin::BlockHash) -> Result<Option<Vec<u8>>, NodeError> {
+        let mut url = self.cfg.rpc_url.clone();
+        url.set_path(&format!("/rest/block/{hash}.bin"));
+        let _ = url.set_username("");
+        let _ = url.set_password(None);
+        let response = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| NodeError::Unreachable(error_chain(&e)))?;
+        let status = response.status();
+        if status == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        if !status.is_success() {
+            return Err(NodeError::Rpc(format!(
+                "REST block {hash}: HTTP {}",
+                status.as_u16()
+            )));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| NodeError::Unreachable(error_chain(&e)))?;
+        Ok(Some(Vec::from(body)))
+    }
+
+    /// The block's raw bytes: over REST while the node serves it, else
+    /// `getblock`.
+    async fn block(&self, hash: &bitcoin::BlockHash) -> Result<Vec<u8>, NodeError> {
+        use std::sync::atomic::Ordering;
+        if !self.rest.load(Ordering::Relaxed) {
+            return self.block_bytes(hash).await;
+        }
+        if let Some(raw) = self.rest_block(hash).await? {
+            return Ok(raw);
+        }
+        let raw = self.block_bytes(hash).await?;
+        if self.rest.swap(false, Ordering::Relaxed) {
+            tracing::info!(
+                "the node's REST interface is off (start bitcoind with -rest=1 for faster blocks); using JSON-RPC getblock"
+            );
+        }
+        Ok(raw)
     }
 
     /// `getblock <hash> 0`: the block's raw bytes.
@@ -529,7 +584,7 @@ impl Node for BitcoinNode {
 
     async fn fetch(&self, height: u64) -> Result<Vec<u8>, NodeError> {
         let hash = self.call(height, move |c| c.get_block_hash(height)).await?;
-        let fetched = self.block_bytes(&hash).await.and_then(|raw| {
+        let fetched = self.block(&hash).await.and_then(|raw| {
             let header = raw.get(..80).ok_or_else(|| {
                 NodeError::Invalid(format!(
                     "block {height}: {} bytes, shorter than a header",

@@ -118,7 +118,11 @@ struct ChainState {
     base: u64,
     best: Vec<BlockHash>,
     /// Every block ever served, stale ones included (as a node keeps them).
-    raw: HashMap<BlockHash, Vec<u8>>,
+    raw: HashMap<BlockHash, Bytes>,
+    /// Serve `/rest/block/<hash>.bin`, as bitcoind with `-rest=1`.
+    rest: bool,
+    /// REST requests answered.
+    rest_calls: u64,
     /// `raw` as hex, made on first request: a block is megabytes of it.
     hex: HashMap<BlockHash, Arc<String>>,
     fault: Option<Fault>,
@@ -289,10 +293,13 @@ impl ReplayNode {
         s.best = blocks.iter().map(|b| b.block_hash()).collect();
         for b in blocks {
             s.raw
-                .insert(b.block_hash(), bitcoin::consensus::serialize(b));
+                .insert(b.block_hash(), bitcoin::consensus::serialize(b).into());
         }
         // Mined transactions, and those conflicting with them, leave the
         // mempool.
+        if s.mempool.is_empty() {
+            return;
+        }
         let (mined, spent) = best_chain_spends(&s);
         s.mempool.retain(|(t, _)| {
             !mined.contains(&t.compute_txid())
@@ -306,6 +313,16 @@ impl ReplayNode {
 
     pub fn calls(&self) -> u64 {
         self.state.lock().unwrap().calls
+    }
+
+    /// Serves blocks over REST too, as bitcoind with `-rest=1`.
+    pub fn enable_rest(&self) {
+        self.state.lock().unwrap().rest = true;
+    }
+
+    /// Blocks served over REST.
+    pub fn rest_calls(&self) -> u64 {
+        self.state.lock().unwrap().rest_calls
     }
 
     pub fn tip(&self) -> u64 {
@@ -350,10 +367,67 @@ fn rpc_error(id: &Value, code: i64, message: &str) -> Response<Full<Bytes>> {
     r
 }
 
+/// bitcoind's `GET /rest/block/<hash>.bin` (no authentication, as there).
+fn rest_block(state: &Arc<Mutex<ChainState>>, hash: &str) -> Response<Full<Bytes>> {
+    let reply = |status: StatusCode, body: Bytes| {
+        let mut r = Response::new(Full::new(body));
+        *r.status_mut() = status;
+        r
+    };
+    let mut s = state.lock().unwrap();
+    if !s.rest {
+        return reply(StatusCode::NOT_FOUND, Bytes::new());
+    }
+    s.calls += 1;
+    match s.fault {
+        Some(Fault::Http500) => {
+            return reply(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Bytes::from_static(b"overloaded"),
+            )
+        }
+        Some(Fault::Garbage) => {
+            return reply(StatusCode::OK, Bytes::from_static(b"\x01\x00garbage"))
+        }
+        Some(Fault::RpcError) => {
+            return reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Bytes::from_static(b"Service temporarily unavailable: Loading block index..."),
+            )
+        }
+        _ => {}
+    }
+    let raw = hash
+        .parse::<BlockHash>()
+        .ok()
+        .and_then(|h| s.raw.get(&h).cloned());
+    match raw {
+        Some(raw) => {
+            s.rest_calls += 1;
+            let mut r = reply(StatusCode::OK, raw);
+            r.headers_mut()
+                .insert("content-type", "application/octet-stream".parse().unwrap());
+            r
+        }
+        None => reply(
+            StatusCode::NOT_FOUND,
+            Bytes::from(format!("{hash} not found")),
+        ),
+    }
+}
+
 async fn answer(
     state: &Arc<Mutex<ChainState>>,
     req: Request<hyper::body::Incoming>,
 ) -> Response<Full<Bytes>> {
+    if let Some(hash) = req
+        .uri()
+        .path()
+        .strip_prefix("/rest/block/")
+        .and_then(|p| p.strip_suffix(".bin"))
+    {
+        return rest_block(state, hash);
+    }
     let auth_ok = req
         .headers()
         .get("authorization")
