@@ -166,7 +166,18 @@ pub async fn run_with_listener(
                     }
                     Ok(()) => {}
                 }
-                let scanner = Scanner::new(settings, store.clone(), node, decoder, status.clone());
+                let mut scanner =
+                    Scanner::new(settings, store.clone(), node, decoder, status.clone());
+                if let Some(ws_url) = &evm.ws_url {
+                    let wake = Arc::new(tokio::sync::Notify::new());
+                    tasks.push(tokio::spawn(crate::chain::evm::follow_new_heads(
+                        chain.name.clone(),
+                        ws_url.clone(),
+                        wake.clone(),
+                        stop.clone(),
+                    )));
+                    scanner = scanner.with_wake(wake);
+                }
                 tasks.push(tokio::spawn(scanner.run(stop.clone(), rescan_rx)));
             }
         }

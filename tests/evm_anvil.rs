@@ -435,3 +435,46 @@ async fn invoices_in_ether_and_a_token_are_paid_on_anvil() {
     assert_eq!(kinds(&e4["id"]), ["invoice.expired", "invoice.paid_late"]);
     d.stop().await;
 }
+
+/// With `ws_url`, a block is fetched as soon as Anvil announces it over
+/// `newHeads`: the tip is polled only every 10 minutes here, so polling
+/// cannot be what finds the payments. Each is detected within seconds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_heads_announce_blocks_without_polling() {
+    let Some(bin) = anvil_path() else { return };
+    let anvil = Anvil::start(&bin).await;
+    let accounts = anvil.rpc("eth_accounts", json!([])).await;
+    let (payer, merchant) = (
+        accounts[0].as_str().unwrap().to_string(),
+        accounts[1].as_str().unwrap().to_string(),
+    );
+    let start = anvil.height().await + 1;
+    let dir = tempfile::tempdir().unwrap();
+    let section = format!(
+        "[[chain]]\nname = \"anvil\"\nkind = \"evm\"\nrpc_url = \"{}\"\nws_url = \"{}\"\n\
+         chain_id = 31337\nstart_height = {start}\nconfirmations = 1\npoll_interval_ms = 600000\n",
+        anvil.url,
+        anvil.url.replace("http://", "ws://"),
+    );
+    let d = Daemon::start(&config_text(dir.path(), &[section])).await;
+    d.watch("anvil", &merchant, "shop").await;
+    for i in 1..=3u128 {
+        let r = anvil.send(&payer, Some(&merchant), i * ETH, "0x").await;
+        let txid = r["transactionHash"].as_str().unwrap().to_string();
+        let sent = std::time::Instant::now();
+        let ev = d
+            .events_until("the payment over newHeads", |ev| {
+                !of(ev, "payment.detected", &txid).is_empty()
+            })
+            .await;
+        assert!(
+            sent.elapsed() < Duration::from_secs(10),
+            "payment {i} found by the subscription, not by polling"
+        );
+        assert_eq!(
+            of(&ev, "payment.detected", &txid)[0]["amount"],
+            (i * ETH).to_string()
+        );
+    }
+    d.stop().await;
+}

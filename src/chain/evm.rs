@@ -22,6 +22,7 @@ use std::borrow::Cow;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// `Transfer(address,address,uint256)`.
 const TRANSFER_TOPIC: [u8; 32] = [
@@ -918,6 +919,70 @@ impl Node for EvmNode {
         };
         let h = self.header(tag.clone()).await?;
         Ok(h.and_then(|h| h.number.as_deref().and_then(quantity)))
+    }
+}
+
+/// Follows the node's `newHeads` over WebSocket and rings `wake` for each
+/// announced block, so that the scanner fetches it at once. Polling goes on
+/// beside it and covers whatever a dropped connection missed. Reconnects,
+/// with a growing pause, until `stop` turns true.
+pub async fn follow_new_heads(
+    chain: String,
+    ws_url: url::Url,
+    wake: Arc<tokio::sync::Notify>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut pause = Duration::from_millis(200);
+    // A failure is logged as a warning once until the next connection.
+    let mut warned = false;
+    loop {
+        let mut connected = false;
+        let session = async {
+            let connect = alloy::transports::ws::WsConnect::new(ws_url.as_str())
+                // paywatch reconnects itself, with its own pause.
+                .with_max_retries(0);
+            let client = alloy::rpc::client::ClientBuilder::default()
+                .ws(connect)
+                .await
+                .map_err(|e| error_chain(&e))?;
+            let provider = RootProvider::<alloy::network::Ethereum>::new(client);
+            let mut sub = provider
+                .subscribe::<_, serde::de::IgnoredAny>(("newHeads",))
+                .await
+                .map_err(|e| error_chain(&e))?;
+            connected = true;
+            tracing::info!(%chain, ws_url = %ws_url, "following newHeads");
+            // Blocks may have come while not connected.
+            wake.notify_one();
+            loop {
+                match sub.recv().await {
+                    Ok(_) | Err(RecvError::Lagged(_)) => wake.notify_one(),
+                    Err(RecvError::Closed) => {
+                        return Err::<(), String>("the node closed the subscription".into())
+                    }
+                }
+            }
+        };
+        let error = tokio::select! {
+            r = session => r.err().unwrap_or_default(),
+            _ = stop.changed() => return,
+        };
+        if connected {
+            pause = Duration::from_millis(200);
+            warned = false;
+        }
+        if warned {
+            tracing::debug!(%chain, ws_url = %ws_url, %error, "newHeads subscription failed");
+        } else {
+            warned = true;
+            tracing::warn!(%chain, ws_url = %ws_url, %error, "no newHeads subscription; polling until it is back");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.changed() => return,
+        }
+        pause = (pause * 2).min(Duration::from_secs(10));
     }
 }
 

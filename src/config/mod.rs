@@ -200,6 +200,7 @@ struct RawEvm {
     kind: String,
     network: Option<String>,
     rpc_url: String,
+    ws_url: Option<String>,
     chain_id: u64,
     #[serde(default)]
     start_height: u64,
@@ -433,6 +434,9 @@ pub struct EvmConfig {
     /// Label used in events (`mainnet` for chain id 1 unless set).
     pub network: String,
     pub rpc_url: Url,
+    /// The node's WebSocket endpoint: a `newHeads` subscription fetches a
+    /// new block as soon as it is announced instead of at the next poll.
+    pub ws_url: Option<Url>,
     /// Checked against the node's `eth_chainId` before scanning.
     pub chain_id: u64,
     /// `finalized` or `safe`: confirm at the node's block tag instead of by depth.
@@ -953,6 +957,20 @@ fn evm_chain(raw: RawEvm) -> Result<ChainConfig, String> {
     debug_assert_eq!(raw.kind, "evm");
     check_name(&raw.name)?;
     let rpc_url = parse_http_url("rpc_url", &raw.rpc_url)?;
+    let ws_url = raw
+        .ws_url
+        .as_deref()
+        .map(|s| {
+            let url = Url::parse(s).map_err(|e| format!("ws_url: `{s}` is not a URL ({e})"))?;
+            if url.scheme() != "ws" && url.scheme() != "wss" {
+                return Err(format!("ws_url: `{s}` must be a ws:// or wss:// URL"));
+            }
+            if url.host_str().is_none() {
+                return Err(format!("ws_url: `{s}` has no host"));
+            }
+            Ok(url)
+        })
+        .transpose()?;
     let finality_tag = match raw.finality.as_deref() {
         None => None,
         Some(t @ ("finalized" | "safe")) => Some(t.to_string()),
@@ -997,6 +1015,7 @@ fn evm_chain(raw: RawEvm) -> Result<ChainConfig, String> {
         ChainKind::Evm(EvmConfig {
             network,
             rpc_url,
+            ws_url,
             chain_id: raw.chain_id,
             finality_tag,
             internal_transfers: raw.internal_transfers,
@@ -1262,6 +1281,30 @@ finality = "finalized"
         assert!(e.contains("finality") && e.contains("latest"), "{e}");
         let e = parse(&text.replace("chain_id = 1\n", "")).unwrap_err();
         assert!(e.contains("chain_id"), "{e}");
+    }
+
+    #[test]
+    fn evm_ws_url_must_be_a_websocket_url() {
+        let text = "data_dir = \"/tmp/pw\"\n[[chain]]\nname = \"eth\"\nkind = \"evm\"\n\
+                    rpc_url = \"http://127.0.0.1:8545\"\nchain_id = 1\nWS\n";
+        let c = parse(&text.replace("WS", "ws_url = \"ws://127.0.0.1:8546\"")).unwrap();
+        let ChainKind::Evm(e) = &c.chains[0].kind else {
+            panic!("not evm")
+        };
+        assert_eq!(
+            e.ws_url.as_ref().map(|u| u.as_str()),
+            Some("ws://127.0.0.1:8546/")
+        );
+        for (bad, why) in [
+            ("http://127.0.0.1:8546", "ws:// or wss://"),
+            ("127.0.0.1:8546", "is not a URL"),
+        ] {
+            let e = parse(&text.replace("WS", &format!("ws_url = \"{bad}\""))).unwrap_err();
+            assert!(
+                e.contains("ws_url") && e.contains(bad) && e.contains(why),
+                "{e}"
+            );
+        }
     }
 
     #[test]

@@ -47,6 +47,11 @@ pub fn anvil_path() -> Option<PathBuf> {
 
 impl Anvil {
     pub async fn start(bin: &PathBuf) -> Anvil {
+        Anvil::start_with(bin, &[]).await
+    }
+
+    /// Started with more command-line arguments, e.g. `--no-mining`.
+    pub async fn start_with(bin: &PathBuf, extra: &[&str]) -> Anvil {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -60,6 +65,7 @@ impl Anvil {
                 &port.to_string(),
                 "--silent",
             ])
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
