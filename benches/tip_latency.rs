@@ -177,22 +177,6 @@ async fn measure_evm(bin: &std::path::PathBuf, new_heads: bool, n: usize) -> Vec
     out
 }
 
-/// The real block's transactions, with ids unique to `b`'s height.
-fn unique_ids(b: &mut common::tron::TronBlock) {
-    let tag = format!("{:016x}", b.height);
-    let retag = |v: &mut serde_json::Value| {
-        if let Some(id) = v.as_str().filter(|id| id.len() == 64) {
-            *v = serde_json::json!(format!("{tag}{}", &id[16..]));
-        }
-    };
-    for tx in b.block["transactions"].as_array_mut().into_iter().flatten() {
-        retag(&mut tx["txID"]);
-    }
-    for info in b.info.as_array_mut().into_iter().flatten() {
-        retag(&mut info["id"]);
-    }
-}
-
 async fn measure_tron(fixtures: &std::path::Path, n: usize, poll_ms: u64) -> Vec<Duration> {
     use common::tron::{real_block, rewritten_chain, TronReplay};
     let real = real_block(fixtures, 60836289);
@@ -200,7 +184,7 @@ async fn measure_tron(fixtures: &std::path::Path, n: usize, poll_ms: u64) -> Vec
         let base = chain.last().map_or(1, |b| b.height + 1);
         let parent = chain.last().map(|b| b.id());
         for mut b in rewritten_chain(base, len, 0, parent, |_| Some(real.clone()), &real) {
-            unique_ids(&mut b);
+            common::tron::unique_ids(&mut b, 0);
             chain.push(b);
         }
     };

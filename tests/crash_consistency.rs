@@ -1,0 +1,695 @@
+//! Crash consistency: the real `paywatch` binary, killed with SIGKILL at
+//! random moments while it syncs, reorgs and delivers webhooks, restarted
+//! each time on the same data, must end where an uninterrupted run ends:
+//! the same transfers, the same events (ids and order) and every event
+//! delivered, a duplicate delivery only ever repeating an event id.
+//!
+//! Both runs see the same sequence of node states (a growing chain with
+//! reorgs); each state is indexed before the next is shown, so the events
+//! of a clean run are the reference. The seed is printed; set
+//! `CRASH_SEED` to replay one and `CRASH_KILLS` (kills per state) to run
+//! longer.
+
+mod common;
+
+use bitcoin::hashes::Hash;
+use bitcoin::{OutPoint, Txid};
+use bytes::Bytes;
+use common::*;
+use http_body_util::{BodyExt, Full};
+use hyper::Response;
+use serde_json::{json, Value};
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+const BIN: &str = env!("CARGO_BIN_EXE_paywatch");
+
+fn kills_per_state(default: usize) -> usize {
+    std::env::var("CRASH_KILLS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn seeded() -> fastrand::Rng {
+    let seed = std::env::var("CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    println!("CRASH_SEED={seed}");
+    fastrand::Rng::with_seed(seed)
+}
+
+/// A local webhook receiver that keeps every body it is sent, and answers
+/// 2 ms later: deliveries are under way when the daemon is killed.
+async fn receiver() -> (
+    String,
+    Arc<Mutex<Vec<Value>>>,
+    tokio::sync::watch::Sender<bool>,
+) {
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let keep = got.clone();
+    let (url, stop) = serve_http(
+        || false,
+        move |req: hyper::Request<hyper::body::Incoming>| {
+            let keep = keep.clone();
+            async move {
+                let body = req.into_body().collect().await.unwrap().to_bytes();
+                if let Ok(v) = serde_json::from_slice::<Value>(&body) {
+                    keep.lock().unwrap().push(v);
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+                Response::new(Full::new(Bytes::from_static(b"ok")))
+            }
+        },
+    )
+    .await;
+    (url, got, stop)
+}
+
+/// The daemon as its own process, so that it can be killed outright.
+struct Proc {
+    child: Option<Child>,
+    config: PathBuf,
+    log: PathBuf,
+    url: String,
+    http: reqwest::Client,
+    kills: usize,
+    /// Kills that found the chain short of the node's tip.
+    kills_syncing: usize,
+    /// Kills before the API answered (opening the store, starting up).
+    kills_starting: usize,
+}
+
+impl Proc {
+    fn new(dir: &Path, config_text: &str, port: u16) -> Proc {
+        let config = dir.join("paywatch.toml");
+        std::fs::write(&config, config_text).unwrap();
+        Proc {
+            child: None,
+            config,
+            log: dir.join("daemon.log"),
+            url: format!("http://127.0.0.1:{port}"),
+            http: reqwest::Client::new(),
+            kills: 0,
+            kills_syncing: 0,
+            kills_starting: 0,
+        }
+    }
+
+    fn ensure_running(&mut self) {
+        if self.child.is_some() {
+            return;
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(BIN)
+            .args(["run", "--config"])
+            .arg(&self.config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start paywatch");
+        self.child = Some(child);
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+            self.kills += 1;
+        }
+    }
+
+    fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(40)..].join("\n")
+    }
+
+    async fn get(&self, path: &str) -> Option<Value> {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.url))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .ok()?;
+        r.json().await.ok()
+    }
+
+    /// Waits (60 s at most) until `f` holds for the answer at `path`.
+    async fn until(&self, what: &str, path: &str, f: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(v) = self.get(path).await {
+                if f(&v) {
+                    return v;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; daemon log:\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn wait_indexed(&self, chain: &str, tip: u64) {
+        self.until(&format!("{chain} at {tip}"), "/v1/status", |s| {
+            s["chains"].as_array().is_some_and(|cs| {
+                cs.iter().any(|c| {
+                    c["chain"] == chain
+                        && c["indexed_height"].as_u64() == Some(tip)
+                        && c["node_tip"].as_u64() == Some(tip)
+                })
+            })
+        })
+        .await;
+    }
+
+    async fn events(&self) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut after = 0;
+        loop {
+            let b = self
+                .get(&format!("/v1/events?after={after}&limit=1000"))
+                .await
+                .expect("events");
+            let list = b["events"].as_array().unwrap().clone();
+            let Some(last) = list.last() else {
+                return all;
+            };
+            after = last["seq"].as_u64().unwrap();
+            all.extend(list);
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// What a run ends with.
+struct Outcome {
+    events: Vec<Value>,
+    transfers: Vec<Value>,
+    delivered: Vec<Value>,
+    kills: usize,
+    kills_syncing: usize,
+    kills_starting: usize,
+}
+
+/// One run over `states`: each is shown by `show` (which returns the
+/// node's tip), the daemon is killed `kills` times at random moments (0 to
+/// 250 ms after each start), then left to index the state. The node shows
+/// `first` until the watches are in place.
+#[allow(clippy::too_many_arguments)]
+async fn run<S>(
+    chain: &str,
+    section: &str,
+    addresses: &[String],
+    first: &S,
+    states: &[S],
+    show: impl Fn(&S) -> u64,
+    kills: usize,
+    rng: &mut fastrand::Rng,
+) -> Outcome {
+    show(first);
+    let dir = tempfile::tempdir().unwrap();
+    let (hook, delivered, _stop_hook) = receiver().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        "data_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n\n{section}\n\
+         [[sink]]\nname = \"shop\"\nkind = \"webhook\"\nurl = \"{hook}/hook\"\n\
+         secret = \"crash-consistency-secret\"\nretry_first = \"50ms\"\nretry_max = \"500ms\"\n",
+        dir.path().join("data").display()
+    );
+    let mut p = Proc::new(dir.path(), &config, port);
+    p.ensure_running();
+    p.until("the API", "/health", |_| true).await;
+    for a in addresses {
+        let r = p
+            .http
+            .post(format!("{}/v1/watches", p.url))
+            .json(&json!({"chain": chain, "address": a, "label": "shop"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201, "watch {a}");
+    }
+    for state in states {
+        let tip = show(state);
+        for _ in 0..kills {
+            p.ensure_running();
+            tokio::time::sleep(Duration::from_millis(rng.u64(0..250))).await;
+            let status = p.get("/v1/status").await;
+            let syncing = status
+                .as_ref()
+                .is_some_and(|s| s["chains"][0]["indexed_height"].as_u64() < Some(tip));
+            p.kill();
+            p.kills_syncing += usize::from(syncing);
+            p.kills_starting += usize::from(status.is_none());
+        }
+        p.ensure_running();
+        p.wait_indexed(chain, tip).await;
+    }
+    let events = p.events().await;
+    let ids: HashSet<String> = events
+        .iter()
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got: HashSet<String> = delivered
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|v| v["id"].as_str().map(str::to_string))
+            .collect();
+        if ids.is_subset(&got) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} events never delivered; daemon log:\n{}",
+            ids.difference(&got).count(),
+            p.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut transfers = Vec::new();
+    for a in addresses {
+        let b = p
+            .get(&format!(
+                "/v1/transfers?chain={chain}&address={a}&limit=1000"
+            ))
+            .await
+            .expect("transfers");
+        transfers.extend(b["transfers"].as_array().unwrap().iter().cloned());
+    }
+    let (kills, kills_syncing, kills_starting) = (p.kills, p.kills_syncing, p.kills_starting);
+    p.kill();
+    let delivered = delivered.lock().unwrap().clone();
+    Outcome {
+        events,
+        transfers,
+        delivered,
+        kills,
+        kills_syncing,
+        kills_starting,
+    }
+}
+
+/// What must not differ between an event of the clean run and of the
+/// crashed one.
+fn event_key(e: &Value) -> Value {
+    json!([
+        e["id"],
+        e["type"],
+        e["txid"],
+        e["index"],
+        e["amount"],
+        e["confirmations"],
+        e["block"]
+    ])
+}
+
+fn transfer_key(t: &Value) -> String {
+    let mut t = t.clone();
+    if let Some(o) = t.as_object_mut() {
+        // When the daemon first saw it: differs between runs by nature.
+        o.remove("seen_at");
+    }
+    t.to_string()
+}
+
+/// The crashed run ends as the clean one; prints what was tried.
+fn compare(chain: &str, clean: &Outcome, crashed: &Outcome) {
+    assert!(crashed.kills >= 50, "{chain}: {} kills", crashed.kills);
+    assert!(!clean.events.is_empty(), "{chain}: the scenario has events");
+    let keys = |o: &Outcome| o.events.iter().map(event_key).collect::<Vec<_>>();
+    let (a, b) = (keys(clean), keys(crashed));
+    if a != b {
+        let first = a
+            .iter()
+            .zip(&b)
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.len().min(b.len()));
+        panic!(
+            "{chain}: events differ after {} kills ({} against {} events), first at {first}:\n clean: {:?}\n crash: {:?}",
+            crashed.kills,
+            a.len(),
+            b.len(),
+            a.get(first),
+            b.get(first)
+        );
+    }
+    for (i, e) in crashed.events.iter().enumerate() {
+        assert_eq!(
+            e["seq"],
+            json!(i as u64 + 1),
+            "{chain}: the feed has no gap"
+        );
+    }
+    let mut ta: Vec<String> = clean.transfers.iter().map(transfer_key).collect();
+    let mut tb: Vec<String> = crashed.transfers.iter().map(transfer_key).collect();
+    ta.sort();
+    tb.sort();
+    assert!(!ta.is_empty(), "{chain}: the scenario has transfers");
+    assert_eq!(ta, tb, "{chain}: transfers differ");
+    // Every delivery is an event of the feed, with the same body; a
+    // duplicate only repeats an id.
+    let by_id: HashMap<&str, &Value> = crashed
+        .events
+        .iter()
+        .map(|e| (e["id"].as_str().unwrap(), e))
+        .collect();
+    let mut seen = HashSet::new();
+    let mut duplicates = 0;
+    for d in &crashed.delivered {
+        let id = d["id"].as_str().expect("a delivery has an id");
+        let e = by_id
+            .get(id)
+            .unwrap_or_else(|| panic!("{chain}: delivered {id}, which is not in the feed"));
+        assert_eq!(event_key(d), event_key(e), "{chain}: delivery of {id}");
+        if !seen.insert(id) {
+            duplicates += 1;
+        }
+    }
+    println!(
+        "{chain}: {} kills ({} while starting, {} while syncing), {} events, {} transfers, \
+         {} deliveries ({duplicates} repeated)",
+        crashed.kills,
+        crashed.kills_starting,
+        crashed.kills_syncing,
+        crashed.events.len(),
+        crashed.transfers.len(),
+        crashed.delivered.len()
+    );
+}
+
+// ---- Bitcoin ------------------------------------------------------------------
+
+fn payment_tx(seed: u32, to: &bitcoin::ScriptBuf, value: u64) -> bitcoin::Transaction {
+    let fake_prev = OutPoint {
+        txid: Txid::from_byte_array([seed as u8; 32]),
+        vout: seed,
+    };
+    spend(
+        &[fake_prev],
+        &[(to.clone(), value), (filler_script(seed + 9000), 1234)],
+    )
+}
+
+/// Cuts `chain` to `keep` blocks and grows it by `n` blocks marked `tag`,
+/// with payments to `watched` and spends of them.
+fn grow(
+    chain: &mut Vec<bitcoin::Block>,
+    keep: usize,
+    n: usize,
+    tag: u32,
+    watched: &bitcoin::ScriptBuf,
+) {
+    chain.truncate(keep);
+    let from = chain.len();
+    extend(chain, 0, n, tag);
+    let mut unspent: Vec<OutPoint> = Vec::new();
+    for (i, b) in chain.iter_mut().enumerate().skip(from.max(1)) {
+        let mut txs = Vec::new();
+        let seed = i as u32 * 31 + tag;
+        if i.is_multiple_of(5) {
+            let tx = payment_tx(seed, watched, 10_000 + u64::from(seed));
+            unspent.push(OutPoint {
+                txid: tx.compute_txid(),
+                vout: 0,
+            });
+            txs.push(tx);
+        }
+        if i.is_multiple_of(9) {
+            if let Some(op) = unspent.pop() {
+                txs.push(spend(&[op], &[(filler_script(seed), 5_000)]));
+            }
+        }
+        if !txs.is_empty() {
+            let mut all = b.txdata.clone();
+            all.extend(txs);
+            *b = block(b.header.prev_blockhash, b.header.time, all);
+        }
+    }
+    for i in from.max(1)..chain.len() {
+        let prev = chain[i - 1].block_hash();
+        let b = &chain[i];
+        chain[i] = block(prev, b.header.time, b.txdata.clone());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bitcoin_survives_sigkill_while_syncing_reorging_and_delivering() {
+    let mut rng = seeded();
+    let watched = wallet_script(77);
+    let address = regtest_address(&watched);
+    // A growing chain with reorgs of random depth (1 to 100).
+    let mut chain = Vec::new();
+    let mut states = Vec::new();
+    grow(&mut chain, 0, 200, 0, &watched);
+    states.push(chain.clone());
+    for tag in 1..30u32 {
+        if tag % 5 == 0 {
+            let depth = rng.usize(1..=100).min(chain.len() - 2);
+            let keep = chain.len() - depth;
+            grow(&mut chain, keep, depth + rng.usize(1..20), tag, &watched);
+        } else {
+            let len = chain.len();
+            grow(&mut chain, len, rng.usize(30..150), tag, &watched);
+        }
+        states.push(chain.clone());
+    }
+    let node = ReplayNode::start(0, &states[0]).await;
+    node.enable_rest();
+    let section = node.chain_toml("btc", "regtest", 0, 3);
+    let show = |c: &Vec<bitcoin::Block>| {
+        node.set_chain(0, c);
+        c.len() as u64 - 1
+    };
+    let addresses = [address];
+    let first = states[0][..1].to_vec();
+    let clean = run(
+        "btc", &section, &addresses, &first, &states, show, 0, &mut rng,
+    )
+    .await;
+    let kills = kills_per_state(2);
+    let crashed = run(
+        "btc", &section, &addresses, &first, &states, show, kills, &mut rng,
+    )
+    .await;
+    compare("btc", &clean, &crashed);
+}
+
+/// The states of a chain of `len0` blocks grown in 29 steps, every fifth a
+/// reorg of random depth (1 to 100, at most the chain's length less 2):
+/// `build(from, len, salt, parent)` makes the blocks `from .. from + len`
+/// after parent `parent` (None for the first).
+fn grown_states<B: Clone>(
+    rng: &mut fastrand::Rng,
+    len0: usize,
+    build: impl Fn(usize, usize, u32, Option<&B>) -> Vec<B>,
+) -> Vec<Vec<B>> {
+    let mut chain: Vec<B> = build(0, len0, 0, None);
+    let mut states = vec![chain.clone()];
+    for salt in 1..30u32 {
+        let (keep, add) = if salt.is_multiple_of(5) {
+            let depth = rng.usize(1..=100).min(chain.len() - 2);
+            (chain.len() - depth, depth + rng.usize(1..20))
+        } else {
+            (chain.len(), rng.usize(30..150))
+        };
+        chain.truncate(keep);
+        let more = build(keep, add, salt, chain.last());
+        chain.extend(more);
+        states.push(chain.clone());
+    }
+    states
+}
+
+// ---- Ethereum -----------------------------------------------------------------
+
+/// Six USDT recipients of the real blocks, as watched addresses.
+fn eth_recipients(blocks: &[common::evm::EthBlock]) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in blocks {
+        for r in b.receipts.as_array().unwrap() {
+            for l in r["logs"].as_array().unwrap() {
+                let topics = l["topics"].as_array().unwrap();
+                if topics.len() == 3 {
+                    let a = format!("0x{}", &topics[2].as_str().unwrap()[26..]);
+                    if !out.contains(&a) && out.len() < 6 {
+                        out.push(a);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ethereum_survives_sigkill_while_syncing_reorging_and_delivering() {
+    use common::evm::{real_block, EthBlock, EthReplay};
+    let Some(fx) = fixtures() else { return };
+    let mut rng = seeded();
+    let real = [real_block(&fx, 17173049), real_block(&fx, 17173050)];
+    let mut empty = real[0].clone();
+    empty.block["transactions"] = json!([]);
+    empty.receipts = json!([]);
+    // Every tenth block carries a real block's transactions, with ids made
+    // unique to the height and fork.
+    let build = |from: usize, len: usize, salt: u32, parent: Option<&EthBlock>| {
+        let mut prev = parent
+            .map(|p| p.block["hash"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| format!("0x{}", "11".repeat(32)));
+        let mut out = Vec::new();
+        for h in (from + 1)..=(from + len) {
+            let hex = |n: usize| format!("0x{n:x}");
+            let mut b = if h.is_multiple_of(10) {
+                let mut b = real[(h / 10 + salt as usize) % 2].clone();
+                let retag = |v: &mut Value| {
+                    let old = v.as_str().unwrap().to_string();
+                    *v = json!(format!("0x{salt:08x}{h:08x}{}", &old[18..]));
+                };
+                for t in b.block["transactions"].as_array_mut().unwrap() {
+                    retag(&mut t["hash"]);
+                }
+                for r in b.receipts.as_array_mut().unwrap() {
+                    retag(&mut r["transactionHash"]);
+                    for l in r["logs"].as_array_mut().unwrap() {
+                        retag(&mut l["transactionHash"]);
+                    }
+                }
+                b
+            } else {
+                empty.clone()
+            };
+            let hash = format!("0x{salt:08x}{h:056x}");
+            b.height = h as u64;
+            b.block["number"] = json!(hex(h));
+            b.block["hash"] = json!(hash);
+            b.block["parentHash"] = json!(prev);
+            for r in b.receipts.as_array_mut().unwrap() {
+                r["blockNumber"] = json!(hex(h));
+                r["blockHash"] = json!(hash);
+            }
+            prev = hash;
+            out.push(b);
+        }
+        out
+    };
+    let states = grown_states(&mut rng, 100, build);
+    let node = EthReplay::start(1, states[0][..1].to_vec()).await;
+    let section = node
+        .chain_toml("eth", 1, 1, "")
+        .replace("confirmations = 1\n", "confirmations = 3\n");
+    let show = |c: &Vec<EthBlock>| {
+        node.set_blocks(c.clone());
+        c.last().unwrap().height
+    };
+    let addresses = eth_recipients(&real);
+    let first = states[0][..1].to_vec();
+    let clean = run(
+        "eth", &section, &addresses, &first, &states, show, 0, &mut rng,
+    )
+    .await;
+    let kills = kills_per_state(2);
+    let crashed = run(
+        "eth", &section, &addresses, &first, &states, show, kills, &mut rng,
+    )
+    .await;
+    compare("eth", &clean, &crashed);
+}
+
+// ---- TRON ---------------------------------------------------------------------
+
+/// Six USDT recipients of the real blocks, as watched addresses (`41…`
+/// hex).
+fn tron_recipients(blocks: &[common::tron::TronBlock]) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in blocks {
+        for info in b.info.as_array().unwrap() {
+            for l in info["log"].as_array().into_iter().flatten() {
+                let topics = l["topics"].as_array().unwrap();
+                if topics.len() == 3 {
+                    let a = format!("41{}", &topics[2].as_str().unwrap()[24..]);
+                    if !out.contains(&a) && out.len() < 6 {
+                        out.push(a);
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tron_survives_sigkill_while_syncing_reorging_and_delivering() {
+    use common::tron::{real_block, rewritten_chain, unique_ids, TronBlock, TronReplay};
+    let Some(fx) = fixtures() else { return };
+    let mut rng = seeded();
+    let real = [real_block(&fx, 60836289), real_block(&fx, 61132092)];
+    const BASE: u64 = 1000;
+    let build = |from: usize, len: usize, salt: u32, parent: Option<&TronBlock>| {
+        let content = |i: usize| {
+            let h = from + i;
+            h.is_multiple_of(10).then(|| {
+                let mut b = real[(h / 10 + salt as usize) % 2].clone();
+                b.height = BASE + h as u64;
+                unique_ids(&mut b, salt);
+                b
+            })
+        };
+        rewritten_chain(
+            BASE + from as u64,
+            len,
+            salt as u8,
+            parent.map(|p| p.id()),
+            content,
+            &real[0],
+        )
+    };
+    let states = grown_states(&mut rng, 100, build);
+    let node = TronReplay::start(states[0][..1].to_vec()).await;
+    let section = node.chain_toml("tron", BASE, "confirmations = 3");
+    let show = |c: &Vec<TronBlock>| {
+        node.set_blocks(c.clone());
+        c.last().unwrap().height
+    };
+    let addresses = tron_recipients(&real);
+    let first = states[0][..1].to_vec();
+    let clean = run(
+        "tron", &section, &addresses, &first, &states, show, 0, &mut rng,
+    )
+    .await;
+    let kills = kills_per_state(2);
+    let crashed = run(
+        "tron", &section, &addresses, &first, &states, show, kills, &mut rng,
+    )
+    .await;
+    compare("tron", &clean, &crashed);
+}
