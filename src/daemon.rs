@@ -65,6 +65,25 @@ pub async fn run_with_listener(
         Arc::new(Store::open(&config.data_dir.join("db")).with_context(|| {
             format!("cannot open the database in {}", config.data_dir.display())
         })?);
+    // Everything stops on the caller's signal, or at once when the disk
+    // refuses a write: nothing more could be recorded.
+    let stop = {
+        let (tx, rx) = watch::channel(false);
+        let mut asked = stop;
+        let mut failure = store.failure();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = asked.wait_for(|s| *s) => {}
+                f = failure.wait_for(|f| f.is_some()) => {
+                    if let Ok(f) = f {
+                        tracing::error!(error = %f.as_deref().unwrap_or_default(), "the database cannot be written; stopping");
+                    }
+                }
+            }
+            let _ = tx.send(true);
+        });
+        rx
+    };
     let metrics = crate::telemetry::install();
     let deliverer = crate::deliver::start(&config, store.clone(), stop.clone())?;
     let mut chains = BTreeMap::new();
@@ -262,7 +281,14 @@ pub async fn run_with_listener(
     while Arc::strong_count(&store) > 1 && std::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     }
+    let failure = store.failure().borrow().clone();
     drop(store);
+    if let Some(f) = failure {
+        anyhow::bail!(
+            "stopped because the database in {} cannot be written (is the disk full?): {f}",
+            config.data_dir.display()
+        );
+    }
     info!("stopped");
     Ok(())
 }

@@ -12,21 +12,12 @@
 
 mod common;
 
-use bitcoin::hashes::Hash;
-use bitcoin::{OutPoint, Txid};
-use bytes::Bytes;
+use common::process::{receiver, Proc};
 use common::*;
-use http_body_util::{BodyExt, Full};
-use hyper::Response;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
-
-const BIN: &str = env!("CARGO_BIN_EXE_paywatch");
 
 fn kills_per_state(default: usize) -> usize {
     std::env::var("CRASH_KILLS")
@@ -42,166 +33,6 @@ fn seeded() -> fastrand::Rng {
         .unwrap_or_else(|| fastrand::u64(..));
     println!("CRASH_SEED={seed}");
     fastrand::Rng::with_seed(seed)
-}
-
-/// A local webhook receiver that keeps every body it is sent, and answers
-/// 2 ms later: deliveries are under way when the daemon is killed.
-async fn receiver() -> (
-    String,
-    Arc<Mutex<Vec<Value>>>,
-    tokio::sync::watch::Sender<bool>,
-) {
-    let got = Arc::new(Mutex::new(Vec::new()));
-    let keep = got.clone();
-    let (url, stop) = serve_http(
-        || false,
-        move |req: hyper::Request<hyper::body::Incoming>| {
-            let keep = keep.clone();
-            async move {
-                let body = req.into_body().collect().await.unwrap().to_bytes();
-                if let Ok(v) = serde_json::from_slice::<Value>(&body) {
-                    keep.lock().unwrap().push(v);
-                }
-                tokio::time::sleep(Duration::from_millis(2)).await;
-                Response::new(Full::new(Bytes::from_static(b"ok")))
-            }
-        },
-    )
-    .await;
-    (url, got, stop)
-}
-
-/// The daemon as its own process, so that it can be killed outright.
-struct Proc {
-    child: Option<Child>,
-    config: PathBuf,
-    log: PathBuf,
-    url: String,
-    http: reqwest::Client,
-    kills: usize,
-    /// Kills that found the chain short of the node's tip.
-    kills_syncing: usize,
-    /// Kills before the API answered (opening the store, starting up).
-    kills_starting: usize,
-}
-
-impl Proc {
-    fn new(dir: &Path, config_text: &str, port: u16) -> Proc {
-        let config = dir.join("paywatch.toml");
-        std::fs::write(&config, config_text).unwrap();
-        Proc {
-            child: None,
-            config,
-            log: dir.join("daemon.log"),
-            url: format!("http://127.0.0.1:{port}"),
-            http: reqwest::Client::new(),
-            kills: 0,
-            kills_syncing: 0,
-            kills_starting: 0,
-        }
-    }
-
-    fn ensure_running(&mut self) {
-        if self.child.is_some() {
-            return;
-        }
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .unwrap();
-        let child = Command::new(BIN)
-            .args(["run", "--config"])
-            .arg(&self.config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("start paywatch");
-        self.child = Some(child);
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            c.kill().unwrap();
-            c.wait().unwrap();
-            self.kills += 1;
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(40)..].join("\n")
-    }
-
-    async fn get(&self, path: &str) -> Option<Value> {
-        let r = self
-            .http
-            .get(format!("{}{path}", self.url))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await
-            .ok()?;
-        r.json().await.ok()
-    }
-
-    /// Waits (60 s at most) until `f` holds for the answer at `path`.
-    async fn until(&self, what: &str, path: &str, f: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if let Some(v) = self.get(path).await {
-                if f(&v) {
-                    return v;
-                }
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}; daemon log:\n{}",
-                self.log_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    async fn wait_indexed(&self, chain: &str, tip: u64) {
-        self.until(&format!("{chain} at {tip}"), "/v1/status", |s| {
-            s["chains"].as_array().is_some_and(|cs| {
-                cs.iter().any(|c| {
-                    c["chain"] == chain
-                        && c["indexed_height"].as_u64() == Some(tip)
-                        && c["node_tip"].as_u64() == Some(tip)
-                })
-            })
-        })
-        .await;
-    }
-
-    async fn events(&self) -> Vec<Value> {
-        let mut all = Vec::new();
-        let mut after = 0;
-        loop {
-            let b = self
-                .get(&format!("/v1/events?after={after}&limit=1000"))
-                .await
-                .expect("events");
-            let list = b["events"].as_array().unwrap().clone();
-            let Some(last) = list.last() else {
-                return all;
-            };
-            after = last["seq"].as_u64().unwrap();
-            all.extend(list);
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
 }
 
 /// What a run ends with.
@@ -408,59 +239,6 @@ fn compare(chain: &str, clean: &Outcome, crashed: &Outcome) {
 }
 
 // ---- Bitcoin ------------------------------------------------------------------
-
-fn payment_tx(seed: u32, to: &bitcoin::ScriptBuf, value: u64) -> bitcoin::Transaction {
-    let fake_prev = OutPoint {
-        txid: Txid::from_byte_array([seed as u8; 32]),
-        vout: seed,
-    };
-    spend(
-        &[fake_prev],
-        &[(to.clone(), value), (filler_script(seed + 9000), 1234)],
-    )
-}
-
-/// Cuts `chain` to `keep` blocks and grows it by `n` blocks marked `tag`,
-/// with payments to `watched` and spends of them.
-fn grow(
-    chain: &mut Vec<bitcoin::Block>,
-    keep: usize,
-    n: usize,
-    tag: u32,
-    watched: &bitcoin::ScriptBuf,
-) {
-    chain.truncate(keep);
-    let from = chain.len();
-    extend(chain, 0, n, tag);
-    let mut unspent: Vec<OutPoint> = Vec::new();
-    for (i, b) in chain.iter_mut().enumerate().skip(from.max(1)) {
-        let mut txs = Vec::new();
-        let seed = i as u32 * 31 + tag;
-        if i.is_multiple_of(5) {
-            let tx = payment_tx(seed, watched, 10_000 + u64::from(seed));
-            unspent.push(OutPoint {
-                txid: tx.compute_txid(),
-                vout: 0,
-            });
-            txs.push(tx);
-        }
-        if i.is_multiple_of(9) {
-            if let Some(op) = unspent.pop() {
-                txs.push(spend(&[op], &[(filler_script(seed), 5_000)]));
-            }
-        }
-        if !txs.is_empty() {
-            let mut all = b.txdata.clone();
-            all.extend(txs);
-            *b = block(b.header.prev_blockhash, b.header.time, all);
-        }
-    }
-    for i in from.max(1)..chain.len() {
-        let prev = chain[i - 1].block_hash();
-        let b = &chain[i];
-        chain[i] = block(prev, b.header.time, b.txdata.clone());
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bitcoin_survives_sigkill_while_syncing_reorging_and_delivering() {

@@ -264,7 +264,7 @@ impl Store {
         if let Some(c) = b.cursor {
             batch.put_cf(self.cf(CF_META), KEY_DISPATCH, c.to_be_bytes());
         }
-        self.db.write(batch)?;
+        self.written(self.db.write(batch))?;
         Ok(created)
     }
 
@@ -374,7 +374,7 @@ impl Store {
             DeliveryStatus::Dead => batch.put_cf(queue, dead_key(d.seq, &target), []),
             _ => batch.delete_cf(queue, dead_key(d.seq, &target)),
         }
-        self.db.write(batch)?;
+        self.written(self.db.write(batch))?;
         Ok(())
     }
 

@@ -157,7 +157,7 @@ impl Store {
                 (i + 1).to_be_bytes(),
             );
         }
-        self.db.write_opt(batch, &Self::synced())?;
+        self.written(self.db.write_opt(batch, &Self::synced()))?;
         Ok(InvoiceInsert::Created)
     }
 

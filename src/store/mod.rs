@@ -124,6 +124,9 @@ pub struct Store {
     delivery_lock: Mutex<()>,
     /// Serializes invoice writes (order ids, unique amounts, indexes).
     invoice_lock: Mutex<()>,
+    /// Set on the first write the disk refused (full, read-only, failing):
+    /// the daemon stops rather than go on without recording anything.
+    failure: tokio::sync::watch::Sender<Option<String>>,
 }
 
 fn chain_prefix(chain: &str) -> Vec<u8> {
@@ -259,7 +262,32 @@ impl Store {
             last_seq,
             delivery_lock: Mutex::new(()),
             invoice_lock: Mutex::new(()),
+            failure: tokio::sync::watch::channel(None).0,
         })
+    }
+
+    /// The first write the disk refused, once there is one.
+    pub fn failure(&self) -> tokio::sync::watch::Receiver<Option<String>> {
+        self.failure.subscribe()
+    }
+
+    /// Passes a write's outcome on, noting an I/O failure (a full disk, a
+    /// file too large, a read-only or failing device) or corruption: after
+    /// one, RocksDB refuses every later write.
+    pub(crate) fn written<T>(&self, r: Result<T, rocksdb::Error>) -> Result<T, StoreError> {
+        if let Err(e) = &r {
+            use rocksdb::ErrorKind::{Corruption, IOError};
+            if matches!(e.kind(), IOError | Corruption) {
+                self.failure.send_if_modified(|f| {
+                    let first = f.is_none();
+                    if first {
+                        *f = Some(e.to_string());
+                    }
+                    first
+                });
+            }
+        }
+        r.map_err(StoreError::from)
     }
 
     fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
@@ -295,7 +323,7 @@ impl Store {
             return Ok(Inserted::Existing(decode_watch(&v)?));
         }
         let v = serde_json::to_vec(&rec).expect("a watch record always serializes");
-        self.db.put_cf_opt(cf, &k, v, &Self::synced())?;
+        self.written(self.db.put_cf_opt(cf, &k, v, &Self::synced()))?;
         Ok(Inserted::Created(rec))
     }
 
@@ -328,7 +356,7 @@ impl Store {
             );
             created.push(true);
         }
-        self.db.write_opt(batch, &Self::synced())?;
+        self.written(self.db.write_opt(batch, &Self::synced()))?;
         Ok(created)
     }
 
@@ -349,7 +377,7 @@ impl Store {
         if self.db.get_pinned_cf(cf, &k)?.is_none() {
             return Ok(false);
         }
-        self.db.delete_cf_opt(cf, &k, &Self::synced())?;
+        self.written(self.db.delete_cf_opt(cf, &k, &Self::synced()))?;
         Ok(true)
     }
 
@@ -641,7 +669,7 @@ impl Store {
             );
         }
         batch.put_cf(self.cf(CF_META), KEY_SEQ, seq.to_be_bytes());
-        self.db.write(batch)?;
+        self.written(self.db.write(batch))?;
         if seq != *next {
             *next = seq;
             self.last_seq.send_replace(seq - 1);
@@ -673,7 +701,7 @@ impl Store {
             seq += 1;
         }
         batch.put_cf(self.cf(CF_META), KEY_SEQ, seq.to_be_bytes());
-        self.db.write(batch)?;
+        self.written(self.db.write(batch))?;
         if seq != *next {
             *next = seq;
             self.last_seq.send_replace(seq - 1);

@@ -5,6 +5,7 @@
 
 pub mod anvil;
 pub mod evm;
+pub mod process;
 pub mod tron;
 
 use bitcoin::absolute::LockTime;
@@ -751,6 +752,54 @@ pub fn extend(chain: &mut Vec<Block>, base: u64, n: usize, tag: u32) {
                 50_0000_0000,
             )],
         ));
+    }
+}
+
+/// A payment of `value` to `to` from a made-up outpoint `seed`.
+pub fn payment_to(seed: u32, to: &ScriptBuf, value: u64) -> Transaction {
+    let fake_prev = OutPoint {
+        txid: bitcoin::Txid::from_byte_array([seed as u8; 32]),
+        vout: seed,
+    };
+    spend(
+        &[fake_prev],
+        &[(to.clone(), value), (filler_script(seed + 9000), 1234)],
+    )
+}
+
+/// Cuts `chain` to `keep` blocks and grows it by `n` blocks marked `tag`,
+/// with payments to `watched` and spends of them.
+pub fn grow(chain: &mut Vec<Block>, keep: usize, n: usize, tag: u32, watched: &ScriptBuf) {
+    chain.truncate(keep);
+    let from = chain.len();
+    extend(chain, 0, n, tag);
+    let mut unspent: Vec<OutPoint> = Vec::new();
+    for (i, b) in chain.iter_mut().enumerate().skip(from.max(1)) {
+        let mut txs = Vec::new();
+        let seed = i as u32 * 31 + tag;
+        if i.is_multiple_of(5) {
+            let tx = payment_to(seed, watched, 10_000 + u64::from(seed));
+            unspent.push(OutPoint {
+                txid: tx.compute_txid(),
+                vout: 0,
+            });
+            txs.push(tx);
+        }
+        if i.is_multiple_of(9) {
+            if let Some(op) = unspent.pop() {
+                txs.push(spend(&[op], &[(filler_script(seed), 5_000)]));
+            }
+        }
+        if !txs.is_empty() {
+            let mut all = b.txdata.clone();
+            all.extend(txs);
+            *b = block(b.header.prev_blockhash, b.header.time, all);
+        }
+    }
+    for i in from.max(1)..chain.len() {
+        let prev = chain[i - 1].block_hash();
+        let b = &chain[i];
+        chain[i] = block(prev, b.header.time, b.txdata.clone());
     }
 }
 
