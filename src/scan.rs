@@ -173,6 +173,10 @@ pub enum ScanError {
     Store(#[from] StoreError),
     #[error("reorg deeper than the {0} blocks kept; rescan from an earlier height")]
     ReorgTooDeep(u64),
+    #[error(
+        "the node is behind: its tip is {tip} and {indexed} is indexed; waiting for it to catch up"
+    )]
+    NodeBehind { tip: u64, indexed: u64 },
 }
 
 /// When a transfer counts as confirmed.
@@ -354,12 +358,28 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
             .unwrap_or(self.settings.start_height);
         if next > tip {
             // Nothing new; make sure what we have is still the node's chain
-            // (a node can go back in height or swap its tip).
+            // (a node can swap its tip, or go back in height).
             if let Some((h, hash)) = cursor {
-                let same =
-                    h <= tip && timed(&chain, "hash_at", self.node.hash_at(h)).await? == hash;
-                if !same {
-                    self.reorg(h.min(tip)).await?;
+                if h > tip {
+                    // Below what is indexed. A node that has never seen the
+                    // indexed tip is behind (restarted on an older copy,
+                    // another backend behind a balancer): that removes
+                    // nothing, the scanner waits. One that has seen it and
+                    // left it (invalidateblock, a shorter heavier chain)
+                    // has reorganized.
+                    let ours = self.store.header_hash(&chain, tip)?;
+                    let theirs = timed(&chain, "hash_at", self.node.hash_at(tip)).await?;
+                    let same_below = ours.is_none_or(|o| o == theirs);
+                    if same_below
+                        && timed(&chain, "hash_at", self.node.knows(hash)).await? == Some(false)
+                    {
+                        return Err(ScanError::NodeBehind { tip, indexed: h });
+                    }
+                    self.reorg(tip).await?;
+                    return Ok(true);
+                }
+                if timed(&chain, "hash_at", self.node.hash_at(h)).await? != hash {
+                    self.reorg(h).await?;
                     return Ok(true);
                 }
             }

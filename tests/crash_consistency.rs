@@ -331,54 +331,12 @@ fn eth_recipients(blocks: &[common::evm::EthBlock]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ethereum_survives_sigkill_while_syncing_reorging_and_delivering() {
-    use common::evm::{real_block, EthBlock, EthReplay};
+    use common::evm::{real_block, synthetic_chain, EthBlock, EthReplay};
     let Some(fx) = fixtures() else { return };
     let mut rng = seeded();
     let real = [real_block(&fx, 17173049), real_block(&fx, 17173050)];
-    let mut empty = real[0].clone();
-    empty.block["transactions"] = json!([]);
-    empty.receipts = json!([]);
-    // Every tenth block carries a real block's transactions, with ids made
-    // unique to the height and fork.
     let build = |from: usize, len: usize, salt: u32, parent: Option<&EthBlock>| {
-        let mut prev = parent
-            .map(|p| p.block["hash"].as_str().unwrap().to_string())
-            .unwrap_or_else(|| format!("0x{}", "11".repeat(32)));
-        let mut out = Vec::new();
-        for h in (from + 1)..=(from + len) {
-            let hex = |n: usize| format!("0x{n:x}");
-            let mut b = if h.is_multiple_of(10) {
-                let mut b = real[(h / 10 + salt as usize) % 2].clone();
-                let retag = |v: &mut Value| {
-                    let old = v.as_str().unwrap().to_string();
-                    *v = json!(format!("0x{salt:08x}{h:08x}{}", &old[18..]));
-                };
-                for t in b.block["transactions"].as_array_mut().unwrap() {
-                    retag(&mut t["hash"]);
-                }
-                for r in b.receipts.as_array_mut().unwrap() {
-                    retag(&mut r["transactionHash"]);
-                    for l in r["logs"].as_array_mut().unwrap() {
-                        retag(&mut l["transactionHash"]);
-                    }
-                }
-                b
-            } else {
-                empty.clone()
-            };
-            let hash = format!("0x{salt:08x}{h:056x}");
-            b.height = h as u64;
-            b.block["number"] = json!(hex(h));
-            b.block["hash"] = json!(hash);
-            b.block["parentHash"] = json!(prev);
-            for r in b.receipts.as_array_mut().unwrap() {
-                r["blockNumber"] = json!(hex(h));
-                r["blockHash"] = json!(hash);
-            }
-            prev = hash;
-            out.push(b);
-        }
-        out
+        synthetic_chain(&real, from, len, salt, parent)
     };
     let states = grown_states(&mut rng, 100, build);
     let node = EthReplay::start(1, states[0][..1].to_vec()).await;
@@ -427,29 +385,13 @@ fn tron_recipients(blocks: &[common::tron::TronBlock]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tron_survives_sigkill_while_syncing_reorging_and_delivering() {
-    use common::tron::{real_block, rewritten_chain, unique_ids, TronBlock, TronReplay};
+    use common::tron::{real_block, synthetic_chain, TronBlock, TronReplay};
     let Some(fx) = fixtures() else { return };
     let mut rng = seeded();
     let real = [real_block(&fx, 60836289), real_block(&fx, 61132092)];
     const BASE: u64 = 1000;
     let build = |from: usize, len: usize, salt: u32, parent: Option<&TronBlock>| {
-        let content = |i: usize| {
-            let h = from + i;
-            h.is_multiple_of(10).then(|| {
-                let mut b = real[(h / 10 + salt as usize) % 2].clone();
-                b.height = BASE + h as u64;
-                unique_ids(&mut b, salt);
-                b
-            })
-        };
-        rewritten_chain(
-            BASE + from as u64,
-            len,
-            salt as u8,
-            parent.map(|p| p.id()),
-            content,
-            &real[0],
-        )
+        synthetic_chain(&real, BASE, from, len, salt, parent)
     };
     let states = grown_states(&mut rng, 100, build);
     let node = TronReplay::start(states[0][..1].to_vec()).await;

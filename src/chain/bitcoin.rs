@@ -11,10 +11,10 @@ use crate::transfer::{Asset, BlockRef, Direction, Hash32, Transfer, TransferStat
 use crate::watch::{AddressError, Lookup, Matcher, WatchAddress};
 use bitcoin::hashes::Hash;
 use bitcoin::{Address, Network, OutPoint, ScriptBuf, Txid};
-use bitcoincore_rpc::{jsonrpc, Auth, Client, RpcApi};
+use bitcoincore_rpc::Auth;
 use std::collections::HashMap;
 use std::str::FromStr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub mod walk;
@@ -326,18 +326,18 @@ impl Decoder for BitcoinDecoder {
 
 // ---- node -----------------------------------------------------------------
 
-/// bitcoind over JSON-RPC. Each in-flight request uses its own connection
-/// from a small pool; the pool is rebuilt (and the cookie read again) after
-/// a transport error, since bitcoind writes a new cookie when it restarts.
+/// bitcoind over JSON-RPC and REST, through one HTTP client whose
+/// connections are kept for the requests in flight. The credentials (the
+/// cookie file, which bitcoind rewrites when it restarts) are read for each
+/// request.
+///
+/// Not bitcoincore-rpc's own transports: minreq reads an answer a byte at a
+/// time (18 ms for the 3 MB of hex of a full block, the whole cost of a
+/// catch-up), and reported a connection closed without an answer as an
+/// HTTP error rather than an unreachable node.
 #[derive(Clone)]
 pub struct BitcoinNode {
     cfg: Arc<BitcoinConfig>,
-    size: usize,
-    pool: Arc<RwLock<Vec<Arc<Client>>>>,
-    /// For `getblock`: minreq (under bitcoincore-rpc) reads an answer a
-    /// byte at a time, 18 ms for the 3 MB of hex of a full block, which
-    /// made it the whole cost of a catch-up (`cargo bench --bench
-    /// catch_up`).
     http: reqwest::Client,
     /// Blocks come from the REST interface (`-rest=1`): binary, half the
     /// bytes of hex, and no JSON. Cleared, with JSON-RPC used from then
@@ -355,8 +355,6 @@ impl BitcoinNode {
             .unwrap_or_default();
         BitcoinNode {
             cfg: Arc::new(cfg),
-            size: size.max(1),
-            pool: Arc::new(RwLock::new(Vec::new())),
             http,
             rest: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
@@ -424,12 +422,17 @@ impl BitcoinNode {
         Ok(raw)
     }
 
-    /// `getblock <hash> 0`: the block's raw bytes.
-    async fn block_bytes(&self, hash: &bitcoin::BlockHash) -> Result<Vec<u8>, NodeError> {
+    /// One JSON-RPC call; its result as the node wrote it (`None` for
+    /// null). The answer is read with the fast reader: serde_json would
+    /// step through the megabytes of a block's hex a byte at a time.
+    async fn rpc_raw(
+        &self,
+        method: &str,
+        params: serde_json::Value,
+    ) -> Result<Option<super::RawJson>, NodeError> {
         let (user, pass) = self.credentials()?;
         let request = serde_json::json!({
-            "jsonrpc": "1.0", "id": "paywatch", "method": "getblock",
-            "params": [hash.to_string(), 0],
+            "jsonrpc": "1.0", "id": "paywatch", "method": method, "params": params,
         });
         let response = self
             .http
@@ -449,8 +452,6 @@ impl BitcoinNode {
             .bytes()
             .await
             .map_err(|e| NodeError::Unreachable(error_chain(&e)))?;
-        // Read with the fast reader: serde_json would step through the
-        // megabytes of hex a byte at a time.
         let answer = super::rpc_answer(body).map_err(|e| {
             if status.is_success() {
                 NodeError::Invalid(format!("answer is not JSON-RPC: {e}"))
@@ -461,68 +462,44 @@ impl BitcoinNode {
                 ))
             }
         })?;
-        match (answer.result, answer.error) {
-            (_, Some(error)) => Err(NodeError::Rpc(error)),
-            (Some(raw), None) => {
-                let hex = Skim::new(raw.as_bytes()).str().map_err(|e| {
-                    NodeError::Invalid(format!("block {hash} is not a string: {e}"))
-                })?;
-                const_hex::decode(hex.trim())
-                    .map_err(|e| NodeError::Invalid(format!("block {hash} is not hex: {e}")))
-            }
-            (None, None) => Err(NodeError::Invalid(format!(
-                "getblock {hash} answered no block"
-            ))),
+        match answer.error {
+            Some(error) => Err(NodeError::Rpc(error)),
+            None => Ok(answer.result),
         }
     }
 
-    fn client(&self, slot: u64) -> Result<Arc<Client>, NodeError> {
-        {
-            let pool = self.pool.read().unwrap_or_else(|p| p.into_inner());
-            if !pool.is_empty() {
-                return Ok(pool[(slot % pool.len() as u64) as usize].clone());
-            }
-        }
-        let mut pool = self.pool.write().unwrap_or_else(|p| p.into_inner());
-        if pool.is_empty() {
-            for _ in 0..self.size {
-                pool.push(Arc::new(self.connect()?));
-            }
-        }
-        Ok(pool[(slot % pool.len() as u64) as usize].clone())
-    }
-
-    fn connect(&self) -> Result<Client, NodeError> {
-        let (user, pass) = self.credentials()?;
-        // minreq: bitcoind answers large results chunked, which it reads.
-        let transport = jsonrpc::minreq_http::Builder::new()
-            .timeout(self.cfg.rpc_timeout)
-            .url(self.cfg.rpc_url.as_str())
-            .map_err(|e| NodeError::Unreachable(format!("rpc_url: {e}")))?
-            .basic_auth(user, Some(pass))
-            .build();
-        Ok(Client::from_jsonrpc(jsonrpc::Client::with_transport(
-            transport,
-        )))
-    }
-
-    /// Runs a blocking RPC on the blocking pool.
-    async fn call<T: Send + 'static>(
+    /// One JSON-RPC call whose result is read as `T`.
+    async fn rpc<T: serde::de::DeserializeOwned>(
         &self,
-        slot: u64,
-        f: impl FnOnce(&Client) -> Result<T, bitcoincore_rpc::Error> + Send + 'static,
+        method: &str,
+        params: serde_json::Value,
     ) -> Result<T, NodeError> {
-        let client = self.client(slot)?;
-        let result = tokio::task::spawn_blocking(move || f(&client))
-            .await
-            .map_err(|e| NodeError::Unreachable(format!("request task failed: {e}")))?;
-        result.map_err(|e| {
-            let e = classify(e);
-            if matches!(e, NodeError::Unreachable(_)) {
-                self.pool.write().unwrap_or_else(|p| p.into_inner()).clear();
-            }
-            e
-        })
+        let raw = self.rpc_raw(method, params).await?;
+        let text = raw.as_ref().map_or(&b"null"[..], |r| r.as_bytes());
+        serde_json::from_slice(text)
+            .map_err(|e| NodeError::Invalid(format!("{method}: unexpected answer: {e}")))
+    }
+
+    /// `getblock <hash> 0`: the block's raw bytes.
+    async fn block_bytes(&self, hash: &bitcoin::BlockHash) -> Result<Vec<u8>, NodeError> {
+        let raw = self
+            .rpc_raw("getblock", serde_json::json!([hash.to_string(), 0]))
+            .await?
+            .ok_or_else(|| NodeError::Invalid(format!("getblock {hash} answered no block")))?;
+        let hex = Skim::new(raw.as_bytes())
+            .str()
+            .map_err(|e| NodeError::Invalid(format!("block {hash} is not a string: {e}")))?;
+        const_hex::decode(hex.trim())
+            .map_err(|e| NodeError::Invalid(format!("block {hash} is not hex: {e}")))
+    }
+
+    /// `getblockhash <height>`.
+    async fn block_hash(&self, height: u64) -> Result<bitcoin::BlockHash, NodeError> {
+        let h: String = self
+            .rpc("getblockhash", serde_json::json!([height]))
+            .await?;
+        h.parse()
+            .map_err(|_| NodeError::Invalid(format!("getblockhash {height}: `{h}` is not a hash")))
     }
 
     /// Any RPC, answered as JSON.
@@ -531,40 +508,12 @@ impl BitcoinNode {
         method: &'static str,
         params: Vec<serde_json::Value>,
     ) -> Result<serde_json::Value, NodeError> {
-        self.call(0, move |c| c.call::<serde_json::Value>(method, &params))
-            .await
+        self.rpc(method, serde_json::Value::Array(params)).await
     }
 
     /// The configured request timeout.
     pub fn timeout(&self) -> Duration {
         self.cfg.rpc_timeout
-    }
-}
-
-fn classify(e: bitcoincore_rpc::Error) -> NodeError {
-    use bitcoincore_rpc::Error as E;
-    match e {
-        E::JsonRpc(jsonrpc::Error::Transport(t)) => {
-            use jsonrpc::minreq_http::Error as T;
-            match t.downcast_ref::<T>() {
-                Some(T::Http(h)) if h.status_code == 401 => {
-                    NodeError::Unreachable("HTTP 401: the node refused the RPC credentials".into())
-                }
-                Some(T::Http(h)) => {
-                    NodeError::Rpc(format!("HTTP {} without a JSON-RPC answer", h.status_code))
-                }
-                Some(T::Json(e)) | Some(T::Minreq(minreq::Error::SerdeJsonError(e))) => {
-                    NodeError::Invalid(format!("answer is not JSON-RPC: {e}"))
-                }
-                _ => NodeError::Unreachable(t.to_string()),
-            }
-        }
-        E::JsonRpc(jsonrpc::Error::Rpc(r)) => {
-            NodeError::Rpc(format!("{} (code {})", r.message, r.code))
-        }
-        E::Io(io) => NodeError::Unreachable(io.to_string()),
-        E::InvalidCookieFile => NodeError::Unreachable("invalid RPC cookie file".into()),
-        other => NodeError::Invalid(other.to_string()),
     }
 }
 
@@ -574,16 +523,30 @@ impl Node for BitcoinNode {
     type Raw = Vec<u8>;
 
     async fn tip(&self) -> Result<u64, NodeError> {
-        self.call(0, |c| c.get_block_count()).await
+        self.rpc("getblockcount", serde_json::json!([])).await
     }
 
     async fn hash_at(&self, height: u64) -> Result<Hash32, NodeError> {
-        let h = self.call(height, move |c| c.get_block_hash(height)).await?;
+        let h = self.block_hash(height).await?;
         Ok(display_hash(h.to_byte_array()))
     }
 
+    async fn knows(&self, hash: Hash32) -> Result<Option<bool>, NodeError> {
+        match self
+            .rpc_raw(
+                "getblockheader",
+                serde_json::json!([hash.to_string(), true]),
+            )
+            .await
+        {
+            Ok(header) => Ok(Some(header.is_some())),
+            Err(NodeError::Rpc(e)) if e.contains("(code -5)") => Ok(Some(false)),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn fetch(&self, height: u64) -> Result<Vec<u8>, NodeError> {
-        let hash = self.call(height, move |c| c.get_block_hash(height)).await?;
+        let hash = self.block_hash(height).await?;
         let fetched = self.block(&hash).await.and_then(|raw| {
             let header = raw.get(..80).ok_or_else(|| {
                 NodeError::Invalid(format!(
@@ -601,9 +564,6 @@ impl Node for BitcoinNode {
             }
             Ok(raw)
         });
-        if matches!(fetched, Err(NodeError::Unreachable(_))) {
-            self.pool.write().unwrap_or_else(|p| p.into_inner()).clear();
-        }
         fetched
     }
 }

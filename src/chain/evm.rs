@@ -913,6 +913,17 @@ impl Node for EvmNode {
         })
     }
 
+    async fn knows(&self, hash: Hash32) -> Result<Option<bool>, NodeError> {
+        let h = hash.to_string();
+        let h = if h.starts_with("0x") {
+            h
+        } else {
+            format!("0x{h}")
+        };
+        let header: Option<HeaderOnly> = self.call("eth_getBlockByHash", (h, false)).await?;
+        Ok(Some(header.is_some()))
+    }
+
     async fn finalized(&self) -> Result<Option<u64>, NodeError> {
         let Some(tag) = &self.cfg.finality_tag else {
             return Ok(None);

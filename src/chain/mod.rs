@@ -95,6 +95,14 @@ pub trait Node: Clone + Send + Sync + 'static {
     fn finalized(&self) -> impl Future<Output = Result<Option<u64>, NodeError>> + Send {
         async { Ok(None) }
     }
+
+    /// Whether the node has the block `hash` at all (on its best chain or
+    /// not); `None` when it cannot tell. A node whose tip is below what is
+    /// indexed and that has never seen the indexed tip is behind (restarted
+    /// on an older copy, or another backend), not reorganized.
+    fn knows(&self, _hash: Hash32) -> impl Future<Output = Result<Option<bool>, NodeError>> + Send {
+        async { Ok(None) }
+    }
 }
 
 /// Decodes fetched blocks and matches them against the watched set, in

@@ -821,6 +821,18 @@ impl Node for TronNode {
             .ok_or_else(|| NodeError::Invalid(format!("getblockbynum {height}: no blockID")))
     }
 
+    async fn knows(&self, hash: Hash32) -> Result<Option<bool>, NodeError> {
+        let bytes = self
+            .post(
+                "wallet/getblockbyid",
+                serde_json::json!({ "value": hash.to_string() }),
+            )
+            .await?;
+        let b: BlockIdOnly = serde_json::from_slice(&bytes)
+            .map_err(|e| NodeError::Invalid(format!("getblockbyid {hash}: {e}")))?;
+        Ok(Some(b.block_id.is_some()))
+    }
+
     async fn fetch(&self, height: u64) -> Result<TronRaw, NodeError> {
         let (block, info) = tokio::try_join!(
             self.post("wallet/getblockbynum", serde_json::json!({ "num": height })),

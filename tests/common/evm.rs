@@ -49,6 +49,61 @@ pub fn mainnet_assets() -> paywatch::chain::evm::EvmAssets {
     }
 }
 
+/// Blocks `from + 1 ..= from + len` of a synthetic chain after `parent`
+/// (or from the start), fork `salt`: block hashes carry the fork, and every
+/// tenth block carries one of the `real` blocks' transactions and
+/// receipts, their ids made unique to the height and fork; the others are
+/// empty.
+pub fn synthetic_chain(
+    real: &[EthBlock; 2],
+    from: usize,
+    len: usize,
+    salt: u32,
+    parent: Option<&EthBlock>,
+) -> Vec<EthBlock> {
+    let mut empty = real[0].clone();
+    empty.block["transactions"] = json!([]);
+    empty.receipts = json!([]);
+    let mut prev = parent
+        .map(|p| p.block["hash"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| format!("0x{}", "11".repeat(32)));
+    let mut out = Vec::new();
+    for h in (from + 1)..=(from + len) {
+        let hex = |n: usize| format!("0x{n:x}");
+        let mut b = if h.is_multiple_of(10) {
+            let mut b = real[(h / 10 + salt as usize) % 2].clone();
+            let retag = |v: &mut Value| {
+                let old = v.as_str().unwrap().to_string();
+                *v = json!(format!("0x{salt:08x}{h:08x}{}", &old[18..]));
+            };
+            for t in b.block["transactions"].as_array_mut().unwrap() {
+                retag(&mut t["hash"]);
+            }
+            for r in b.receipts.as_array_mut().unwrap() {
+                retag(&mut r["transactionHash"]);
+                for l in r["logs"].as_array_mut().unwrap() {
+                    retag(&mut l["transactionHash"]);
+                }
+            }
+            b
+        } else {
+            empty.clone()
+        };
+        let hash = format!("0x{salt:08x}{h:056x}");
+        b.height = h as u64;
+        b.block["number"] = json!(hex(h));
+        b.block["hash"] = json!(hash);
+        b.block["parentHash"] = json!(prev);
+        for r in b.receipts.as_array_mut().unwrap() {
+            r["blockNumber"] = json!(hex(h));
+            r["blockHash"] = json!(hash);
+        }
+        prev = hash;
+        out.push(b);
+    }
+    out
+}
+
 struct State {
     chain_id: u64,
     blocks: Vec<EthBlock>,
@@ -178,6 +233,16 @@ async fn answer(
             }
             None => Value::Null,
         },
+        "eth_getBlockByHash" => s
+            .blocks
+            .iter()
+            .find(|b| Some(&b.block["hash"]) == params.first())
+            .map(|b| {
+                let mut header = b.block.clone();
+                header["transactions"] = json!([]);
+                header
+            })
+            .unwrap_or(Value::Null),
         "eth_getBlockReceipts" if !s.no_block_receipts => at(params.first().and_then(height_param))
             .map(|b| b.receipts.clone())
             .unwrap_or(Value::Null),

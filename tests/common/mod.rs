@@ -6,6 +6,7 @@
 pub mod anvil;
 pub mod evm;
 pub mod process;
+pub mod proxy;
 pub mod tron;
 
 use bitcoin::absolute::LockTime;
@@ -54,7 +55,8 @@ pub fn fixtures() -> Option<PathBuf> {
 
 /// Serves `handler` over HTTP/1 on a free 127.0.0.1 port until the returned
 /// sender is dropped or set. While `refuse()` is true, connections are
-/// accepted and closed at once (a node that resets connections).
+/// accepted and closed at once, and a request on a kept-alive connection
+/// closes it unanswered (a node that resets connections).
 pub async fn serve_http<H, F>(
     refuse: impl Fn() -> bool + Send + Sync + 'static,
     handler: H,
@@ -78,13 +80,21 @@ where
                 continue;
             }
             let handler = handler.clone();
+            let refuse = refuse.clone();
             let mut stop_conn = stop_rx.clone();
             tokio::spawn(async move {
                 let conn = http1::Builder::new().serve_connection(
                     TokioIo::new(stream),
                     service_fn(move |req| {
+                        // A kept-alive connection is closed unanswered too.
+                        let refused = refuse();
                         let fut = handler(req);
-                        async move { Ok::<_, std::convert::Infallible>(fut.await) }
+                        async move {
+                            if refused {
+                                return Err("refused");
+                            }
+                            Ok(fut.await)
+                        }
                     }),
                 );
                 tokio::select! {
@@ -308,6 +318,17 @@ impl ReplayNode {
         });
     }
 
+    /// As a node restarted on an older copy of its data: it knows only
+    /// `blocks` (not the blocks it served before).
+    pub fn restart_on(&self, base: u64, blocks: &[Block]) {
+        {
+            let mut s = self.state.lock().unwrap();
+            s.raw.clear();
+            s.hex.clear();
+        }
+        self.set_chain(base, blocks);
+    }
+
     pub fn set_fault(&self, fault: Fault) {
         self.state.lock().unwrap().fault = Some(fault).filter(|f| *f != Fault::None);
     }
@@ -506,6 +527,23 @@ async fn answer(
                     r
                 }
                 Some(_) => rpc_error(&id, -8, "replay node serves verbosity 0 only"),
+                None => rpc_error(&id, -5, "Block not found"),
+            }
+        }
+        "getblockheader" => {
+            let hash: Option<BlockHash> = params
+                .first()
+                .and_then(Value::as_str)
+                .and_then(|h| h.parse().ok());
+            match hash.filter(|h| s.raw.contains_key(h)) {
+                Some(h) => {
+                    let at = s.best.iter().position(|b| *b == h);
+                    let confirmations = at.map_or(-1, |i| (s.best.len() - i) as i64);
+                    rpc_result(
+                        &id,
+                        json!({"hash": h.to_string(), "confirmations": confirmations}),
+                    )
+                }
                 None => rpc_error(&id, -5, "Block not found"),
             }
         }

@@ -111,6 +111,37 @@ pub fn unique_ids(b: &mut TronBlock, salt: u32) {
     }
 }
 
+/// Blocks `base + from ..` (`len` of them) of a synthetic chain after
+/// `parent` (or from the start), fork `salt`: every tenth (not the first)
+/// carries one of the `real` blocks' transactions, their ids made unique to the height and
+/// fork; the others are empty.
+pub fn synthetic_chain(
+    real: &[TronBlock; 2],
+    base: u64,
+    from: usize,
+    len: usize,
+    salt: u32,
+    parent: Option<&TronBlock>,
+) -> Vec<TronBlock> {
+    let content = |i: usize| {
+        let h = from + i;
+        (h != 0 && h.is_multiple_of(10)).then(|| {
+            let mut b = real[(h / 10 + salt as usize) % 2].clone();
+            b.height = base + h as u64;
+            unique_ids(&mut b, salt);
+            b
+        })
+    };
+    rewritten_chain(
+        base + from as u64,
+        len,
+        salt as u8,
+        parent.map(|p| p.id()),
+        content,
+        &real[0],
+    )
+}
+
 /// A block's answers as sent, serialized once: the server is then not
 /// what limits a catch-up.
 struct Sent {
@@ -267,6 +298,13 @@ async fn answer(
             let n = args["num"].as_u64().unwrap_or(u64::MAX);
             match sent(&mut s, n) {
                 Some(b) => reply_sent(b.block.clone()),
+                None => reply(StatusCode::OK, &empty),
+            }
+        }
+        "/wallet/getblockbyid" => {
+            let id = args["value"].as_str().unwrap_or_default();
+            match s.blocks.iter().find(|b| b.block["blockID"] == id) {
+                Some(b) => reply(StatusCode::OK, &b.block),
                 None => reply(StatusCode::OK, &empty),
             }
         }

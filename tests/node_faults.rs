@@ -1,0 +1,234 @@
+//! Node faults through a fault-injecting proxy, on each chain's replay
+//! node: slow answers, reset connections, answers cut short, HTTP errors,
+//! a node that goes back in height and a node that is down for a while.
+//! The daemon stays up and answers, reports each fault in `/v1/status`
+//! and in its metrics, and once the node heals ends with exactly the
+//! events of a run that saw no fault.
+
+mod common;
+
+use common::proxy::{FaultProxy, ProxyFault};
+use common::*;
+use serde_json::Value;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The chain's states as the node shows them: a prefix of the final chain
+/// of `len` blocks; returns the node's tip.
+type Show<'a> = Box<dyn Fn(usize) -> u64 + 'a>;
+
+async fn wait_state(d: &Daemon, chain: &str, states: &[&str], why: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = d.chain_status(chain).await;
+        let state = s["state"].as_str().unwrap_or_default();
+        let error_shown = s["last_error"].is_string() == (state != "following");
+        if states.contains(&state) && error_shown {
+            return s;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{why}: status never became {states:?}: {s}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn metric(d: &Daemon, line_start: &str) -> f64 {
+    let text = d
+        .http
+        .get(format!("{}/metrics", d.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(line_start))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// Runs the fault sequence against the node behind `proxy`, then compares
+/// with a run straight to the node. `section(url)` is the chain's config
+/// for a node at `url`; `len` the final chain's length.
+async fn campaign(
+    chain: &str,
+    node_url: &str,
+    section: impl Fn(&str) -> String,
+    addresses: &[String],
+    show: Show<'_>,
+    len: usize,
+) {
+    let proxy = FaultProxy::start(node_url).await;
+    show(1);
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&config_text(dir.path(), &[section(&proxy.url)])).await;
+    for a in addresses {
+        d.watch(chain, a, "shop").await;
+    }
+    let a = len / 3;
+    let b = 2 * len / 3;
+    let tip_a = show(a);
+    d.wait_indexed(chain, tip_a).await;
+
+    // Slow answers (within the timeout): no error, the chain goes on.
+    proxy.set(ProxyFault::Delay(Duration::from_millis(150)));
+    let tip_b = show(b);
+    d.wait_indexed(chain, tip_b).await;
+    assert!(d.chain_status(chain).await["last_error"].is_null());
+
+    let up = format!("paywatch_chain_up{{chain=\"{chain}\"}}");
+    for (fault, states) in [
+        (ProxyFault::Reset, &["node_unreachable"][..]),
+        (
+            ProxyFault::Truncate(120),
+            &["node_unreachable", "degraded"][..],
+        ),
+        (
+            ProxyFault::Truncate(2000),
+            &["node_unreachable", "degraded"][..],
+        ),
+        (ProxyFault::Status(503), &["degraded"][..]),
+        (ProxyFault::Status(500), &["degraded"][..]),
+    ] {
+        proxy.set(fault);
+        let s = wait_state(&d, chain, states, &format!("{fault:?}")).await;
+        assert!(!s["last_error"].as_str().unwrap().is_empty());
+        assert_eq!(metric(&d, &up).await, 0.0, "{fault:?}: {up}");
+        proxy.set(ProxyFault::Pass);
+        wait_state(&d, chain, &["following"], &format!("after {fault:?}")).await;
+        assert_eq!(metric(&d, &up).await, 1.0, "after {fault:?}: {up}");
+    }
+    let unreachable =
+        format!("paywatch_rpc_errors_total{{chain=\"{chain}\",op=\"tip\",kind=\"unreachable\"}}");
+    assert!(metric(&d, &unreachable).await > 0.0, "{unreachable}");
+
+    // The node goes back in height (restarted on an older copy): that is
+    // no reorg, the daemon waits for it.
+    show(a);
+    let s = wait_state(&d, chain, &["degraded"], "node behind").await;
+    assert!(s["last_error"].as_str().unwrap().contains("behind"), "{s}");
+    show(b);
+    wait_state(&d, chain, &["following"], "node caught up").await;
+
+    // Down for a while (every connection refused), then back with more.
+    proxy.set(ProxyFault::Refuse);
+    wait_state(&d, chain, &["node_unreachable"], "node down").await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let (_, health) = d.get("/health").await;
+    assert!(!health.is_null(), "the API answers while the node is down");
+    proxy.set(ProxyFault::Pass);
+    let tip = show(len);
+    d.wait_indexed(chain, tip).await;
+    let events = d.events().await;
+    d.stop().await;
+
+    // The same chain, no proxy and no fault.
+    show(1);
+    let dir = tempfile::tempdir().unwrap();
+    let clean = Daemon::start(&config_text(dir.path(), &[section(node_url)])).await;
+    for a in addresses {
+        clean.watch(chain, a, "shop").await;
+    }
+    show(len);
+    clean.wait_indexed(chain, tip).await;
+    let reference = clean.events().await;
+    clean.stop().await;
+    let key = |e: &Value| (e["id"].clone(), e["type"].clone());
+    assert!(!reference.is_empty(), "{chain}: the chain has payments");
+    assert!(
+        events.iter().all(|e| e["type"] != "payment.reorged"),
+        "{chain}: no fault looks like a reorg"
+    );
+    assert_eq!(
+        events.iter().map(key).collect::<Vec<_>>(),
+        reference.iter().map(key).collect::<Vec<_>>(),
+        "{chain}: the events of a run without faults"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bitcoin_node_faults() {
+    let watched = wallet_script(11);
+    let mut chain = Vec::new();
+    grow(&mut chain, 0, 240, 0, &watched);
+    let node = ReplayNode::start(0, &chain[..1]).await;
+    node.enable_rest();
+    let section = |url: &str| {
+        node.chain_toml("btc", "regtest", 0, 3)
+            .replace(&node.url, url)
+            .replace("rpc_timeout_secs = 5", "rpc_timeout_secs = 2")
+    };
+    // Each state as a node that knows only it: shown a shorter chain, it
+    // is one restarted on an older copy of its data.
+    let show: Show = Box::new(|n| {
+        node.restart_on(0, &chain[..n]);
+        n as u64 - 1
+    });
+    let len = chain.len();
+    campaign(
+        "btc",
+        &node.url,
+        section,
+        &[regtest_address(&watched)],
+        show,
+        len,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ethereum_node_faults() {
+    use common::evm::{real_block, synthetic_chain, EthReplay};
+    let Some(fx) = fixtures() else { return };
+    let real = [real_block(&fx, 17173049), real_block(&fx, 17173050)];
+    let chain = synthetic_chain(&real, 0, 240, 0, None);
+    let node = EthReplay::start(1, chain[..1].to_vec()).await;
+    let section = |url: &str| {
+        node.chain_toml("eth", 1, 1, "")
+            .replace(&node.url, url)
+            .replace("confirmations = 1\n", "confirmations = 3\n")
+            .replace("rpc_timeout_secs = 5", "rpc_timeout_secs = 2")
+    };
+    let show: Show = Box::new(|n| {
+        node.set_blocks(chain[..n].to_vec());
+        n as u64
+    });
+    // The first USDT recipient of the first real block.
+    let usdt = "0xdac17f958d2ee523a2206206994597c13d831ec7";
+    let recipient = real[0].receipts.as_array().unwrap().iter().find_map(|r| {
+        r["logs"].as_array().unwrap().iter().find_map(|l| {
+            let topics = l["topics"].as_array()?;
+            (l["address"].as_str()?.eq_ignore_ascii_case(usdt) && topics.len() == 3)
+                .then(|| format!("0x{}", &topics[2].as_str().unwrap()[26..]))
+        })
+    });
+    let addresses = vec![recipient.expect("block 17173049 has USDT transfers")];
+    let len = chain.len();
+    campaign("eth", &node.url, section, &addresses, show, len).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tron_node_faults() {
+    use common::tron::{real_block, synthetic_chain, TronReplay};
+    let Some(fx) = fixtures() else { return };
+    let real = [real_block(&fx, 60836289), real_block(&fx, 61132092)];
+    const BASE: u64 = 1000;
+    let chain = synthetic_chain(&real, BASE, 0, 240, 0, None);
+    let node = TronReplay::start(chain[..1].to_vec()).await;
+    let section = |url: &str| {
+        node.chain_toml("tron", BASE, "confirmations = 3")
+            .replace(&node.url, url)
+            .replace("rpc_timeout_secs = 5", "rpc_timeout_secs = 2")
+    };
+    let show: Show = Box::new(|n| {
+        node.set_blocks(chain[..n].to_vec());
+        BASE + n as u64 - 1
+    });
+    let addresses = vec!["TW3NSuhT68vXKdamU7Rkq6sfEVCFwoDfGb".to_string()];
+    let len = chain.len();
+    campaign("tron", &node.url, section, &addresses, show, len).await;
+}
