@@ -62,53 +62,70 @@ impl Bitcoind {
         Self::start_with(bin, &[])
     }
 
-    /// Starts the node with `extra` arguments.
+    /// Starts the node with `extra` arguments. A node that exits at once
+    /// (a port taken between choosing it and binding it) is started again
+    /// on other ports; its own words are shown if it never answers.
     fn start_with(bin: &PathBuf, extra: &[String]) -> Bitcoind {
-        let dir = tempfile::tempdir().unwrap();
-        let rpc_port = free_port();
-        let child = Command::new(bin)
-            .args([
-                "-regtest",
-                &format!("-datadir={}", dir.path().display()),
-                "-rpcbind=127.0.0.1",
-                "-rpcallowip=127.0.0.1",
-                &format!("-rpcport={rpc_port}"),
-                &format!("-port={}", free_port()),
-                "-listen=0",
-                "-connect=0",
-                "-dnsseed=0",
-                "-server=1",
-                "-minminingtxfee=0.00000500",
-                "-excessiveblocksize=1000000000",
-                "-maxstackmemoryusageconsensus=100000000",
-                "-txindex=1",
-                "-rest=1",
-            ])
-            .args(extra)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start bitcoind");
-        let node = Bitcoind {
-            child,
-            dir,
-            rpc_url: format!("http://127.0.0.1:{rpc_port}"),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if node.cookie().is_file() {
-                if let Ok(c) = node.client() {
-                    if c.get_block_count().is_ok() {
-                        return node;
+        let mut why = String::new();
+        for _attempt in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            let rpc_port = free_port();
+            let stderr = std::fs::File::create(dir.path().join("stderr.txt")).unwrap();
+            let child = Command::new(bin)
+                .args([
+                    "-regtest",
+                    &format!("-datadir={}", dir.path().display()),
+                    "-rpcbind=127.0.0.1",
+                    "-rpcallowip=127.0.0.1",
+                    &format!("-rpcport={rpc_port}"),
+                    &format!("-port={}", free_port()),
+                    "-listen=0",
+                    "-connect=0",
+                    "-dnsseed=0",
+                    "-server=1",
+                    "-minminingtxfee=0.00000500",
+                    "-excessiveblocksize=1000000000",
+                    "-maxstackmemoryusageconsensus=100000000",
+                    "-txindex=1",
+                    "-rest=1",
+                ])
+                .args(extra)
+                .stdout(Stdio::null())
+                .stderr(stderr)
+                .spawn()
+                .expect("start bitcoind");
+            let mut node = Bitcoind {
+                child,
+                dir,
+                rpc_url: format!("http://127.0.0.1:{rpc_port}"),
+            };
+            let deadline = Instant::now() + Duration::from_secs(60);
+            loop {
+                if node.cookie().is_file() {
+                    if let Ok(c) = node.client() {
+                        if c.get_block_count().is_ok() {
+                            return node;
+                        }
                     }
                 }
+                let exited = node.child.try_wait().ok().flatten();
+                if exited.is_some() || Instant::now() >= deadline {
+                    let read = |name: &str| {
+                        std::fs::read_to_string(node.dir.path().join(name)).unwrap_or_default()
+                    };
+                    let log = read("regtest/debug.log");
+                    let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                    why = format!(
+                        "exit: {exited:?}\nstderr: {}\ndebug.log (last lines, newest first):\n{}",
+                        read("stderr.txt"),
+                        tail.join("\n")
+                    );
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(100));
             }
-            assert!(
-                Instant::now() < deadline,
-                "bitcoind did not answer within 60 s"
-            );
-            std::thread::sleep(Duration::from_millis(100));
         }
+        panic!("bitcoind did not answer (3 starts):\n{why}");
     }
 
     fn cookie(&self) -> PathBuf {

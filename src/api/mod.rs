@@ -33,6 +33,9 @@ use tracing::{info, warn};
 
 /// Largest body of an ordinary request.
 const MAX_BODY: usize = 64 * 1024;
+/// A request body must arrive within this (as the headers must within the
+/// same): a client that trickles it does not hold a connection forever.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest body of a bulk watch import.
 const MAX_BATCH_BODY: usize = 256 * 1024 * 1024;
 /// Watches written per store batch during an import.
@@ -351,7 +354,18 @@ async fn read_body(
             ),
         ));
     }
-    match Limited::new(req.into_body(), limit).collect().await {
+    let read = tokio::time::timeout(BODY_TIMEOUT, Limited::new(req.into_body(), limit).collect());
+    let Ok(read) = read.await else {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            format!(
+                "the request body did not arrive within {} s",
+                BODY_TIMEOUT.as_secs()
+            ),
+        ));
+    };
+    match read {
         Ok(b) => Ok((ct, b.to_bytes())),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
