@@ -132,9 +132,14 @@ impl Proc {
         }
     }
 
+    /// The running daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("the daemon runs").id()
+    }
+
     /// The running daemon's resident memory, in KiB.
     pub fn rss_kib(&self) -> u64 {
-        let pid = self.child.as_ref().expect("the daemon runs").id();
+        let pid = self.pid();
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
         status
             .lines()
