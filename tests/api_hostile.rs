@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::process::Proc;
+use common::process::{free_port, Proc};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -34,11 +34,7 @@ fn post(path: &str, len: usize) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_clients_get_clear_answers_and_memory_stays_bounded() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = format!(
         "data_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n",
         dir.path().join("data").display()

@@ -12,12 +12,11 @@
 
 mod common;
 
-use common::process::{receiver, Proc};
+use common::process::{free_port, receiver, Proc};
 use common::*;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
-use tokio::time::Instant;
 
 fn kills_per_state(default: usize) -> usize {
     std::env::var("CRASH_KILLS")
@@ -63,11 +62,7 @@ async fn run<S>(
     show(first);
     let dir = tempfile::tempdir().unwrap();
     let (hook, delivered, _stop_hook) = receiver().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = format!(
         "data_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n\n{section}\n\
          [[sink]]\nname = \"shop\"\nkind = \"webhook\"\nurl = \"{hook}/hook\"\n\
@@ -78,14 +73,7 @@ async fn run<S>(
     p.ensure_running();
     p.until("the API", "/health", |_| true).await;
     for a in addresses {
-        let r = p
-            .http
-            .post(format!("{}/v1/watches", p.url))
-            .json(&json!({"chain": chain, "address": a, "label": "shop"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 201, "watch {a}");
+        p.watch(chain, a, "shop").await;
     }
     for state in states {
         let tip = show(state);
@@ -104,29 +92,8 @@ async fn run<S>(
         p.wait_indexed(chain, tip).await;
     }
     let events = p.events().await;
-    let ids: HashSet<String> = events
-        .iter()
-        .map(|e| e["id"].as_str().unwrap().to_string())
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let got: HashSet<String> = delivered
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|v| v["id"].as_str().map(str::to_string))
-            .collect();
-        if ids.is_subset(&got) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} events never delivered; daemon log:\n{}",
-            ids.difference(&got).count(),
-            p.log_tail()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    p.wait_delivered(&delivered, events.iter().map(|e| e["id"].as_str().unwrap()))
+        .await;
     let mut transfers = Vec::new();
     for a in addresses {
         let b = p

@@ -9,9 +9,8 @@
 
 mod common;
 
-use common::process::{receiver, Proc};
+use common::process::{free_port, receiver, Proc};
 use common::*;
-use serde_json::json;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -44,11 +43,7 @@ async fn memory_and_file_descriptors_stay_flat() {
     node.enable_rest();
     let dir = tempfile::tempdir().unwrap();
     let (hook, delivered, _stop_hook) = receiver().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = format!(
         "data_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n\n{}\n\
          [[sink]]\nname = \"shop\"\nkind = \"webhook\"\nurl = \"{hook}/hook\"\n\
@@ -59,14 +54,7 @@ async fn memory_and_file_descriptors_stay_flat() {
     let mut p = Proc::new(dir.path(), &config, port);
     p.ensure_running();
     p.until("the API", "/health", |_| true).await;
-    let r = p
-        .http
-        .post(format!("{}/v1/watches", p.url))
-        .json(&json!({"chain": "btc", "address": address, "label": "shop"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
+    p.watch("btc", &address, "shop").await;
     node.set_chain(0, &chain);
     let pid = p.pid();
 
@@ -81,14 +69,7 @@ async fn memory_and_file_descriptors_stay_flat() {
         node.set_chain(0, &chain);
         // Watches come and go.
         let other = regtest_address(&wallet_script(1_000_000 + churn));
-        let r = p
-            .http
-            .post(format!("{}/v1/watches", p.url))
-            .json(&json!({"chain": "btc", "address": other, "label": "churn"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status().as_u16(), 201);
+        p.watch("btc", &other, "churn").await;
         if churn >= 10 {
             let old = regtest_address(&wallet_script(1_000_000 + churn - 10));
             let r = p
@@ -116,12 +97,7 @@ async fn memory_and_file_descriptors_stay_flat() {
         .filter(|e| e["type"] == "payment.detected" && e["direction"] == "in")
         .map(|e| e["txid"].as_str().unwrap())
         .collect();
-    let payments: HashSet<String> = chain
-        .iter()
-        .flat_map(|b| b.txdata.iter())
-        .filter(|t| t.output.iter().any(|o| o.script_pubkey == watched))
-        .map(|t| t.compute_txid().to_string())
-        .collect();
+    let payments = payments_to(&chain, &watched);
     assert_eq!(detected.len(), payments.len());
     assert_eq!(
         detected
@@ -130,17 +106,8 @@ async fn memory_and_file_descriptors_stay_flat() {
             .collect::<HashSet<_>>(),
         payments
     );
-    let ids: HashSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
-    p.until("every delivery", "/health", |_| {
-        let got: HashSet<String> = delivered
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|v| v["id"].as_str().map(str::to_string))
-            .collect();
-        ids.iter().all(|id| got.contains(*id))
-    })
-    .await;
+    p.wait_delivered(&delivered, events.iter().map(|e| e["id"].as_str().unwrap()))
+        .await;
 
     // Flat: after the first fifth (warm-up), the second half's peak is no
     // more than the first half's plus a margin.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::process::{receiver, Proc};
+use common::process::{free_port, receiver, Proc};
 use common::*;
 use serde_json::json;
 use std::collections::HashSet;
@@ -18,14 +18,6 @@ fn daemon_config(data: &std::path::Path, port: u16, section: &str, hook: &str) -
     )
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Writes past a file-size cap fail as on a full disk. The daemon logs why
 /// and exits with an error naming the database (it does not spin, and is
 /// not killed); restarted with room, it resumes where the last good write
@@ -36,12 +28,7 @@ async fn a_full_disk_stops_the_daemon_cleanly_and_loses_nothing() {
     let address = regtest_address(&watched);
     let mut chain = Vec::new();
     grow(&mut chain, 0, 1500, 0, &watched);
-    let payments: HashSet<String> = chain
-        .iter()
-        .flat_map(|b| b.txdata.iter())
-        .filter(|t| t.output.iter().any(|o| o.script_pubkey == watched))
-        .map(|t| t.compute_txid().to_string())
-        .collect();
+    let payments = payments_to(&chain, &watched);
     let node = ReplayNode::start(0, &chain[..1]).await;
     let dir = tempfile::tempdir().unwrap();
     let (hook, delivered, _stop_hook) = receiver().await;
@@ -57,14 +44,7 @@ async fn a_full_disk_stops_the_daemon_cleanly_and_loses_nothing() {
     p.file_size_limit_kib = Some(96);
     p.ensure_running();
     p.until("the API", "/health", |_| true).await;
-    let r = p
-        .http
-        .post(format!("{}/v1/watches", p.url))
-        .json(&json!({"chain": "btc", "address": address, "label": "shop"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 201);
+    p.watch("btc", &address, "shop").await;
     node.set_chain(0, &chain);
 
     let status = p.wait_exit(60);
@@ -96,16 +76,7 @@ async fn a_full_disk_stops_the_daemon_cleanly_and_loses_nothing() {
     let ids: HashSet<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), events.len(), "no event is recorded twice");
     // And every event reaches the webhook.
-    p.until("every delivery", "/health", |_| {
-        let got: HashSet<String> = delivered
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|v| v["id"].as_str().map(str::to_string))
-            .collect();
-        ids.iter().all(|id| got.contains(*id))
-    })
-    .await;
+    p.wait_delivered(&delivered, ids).await;
     p.kill();
 }
 

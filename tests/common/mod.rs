@@ -793,6 +793,16 @@ pub fn extend(chain: &mut Vec<Block>, base: u64, n: usize, tag: u32) {
     }
 }
 
+/// The ids of the transactions of `chain` that pay `to`.
+pub fn payments_to(chain: &[Block], to: &ScriptBuf) -> std::collections::HashSet<String> {
+    chain
+        .iter()
+        .flat_map(|b| b.txdata.iter())
+        .filter(|t| t.output.iter().any(|o| o.script_pubkey == *to))
+        .map(|t| t.compute_txid().to_string())
+        .collect()
+}
+
 /// A payment of `value` to `to` from a made-up outpoint `seed`.
 pub fn payment_to(seed: u32, to: &ScriptBuf, value: u64) -> Transaction {
     let fake_prev = OutPoint {

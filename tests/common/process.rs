@@ -14,6 +14,15 @@ use tokio::time::Instant;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_paywatch");
 
+/// A loopback port free a moment ago.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// A local webhook receiver that keeps every body it is sent, and answers
 /// 2 ms later: deliveries are under way when the daemon is killed.
 pub async fn receiver() -> (
@@ -167,6 +176,45 @@ impl Proc {
             .await
             .ok()?;
         r.json().await.ok()
+    }
+
+    /// Adds a watch; it must be new (201).
+    pub async fn watch(&self, chain: &str, address: &str, label: &str) {
+        let r = self
+            .http
+            .post(format!("{}/v1/watches", self.url))
+            .json(&serde_json::json!({"chain": chain, "address": address, "label": label}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 201, "watch {address}");
+    }
+
+    /// Waits (60 s at most) until the receiver has had every event of `ids`.
+    pub async fn wait_delivered<'a>(
+        &self,
+        delivered: &Mutex<Vec<Value>>,
+        ids: impl IntoIterator<Item = &'a str>,
+    ) {
+        let ids: std::collections::HashSet<&str> = ids.into_iter().collect();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let missing = {
+                let got = delivered.lock().unwrap();
+                let got: std::collections::HashSet<&str> =
+                    got.iter().filter_map(|v| v["id"].as_str()).collect();
+                ids.iter().filter(|id| !got.contains(**id)).count()
+            };
+            if missing == 0 {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{missing} events never delivered; daemon log:\n{}",
+                self.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// Waits (60 s at most) until `f` holds for the answer at `path`.
