@@ -61,6 +61,22 @@ async fn receiver() -> (
     (hook, arrivals, stop)
 }
 
+/// When the first webhook whose txid `wanted` arrived (30 s at most).
+async fn arrival(
+    arrivals: &mut mpsc::UnboundedReceiver<(String, Instant)>,
+    wanted: impl Fn(&str) -> bool,
+) -> Instant {
+    loop {
+        let (got, at) = tokio::time::timeout(Duration::from_secs(30), arrivals.recv())
+            .await
+            .expect("a webhook within 30 s")
+            .unwrap();
+        if wanted(&got) {
+            return at;
+        }
+    }
+}
+
 async fn measure(zmq: bool, n: usize) -> Vec<Duration> {
     let mut chain = Vec::new();
     extend(&mut chain, 1, n + 2, 0);
@@ -103,16 +119,7 @@ async fn measure(zmq: bool, n: usize) -> Vec<Duration> {
         node.set_chain(1, &chain);
         let start = Instant::now();
         node.publish_block(chain.last().unwrap().block_hash());
-        loop {
-            let (got, at) = tokio::time::timeout(Duration::from_secs(30), arrivals.recv())
-                .await
-                .expect("a webhook within 30 s")
-                .unwrap();
-            if got == id {
-                out.push(at - start);
-                break;
-            }
-        }
+        out.push(arrival(&mut arrivals, |got| got == id).await - start);
     }
     d.stop().await;
     out
@@ -162,16 +169,7 @@ async fn measure_evm(bin: &std::path::PathBuf, new_heads: bool, n: usize) -> Vec
             .to_string();
         let start = Instant::now();
         anvil.rpc("evm_mine", serde_json::json!([])).await;
-        loop {
-            let (got, at) = tokio::time::timeout(Duration::from_secs(30), arrivals.recv())
-                .await
-                .expect("a webhook within 30 s")
-                .unwrap();
-            if got == id {
-                out.push(at - start);
-                break;
-            }
-        }
+        out.push(arrival(&mut arrivals, |got| got == id).await - start);
     }
     d.stop().await;
     out
@@ -216,16 +214,7 @@ async fn measure_tron(fixtures: &std::path::Path, n: usize, poll_ms: u64) -> Vec
         let tag = format!("{:016x}", chain.last().unwrap().height);
         node.set_blocks(chain.clone());
         let start = Instant::now();
-        loop {
-            let (got, at) = tokio::time::timeout(Duration::from_secs(30), arrivals.recv())
-                .await
-                .expect("a webhook within 30 s")
-                .unwrap();
-            if got.starts_with(&tag) {
-                out.push(at - start);
-                break;
-            }
-        }
+        out.push(arrival(&mut arrivals, |got| got.starts_with(&tag)).await - start);
         // The block's other payments to the same address.
         tokio::time::sleep(Duration::from_millis(50)).await;
         while arrivals.try_recv().is_ok() {}

@@ -960,16 +960,7 @@ fn evm_chain(raw: RawEvm) -> Result<ChainConfig, String> {
     let ws_url = raw
         .ws_url
         .as_deref()
-        .map(|s| {
-            let url = Url::parse(s).map_err(|e| format!("ws_url: `{s}` is not a URL ({e})"))?;
-            if url.scheme() != "ws" && url.scheme() != "wss" {
-                return Err(format!("ws_url: `{s}` must be a ws:// or wss:// URL"));
-            }
-            if url.host_str().is_none() {
-                return Err(format!("ws_url: `{s}` has no host"));
-            }
-            Ok(url)
-        })
+        .map(|s| parse_url("ws_url", s, ["ws", "wss"]))
         .transpose()?;
     let finality_tag = match raw.finality.as_deref() {
         None => None,
@@ -1079,9 +1070,16 @@ pub(crate) fn check_name(name: &str) -> Result<(), String> {
 }
 
 fn parse_http_url(key: &str, s: &str) -> Result<Url, String> {
+    parse_url(key, s, ["http", "https"])
+}
+
+/// A URL with a host and one of the two `schemes` (plain, then secure).
+fn parse_url(key: &str, s: &str, [plain, secure]: [&str; 2]) -> Result<Url, String> {
     let url = Url::parse(s).map_err(|e| format!("{key}: `{s}` is not a URL ({e})"))?;
-    if url.scheme() != "http" && url.scheme() != "https" {
-        return Err(format!("{key}: `{s}` must be an http:// or https:// URL"));
+    if url.scheme() != plain && url.scheme() != secure {
+        return Err(format!(
+            "{key}: `{s}` must be a {plain}:// or {secure}:// URL"
+        ));
     }
     if url.host_str().is_none() {
         return Err(format!("{key}: `{s}` has no host"));
