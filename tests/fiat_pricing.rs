@@ -265,15 +265,7 @@ async fn fiat_prices_use_the_agreed_rate_and_refuse_a_stale_one() {
     }
 
     // The rates are in the metrics too.
-    let metrics = d
-        .http
-        .get(format!("{}/metrics", d.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = d.metrics().await;
     for want in [
         "paywatch_rate{pair=\"BTC/USD\",source=\"usd\"}",
         "paywatch_rate_updated_timestamp_seconds{pair=\"BTC/CNY\",source=\"a\"}",

@@ -35,15 +35,7 @@ async fn wait_state(d: &Daemon, chain: &str, states: &[&str], why: &str) -> Valu
 }
 
 async fn metric(d: &Daemon, line_start: &str) -> f64 {
-    let text = d
-        .http
-        .get(format!("{}/metrics", d.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = d.metrics().await;
     text.lines()
         .find(|l| l.starts_with(line_start))
         .and_then(|l| l.rsplit(' ').next())

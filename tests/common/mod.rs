@@ -919,6 +919,12 @@ impl Daemon {
         (status, r.json().await.unwrap_or(Value::Null))
     }
 
+    /// The `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        let r = self.http.get(format!("{}/metrics", self.url)).send().await;
+        r.unwrap().text().await.unwrap()
+    }
+
     pub async fn post_json(&self, path: &str, body: &Value) -> (u16, Value) {
         let r = self
             .http
