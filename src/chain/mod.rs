@@ -252,6 +252,18 @@ impl From<String> for RawJson {
     }
 }
 
+/// The bytes as a node sent them, before any check that they are JSON.
+impl From<Vec<u8>> for RawJson {
+    fn from(b: Vec<u8>) -> Self {
+        let end = b.len();
+        RawJson {
+            body: bytes::Bytes::from(b),
+            start: 0,
+            end,
+        }
+    }
+}
+
 impl From<Box<serde_json::value::RawValue>> for RawJson {
     fn from(v: Box<serde_json::value::RawValue>) -> Self {
         RawJson::from(String::from(Box::<str>::from(v)))
@@ -260,7 +272,7 @@ impl From<Box<serde_json::value::RawValue>> for RawJson {
 
 /// A JSON-RPC answer: its `result` (`None` when missing or null) and its
 /// error, as "message (code N)".
-pub(crate) struct RpcAnswer {
+pub struct RpcAnswer {
     pub result: Option<RawJson>,
     pub error: Option<String>,
 }
@@ -268,7 +280,7 @@ pub(crate) struct RpcAnswer {
 /// Reads a JSON-RPC answer with the fast reader: the result is crossed
 /// once, its structure checked, and kept where it lies in `body`. serde_json
 /// would read every byte of a block a second time.
-pub(crate) fn rpc_answer(body: bytes::Bytes) -> Result<RpcAnswer, String> {
+pub fn rpc_answer(body: bytes::Bytes) -> Result<RpcAnswer, String> {
     #[derive(serde::Deserialize)]
     struct RpcError {
         code: i64,
