@@ -167,7 +167,11 @@ impl SinkClient {
                 sink.timeout,
             )?),
             SinkKind::Epusdt { token } => SinkClient::Epusdt(
-                reqwest::Client::builder().timeout(sink.timeout).build()?,
+                reqwest::Client::builder()
+                    .timeout(sink.timeout)
+                    // As for webhooks: a redirected POST loses its body.
+                    .redirect(reqwest::redirect::Policy::none())
+                    .build()?,
                 token.clone(),
             ),
             SinkKind::Nats {

@@ -3,7 +3,10 @@
 //! Headers: `Paywatch-Event-Id`, `Paywatch-Delivery-Id`, `Paywatch-Attempt`,
 //! `Paywatch-Timestamp` (Unix seconds) and `Paywatch-Signature:
 //! v1=<hex HMAC-SHA256(secret, timestamp + "." + body)>`. Any 2xx answer is
-//! success.
+//! success. Redirects are not followed: a client following a 301 or 302
+//! sends a GET without the body, and a 200 to that would count an event
+//! nobody received as delivered. A 3xx is a failed attempt whose error
+//! names the `Location` to configure instead.
 
 use super::EventView;
 use crate::config::Secret;
@@ -16,6 +19,7 @@ use url::Url;
 pub struct Webhook {
     url: Url,
     secret: Secret,
+    timeout: Duration,
     client: reqwest::Client,
 }
 
@@ -33,11 +37,13 @@ impl Webhook {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("paywatch/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Webhook {
             url,
             secret,
+            timeout,
             client,
         })
     }
@@ -64,10 +70,28 @@ impl Webhook {
             .body(body.to_vec())
             .send()
             .await
-            .map_err(|e| describe(&e))?;
+            .map_err(|e| {
+                if e.is_timeout() {
+                    format!("no answer within {:?}", self.timeout)
+                } else {
+                    describe(&e)
+                }
+            })?;
         let status = response.status();
         if status.is_success() {
             return Ok(());
+        }
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|l| l.to_str().ok())
+                .unwrap_or("nowhere");
+            return Err(format!(
+                "{} answered {status}, to {location}: redirects are not followed, \
+                 set the sink's url to where the receiver is",
+                self.url
+            ));
         }
         let text = response.text().await.unwrap_or_default();
         let text: String = text.chars().take(200).collect();
