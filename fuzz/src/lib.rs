@@ -22,8 +22,11 @@ use paywatch::watch::{Lookup, WatchRecord};
 use serde_json::Value;
 use std::path::Path;
 
+/// A target's check: panics when the input breaks a rule.
+pub type Check = fn(&[u8]);
+
 /// Every target, by the name cargo-fuzz knows it by.
-pub const TARGETS: [(&str, fn(&[u8])); 7] = [
+pub const TARGETS: [(&str, Check); 7] = [
     ("bitcoin_block", bitcoin_block),
     ("evm_block", evm_block),
     ("tron_block", tron_block),
