@@ -111,6 +111,12 @@ impl Anvil {
         if let Some(to) = to {
             tx["to"] = json!(to);
         }
+        self.send_tx(tx).await
+    }
+
+    /// Sends a transaction request as it is; returns its receipt, once
+    /// mined.
+    pub async fn send_tx(&self, tx: Value) -> Value {
         let hash = self.rpc("eth_sendTransaction", json!([tx])).await;
         // Anvil mines right away, but the receipt can lag the answer a little.
         let deadline = Instant::now() + Duration::from_secs(10);
