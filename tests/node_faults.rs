@@ -1,6 +1,7 @@
 //! Node faults through a fault-injecting proxy, on each chain's replay
 //! node: slow answers, reset connections, answers cut short, HTTP errors,
-//! a node that goes back in height and a node that is down for a while.
+//! a node that goes back in height and a node that is down for a while
+//! (`NODE_DOWN_SECS`: 90 s under `CI=true`, 5 s otherwise).
 //! The daemon stays up and answers, reports each fault in `/v1/status`
 //! and in its metrics, and once the node heals ends with exactly the
 //! events of a run that saw no fault.
@@ -12,6 +13,19 @@ use common::*;
 use serde_json::Value;
 use std::time::Duration;
 use tokio::time::Instant;
+
+/// How long the node stays down: `NODE_DOWN_SECS`, 90 s under `CI=true`,
+/// else 5 s.
+fn down_secs() -> u64 {
+    std::env::var("NODE_DOWN_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if std::env::var("CI").as_deref() == Ok("true") {
+            90
+        } else {
+            5
+        })
+}
 
 /// The chain's states as the node shows them: a prefix of the final chain
 /// of `len` blocks; returns the node's tip.
@@ -107,14 +121,37 @@ async fn campaign(
     wait_state(&d, chain, &["following"], "node caught up").await;
 
     // Down for a while (every connection refused), then back with more.
+    // The retries back off (to 15 s, plus jitter) instead of hammering the
+    // node, and the chain resumes within one pause of its return.
     proxy.set(ProxyFault::Refuse);
     wait_state(&d, chain, &["node_unreachable"], "node down").await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    let errors = format!("paywatch_rpc_errors_total{{chain=\"{chain}\"");
+    let count_errors = |text: String| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(&errors))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let before = count_errors(d.metrics().await);
+    let down = down_secs();
+    tokio::time::sleep(Duration::from_secs(down)).await;
     let (_, health) = d.get("/health").await;
     assert!(!health.is_null(), "the API answers while the node is down");
+    let tries = count_errors(d.metrics().await) - before;
+    assert!(
+        tries <= (down / 7 + 12) as f64,
+        "{chain}: {tries} failed calls in {down} s down"
+    );
     proxy.set(ProxyFault::Pass);
+    let back = Instant::now();
     let tip = show(len);
     d.wait_indexed(chain, tip).await;
+    let resumed = back.elapsed();
+    assert!(
+        resumed < Duration::from_secs(40),
+        "{chain}: resumed {resumed:?} after the node came back"
+    );
+    eprintln!("{chain}: down {down} s, {tries} failed calls, resumed in {resumed:.1?}");
     let events = d.events().await;
     d.stop().await;
 
