@@ -649,6 +649,12 @@ pub fn parse_verdict(bytes: &[u8], sinks: &[String]) -> Result<Verdict, CallErro
                     )));
                 }
             }
+            // A body nested deeper than JSON readers go (serde_json stops at
+            // 128 levels, as do many receivers) is refused here, by name,
+            // rather than sent to a receiver that cannot read it.
+            if let Some(p) = &raw.payload {
+                serde_json::from_str::<serde_json::Value>(p.get()).map_err(|e| bad(format!("payload cannot be read back: {e}")))?;
+            }
             Ok(Verdict::Forward {
                 sinks: raw.sinks,
                 payload: raw.payload,
@@ -680,6 +686,25 @@ mod tests {
 
     fn sinks() -> Vec<String> {
         vec!["shop".into(), "ops".into()]
+    }
+
+    #[test]
+    fn a_payload_nested_past_what_readers_accept_is_refused() {
+        let deep = format!(
+            r#"{{"action":"forward","payload":{}{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        match parse_verdict(deep.as_bytes(), &[]) {
+            Err(CallError::BadVerdict(m)) => assert!(m.contains("recursion limit"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let fine = format!(
+            r#"{{"action":"forward","payload":{}{}}}"#,
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        assert!(parse_verdict(fine.as_bytes(), &[]).is_ok());
     }
 
     #[test]
