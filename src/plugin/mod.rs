@@ -653,7 +653,8 @@ pub fn parse_verdict(bytes: &[u8], sinks: &[String]) -> Result<Verdict, CallErro
             // 128 levels, as do many receivers) is refused here, by name,
             // rather than sent to a receiver that cannot read it.
             if let Some(p) = &raw.payload {
-                serde_json::from_str::<serde_json::Value>(p.get()).map_err(|e| bad(format!("payload cannot be read back: {e}")))?;
+                serde_json::from_str::<serde_json::Value>(p.get())
+                    .map_err(|e| bad(format!("payload cannot be read back: {e}")))?;
             }
             Ok(Verdict::Forward {
                 sinks: raw.sinks,
