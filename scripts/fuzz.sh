@@ -50,8 +50,8 @@ for t in "${targets[@]}"; do
         *) max_len=16384 ;;
     esac
     echo "fuzzing $t for ${FUZZ_SECS}s"
-    # The kept regressions run first as part of the corpus; new inputs go to
-    # the first folder only.
+    # The kept regressions join the corpus (cut to max_len; the test
+    # fuzz_inputs runs them whole); new inputs go to the first folder only.
     if ! cargo +nightly fuzz run --fuzz-dir fuzz "$t" "$corpus/$t" "fuzz/regressions/$t" -- \
         -max_total_time="$FUZZ_SECS" -max_len="$max_len" -rss_limit_mb=4096 -timeout=10 \
         -print_final_stats=1 >"$CARGO_TARGET_DIR/fuzz-$t.log" 2>&1; then
