@@ -47,23 +47,30 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// The verdict as the ABI spells it.
+    /// The verdict as the ABI spells it. A payload is written as the plugin
+    /// wrote it, byte for byte, as it is delivered (read into numbers and
+    /// back, a float can come out different).
     pub fn to_json(&self) -> String {
-        let v = match self {
-            Verdict::Forward { sinks, payload } => {
-                let mut v = serde_json::json!({"action": "forward"});
-                if let Some(s) = sinks {
-                    v["sinks"] = serde_json::json!(s);
-                }
-                if let Some(p) = payload {
-                    v["payload"] = serde_json::from_str(p.get()).unwrap_or_default();
-                }
-                v
+        #[derive(serde::Serialize)]
+        struct Forward<'a> {
+            action: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            sinks: Option<&'a [String]>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            payload: Option<&'a RawValue>,
+        }
+        match self {
+            Verdict::Forward { sinks, payload } => serde_json::to_string(&Forward {
+                action: "forward",
+                sinks: sinks.as_deref(),
+                payload: payload.as_deref(),
+            })
+            .expect("strings and JSON text always serialize"),
+            Verdict::Drop { reason } => {
+                serde_json::json!({"action": "drop", "reason": reason}).to_string()
             }
-            Verdict::Drop { reason } => serde_json::json!({"action": "drop", "reason": reason}),
-            Verdict::Delay { ms } => serde_json::json!({"action": "delay", "ms": ms}),
-        };
-        v.to_string()
+            Verdict::Delay { ms } => serde_json::json!({"action": "delay", "ms": ms}).to_string(),
+        }
     }
 }
 
