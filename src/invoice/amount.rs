@@ -4,7 +4,8 @@
 use ruint::aliases::U256;
 
 /// Reads a positive decimal in whole units into base units. Refuses signs,
-/// exponents, more fraction digits than `decimals`, zero, and values that
+/// exponents, more fraction digits than `decimals` (trailing zeros count:
+/// `"1.0000000"` is refused for a 6-decimal asset), zero, and values that
 /// do not fit in 256 bits.
 pub fn to_base(text: &str, decimals: u8) -> Result<U256, String> {
     let t = text.trim();
@@ -15,7 +16,6 @@ pub fn to_base(text: &str, decimals: u8) -> Result<U256, String> {
             "`{text}` is not a positive decimal amount such as \"25\" or \"25.01\""
         ));
     }
-    let frac = frac.trim_end_matches('0');
     if frac.len() > decimals as usize {
         return Err(format!(
             "`{text}` has more decimal places than the asset's {decimals}"
@@ -71,6 +71,45 @@ mod tests {
         assert_eq!(from_base(U256::from(100_000_000u64), 8), "1");
     }
 
+    /// Random amounts in random decimals read back to the same base units,
+    /// and a sum that would pass 2^256 - 1 is caught, never wrapped.
+    #[test]
+    fn amounts_round_trip_and_never_wrap() {
+        let mut rng = fastrand::Rng::with_seed(19);
+        for _ in 0..20_000 {
+            let decimals = rng.u8(0..=36);
+            let limbs = [rng.u64(..), rng.u64(..), rng.u64(..), rng.u64(..)];
+            let mut value = U256::from_limbs(limbs) >> rng.usize(0..256);
+            if value.is_zero() {
+                value = U256::from(1u8);
+            }
+            let text = from_base(value, decimals);
+            assert_eq!(
+                to_base(&text, decimals).unwrap(),
+                value,
+                "{text} ({decimals})"
+            );
+            let step = U256::from(rng.u64(1..)) << rng.usize(0..200);
+            let k = U256::from(rng.u32(..));
+            let checked = step.checked_mul(k).and_then(|s| value.checked_add(s));
+            let wide = |x: U256| ruint::Uint::<320, 5>::from(x);
+            let exact = wide(value) + wide(step) * wide(k);
+            match checked {
+                Some(sum) => assert_eq!(wide(sum), exact),
+                None => assert!(exact > wide(U256::MAX)),
+            }
+        }
+    }
+
+    #[test]
+    fn trailing_zeros_past_the_decimals_are_refused() {
+        let long = format!("1.{}", "0".repeat(30));
+        assert!(to_base(&long, 6)
+            .unwrap_err()
+            .contains("more decimal places"));
+        assert_eq!(to_base("1.000000", 6).unwrap(), U256::from(1_000_000u64));
+    }
+
     #[test]
     fn bad_amounts_say_why() {
         assert!(to_base("-1", 6)
@@ -84,6 +123,9 @@ mod tests {
             .contains("more decimal places"));
         assert!(to_base("0", 6).unwrap_err().contains("above zero"));
         assert!(to_base("1.", 6).is_err());
+        assert!(to_base("1.500", 2)
+            .unwrap_err()
+            .contains("more decimal places"));
         assert!(to_base("", 6).is_err());
     }
 }
