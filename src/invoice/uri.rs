@@ -22,8 +22,16 @@ pub struct UriParts<'a> {
     pub contract: Option<&'a str>,
 }
 
+/// Percent-encodes a BIP-21 parameter value: a space is `%20`, never `+`
+/// (strict BIP-21 parsers read `+` as a plus sign).
 fn encode(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+    /// Everything but RFC 3986's unreserved characters.
+    const VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(s, VALUE).to_string()
 }
 
 pub fn bitcoin_uri(p: &UriParts<'_>) -> String {
@@ -124,7 +132,7 @@ mod tests {
                 50_000,
                 None
             )),
-            "bitcoin:bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu?amount=0.0005&label=order+A1001"
+            "bitcoin:bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu?amount=0.0005&label=order%20A1001"
         );
         let to = "0x9858EfFD232B4033E47d90003D41EC34EcaEda94";
         assert_eq!(
@@ -139,6 +147,17 @@ mod tests {
         assert_eq!(
             tron_uri(&parts("TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH", "25.01", 25_010_000, Some("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"))),
             "tron:TUEZSdKsoDHQMeZwihtdoBiN46zxhGWYdH?amount=25.01&token=TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"
+        );
+    }
+
+    #[test]
+    fn bip21_label_spaces_are_percent_20_not_plus() {
+        let mut p = parts("bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu", "1", 1, None);
+        p.label = Some("Tea & cake + 2 cups");
+        let uri = bitcoin_uri(&p);
+        assert!(
+            uri.ends_with("&label=Tea%20%26%20cake%20%2B%202%20cups"),
+            "{uri}"
         );
     }
 
