@@ -249,9 +249,12 @@ pub async fn run_with_listener(
                 let inv = c.invoices.as_ref()?;
                 Some((
                     c.name.clone(),
-                    crate::invoice::tracker::ZeroConf {
-                        enabled: inv.zero_conf,
-                        rbf: inv.zero_conf_rbf,
+                    crate::invoice::tracker::ChainPolicy {
+                        zero_conf: crate::invoice::tracker::ZeroConf {
+                            enabled: inv.zero_conf,
+                            rbf: inv.zero_conf_rbf,
+                        },
+                        amount_reuse_after: inv.amount_reuse_after.as_secs(),
                     },
                 ))
             })

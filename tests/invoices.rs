@@ -244,6 +244,16 @@ async fn derived_invoices_follow_their_payments() {
             json!({"chain": CHAIN, "asset": "BTC", "amount": "1", "order_id": ""}),
             "invalid_order_id",
         ),
+        // Trailing zeros past BTC's 8 decimals: refused like any other digit.
+        (
+            json!({"chain": CHAIN, "asset": "BTC", "amount": format!("1.{}", "0".repeat(30)), "order_id": "X"}),
+            "invalid_amount",
+        ),
+        // More than Bitcoin's supply cannot be paid.
+        (
+            json!({"chain": CHAIN, "asset": "BTC", "amount": "21000000.00000001", "order_id": "X"}),
+            "invalid_amount",
+        ),
     ] {
         let (status, answer) = create(&d, body.clone()).await;
         assert_eq!(status, 400, "{body}: {answer}");
@@ -255,6 +265,183 @@ async fn derived_invoices_follow_their_payments() {
     )
     .await;
     assert_eq!(status, 404);
+    order_ids_that_spoof_another_are_refused(&d).await;
+    page_sizes_outside_their_range_are_refused(&d).await;
+    d.stop().await;
+}
+
+/// Bidi controls and zero-width characters would make one order id look
+/// like another on the checkout page.
+async fn order_ids_that_spoof_another_are_refused(d: &Daemon) {
+    for spoof in [
+        "A1001\u{202E}1001",
+        "A10\u{200B}01",
+        "\u{2066}A1001\u{2069}",
+        "A1001\u{FEFF}",
+        "A1001\u{061C}",
+    ] {
+        let body = json!({"chain": CHAIN, "asset": "BTC", "amount": "1", "order_id": spoof});
+        let (status, answer) = create(d, body).await;
+        assert_eq!(status, 400, "{spoof:?}: {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_order_id", "{answer}");
+    }
+    // Letters of any script are fine.
+    let (status, answer) = create(
+        d,
+        json!({"chain": CHAIN, "asset": "BTC", "amount": "1", "order_id": "订单-42 é"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+}
+
+/// `limit=1000001` used to answer 200 while `limit=-1` answered 400.
+async fn page_sizes_outside_their_range_are_refused(d: &Daemon) {
+    for path in [
+        "/v1/invoices?limit=1000001",
+        "/v1/invoices?limit=0",
+        "/v1/invoices?limit=-1",
+        "/v1/events?limit=1001",
+        "/v1/events?wait=61",
+        "/v1/deliveries?limit=99999999999999999999",
+    ] {
+        let (status, answer) = d.get(path).await;
+        assert_eq!(status, 400, "{path}: {answer}");
+        assert_eq!(answer["error"]["code"], "invalid_parameter", "{path}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(" to "),
+            "{path}: names the range: {message}"
+        );
+    }
+    let (status, _) = d.get("/v1/invoices?limit=1000").await;
+    assert_eq!(status, 200);
+}
+
+/// Invoice A for 0.01 BTC expires; B for the same price used to be handed
+/// the same 0.01, and B's buyer's payment then credited A (`paid_late`)
+/// while B stayed pending. Now the amount stays A's: B gets another one,
+/// A's late payer credits A while B is open, and B's buyer credits B.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_credited_the_wrong_order_after_an_amount_was_reused() {
+    let mut chain = Vec::new();
+    extend(&mut chain, 1, 3, 0);
+    let node = ReplayNode::start(1, &chain).await;
+    let shared = wallet_script(91);
+    let shared_addr = regtest_address(&shared);
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}{}",
+        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 1)]),
+        invoices_section(&format!(
+            "shared_address = \"{shared_addr}\"\nunique_amount_step = \"0.0001\"\nmax_open = 3"
+        )),
+    );
+    let d = Daemon::start(&config).await;
+    d.wait_indexed(CHAIN, 3).await;
+    let price = |order: &str, expires_in: u64| json!({"chain": CHAIN, "asset": "BTC", "amount": "0.01", "order_id": order, "expires_in": expires_in});
+    let (_, a) = create(&d, price("A", 1)).await;
+    assert_eq!(a["amount_due"], "0.01");
+    let a_id = a["id"].as_str().unwrap();
+    let expired = d.invoice_until(a_id, "expired").await;
+    let until = expired["amount_reserved_until"].as_u64().expect("reserved");
+    let day = expired["expires_at"].as_u64().unwrap() + 86400;
+    assert!(
+        (day - 5..=day + 5).contains(&until),
+        "held a day: {expired}"
+    );
+    let (code, b) = create(&d, price("B", 3600)).await;
+    assert_eq!(code, 201, "{b}");
+    assert_eq!(b["amount_due"], "0.0101", "A's amount stays A's: {b}");
+    let b_id = b["id"].as_str().unwrap();
+
+    // A's late payer pays A's amount while B is open.
+    pay(&mut chain, 1, &[(shared.clone(), 1_000_000)], 1);
+    node.set_chain(1, &chain);
+    d.wait_indexed(CHAIN, 4).await;
+    let late = d.invoice_until(a_id, "paid_late").await;
+    assert_eq!(late["paid"], "0.01");
+    let (_, open) = d.get(&format!("/v1/invoices/{b_id}")).await;
+    assert_eq!(open["status"], "pending", "{open}");
+    assert_eq!(open["paid"], "0");
+
+    // B's buyer pays B's amount.
+    pay(&mut chain, 1, &[(shared.clone(), 1_010_000)], 2);
+    node.set_chain(1, &chain);
+    d.wait_indexed(CHAIN, 5).await;
+    let paid = d.invoice_until(b_id, "confirmed").await;
+    assert_eq!(paid["paid"], "0.0101");
+    let (_, a_after) = d.get(&format!("/v1/invoices/{a_id}")).await;
+    assert_eq!(a_after["status"], "paid_late");
+    assert_eq!(a_after["paid"], "0.01", "{a_after}");
+
+    // A cancelled invoice keeps its amount too: C is cancelled, D is not
+    // handed C's amount, and C's payer credits C.
+    let (_, c) = create(&d, price("C", 3600)).await;
+    assert_eq!(c["amount_due"], "0.01", "A paid late: its amount is free");
+    let c_id = c["id"].as_str().unwrap();
+    let (code, cancelled) = d
+        .post_json(&format!("/v1/invoices/{c_id}/cancel"), &json!({}))
+        .await;
+    assert_eq!(code, 200, "{cancelled}");
+    assert!(
+        cancelled["amount_reserved_until"].as_u64().is_some(),
+        "{cancelled}"
+    );
+    let (_, dd) = create(&d, price("D", 3600)).await;
+    assert_eq!(dd["amount_due"], "0.0101", "{dd}");
+    pay(&mut chain, 1, &[(shared.clone(), 1_000_000)], 3);
+    node.set_chain(1, &chain);
+    d.wait_indexed(CHAIN, 6).await;
+    d.invoice_until(c_id, "paid_late").await;
+    let (_, d_after) = d
+        .get(&format!("/v1/invoices/{}", dd["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(d_after["status"], "pending", "{d_after}");
+    d.stop().await;
+}
+
+/// After `amount_reuse_after` an ended invoice's amount is free: a new
+/// invoice gets it, and a payment of it credits the new invoice, not the
+/// old one that merely asked for the same amount.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_its_hold_an_amount_belongs_to_the_new_invoice() {
+    let mut chain = Vec::new();
+    extend(&mut chain, 1, 3, 0);
+    let node = ReplayNode::start(1, &chain).await;
+    let shared = wallet_script(92);
+    let shared_addr = regtest_address(&shared);
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}{}",
+        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 1)]),
+        invoices_section(&format!(
+            "shared_address = \"{shared_addr}\"\nunique_amount_step = \"0.0001\"\namount_reuse_after = \"1s\""
+        )),
+    );
+    let d = Daemon::start(&config).await;
+    d.wait_indexed(CHAIN, 3).await;
+    let (_, a) = create(
+        &d,
+        json!({"chain": CHAIN, "asset": "BTC", "amount": "0.01", "order_id": "A", "expires_in": 1}),
+    )
+    .await;
+    d.invoice_until(a["id"].as_str().unwrap(), "expired").await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let (_, n) = create(
+        &d,
+        json!({"chain": CHAIN, "asset": "BTC", "amount": "0.01", "order_id": "N"}),
+    )
+    .await;
+    assert_eq!(n["amount_due"], "0.01", "the hold is over: {n}");
+    pay(&mut chain, 1, &[(shared.clone(), 1_000_000)], 1);
+    node.set_chain(1, &chain);
+    d.wait_indexed(CHAIN, 4).await;
+    d.invoice_until(n["id"].as_str().unwrap(), "confirmed")
+        .await;
+    let (_, old) = d
+        .get(&format!("/v1/invoices/{}", a["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(old["status"], "expired", "{old}");
     d.stop().await;
 }
 
@@ -400,6 +587,17 @@ async fn usdt_on_a_shared_tron_address_paid_in_reverse_order() {
     .await;
     assert_eq!(t1["amount_due"], "25");
     assert_eq!(t2["amount_due"], "25.01");
+    // 2^256 - 1 base units: the unique step used to wrap around to 0.009999.
+    let max = "115792089237316195423570985008687907853269984665640564039457584007913129.639935";
+    for order in ["W1", "W2"] {
+        let (code, answer) = create(
+            &d,
+            json!({"chain": "tron", "asset": "USDT", "amount": max, "order_id": order}),
+        )
+        .await;
+        assert_eq!(code, 400, "{answer}");
+        assert_eq!(answer["error"]["code"], "invalid_amount", "{answer}");
+    }
     assert_eq!(t2["address"], shared.as_str());
     assert_eq!(
         t2["payment_uri"],
@@ -462,7 +660,7 @@ async fn an_epusdt_shop_creates_an_order_and_gets_its_signed_callback() {
     const BASE: u64 = 8000;
     const TOKEN: &str = "epusdt_password_xasddawqe";
     let node = TronReplay::start(rewritten_chain(BASE, 3, 0, None, |_| None, &a)).await;
-    let callbacks: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let callbacks: Arc<Mutex<Vec<String>>> = Arc::default();
     let seen = callbacks.clone();
     let (shop, _shop_stop) = serve_http(
         || false,
@@ -473,7 +671,7 @@ async fn an_epusdt_shop_creates_an_order_and_gets_its_signed_callback() {
                 let body = req.into_body().collect().await.unwrap().to_bytes();
                 seen.lock()
                     .unwrap()
-                    .push(serde_json::from_slice(&body).unwrap());
+                    .push(String::from_utf8(body.to_vec()).unwrap());
                 hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from("ok")))
             }
         },
@@ -481,7 +679,8 @@ async fn an_epusdt_shop_creates_an_order_and_gets_its_signed_callback() {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let config = format!(
-        "{}{}\n[epusdt]\ntoken = \"{TOKEN}\"\nchain = \"tron\"\nrate = \"7.2\"\npublic_url = \"https://pay.example\"\n",
+        "{}{}\n[epusdt]\ntoken = \"{TOKEN}\"\nchain = \"tron\"\nrate = \"7.2\"\npublic_url = \"https://pay.example\"\n\
+         # The shop runs on this host.\nallow_private_notify = true\n",
         config_text(dir.path(), &[node.chain_toml("tron", BASE, "confirmations = 1")]),
         invoices_section(&format!(
             "shared_address = \"{shared}\"\nunique_amount_step = \"0.01\""
@@ -523,6 +722,27 @@ async fn an_epusdt_shop_creates_an_order_and_gets_its_signed_callback() {
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains(shared.as_str()));
 
+    // Callbacks only to http(s); the metadata address only because this
+    // daemon allows private addresses, which the next test does not.
+    for (n, bad) in [
+        "javascript:alert(1)",
+        "file:///etc/passwd",
+        "ftp://shop.example/n",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut o = json!({"order_id": format!("BAD-{n}"), "amount": 72, "notify_url": bad});
+        let signature = epusdt_signature(o.as_object().unwrap(), TOKEN);
+        o["signature"] = json!(signature);
+        let (_, refused) = d.post_json("/api/v1/order/create-transaction", &o).await;
+        assert_eq!(refused["status_code"], 10009, "{bad}: {refused}");
+        assert!(
+            refused["message"].as_str().unwrap().contains("notify_url"),
+            "{refused}"
+        );
+    }
+
     // A wrong signature is refused the way Epusdt does.
     order["signature"] = json!("0".repeat(32));
     order["order_id"] = json!("DJK-1002");
@@ -543,13 +763,19 @@ async fn an_epusdt_shop_creates_an_order_and_gets_its_signed_callback() {
     node.set_blocks(chain);
     d.wait_indexed("tron", BASE + 4).await;
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let callback = loop {
+    let raw = loop {
         if let Some(c) = callbacks.lock().unwrap().first().cloned() {
             break c;
         }
         assert!(tokio::time::Instant::now() < deadline, "no callback");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
+    // Whole amounts as Epusdt (Go) writes them: `72`, never `72.0`.
+    assert!(
+        raw.contains(r#""amount":72,"actual_amount":10,"#),
+        "numbers as Go writes them: {raw}"
+    );
+    let callback: Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(callback["trade_id"], trade_id.as_str());
     assert_eq!(callback["order_id"], "DJK-1001");
     assert_eq!(callback["status"], 2);
@@ -566,6 +792,75 @@ async fn an_epusdt_shop_creates_an_order_and_gets_its_signed_callback() {
         epusdt_signature(obj, TOKEN).as_str(),
         "the callback's signature checks out"
     );
+    d.stop().await;
+}
+
+/// Without `allow_private_notify`, paywatch would otherwise POST signed
+/// callbacks to cloud metadata or a service on the shop's network.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn epusdt_callbacks_to_private_addresses_are_refused() {
+    use common::tron::{real_block, rewritten_chain, TronReplay};
+    let Some(fx) = fixtures() else { return };
+    let a = real_block(&fx, 60836289);
+    let shared = bs58::encode(hex::decode(format!("41{}", "c0ffee".repeat(6) + "00aa")).unwrap())
+        .with_check()
+        .into_string();
+    const BASE: u64 = 8000;
+    const TOKEN: &str = "epusdt_password_xasddawqe";
+    let node = TronReplay::start(rewritten_chain(BASE, 3, 0, None, |_| None, &a)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}{}\n[epusdt]\ntoken = \"{TOKEN}\"\nchain = \"tron\"\nrate = \"7.2\"\npublic_url = \"https://pay.example\"\n",
+        config_text(dir.path(), &[node.chain_toml("tron", BASE, "confirmations = 1")]),
+        invoices_section(&format!(
+            "shared_address = \"{shared}\"\nunique_amount_step = \"0.01\""
+        )),
+    );
+    let d = Daemon::start(&config).await;
+    let order = |n: usize, notify: &str, redirect: Option<&str>| {
+        let mut o = json!({"order_id": format!("P-{n}"), "amount": 72, "notify_url": notify});
+        if let Some(r) = redirect {
+            o["redirect_url"] = json!(r);
+        }
+        let signature = epusdt_signature(o.as_object().unwrap(), TOKEN);
+        o["signature"] = json!(signature);
+        o
+    };
+    for (n, (notify, redirect)) in [
+        ("http://169.254.169.254/latest/meta-data/", None),
+        ("http://127.0.0.1:9/notify", None),
+        ("http://localhost/notify", None),
+        ("http://[::1]/notify", None),
+        ("http://192.168.1.10/notify", None),
+        ("https://shop.example/notify", Some("file:///etc/passwd")),
+        ("https://shop.example/notify", Some("http://10.0.0.1/done")),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (_, refused) = d
+            .post_json(
+                "/api/v1/order/create-transaction",
+                &order(n, notify, redirect),
+            )
+            .await;
+        let code = if redirect.is_some() { 10004 } else { 10009 };
+        assert_eq!(
+            refused["status_code"], code,
+            "{notify} {redirect:?}: {refused}"
+        );
+    }
+    let (_, ok) = d
+        .post_json(
+            "/api/v1/order/create-transaction",
+            &order(
+                99,
+                "https://shop.example/notify",
+                Some("https://shop.example/done"),
+            ),
+        )
+        .await;
+    assert_eq!(ok["status_code"], 200, "{ok}");
     d.stop().await;
 }
 

@@ -665,6 +665,36 @@ fn query_map(query: Option<&str>) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// A numeric query parameter that must lie in `range`; outside it, or not
+/// a number, is a 400 `invalid_parameter` naming the range.
+fn ranged<T>(
+    q: &BTreeMap<String, String>,
+    key: &str,
+    default: T,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<T, ApiError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Display + Copy,
+{
+    let out_of_range = |v: &str| {
+        ApiError::bad_request(
+            "invalid_parameter",
+            format!(
+                "`{key}` must be an integer from {} to {}, not `{v}`",
+                range.start(),
+                range.end()
+            ),
+        )
+    };
+    match q.get(key) {
+        None => Ok(default),
+        Some(v) => match v.parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(out_of_range(v)),
+        },
+    }
+}
+
 fn number<T: std::str::FromStr>(
     q: &BTreeMap<String, String>,
     key: &str,
@@ -754,7 +784,10 @@ async fn epusdt_create(state: &AppState, req: Request<Incoming>) -> Result<Resp,
             &body,
         )
     });
-    Ok(json_response(StatusCode::OK, &answer))
+    let mut r = Response::new(Full::new(Bytes::from(answer)));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(r)
 }
 
 fn invoice_json(state: &AppState, inv: &crate::invoice::model::Invoice) -> Value {
@@ -811,7 +844,7 @@ fn get_invoice(state: &AppState, id: &str) -> Result<Resp, ApiError> {
 fn list_invoices(state: &AppState, query: Option<&str>) -> Result<Resp, ApiError> {
     use crate::invoice::model::InvoiceStatus;
     let q = query_map(query);
-    let limit = number(&q, "limit", 100usize)?.clamp(1, MAX_PAGE);
+    let limit = ranged(&q, "limit", 100usize, 1..=MAX_PAGE)?;
     let status = match q.get("status") {
         None => None,
         Some(s) => Some(InvoiceStatus::parse(s).ok_or_else(|| {
@@ -847,8 +880,16 @@ fn list_invoices(state: &AppState, query: Option<&str>) -> Result<Resp, ApiError
 }
 
 fn cancel_invoice(state: &AppState, id: &str) -> Result<Resp, ApiError> {
-    match tokio::task::block_in_place(|| crate::invoice::tracker::cancel(&state.store, id))
-        .map_err(ApiError::internal)?
+    let reuse_after = |chain: &str| {
+        state
+            .invoices
+            .get(chain)
+            .map_or(0, |c| c.amount_reuse_after().as_secs())
+    };
+    match tokio::task::block_in_place(|| {
+        crate::invoice::tracker::cancel(&state.store, id, reuse_after)
+    })
+    .map_err(ApiError::internal)?
     {
         None => Err(ApiError::not_found(format!("no invoice `{id}`"))),
         Some(Err(status)) => Err(ApiError::new(
@@ -947,7 +988,7 @@ fn deliveries(state: &AppState, query: Option<&str>) -> Result<Resp, ApiError> {
             )
         })?),
     };
-    let limit = number(&q, "limit", 100usize)?.clamp(1, MAX_PAGE);
+    let limit = ranged(&q, "limit", 100usize, 1..=MAX_PAGE)?;
     let after = q.get("after").map(String::as_str);
     if let Some(a) = after {
         if parse_delivery_id(a).is_none() {
@@ -1037,7 +1078,7 @@ fn transfers(state: &AppState, query: Option<&str>) -> Result<Resp, ApiError> {
         ));
     };
     let c = chain(state, chain_name)?;
-    let limit = number(&q, "limit", 100usize)?.clamp(1, MAX_PAGE);
+    let limit = ranged(&q, "limit", 100usize, 1..=MAX_PAGE)?;
     let tip = c.status.indexed_height().unwrap_or(0);
     let (list, next) = match (q.get("address"), q.get("txid")) {
         (Some(a), None) => {
@@ -1107,8 +1148,8 @@ fn transfers(state: &AppState, query: Option<&str>) -> Result<Resp, ApiError> {
 async fn events(state: &AppState, query: Option<&str>) -> Result<Resp, ApiError> {
     let q = query_map(query);
     let after = number(&q, "after", 0u64)?;
-    let limit = number(&q, "limit", 100usize)?.clamp(1, MAX_PAGE);
-    let wait = number(&q, "wait", 0u64)?.min(MAX_WAIT_SECS);
+    let limit = ranged(&q, "limit", 100usize, 1..=MAX_PAGE)?;
+    let wait = ranged(&q, "wait", 0u64, 0..=MAX_WAIT_SECS)?;
     let mut rx = state.store.subscribe();
     if wait > 0 && *rx.borrow_and_update() <= after {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);

@@ -145,11 +145,19 @@ impl Checkout {
             }
             [id, "status"] => {
                 let since = q.get("since").cloned();
-                let wait = q
-                    .get("wait")
-                    .and_then(|w| w.parse::<u64>().ok())
-                    .unwrap_or(0)
-                    .min(MAX_WAIT);
+                let wait = match q.get("wait").map(|w| (w, w.parse::<u64>())) {
+                    None => 0,
+                    Some((_, Ok(w))) if w <= MAX_WAIT => w,
+                    Some((w, _)) => {
+                        return crate::api::json_response(
+                            StatusCode::BAD_REQUEST,
+                            &serde_json::json!({"error": {
+                                "code": "invalid_parameter",
+                                "message": format!("`wait` must be an integer from 0 to {MAX_WAIT}, not `{w}`"),
+                            }}),
+                        )
+                    }
+                };
                 self.status(store, invoices, id, since, wait).await
             }
             [id, "qr.svg"] => match find(store, invoices, id) {

@@ -105,7 +105,7 @@ pub enum SinkKind {
     Webhook { url: Url, secret: Secret },
     /// Epusdt's order callback to each order's `notify_url`, signed with the
     /// `[epusdt]` token (added by paywatch when `[epusdt]` is configured).
-    Epusdt { token: Secret },
+    Epusdt { token: Secret, allow_private: bool },
     /// NATS JetStream publish, deduplicated by `Nats-Msg-Id`.
     Nats {
         url: String,

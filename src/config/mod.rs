@@ -76,6 +76,8 @@ struct RawEpusdt {
     rate: Option<String>,
     expires_in: Option<u64>,
     public_url: Option<String>,
+    #[serde(default)]
+    allow_private_notify: bool,
 }
 
 fn default_epusdt_asset() -> String {
@@ -96,6 +98,9 @@ pub struct EpusdtConfig {
     /// How customers reach this server, for `payment_url` (no trailing
     /// slash; `[checkout] public_url` when unset).
     pub public_url: String,
+    /// Callbacks (`notify_url`) and redirects may go to loopback, private
+    /// and link-local addresses: for a shop on this host or network.
+    pub allow_private_notify: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -338,6 +343,8 @@ struct RawInvoices {
     default_expires_in: Option<u64>,
     zero_conf: Option<bool>,
     zero_conf_rbf: Option<bool>,
+    amount_reuse_after: Option<String>,
+    max_amount: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// Where invoice addresses come from.
@@ -371,6 +378,12 @@ pub struct InvoiceConfig {
     /// With `zero_conf`, also a transaction that can be replaced (signals
     /// BIP-125, or the node runs full-RBF).
     pub zero_conf_rbf: bool,
+    /// On a shared address, how long an amount stays reserved for an
+    /// invoice after it expired or was cancelled.
+    pub amount_reuse_after: Duration,
+    /// The largest amount an invoice may ask for, by asset symbol (upper
+    /// case), whole units as written.
+    pub max_amount: std::collections::BTreeMap<String, String>,
 }
 
 fn invoice_config(raw: RawInvoices) -> Result<InvoiceConfig, String> {
@@ -409,6 +422,15 @@ fn invoice_config(raw: RawInvoices) -> Result<InvoiceConfig, String> {
             }
         }
     };
+    if raw.amount_reuse_after.is_some() && !matches!(source, InvoiceSource::Shared { .. }) {
+        return Err("invoices: `amount_reuse_after` goes with `shared_address`".into());
+    }
+    let amount_reuse_after = match raw.amount_reuse_after.as_deref() {
+        None => Duration::from_secs(86400),
+        Some(t) => humantime::parse_duration(t).map_err(|e| {
+            format!("invoices.amount_reuse_after: `{t}` is not a duration such as \"24h\": {e}")
+        })?,
+    };
     let default_expires_in = raw.default_expires_in.unwrap_or(1800);
     if !(60..=30 * 86400).contains(&default_expires_in) {
         return Err("invoices.default_expires_in: between 60 and 2592000 seconds".into());
@@ -418,6 +440,13 @@ fn invoice_config(raw: RawInvoices) -> Result<InvoiceConfig, String> {
         gap_limit: raw.gap_limit.unwrap_or(20).max(1),
         default_expires_in,
         zero_conf: raw.zero_conf.unwrap_or(false),
+        amount_reuse_after,
+        max_amount: raw
+            .max_amount
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (k.to_uppercase(), v))
+            .collect(),
         zero_conf_rbf: raw.zero_conf_rbf.unwrap_or(false),
     })
 }
@@ -749,6 +778,7 @@ impl Config {
                         .unwrap_or_else(|| checkout.public_url.clone())
                         .trim_end_matches('/')
                         .to_string(),
+                    allow_private_notify: e.allow_private_notify,
                 })
             }
         };

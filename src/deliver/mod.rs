@@ -90,6 +90,7 @@ pub fn start(
             name: "epusdt".into(),
             kind: SinkKind::Epusdt {
                 token: e.token.clone(),
+                allow_private: e.allow_private_notify,
             },
             timeout: Duration::from_secs(10),
             retry: crate::config::RetryPolicy::default(),
@@ -154,7 +155,9 @@ pub fn start(
 /// A connection to one sink.
 pub enum SinkClient {
     Webhook(webhook::Webhook),
-    Epusdt(reqwest::Client, crate::config::Secret),
+    /// The client, the token callbacks are signed with, and whether they may
+    /// go to private addresses.
+    Epusdt(reqwest::Client, crate::config::Secret, bool),
     Nats(Box<nats::Nats>),
 }
 
@@ -166,14 +169,20 @@ impl SinkClient {
                 secret.clone(),
                 sink.timeout,
             )?),
-            SinkKind::Epusdt { token } => SinkClient::Epusdt(
-                reqwest::Client::builder()
+            SinkKind::Epusdt {
+                token,
+                allow_private,
+            } => {
+                let mut client = reqwest::Client::builder()
                     .timeout(sink.timeout)
                     // As for webhooks: a redirected POST loses its body.
-                    .redirect(reqwest::redirect::Policy::none())
-                    .build()?,
-                token.clone(),
-            ),
+                    .redirect(reqwest::redirect::Policy::none());
+                if !allow_private {
+                    // Names are resolved to public addresses only.
+                    client = client.dns_resolver(Arc::new(crate::invoice::notify::PublicOnly));
+                }
+                SinkClient::Epusdt(client.build()?, token.clone(), *allow_private)
+            }
             SinkKind::Nats {
                 url,
                 subject,
@@ -197,7 +206,9 @@ impl SinkClient {
         match self {
             SinkClient::Webhook(w) => w.send(d, body, event).await,
             SinkClient::Nats(n) => n.send(body, event).await,
-            SinkClient::Epusdt(client, token) => epusdt_callback(client, token, body).await,
+            SinkClient::Epusdt(client, token, allow_private) => {
+                epusdt_callback(client, token, *allow_private, body).await
+            }
         }
     }
 }
@@ -207,6 +218,7 @@ impl SinkClient {
 async fn epusdt_callback(
     client: &reqwest::Client,
     token: &crate::config::Secret,
+    allow_private: bool,
     body: &[u8],
 ) -> Result<(), String> {
     let event: serde_json::Value =
@@ -214,9 +226,13 @@ async fn epusdt_callback(
     let Some((url, callback)) = crate::invoice::epusdt::callback(&event, token.expose()) else {
         return Ok(());
     };
+    // Checked again when sent: an order stored before the rule, or under
+    // a config that allowed private addresses, is not called now.
+    let target = crate::invoice::notify::check("notify_url", &url, allow_private)?;
     let response = client
-        .post(&url)
-        .json(&callback)
+        .post(target)
+        .header("content-type", "application/json")
+        .body(callback)
         .send()
         .await
         .map_err(|e| format!("{url}: {e}"))?;

@@ -14,8 +14,14 @@
 //!   `token`, `block_transaction_id`, `status` (2, paid) and `signature`,
 //!   signed the same way; the shop answers `ok`. Failed callbacks are
 //!   retried and dead-lettered like every other delivery.
+//! - Numbers are written as Epusdt (Go) writes them (`72`, not `72.0`;
+//!   see [`super::gojson`]), and signed as its `FormatFloat(f, 'f', -1)`.
+//! - `notify_url` and `redirect_url` must be `http(s)`; loopback, private
+//!   and link-local addresses only with `allow_private_notify`
+//!   ([`super::notify`]).
 
 use super::amount::to_base;
+use super::gojson;
 use super::rates::Rates;
 use super::service::{CreateError, CreateRequest, InvoiceChain};
 use crate::config::EpusdtConfig;
@@ -50,8 +56,23 @@ pub fn sign(params: &Map<String, Value>, token: &str) -> String {
     hex::encode(md5.finalize())
 }
 
-fn answer(status_code: u32, message: &str, data: Value) -> Value {
-    json!({"status_code": status_code, "message": message, "data": data, "request_id": ""})
+/// Epusdt's answer envelope, as Go writes it.
+fn answer(status_code: u32, message: &str, data: Value) -> String {
+    gojson::object(&[
+        ("status_code", &status_code.into()),
+        ("message", &message.into()),
+        ("data", &data),
+        ("request_id", &"".into()),
+    ])
+}
+
+/// A decimal amount as a Go `float64`.
+fn float(text: &str) -> Option<Value> {
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .map(Value::from)
 }
 
 /// Handles `create-transaction`; the answer is always HTTP 200 with
@@ -63,7 +84,7 @@ pub fn create_transaction(
     rates: &Rates,
     payment_url: impl Fn(&str) -> String,
     body: &[u8],
-) -> Value {
+) -> String {
     let Ok(Value::Object(params)) = serde_json::from_slice::<Value>(body) else {
         return answer(10009, "the request body is not a JSON object", Value::Null);
     };
@@ -87,6 +108,14 @@ pub fn create_transaction(
             Value::Null,
         );
     };
+    if let Err(e) = super::notify::check("notify_url", &notify_url, cfg.allow_private_notify) {
+        return answer(10009, &e, Value::Null);
+    }
+    if let Some(r) = text("redirect_url") {
+        if let Err(e) = super::notify::check("redirect_url", &r, cfg.allow_private_notify) {
+            return answer(10004, &e, Value::Null);
+        }
+    }
     // Epusdt prices orders in CNY, at most two decimals.
     if let Err(e) = to_base(&amount, 2) {
         return answer(10004, &format!("amount: {e}"), Value::Null);
@@ -108,25 +137,31 @@ pub fn create_transaction(
         }}),
     };
     match chain.create(store, rates, request) {
-        Ok((inv, _)) => answer(
-            200,
-            "success",
-            json!({
-                "trade_id": inv.id,
-                "order_id": inv.order_id,
-                // The order's amount as stored (a repeated request may spell it differently).
-                "amount": inv.metadata["epusdt"]["amount"]
-                    .as_str()
-                    .unwrap_or(&amount)
-                    .trim()
-                    .parse::<f64>()
-                    .unwrap_or(0.0),
-                "actual_amount": inv.amount_due.parse::<f64>().unwrap_or(0.0),
-                "token": inv.address,
-                "expiration_time": inv.expires_at,
-                "payment_url": payment_url(&inv.id),
-            }),
-        ),
+        Ok((inv, _)) => {
+            // The order's amount as stored (a repeated request may spell it differently).
+            let stored = inv.metadata["epusdt"]["amount"].as_str().unwrap_or(&amount);
+            let (Some(amount), Some(actual)) = (float(stored), float(&inv.amount_due)) else {
+                return answer(
+                    400,
+                    &format!(
+                        "invoice {}: amount `{stored}` or amount_due `{}` is not a number",
+                        inv.id, inv.amount_due
+                    ),
+                    Value::Null,
+                );
+            };
+            let data = gojson::object(&[
+                ("trade_id", &inv.id.as_str().into()),
+                ("order_id", &inv.order_id.as_str().into()),
+                ("amount", &amount),
+                ("actual_amount", &actual),
+                ("token", &inv.address.as_str().into()),
+                ("expiration_time", &inv.expires_at.into()),
+                ("payment_url", &payment_url(&inv.id).into()),
+            ]);
+            let data: Value = serde_json::from_str(&data).expect("gojson writes JSON");
+            answer(200, "success", data)
+        }
         Err(CreateError::Conflict("invoice_exists", m)) => answer(10002, &m, Value::Null),
         Err(CreateError::Conflict(_, m)) => answer(10005, &m, Value::Null),
         Err(CreateError::Unavailable(_, m)) => answer(503, &m, Value::Null),
@@ -136,20 +171,20 @@ pub fn create_transaction(
 }
 
 /// The callback for an `invoice.confirmed` event of an Epusdt order:
-/// where to send it and the signed body; `None` for any other event.
-pub fn callback(event: &Value, token: &str) -> Option<(String, Value)> {
+/// where to send it and the signed body as Epusdt writes it (its fields in
+/// Epusdt's order, numbers as Go writes them); `None` for any other event.
+pub fn callback(event: &Value, token: &str) -> Option<(String, String)> {
     if event["type"] != "invoice.confirmed" {
         return None;
     }
     let inv = &event["invoice"];
     let meta = inv["metadata"].get("epusdt")?;
     let notify_url = meta["notify_url"].as_str()?.to_string();
-    let number = |s: &str| s.parse::<f64>().ok().map(Value::from);
     let mut body = Map::new();
     body.insert("trade_id".into(), inv["id"].clone());
     body.insert("order_id".into(), inv["order_id"].clone());
-    body.insert("amount".into(), number(meta["amount"].as_str()?.trim())?);
-    body.insert("actual_amount".into(), number(inv["amount_due"].as_str()?)?);
+    body.insert("amount".into(), float(meta["amount"].as_str()?)?);
+    body.insert("actual_amount".into(), float(inv["amount_due"].as_str()?)?);
     body.insert("token".into(), inv["address"].clone());
     body.insert(
         "block_transaction_id".into(),
@@ -159,9 +194,19 @@ pub fn callback(event: &Value, token: &str) -> Option<(String, Value)> {
             .map_or(Value::Null, |p| p["txid"].clone()),
     );
     body.insert("status".into(), 2.into());
-    let signature = sign(&body, token);
-    body.insert("signature".into(), signature.into());
-    Some((notify_url, Value::Object(body)))
+    let signature = Value::from(sign(&body, token));
+    let field = |k: &str| body.get(k).unwrap_or(&Value::Null);
+    let text = gojson::object(&[
+        ("trade_id", field("trade_id")),
+        ("order_id", field("order_id")),
+        ("amount", field("amount")),
+        ("actual_amount", field("actual_amount")),
+        ("token", field("token")),
+        ("block_transaction_id", field("block_transaction_id")),
+        ("signature", &signature),
+        ("status", field("status")),
+    ]);
+    Some((notify_url, text))
 }
 
 #[cfg(test)]

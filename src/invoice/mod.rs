@@ -4,7 +4,9 @@
 pub mod amount;
 pub mod derive;
 pub mod epusdt;
+pub mod gojson;
 pub mod model;
+pub mod notify;
 pub mod rates;
 pub mod service;
 pub mod tracker;

@@ -81,6 +81,12 @@ pub struct Invoice {
     /// payment then makes it `paid_late`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub closed: Option<InvoiceStatus>,
+    /// On a shared address, once the invoice expired or was cancelled:
+    /// until when (Unix seconds) its unique amount stays reserved for it, so
+    /// a late payment of exactly that amount credits this invoice and no
+    /// new one is handed the amount.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_reserved_until: Option<u64>,
     #[serde(default)]
     pub metadata: serde_json::Value,
     /// Set when the invoice was priced in fiat: the price and the rate that

@@ -98,7 +98,10 @@ pub fn price_to_base(price: &str, rate: U256, decimals: u8, places: u8) -> Resul
     let mut base = num.div_ceil(rate);
     if places < decimals {
         let unit = U256::from(10u8).pow(U256::from((decimals - places) as u32));
-        base = base.div_ceil(unit) * unit;
+        base = base
+            .div_ceil(unit)
+            .checked_mul(unit)
+            .ok_or("price: too large to convert")?;
     }
     Ok(base)
 }

@@ -19,6 +19,19 @@ use std::sync::{Arc, Mutex};
 const MAX_EXPIRES_IN: u64 = 30 * 86400;
 const MAX_ORDER_ID: usize = 128;
 const MAX_URL: usize = 2048;
+/// Bitcoin's supply bound, in satoshis: no payment can be larger.
+const BITCOIN_MAX_SATS: u64 = 21_000_000 * 100_000_000;
+
+/// Whether `c` is a control or format character (Unicode categories Cc and
+/// Cf: bidi overrides and isolates, zero-width spaces and joiners, …), which
+/// can make one order id look like another on the checkout page.
+pub fn is_invisible(c: char) -> bool {
+    use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
+    matches!(
+        c.general_category(),
+        GeneralCategory::Control | GeneralCategory::Format
+    )
+}
 
 /// Why an invoice was not created.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +103,9 @@ pub struct InvoiceChain {
     assets: Vec<Asset>,
     source: Source,
     default_expires_in: u64,
+    amount_reuse_after: std::time::Duration,
+    /// The largest amount per asset symbol, base units.
+    max_amount: std::collections::HashMap<String, U256>,
     matcher: Arc<Matcher>,
     format: AddressFormat,
     /// One creation at a time: derivation indexes and unique amounts.
@@ -185,6 +201,26 @@ impl InvoiceChain {
                 }
             }
         };
+        let mut max_amount = std::collections::HashMap::new();
+        for (symbol, text) in &cfg.max_amount {
+            let asset = assets
+                .iter()
+                .find(|a| a.symbol.eq_ignore_ascii_case(symbol))
+                .ok_or_else(|| {
+                    format!(
+                        "invoices.max_amount: `{symbol}` is not an asset of chain {}",
+                        chain.name
+                    )
+                })?;
+            let bound = to_base(text, asset.decimals)
+                .map_err(|e| format!("invoices.max_amount.{symbol}: {e}"))?;
+            max_amount.insert(asset.symbol.clone(), bound);
+        }
+        if matches!(chain.kind, ChainKind::Bitcoin(_)) {
+            let cap = U256::from(BITCOIN_MAX_SATS);
+            let bound = max_amount.entry("BTC".to_string()).or_insert(cap);
+            *bound = (*bound).min(cap);
+        }
         Ok(Some(InvoiceChain {
             chain: chain.name.clone(),
             network: chain.network_name().to_string(),
@@ -193,10 +229,18 @@ impl InvoiceChain {
             assets,
             source,
             default_expires_in: cfg.default_expires_in,
+            amount_reuse_after: cfg.amount_reuse_after,
+            max_amount,
             matcher,
             format: AddressFormat::for_chain(chain),
             creating: Mutex::new(()),
         }))
+    }
+
+    /// How long a shared-address amount stays reserved for an invoice that
+    /// expired or was cancelled.
+    pub fn amount_reuse_after(&self) -> std::time::Duration {
+        self.amount_reuse_after
     }
 
     /// The assets invoices on this chain can ask for.
@@ -281,11 +325,14 @@ impl InvoiceChain {
         let order_id = req.order_id.trim().to_string();
         if order_id.is_empty()
             || order_id.len() > MAX_ORDER_ID
-            || order_id.chars().any(char::is_control)
+            || order_id.chars().any(is_invisible)
         {
             return Err(invalid(
                 "invalid_order_id",
-                format!("order_id: 1 to {MAX_ORDER_ID} characters, no control characters"),
+                format!(
+                    "order_id: 1 to {MAX_ORDER_ID} bytes, no control or format characters \
+                     (bidi controls, zero-width spaces)"
+                ),
             ));
         }
         let expires_in = req.expires_in.unwrap_or(self.default_expires_in as i64);
@@ -359,6 +406,19 @@ impl InvoiceChain {
             }
         };
         let amount = from_base(base, asset.decimals);
+        if let Some(bound) = self.max_amount.get(&asset.symbol) {
+            if base > *bound {
+                return Err(invalid(
+                    "invalid_amount",
+                    format!(
+                        "amount: {amount} {} is more than the largest payable amount on chain {}, {}",
+                        asset.symbol,
+                        self.chain,
+                        from_base(*bound, asset.decimals)
+                    ),
+                ));
+            }
+        }
         let (address, key, derivation_index, due, unique) = match &self.source {
             Source::Derived(k) => {
                 let index = store.next_derivation_index(&self.chain)?;
@@ -377,14 +437,39 @@ impl InvoiceChain {
                 max_open,
                 ..
             } => {
-                let step = to_base(step, asset.decimals).expect("checked at start");
+                let step = to_base(step, asset.decimals).map_err(|e| {
+                    invalid(
+                        "invalid_amount",
+                        format!("invoices.unique_amount_step for {}: {e}", asset.symbol),
+                    )
+                })?;
+                // The largest amount this invoice could be handed must be
+                // payable: no wrapping past 2^256 - 1, nor past the bound.
+                let largest = step
+                    .checked_mul(U256::from(max_open.saturating_sub(1)))
+                    .and_then(|s| base.checked_add(s))
+                    .filter(|l| self.max_amount.get(&asset.symbol).is_none_or(|b| l <= b))
+                    .ok_or_else(|| {
+                        invalid(
+                            "invalid_amount",
+                            format!(
+                                "amount: {amount} {} plus the shared address's unique steps is more than can be paid on chain {}",
+                                asset.symbol, self.chain
+                            ),
+                        )
+                    })?;
+                let now = now_secs();
                 let mut found = None;
-                for k in 0..*max_open {
-                    let due = base + step * U256::from(k);
-                    if !store.unique_amount_taken(&self.chain, address, &asset.symbol, due)? {
+                let mut due = base;
+                while due <= largest {
+                    if !store.unique_amount_taken(&self.chain, address, &asset.symbol, due, now)? {
                         found = Some(due);
                         break;
                     }
+                    due = match due.checked_add(step) {
+                        Some(d) => d,
+                        None => break,
+                    };
                 }
                 let due = found.ok_or_else(|| {
                     CreateError::Conflict(
@@ -428,6 +513,7 @@ impl InvoiceChain {
             excess: None,
             payments: Vec::new(),
             closed: None,
+            amount_reserved_until: None,
             metadata,
             pricing,
             redirect_url,

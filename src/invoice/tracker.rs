@@ -43,6 +43,15 @@ struct MempoolView {
     full_rbf: bool,
 }
 
+/// How the tracker treats one chain's invoices.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ChainPolicy {
+    pub zero_conf: ZeroConf,
+    /// Seconds a shared-address invoice keeps its unique amount after it
+    /// expired or was cancelled (`amount_reuse_after`).
+    pub amount_reuse_after: u64,
+}
+
 /// When a mempool payment counts as confirmed for an invoice, per chain.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ZeroConf {
@@ -94,6 +103,16 @@ fn sum(payments: &[InvoicePayment], confirmed_only: bool) -> U256 {
         .fold(U256::ZERO, |a, b| a.saturating_add(b))
 }
 
+/// Ends an open invoice as `status` (expired or cancelled); on a shared
+/// address its amount stays reserved for `reuse_after` seconds.
+fn close(inv: &mut Invoice, status: InvoiceStatus, reuse_after: u64) {
+    inv.closed = Some(status);
+    inv.status = status;
+    if inv.derivation_index.is_none() {
+        inv.amount_reserved_until = Some(now_secs().saturating_add(reuse_after));
+    }
+}
+
 /// An `invoice.*` event: the invoice, and the payment event that caused it.
 fn event(inv: &Invoice, suffix: &str, trigger: Option<&Value>, key: u64) -> Value {
     let mut e = json!({
@@ -128,7 +147,7 @@ impl Invoice {
 
     /// Recomputes the status from the payments; returns the events the
     /// change causes.
-    fn settle(&mut self, trigger: Option<&Value>, key: u64) -> Vec<Value> {
+    fn settle(&mut self, trigger: Option<&Value>, key: u64, reuse_after: u64) -> Vec<Value> {
         let due = U256::from_str_radix(&self.amount_due_base, 10).unwrap_or(U256::MAX);
         let seen = sum(&self.payments, false);
         let confirmed = sum(&self.payments, true);
@@ -159,8 +178,7 @@ impl Invoice {
             // payment was on time and is likely mined again); a mempool
             // payment that is gone will not come back.
             if why == "reverted" && self.status.is_open() && self.expires_at <= now_secs() {
-                self.closed = Some(InvoiceStatus::Expired);
-                self.status = InvoiceStatus::Expired;
+                close(self, InvoiceStatus::Expired, reuse_after);
                 out.push(event(self, "expired", None, self.expires_at));
             }
             return out;
@@ -237,7 +255,7 @@ impl Invoice {
 /// Follows the feed until `stop`; `policies` by chain name.
 pub async fn run(
     store: Arc<Store>,
-    policies: HashMap<String, ZeroConf>,
+    policies: HashMap<String, ChainPolicy>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut events = store.subscribe();
@@ -264,7 +282,7 @@ pub async fn run(
 }
 
 /// One batch; `true` when more may be waiting.
-fn step(store: &Store, policies: &HashMap<String, ZeroConf>) -> Result<bool, StoreError> {
+fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, StoreError> {
     let cursor = store.invoice_cursor()?;
     let batch = store.events_after_raw(cursor, BATCH)?;
     let mut touched: HashMap<String, Invoice> = HashMap::new();
@@ -293,26 +311,47 @@ fn step(store: &Store, policies: &HashMap<String, ZeroConf>) -> Result<bool, Sto
                 .any(|x| x.txid == p.txid && x.index == p.index)
         };
         let shared = candidates.iter().any(|inv| inv.derivation_index.is_none());
+        let policy = policies.get(&p.chain).copied().unwrap_or_default();
         let chosen = if shared {
-            candidates.iter().position(has).or_else(|| {
-                // The oldest unpaid invoice asking for exactly this amount.
-                candidates.iter().position(|inv| {
-                    asset_matches(inv) && inv.amount_due_base == p.amount && inv.payments.is_empty()
-                })
-            })
+            match candidates.iter().position(has) {
+                Some(i) => Some(i),
+                None => {
+                    // The invoice that holds exactly this amount: an open
+                    // one, or one that ended recently and keeps it for its
+                    // late payer. Never an older or newer invoice that
+                    // merely asked for the same amount.
+                    let owner = match U256::from_str_radix(&p.amount, 10) {
+                        Ok(amount) => store.unique_amount_owner(
+                            &p.chain,
+                            &p.address,
+                            &p.asset.symbol,
+                            amount,
+                            now_secs(),
+                        )?,
+                        Err(_) => None,
+                    };
+                    owner.and_then(|id| {
+                        candidates.iter().position(|inv| {
+                            inv.id == id
+                                && asset_matches(inv)
+                                && inv.amount_due_base == p.amount
+                                && inv.payments.is_empty()
+                        })
+                    })
+                }
+            }
         } else {
             candidates.iter().position(asset_matches)
         };
         if let Some(i) = chosen {
             let mut inv = candidates.swap_remove(i);
-            let policy = policies.get(&p.chain).copied().unwrap_or_default();
             // A replacement that keeps the invoice's output is reported
             // with it, in the same batch: the payment moves to the new
             // transaction without the invoice going back and forth.
             let quiet = p.kind == "payment.replaced" && p.output_kept == Some(true);
-            if inv.apply(&p, policy) && !quiet {
+            if inv.apply(&p, policy.zero_conf) && !quiet {
                 let trigger: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
-                out.extend(inv.settle(Some(&trigger), *seq));
+                out.extend(inv.settle(Some(&trigger), *seq, policy.amount_reuse_after));
             }
             touched.insert(inv.id.clone(), inv);
         }
@@ -324,8 +363,8 @@ fn step(store: &Store, policies: &HashMap<String, ZeroConf>) -> Result<bool, Sto
     for inv in store.expired_invoices(now, BATCH)? {
         let mut inv = touched.remove(&inv.id).unwrap_or(inv);
         if inv.status.is_open() && inv.expires_at <= now {
-            inv.closed = Some(InvoiceStatus::Expired);
-            inv.status = InvoiceStatus::Expired;
+            let reuse_after = policies.get(&inv.chain).map_or(0, |p| p.amount_reuse_after);
+            close(&mut inv, InvoiceStatus::Expired, reuse_after);
             out.push(event(&inv, "expired", None, inv.expires_at));
         }
         touched.insert(inv.id.clone(), inv);
@@ -339,9 +378,11 @@ fn step(store: &Store, policies: &HashMap<String, ZeroConf>) -> Result<bool, Sto
 }
 
 /// Cancels an open invoice; returns it, or the status that prevents it.
+/// `reuse_after` gives a chain's `amount_reuse_after`.
 pub fn cancel(
     store: &Store,
     id: &str,
+    reuse_after: impl Fn(&str) -> u64,
 ) -> Result<Option<Result<Invoice, InvoiceStatus>>, StoreError> {
     let Some(mut inv) = store.invoice(id)? else {
         return Ok(None);
@@ -349,8 +390,8 @@ pub fn cancel(
     if !inv.status.is_open() {
         return Ok(Some(Err(inv.status)));
     }
-    inv.closed = Some(InvoiceStatus::Cancelled);
-    inv.status = InvoiceStatus::Cancelled;
+    let reuse = reuse_after(&inv.chain);
+    close(&mut inv, InvoiceStatus::Cancelled, reuse);
     let e = event(&inv, "cancelled", None, 0);
     store.commit_invoices(std::slice::from_ref(&inv), vec![e], None)?;
     Ok(Some(Ok(inv)))

@@ -5,7 +5,7 @@
 //! | `invoices` | `i id`                                | invoice JSON   |
 //! |            | `o chain 0 order_id`                  | invoice id     |
 //! |            | `a chain 0 address 0 id`              | empty          |
-//! |            | `u chain 0 address 0 asset 0 due(32)` | invoice id (a unique amount in use) |
+//! |            | `u chain 0 address 0 asset 0 due(32)` | invoice id, then `0 until(8)` once it ended (a unique amount in use, or held for a late payer) |
 //! |            | `e expires_at(8) id`                  | empty (open invoices by expiry) |
 //! | `meta`     | `derive/<chain>`, `invoice_cursor`    | next index, event cursor |
 
@@ -104,17 +104,41 @@ impl Store {
         }
     }
 
-    /// Whether a unique amount is taken on a shared address.
+    /// The invoice holding a unique amount on a shared address at `now`
+    /// (Unix seconds): an open one, or one that ended and keeps the amount
+    /// for its late payer until its hold runs out.
+    pub fn unique_amount_owner(
+        &self,
+        chain: &str,
+        address: &str,
+        asset: &str,
+        due: U256,
+        now: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(v) = self
+            .db
+            .get_pinned_cf(self.cf(CF_INVOICES), unique_key(chain, address, asset, due))?
+        else {
+            return Ok(None);
+        };
+        let (id, until) = split_owner(&v)?;
+        Ok(match until {
+            Some(until) if until <= now => None,
+            _ => Some(String::from_utf8_lossy(id).into_owned()),
+        })
+    }
+
+    /// Whether a unique amount is taken on a shared address at `now`.
     pub fn unique_amount_taken(
         &self,
         chain: &str,
         address: &str,
         asset: &str,
         due: U256,
+        now: u64,
     ) -> Result<bool, StoreError> {
         Ok(self
-            .db
-            .get_pinned_cf(self.cf(CF_INVOICES), unique_key(chain, address, asset, due))?
+            .unique_amount_owner(chain, address, asset, due, now)?
             .is_some())
     }
 
@@ -141,7 +165,13 @@ impl Store {
         );
         batch.put_cf(cf, expiry_key(inv.expires_at, &inv.id), []);
         if let Some(due) = n.unique_due {
-            if self.unique_amount_taken(&inv.chain, &inv.address, &inv.asset.symbol, due)? {
+            if self.unique_amount_taken(
+                &inv.chain,
+                &inv.address,
+                &inv.asset.symbol,
+                due,
+                inv.created_at,
+            )? {
                 return Err(corrupt("unique amount", "claimed twice"));
             }
             batch.put_cf(
@@ -247,9 +277,12 @@ impl Store {
 
     /// Writes changed invoices, the events their changes cause and the
     /// tracker's position in one batch. An open invoice keeps its expiry
-    /// entry (until it has passed); a shared-address invoice holds its unique amount until it is
-    /// confirmed or has ended (so a reorg after `paid` cannot hand the
-    /// amount to another invoice), and takes it back if a reorg reopens it.
+    /// entry (until it has passed). A shared-address invoice holds its
+    /// unique amount while open and paid (so a reorg after `paid` cannot
+    /// hand the amount to another invoice), gives it up once confirmed or
+    /// paid late, keeps it after it expired or was cancelled until its
+    /// `amount_reserved_until` (so a late payment credits it, never a newer
+    /// invoice), and takes it back if a reorg reopens it.
     pub fn commit_invoices(
         &self,
         changed: &[Invoice],
@@ -259,36 +292,45 @@ impl Store {
         use crate::invoice::model::InvoiceStatus;
         let _guard = self.invoice_lock.lock().expect("invoice lock");
         let cf = self.cf(CF_INVOICES);
+        let now = crate::invoice::service::now_secs();
         let mut batch = WriteBatch::default();
         for inv in changed {
             batch.put_cf(cf, [b"i", inv.id.as_bytes()].concat(), encode(inv));
             // A reorg that reopens an invoice after its expiry does not
             // expire it: the payment was on time and is likely mined again.
-            if inv.status.is_open() && inv.expires_at > crate::invoice::service::now_secs() {
+            if inv.status.is_open() && inv.expires_at > now {
                 batch.put_cf(cf, expiry_key(inv.expires_at, &inv.id), []);
             } else {
                 batch.delete_cf(cf, expiry_key(inv.expires_at, &inv.id));
             }
-            let Some(due) = inv
-                .derivation_index
-                .is_none()
-                .then(|| U256::from_str_radix(&inv.amount_due_base, 10).ok())
-                .flatten()
-            else {
+            if inv.derivation_index.is_some() {
                 continue;
-            };
+            }
+            let due = U256::from_str_radix(&inv.amount_due_base, 10)
+                .map_err(|e| corrupt("invoice amount_due_base", e))?;
             let k = unique_key(&inv.chain, &inv.address, &inv.asset.symbol, due);
             let owner = self.db.get_cf(cf, &k)?;
-            let ended = matches!(
-                inv.status,
-                InvoiceStatus::Confirmed
-                    | InvoiceStatus::Expired
-                    | InvoiceStatus::Cancelled
-                    | InvoiceStatus::PaidLate
-            );
-            match (ended, owner) {
-                (true, Some(o)) if o == inv.id.as_bytes() => batch.delete_cf(cf, &k),
-                (false, None) => batch.put_cf(cf, &k, inv.id.as_bytes()),
+            let mine = match &owner {
+                Some(o) => split_owner(o)?.0 == inv.id.as_bytes(),
+                None => false,
+            };
+            let held = match inv.status {
+                InvoiceStatus::Confirmed | InvoiceStatus::PaidLate => None,
+                InvoiceStatus::Expired | InvoiceStatus::Cancelled => {
+                    Some(inv.amount_reserved_until.unwrap_or(now))
+                }
+                _ => Some(u64::MAX),
+            };
+            match (held, mine, owner.is_some()) {
+                (None, true, _) => batch.delete_cf(cf, &k),
+                (Some(u64::MAX), true, _) | (Some(u64::MAX), false, false) => {
+                    batch.put_cf(cf, &k, inv.id.as_bytes())
+                }
+                (Some(until), true, _) => batch.put_cf(
+                    cf,
+                    &k,
+                    [inv.id.as_bytes(), b"\0", &until.to_be_bytes()].concat(),
+                ),
                 _ => {}
             }
         }
@@ -296,6 +338,20 @@ impl Store {
             batch.put_cf(self.cf(CF_META), KEY_CURSOR, c.to_be_bytes());
         }
         self.append_events(batch, events)
+    }
+}
+
+/// A unique amount's owner: the invoice id, and when the hold of an
+/// ended invoice runs out.
+fn split_owner(v: &[u8]) -> Result<(&[u8], Option<u64>), StoreError> {
+    match v.iter().position(|b| *b == 0) {
+        None => Ok((v, None)),
+        Some(i) => {
+            let until: [u8; 8] = v[i + 1..]
+                .try_into()
+                .map_err(|_| corrupt("unique amount", "hold is not 8 bytes"))?;
+            Ok((&v[..i], Some(u64::from_be_bytes(until))))
+        }
     }
 }
 
