@@ -62,6 +62,7 @@ pub const TEXT_KEYS: &[&str] = &[
     "redirecting",
     "return_now",
     "note_do_not_pay",
+    "note_reserved_until",
     "note_paid_late",
     "note_not_found",
     "overpaid",
@@ -385,6 +386,7 @@ pub fn public_view(inv: &Invoice, chain: &InvoiceChain) -> Value {
             "confirmed": p.confirmed,
         })).collect::<Vec<_>>(),
         "redirect_url": redirect,
+        "amount_reserved_until": inv.amount_reserved_until,
     });
     let digest = Sha256::digest(serde_json::to_vec(&view).expect("a JSON value serializes"));
     view["version"] = hex::encode(&digest[..8]).into();

@@ -43,6 +43,7 @@
       redirecting: 'Returning to the shop…',
       return_now: 'Return to the shop now',
       note_do_not_pay: 'Do not send any payment to this address.',
+      note_reserved_until: 'A payment of exactly {amount} {asset} sent before {time} is still recorded for this order; after that the amount may belong to another order.',
       note_paid_late: 'Quote order {order} when you contact the shop.',
       note_not_found: 'Check the payment link, or contact the shop.',
       overpaid: '{amount} {asset} more than due was received.',
@@ -89,6 +90,7 @@
       redirecting: '正在返回商家…',
       return_now: '立即返回商家',
       note_do_not_pay: '请勿再向此地址付款。',
+      note_reserved_until: '在 {time} 之前付款恰好 {amount} {asset} 仍会记入此订单；此后该金额可能属于其他订单。',
       note_paid_late: '联系商家时请提供订单号 {order}。',
       note_not_found: '请检查付款链接，或联系商家。',
       overpaid: '实收金额超出应付金额 {amount} {asset}。',
@@ -360,7 +362,17 @@
     else if (underpaid) note = t('note_underpaid');
     else if (st === 'paid') note = t('note_paid');
     else if (st === 'confirmed') note = redirect ? t('redirecting') : t('note_confirmed');
-    else if (st === 'expired' || st === 'cancelled') note = t('note_do_not_pay');
+    else if (st === 'expired' || st === 'cancelled') {
+      note = t('note_do_not_pay');
+      var until = Number(inv.amount_reserved_until);
+      if (isFinite(until) && until > 0) {
+        note += ' ' + t('note_reserved_until', {
+          amount: str(inv.amount_due),
+          asset: asset,
+          time: new Date(until * 1000).toLocaleString()
+        });
+      }
+    }
     else if (st === 'paid_late') note = str(inv.order_id) ? t('note_paid_late', { order: str(inv.order_id) }) : '';
     else if (st === 'not_found') note = t('note_not_found');
     setText('pw-note', note);
