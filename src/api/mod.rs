@@ -105,9 +105,15 @@ pub struct AppState {
 type Resp = Response<Full<Bytes>>;
 
 pub fn json_response(status: StatusCode, body: &Value) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::from(
+    json_text_response(
+        status,
         serde_json::to_vec(body).expect("a JSON value always serializes"),
-    )));
+    )
+}
+
+/// A response of JSON already written.
+fn json_text_response(status: StatusCode, body: impl Into<Bytes>) -> Resp {
+    let mut r = Response::new(Full::new(body.into()));
     *r.status_mut() = status;
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
@@ -784,10 +790,7 @@ async fn epusdt_create(state: &AppState, req: Request<Incoming>) -> Result<Resp,
             &body,
         )
     });
-    let mut r = Response::new(Full::new(Bytes::from(answer)));
-    r.headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Ok(r)
+    Ok(json_text_response(StatusCode::OK, answer))
 }
 
 fn invoice_json(state: &AppState, inv: &crate::invoice::model::Invoice) -> Value {

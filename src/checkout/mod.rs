@@ -150,13 +150,11 @@ impl Checkout {
                     None => 0,
                     Some((_, Ok(w))) if w <= MAX_WAIT => w,
                     Some((w, _)) => {
-                        return crate::api::json_response(
-                            StatusCode::BAD_REQUEST,
-                            &serde_json::json!({"error": {
-                                "code": "invalid_parameter",
-                                "message": format!("`wait` must be an integer from 0 to {MAX_WAIT}, not `{w}`"),
-                            }}),
+                        return crate::api::ApiError::bad_request(
+                            "invalid_parameter",
+                            format!("`wait` must be an integer from 0 to {MAX_WAIT}, not `{w}`"),
                         )
+                        .into_response()
                     }
                 };
                 self.status(store, invoices, id, since, wait).await

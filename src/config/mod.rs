@@ -381,7 +381,7 @@ pub struct InvoiceConfig {
     /// On a shared address, how long an amount stays reserved for an
     /// invoice after it expired or was cancelled.
     pub amount_reuse_after: Duration,
-    /// The largest amount an invoice may ask for, by asset symbol (upper
+    /// The largest amount an invoice may ask for, by asset symbol (any
     /// case), whole units as written.
     pub max_amount: std::collections::BTreeMap<String, String>,
 }
@@ -441,12 +441,7 @@ fn invoice_config(raw: RawInvoices) -> Result<InvoiceConfig, String> {
         default_expires_in,
         zero_conf: raw.zero_conf.unwrap_or(false),
         amount_reuse_after,
-        max_amount: raw
-            .max_amount
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(k, v)| (k.to_uppercase(), v))
-            .collect(),
+        max_amount: raw.max_amount.unwrap_or_default(),
         zero_conf_rbf: raw.zero_conf_rbf.unwrap_or(false),
     })
 }

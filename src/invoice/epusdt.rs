@@ -56,14 +56,12 @@ pub fn sign(params: &Map<String, Value>, token: &str) -> String {
     hex::encode(md5.finalize())
 }
 
-/// Epusdt's answer envelope, as Go writes it.
-fn answer(status_code: u32, message: &str, data: Value) -> String {
-    gojson::object(&[
-        ("status_code", &status_code.into()),
-        ("message", &message.into()),
-        ("data", &data),
-        ("request_id", &"".into()),
-    ])
+/// Epusdt's answer envelope around `data` (JSON text), as Go writes it.
+fn answer(status_code: u32, message: &str, data: &str) -> String {
+    format!(
+        r#"{{"status_code":{status_code},"message":{},"data":{data},"request_id":""}}"#,
+        gojson::string(message)
+    )
 }
 
 /// A decimal amount as a Go `float64`.
@@ -86,7 +84,7 @@ pub fn create_transaction(
     body: &[u8],
 ) -> String {
     let Ok(Value::Object(params)) = serde_json::from_slice::<Value>(body) else {
-        return answer(10009, "the request body is not a JSON object", Value::Null);
+        return answer(10009, "the request body is not a JSON object", "null");
     };
     let given = params
         .get("signature")
@@ -96,7 +94,7 @@ pub fn create_transaction(
         given.as_bytes(),
         sign(&params, cfg.token.expose()).as_bytes(),
     ) {
-        return answer(401, "signature verification failed", Value::Null);
+        return answer(401, "signature verification failed", "null");
     }
     let text = |k: &str| params.get(k).and_then(param_text);
     let (Some(order_id), Some(amount), Some(notify_url)) =
@@ -105,20 +103,20 @@ pub fn create_transaction(
         return answer(
             10009,
             "order_id, amount and notify_url are required",
-            Value::Null,
+            "null",
         );
     };
     if let Err(e) = super::notify::check("notify_url", &notify_url, cfg.allow_private_notify) {
-        return answer(10009, &e, Value::Null);
+        return answer(10009, &e, "null");
     }
     if let Some(r) = text("redirect_url") {
         if let Err(e) = super::notify::check("redirect_url", &r, cfg.allow_private_notify) {
-            return answer(10004, &e, Value::Null);
+            return answer(10004, &e, "null");
         }
     }
     // Epusdt prices orders in CNY, at most two decimals.
     if let Err(e) = to_base(&amount, 2) {
-        return answer(10004, &format!("amount: {e}"), Value::Null);
+        return answer(10004, &format!("amount: {e}"), "null");
     }
     let request = CreateRequest {
         chain: cfg.chain.clone(),
@@ -147,7 +145,7 @@ pub fn create_transaction(
                         "invoice {}: amount `{stored}` or amount_due `{}` is not a number",
                         inv.id, inv.amount_due
                     ),
-                    Value::Null,
+                    "null",
                 );
             };
             let data = gojson::object(&[
@@ -159,14 +157,13 @@ pub fn create_transaction(
                 ("expiration_time", &inv.expires_at.into()),
                 ("payment_url", &payment_url(&inv.id).into()),
             ]);
-            let data: Value = serde_json::from_str(&data).expect("gojson writes JSON");
-            answer(200, "success", data)
+            answer(200, "success", &data)
         }
-        Err(CreateError::Conflict("invoice_exists", m)) => answer(10002, &m, Value::Null),
-        Err(CreateError::Conflict(_, m)) => answer(10005, &m, Value::Null),
-        Err(CreateError::Unavailable(_, m)) => answer(503, &m, Value::Null),
-        Err(CreateError::Invalid(_, m)) => answer(10004, &m, Value::Null),
-        Err(CreateError::Store(e)) => answer(400, &e.to_string(), Value::Null),
+        Err(CreateError::Conflict("invoice_exists", m)) => answer(10002, &m, "null"),
+        Err(CreateError::Conflict(_, m)) => answer(10005, &m, "null"),
+        Err(CreateError::Unavailable(_, m)) => answer(503, &m, "null"),
+        Err(CreateError::Invalid(_, m)) => answer(10004, &m, "null"),
+        Err(CreateError::Store(e)) => answer(400, &e.to_string(), "null"),
     }
 }
 
@@ -180,32 +177,27 @@ pub fn callback(event: &Value, token: &str) -> Option<(String, String)> {
     let inv = &event["invoice"];
     let meta = inv["metadata"].get("epusdt")?;
     let notify_url = meta["notify_url"].as_str()?.to_string();
-    let mut body = Map::new();
-    body.insert("trade_id".into(), inv["id"].clone());
-    body.insert("order_id".into(), inv["order_id"].clone());
-    body.insert("amount".into(), float(meta["amount"].as_str()?)?);
-    body.insert("actual_amount".into(), float(inv["amount_due"].as_str()?)?);
-    body.insert("token".into(), inv["address"].clone());
-    body.insert(
-        "block_transaction_id".into(),
-        inv["payments"]
-            .as_array()
-            .and_then(|p| p.last())
-            .map_or(Value::Null, |p| p["txid"].clone()),
-    );
-    body.insert("status".into(), 2.into());
-    let signature = Value::from(sign(&body, token));
-    let field = |k: &str| body.get(k).unwrap_or(&Value::Null);
-    let text = gojson::object(&[
-        ("trade_id", field("trade_id")),
-        ("order_id", field("order_id")),
-        ("amount", field("amount")),
-        ("actual_amount", field("actual_amount")),
-        ("token", field("token")),
-        ("block_transaction_id", field("block_transaction_id")),
-        ("signature", &signature),
-        ("status", field("status")),
-    ]);
+    let block_transaction_id = inv["payments"]
+        .as_array()
+        .and_then(|p| p.last())
+        .map_or(Value::Null, |p| p["txid"].clone());
+    // Epusdt's fields in its order; the signature goes in before the last,
+    // `status`.
+    let mut fields = vec![
+        ("trade_id", inv["id"].clone()),
+        ("order_id", inv["order_id"].clone()),
+        ("amount", float(meta["amount"].as_str()?)?),
+        ("actual_amount", float(inv["amount_due"].as_str()?)?),
+        ("token", inv["address"].clone()),
+        ("block_transaction_id", block_transaction_id),
+        ("status", 2.into()),
+    ];
+    let params: Map<String, Value> = fields
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect();
+    fields.insert(fields.len() - 1, ("signature", sign(&params, token).into()));
+    let text = gojson::object(&fields.iter().map(|(k, v)| (*k, v)).collect::<Vec<_>>());
     Some((notify_url, text))
 }
 

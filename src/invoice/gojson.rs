@@ -25,7 +25,13 @@ pub fn float(f: f64) -> String {
 }
 
 /// A string as Go writes it: JSON-escaped, HTML-safe.
-fn string(s: &str, out: &mut String) {
+pub fn string(s: &str) -> String {
+    let mut out = String::new();
+    string_into(s, &mut out);
+    out
+}
+
+fn string_into(s: &str, out: &mut String) {
     let text = serde_json::to_string(s).expect("a string always serializes");
     for c in text.chars() {
         match c {
@@ -45,7 +51,7 @@ fn value(v: &Value, out: &mut String) {
         Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
         Value::Number(n) if n.is_f64() => out.push_str(&float(n.as_f64().unwrap_or(0.0))),
         Value::Number(n) => out.push_str(&n.to_string()),
-        Value::String(s) => string(s, out),
+        Value::String(s) => string_into(s, out),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -69,7 +75,7 @@ fn object_into(pairs: &[(&str, &Value)], out: &mut String) {
         if i > 0 {
             out.push(',');
         }
-        string(k, out);
+        string_into(k, out);
         out.push(':');
         value(v, out);
     }

@@ -311,40 +311,37 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
                 .any(|x| x.txid == p.txid && x.index == p.index)
         };
         let shared = candidates.iter().any(|inv| inv.derivation_index.is_none());
-        let policy = policies.get(&p.chain).copied().unwrap_or_default();
-        let chosen = if shared {
-            match candidates.iter().position(has) {
-                Some(i) => Some(i),
-                None => {
-                    // The invoice that holds exactly this amount: an open
-                    // one, or one that ended recently and keeps it for its
-                    // late payer. Never an older or newer invoice that
-                    // merely asked for the same amount.
-                    let owner = match U256::from_str_radix(&p.amount, 10) {
-                        Ok(amount) => store.unique_amount_owner(
-                            &p.chain,
-                            &p.address,
-                            &p.asset.symbol,
-                            amount,
-                            now_secs(),
-                        )?,
-                        Err(_) => None,
-                    };
-                    owner.and_then(|id| {
-                        candidates.iter().position(|inv| {
-                            inv.id == id
-                                && asset_matches(inv)
-                                && inv.amount_due_base == p.amount
-                                && inv.payments.is_empty()
-                        })
-                    })
-                }
-            }
-        } else {
+        let chosen = if !shared {
             candidates.iter().position(asset_matches)
+        } else if let Some(i) = candidates.iter().position(has) {
+            Some(i)
+        } else {
+            // The invoice that holds exactly this amount: an open one, or
+            // one that ended recently and keeps it for its late payer.
+            // Never an older or newer invoice that merely asked for the
+            // same amount.
+            let owner = match U256::from_str_radix(&p.amount, 10) {
+                Ok(amount) => store.unique_amount_owner(
+                    &p.chain,
+                    &p.address,
+                    &p.asset.symbol,
+                    amount,
+                    now_secs(),
+                )?,
+                Err(_) => None,
+            };
+            owner.and_then(|id| {
+                candidates.iter().position(|inv| {
+                    inv.id == id
+                        && asset_matches(inv)
+                        && inv.amount_due_base == p.amount
+                        && inv.payments.is_empty()
+                })
+            })
         };
         if let Some(i) = chosen {
             let mut inv = candidates.swap_remove(i);
+            let policy = policies.get(&p.chain).copied().unwrap_or_default();
             // A replacement that keeps the invoice's output is reported
             // with it, in the same batch: the payment moves to the new
             // transaction without the invoice going back and forth.

@@ -128,20 +128,6 @@ impl Store {
         })
     }
 
-    /// Whether a unique amount is taken on a shared address at `now`.
-    pub fn unique_amount_taken(
-        &self,
-        chain: &str,
-        address: &str,
-        asset: &str,
-        due: U256,
-        now: u64,
-    ) -> Result<bool, StoreError> {
-        Ok(self
-            .unique_amount_owner(chain, address, asset, due, now)?
-            .is_some())
-    }
-
     /// Stores a new invoice with its indexes, unless its order id is taken.
     /// Serialized with every other invoice write.
     pub fn insert_invoice(&self, n: NewInvoice<'_>) -> Result<InvoiceInsert, StoreError> {
@@ -165,13 +151,16 @@ impl Store {
         );
         batch.put_cf(cf, expiry_key(inv.expires_at, &inv.id), []);
         if let Some(due) = n.unique_due {
-            if self.unique_amount_taken(
-                &inv.chain,
-                &inv.address,
-                &inv.asset.symbol,
-                due,
-                inv.created_at,
-            )? {
+            if self
+                .unique_amount_owner(
+                    &inv.chain,
+                    &inv.address,
+                    &inv.asset.symbol,
+                    due,
+                    inv.created_at,
+                )?
+                .is_some()
+            {
                 return Err(corrupt("unique amount", "claimed twice"));
             }
             batch.put_cf(
@@ -289,7 +278,6 @@ impl Store {
         events: Vec<serde_json::Value>,
         cursor: Option<u64>,
     ) -> Result<Vec<u64>, StoreError> {
-        use crate::invoice::model::InvoiceStatus;
         let _guard = self.invoice_lock.lock().expect("invoice lock");
         let cf = self.cf(CF_INVOICES);
         let now = crate::invoice::service::now_secs();
@@ -314,19 +302,11 @@ impl Store {
                 Some(o) => split_owner(o)?.0 == inv.id.as_bytes(),
                 None => false,
             };
-            let held = match inv.status {
-                InvoiceStatus::Confirmed | InvoiceStatus::PaidLate => None,
-                InvoiceStatus::Expired | InvoiceStatus::Cancelled => {
-                    Some(inv.amount_reserved_until.unwrap_or(now))
-                }
-                _ => Some(u64::MAX),
-            };
-            match (held, mine, owner.is_some()) {
-                (None, true, _) => batch.delete_cf(cf, &k),
-                (Some(u64::MAX), true, _) | (Some(u64::MAX), false, false) => {
-                    batch.put_cf(cf, &k, inv.id.as_bytes())
-                }
-                (Some(until), true, _) => batch.put_cf(
+            match (hold(inv, now), mine) {
+                (Hold::Free, true) => batch.delete_cf(cf, &k),
+                (Hold::Open, true) => batch.put_cf(cf, &k, inv.id.as_bytes()),
+                (Hold::Open, false) if owner.is_none() => batch.put_cf(cf, &k, inv.id.as_bytes()),
+                (Hold::Until(until), true) => batch.put_cf(
                     cf,
                     &k,
                     [inv.id.as_bytes(), b"\0", &until.to_be_bytes()].concat(),
@@ -338,6 +318,27 @@ impl Store {
             batch.put_cf(self.cf(CF_META), KEY_CURSOR, c.to_be_bytes());
         }
         self.append_events(batch, events)
+    }
+}
+
+/// How a shared-address invoice holds its unique amount.
+enum Hold {
+    /// Open or paid: the amount is its own.
+    Open,
+    /// Expired or cancelled: kept for a late payer until then (Unix seconds).
+    Until(u64),
+    /// Confirmed or paid late: the amount is free.
+    Free,
+}
+
+fn hold(inv: &Invoice, now: u64) -> Hold {
+    use crate::invoice::model::InvoiceStatus;
+    match inv.status {
+        InvoiceStatus::Confirmed | InvoiceStatus::PaidLate => Hold::Free,
+        InvoiceStatus::Expired | InvoiceStatus::Cancelled => {
+            Hold::Until(inv.amount_reserved_until.unwrap_or(now))
+        }
+        InvoiceStatus::Pending | InvoiceStatus::Underpaid | InvoiceStatus::Paid => Hold::Open,
     }
 }
 
