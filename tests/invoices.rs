@@ -317,69 +317,100 @@ async fn page_sizes_outside_their_range_are_refused(d: &Daemon) {
     assert_eq!(status, 200);
 }
 
+/// A daemon whose regtest chain (a replay node at height 3) takes invoices
+/// on a shared address, wallet script `wallet`, with `unique_amount_step =
+/// "0.0001"` and `settings` added to `[chain.invoices]`.
+struct SharedBtc {
+    chain: Vec<bitcoin::Block>,
+    node: ReplayNode,
+    shared: ScriptBuf,
+    addr: String,
+    d: Daemon,
+    _dir: tempfile::TempDir,
+}
+
+impl SharedBtc {
+    async fn start(wallet: u32, settings: &str) -> SharedBtc {
+        let mut chain = Vec::new();
+        extend(&mut chain, 1, 3, 0);
+        let node = ReplayNode::start(1, &chain).await;
+        let shared = wallet_script(wallet);
+        let addr = regtest_address(&shared);
+        let dir = tempfile::tempdir().unwrap();
+        let config = format!(
+            "{}{}",
+            config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 1)]),
+            invoices_section(&format!(
+                "shared_address = \"{addr}\"\nunique_amount_step = \"0.0001\"\n{settings}"
+            )),
+        );
+        let d = Daemon::start(&config).await;
+        d.wait_indexed(CHAIN, 3).await;
+        SharedBtc {
+            chain,
+            node,
+            shared,
+            addr,
+            d,
+            _dir: dir,
+        }
+    }
+
+    /// Mines one block paying `sats` to the shared address, and waits
+    /// until paywatch has indexed it.
+    async fn pay(&mut self, sats: u64, tag: u32) {
+        pay(&mut self.chain, 1, &[(self.shared.clone(), sats)], tag);
+        self.node.set_chain(1, &self.chain);
+        self.d.wait_indexed(CHAIN, self.chain.len() as u64).await;
+    }
+}
+
 /// Invoice A for 0.01 BTC expires; B for the same price used to be handed
 /// the same 0.01, and B's buyer's payment then credited A (`paid_late`)
 /// while B stayed pending. Now the amount stays A's: B gets another one,
 /// A's late payer credits A while B is open, and B's buyer credits B.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_payment_credited_the_wrong_order_after_an_amount_was_reused() {
-    let mut chain = Vec::new();
-    extend(&mut chain, 1, 3, 0);
-    let node = ReplayNode::start(1, &chain).await;
-    let shared = wallet_script(91);
-    let shared_addr = regtest_address(&shared);
-    let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "{}{}",
-        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 1)]),
-        invoices_section(&format!(
-            "shared_address = \"{shared_addr}\"\nunique_amount_step = \"0.0001\"\nmax_open = 3"
-        )),
-    );
-    let d = Daemon::start(&config).await;
-    d.wait_indexed(CHAIN, 3).await;
+    let mut btc = SharedBtc::start(91, "max_open = 3").await;
     let price = |order: &str, expires_in: u64| json!({"chain": CHAIN, "asset": "BTC", "amount": "0.01", "order_id": order, "expires_in": expires_in});
-    let (_, a) = create(&d, price("A", 1)).await;
+    let (_, a) = create(&btc.d, price("A", 1)).await;
     assert_eq!(a["amount_due"], "0.01");
     let a_id = a["id"].as_str().unwrap();
-    let expired = d.invoice_until(a_id, "expired").await;
+    let expired = btc.d.invoice_until(a_id, "expired").await;
     let until = expired["amount_reserved_until"].as_u64().expect("reserved");
     let day = expired["expires_at"].as_u64().unwrap() + 86400;
     assert!(
         (day - 5..=day + 5).contains(&until),
         "held a day: {expired}"
     );
-    let (code, b) = create(&d, price("B", 3600)).await;
+    let (code, b) = create(&btc.d, price("B", 3600)).await;
     assert_eq!(code, 201, "{b}");
     assert_eq!(b["amount_due"], "0.0101", "A's amount stays A's: {b}");
     let b_id = b["id"].as_str().unwrap();
 
     // A's late payer pays A's amount while B is open.
-    pay(&mut chain, 1, &[(shared.clone(), 1_000_000)], 1);
-    node.set_chain(1, &chain);
-    d.wait_indexed(CHAIN, 4).await;
-    let late = d.invoice_until(a_id, "paid_late").await;
+    btc.pay(1_000_000, 1).await;
+    let late = btc.d.invoice_until(a_id, "paid_late").await;
     assert_eq!(late["paid"], "0.01");
-    let (_, open) = d.get(&format!("/v1/invoices/{b_id}")).await;
+    let (_, open) = btc.d.get(&format!("/v1/invoices/{b_id}")).await;
     assert_eq!(open["status"], "pending", "{open}");
     assert_eq!(open["paid"], "0");
 
     // B's buyer pays B's amount.
-    pay(&mut chain, 1, &[(shared.clone(), 1_010_000)], 2);
-    node.set_chain(1, &chain);
-    d.wait_indexed(CHAIN, 5).await;
-    let paid = d.invoice_until(b_id, "confirmed").await;
+    btc.pay(1_010_000, 2).await;
+    let paid = btc.d.invoice_until(b_id, "confirmed").await;
     assert_eq!(paid["paid"], "0.0101");
-    let (_, a_after) = d.get(&format!("/v1/invoices/{a_id}")).await;
+    let (_, a_after) = btc.d.get(&format!("/v1/invoices/{a_id}")).await;
     assert_eq!(a_after["status"], "paid_late");
     assert_eq!(a_after["paid"], "0.01", "{a_after}");
 
     // A cancelled invoice keeps its amount too: C is cancelled, D is not
     // handed C's amount, and C's payer credits C.
-    let (_, c) = create(&d, price("C", 3600)).await;
+    let (_, c) = create(&btc.d, price("C", 3600)).await;
     assert_eq!(c["amount_due"], "0.01", "A paid late: its amount is free");
     let c_id = c["id"].as_str().unwrap();
-    let (code, cancelled) = d
+    let (code, cancelled) = btc
+        .d
         .post_json(&format!("/v1/invoices/{c_id}/cancel"), &json!({}))
         .await;
     assert_eq!(code, 200, "{cancelled}");
@@ -387,17 +418,16 @@ async fn a_payment_credited_the_wrong_order_after_an_amount_was_reused() {
         cancelled["amount_reserved_until"].as_u64().is_some(),
         "{cancelled}"
     );
-    let (_, dd) = create(&d, price("D", 3600)).await;
+    let (_, dd) = create(&btc.d, price("D", 3600)).await;
     assert_eq!(dd["amount_due"], "0.0101", "{dd}");
-    pay(&mut chain, 1, &[(shared.clone(), 1_000_000)], 3);
-    node.set_chain(1, &chain);
-    d.wait_indexed(CHAIN, 6).await;
-    d.invoice_until(c_id, "paid_late").await;
-    let (_, d_after) = d
+    btc.pay(1_000_000, 3).await;
+    btc.d.invoice_until(c_id, "paid_late").await;
+    let (_, d_after) = btc
+        .d
         .get(&format!("/v1/invoices/{}", dd["id"].as_str().unwrap()))
         .await;
     assert_eq!(d_after["status"], "pending", "{d_after}");
-    d.stop().await;
+    btc.d.stop().await;
 }
 
 /// After `amount_reuse_after` an ended invoice's amount is free: a new
@@ -405,70 +435,45 @@ async fn a_payment_credited_the_wrong_order_after_an_amount_was_reused() {
 /// old one that merely asked for the same amount.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_its_hold_an_amount_belongs_to_the_new_invoice() {
-    let mut chain = Vec::new();
-    extend(&mut chain, 1, 3, 0);
-    let node = ReplayNode::start(1, &chain).await;
-    let shared = wallet_script(92);
-    let shared_addr = regtest_address(&shared);
-    let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "{}{}",
-        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 1)]),
-        invoices_section(&format!(
-            "shared_address = \"{shared_addr}\"\nunique_amount_step = \"0.0001\"\namount_reuse_after = \"1s\""
-        )),
-    );
-    let d = Daemon::start(&config).await;
-    d.wait_indexed(CHAIN, 3).await;
+    let mut btc = SharedBtc::start(92, "amount_reuse_after = \"1s\"").await;
     let (_, a) = create(
-        &d,
+        &btc.d,
         json!({"chain": CHAIN, "asset": "BTC", "amount": "0.01", "order_id": "A", "expires_in": 1}),
     )
     .await;
-    d.invoice_until(a["id"].as_str().unwrap(), "expired").await;
+    btc.d
+        .invoice_until(a["id"].as_str().unwrap(), "expired")
+        .await;
     tokio::time::sleep(Duration::from_millis(2100)).await;
     let (_, n) = create(
-        &d,
+        &btc.d,
         json!({"chain": CHAIN, "asset": "BTC", "amount": "0.01", "order_id": "N"}),
     )
     .await;
     assert_eq!(n["amount_due"], "0.01", "the hold is over: {n}");
-    pay(&mut chain, 1, &[(shared.clone(), 1_000_000)], 1);
-    node.set_chain(1, &chain);
-    d.wait_indexed(CHAIN, 4).await;
-    d.invoice_until(n["id"].as_str().unwrap(), "confirmed")
+    btc.pay(1_000_000, 1).await;
+    btc.d
+        .invoice_until(n["id"].as_str().unwrap(), "confirmed")
         .await;
-    let (_, old) = d
+    let (_, old) = btc
+        .d
         .get(&format!("/v1/invoices/{}", a["id"].as_str().unwrap()))
         .await;
     assert_eq!(old["status"], "expired", "{old}");
-    d.stop().await;
+    btc.d.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_address_tells_invoices_apart_by_amount() {
-    let mut chain = Vec::new();
-    extend(&mut chain, 1, 3, 0);
-    let node = ReplayNode::start(1, &chain).await;
-    let shared = wallet_script(90);
-    let shared_addr = regtest_address(&shared);
-    let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "{}{}",
-        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 1)]),
-        invoices_section(&format!(
-            "shared_address = \"{shared_addr}\"\nunique_amount_step = \"0.0001\"\nmax_open = 2"
-        )),
-    );
-    let d = Daemon::start(&config).await;
-    d.wait_indexed(CHAIN, 3).await;
+    let mut btc = SharedBtc::start(90, "max_open = 2").await;
+    let (d, shared, shared_addr) = (&btc.d, btc.shared.clone(), btc.addr.clone());
     let (_, b1) = create(
-        &d,
+        d,
         json!({"chain": CHAIN, "asset": "BTC", "amount": "0.01", "order_id": "B1"}),
     )
     .await;
     let (_, b2) = create(
-        &d,
+        d,
         json!({"chain": CHAIN, "asset": "BTC", "amount": "0.01", "order_id": "B2"}),
     )
     .await;
@@ -477,7 +482,7 @@ async fn a_shared_address_tells_invoices_apart_by_amount() {
     assert_eq!(b1["amount_due"], "0.01");
     assert_eq!(b2["amount_due"], "0.0101");
     let (code, full) = create(
-        &d,
+        d,
         json!({"chain": CHAIN, "asset": "BTC", "amount": "0.01", "order_id": "B3"}),
     )
     .await;
@@ -485,9 +490,9 @@ async fn a_shared_address_tells_invoices_apart_by_amount() {
     assert_eq!(full["error"]["code"], "too_many_open_invoices");
 
     // Paid in reverse order, each with its own amount.
-    pay(&mut chain, 1, &[(shared.clone(), 1_010_000)], 1);
-    pay(&mut chain, 1, &[(shared.clone(), 1_000_000)], 2);
-    node.set_chain(1, &chain);
+    pay(&mut btc.chain, 1, &[(shared.clone(), 1_010_000)], 1);
+    pay(&mut btc.chain, 1, &[(shared.clone(), 1_000_000)], 2);
+    btc.node.set_chain(1, &btc.chain);
     d.wait_indexed(CHAIN, 5).await;
     let p2 = d
         .invoice_until(b2["id"].as_str().unwrap(), "confirmed")
@@ -501,13 +506,13 @@ async fn a_shared_address_tells_invoices_apart_by_amount() {
 
     // Both ended: their amounts are free again.
     let (code, b3) = create(
-        &d,
+        d,
         json!({"chain": CHAIN, "asset": "BTC", "amount": "0.01", "order_id": "B3"}),
     )
     .await;
     assert_eq!(code, 201, "{b3}");
     assert_eq!(b3["amount_due"], "0.01");
-    d.stop().await;
+    btc.d.stop().await;
 }
 
 /// A block (height set later by `rewritten_chain`) holding one USDT
