@@ -12,7 +12,7 @@
 
 #[path = "common/mod.rs"]
 mod bench;
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use common::*;

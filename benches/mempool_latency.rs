@@ -11,7 +11,7 @@
 
 #[path = "common/mod.rs"]
 mod bench;
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use bitcoin::OutPoint;

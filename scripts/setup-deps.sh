@@ -16,7 +16,7 @@
 #   - the test contracts tests/evm/NAME.sol compiled to $REPO/.tools/evm/NAME.bin
 #     (hex, no 0x) and NAME.abi; each file's main contract must be named NAME.
 #     Recompiled only when missing, older than the source, or built by another solc.
-#   - schemathesis (PyPI), the OpenAPI fuzzer tests/openapi.rs runs against
+#   - schemathesis (PyPI), the OpenAPI fuzzer tests/it/openapi.rs runs against
 #     docs/openapi.yaml, in a venv at $REPO/.tools/venv (python3-venv from apt
 #     when this python3 has no venv/ensurepip)
 set -euo pipefail

@@ -1,6 +1,7 @@
 //! `GET /metrics` serves Prometheus text with the scanner's figures, and the
 //! Grafana dashboard in `config/grafana/` queries only metrics that exist.
 
+#[path = "it/common/mod.rs"]
 mod common;
 
 use common::*;

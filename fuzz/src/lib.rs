@@ -4,7 +4,7 @@
 //! paywatch has a fast path beside a reference decoder, both must read the
 //! same input the same way.
 //!
-//! `tests/fuzz_inputs.rs` runs these same checks on the seed corpus and on
+//! `tests/it/fuzz_inputs.rs` runs these same checks on the seed corpus and on
 //! every input kept in `fuzz/regressions/<target>/`, in the normal test run.
 
 use bitcoin::Network;

@@ -10,7 +10,7 @@
 //! every value it returns. Inside strings it skips, it only follows escapes;
 //! inside numbers it skips, it only checks the characters. The EVM and TRON
 //! decoders keep their serde form as the reference, and
-//! `tests/json_fast_path.rs` checks both give the same transfers on every
+//! `tests/it/json_fast_path.rs` checks both give the same transfers on every
 //! real block.
 
 use std::borrow::Cow;

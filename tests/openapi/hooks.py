@@ -1,4 +1,4 @@
-"""Schemathesis hooks for paywatch's docs/openapi.yaml (used by tests/openapi.rs).
+"""Schemathesis hooks for paywatch's docs/openapi.yaml (used by tests/it/openapi.rs).
 
 `POST /v1/watches:batch` takes NDJSON (`application/x-ndjson`, or its other
 name `application/jsonl`): a text body, one watch object per line. Schemathesis

@@ -2,7 +2,7 @@
 //! with its cause, the instance is replaced, a plugin that keeps failing is
 //! disabled, and a well-behaved plugin on the same engine keeps working.
 
-mod common;
+use crate::common;
 
 use paywatch::config::PluginLimits;
 use paywatch::plugin::{CallError, MemoryKv, Plugin, PluginEngine, PluginSpec, Verdict};

@@ -2,7 +2,7 @@
 //! open (loopback only); missing or wrong keys are 401, a read-only key on a
 //! write is 403, each with a clear error.
 
-mod common;
+use crate::common;
 
 use common::*;
 use serde_json::json;

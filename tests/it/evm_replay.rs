@@ -3,7 +3,7 @@
 //! (checked against ethereum-etl's independent token-transfer rows), failed
 //! transactions ignored, and malformed answers skipped without a panic.
 
-mod common;
+use crate::common;
 
 use common::evm::*;
 use common::*;

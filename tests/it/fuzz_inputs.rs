@@ -5,10 +5,10 @@
 //! With `PAYWATCH_FUZZ_CORPUS` set, the seeds are also written there, one
 //! folder per target, for `scripts/fuzz.sh`.
 
-#[path = "../fuzz/src/lib.rs"]
+#[path = "../../fuzz/src/lib.rs"]
 #[allow(dead_code)]
 mod checks;
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

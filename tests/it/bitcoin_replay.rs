@@ -2,7 +2,7 @@
 //! depth 1, 6 and 100, a restart in the middle of a sync, node faults, and
 //! bad API input.
 
-mod common;
+use crate::common;
 
 use bitcoin::hashes::Hash;
 use bitcoin::{OutPoint, Txid};

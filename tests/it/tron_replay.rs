@@ -3,7 +3,7 @@
 //! forms, reorgs and confirmations (by depth and by the solidified block) on
 //! chains rewritten from them, and malformed answers skipped without a panic.
 
-mod common;
+use crate::common;
 
 use common::tron::*;
 use common::*;

@@ -5,7 +5,7 @@
 //! with a sample watched, and with outputs received in an earlier block
 //! being spent. Malformed bytes are refused, never a panic.
 
-mod common;
+use crate::common;
 
 use bitcoin::hashes::Hash;
 use paywatch::chain::bitcoin::walk::scan_raw;

@@ -3,7 +3,7 @@
 //! succeeds, one that is down across a daemon restart, dead letters and
 //! their retry, and a plugin that traps next to one that works.
 
-mod common;
+use crate::common;
 
 use bitcoin::ScriptBuf;
 use bytes::Bytes;

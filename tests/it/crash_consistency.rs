@@ -10,7 +10,7 @@
 //! `CRASH_SEED` to replay one and `CRASH_KILLS` (kills per state) to run
 //! longer.
 
-mod common;
+use crate::common;
 
 use common::process::{free_port, receiver, Proc};
 use common::*;

@@ -1,6 +1,6 @@
 //! `paywatch plugin test` and `check-config` on plugins, through the binary.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -4,7 +4,7 @@
 //! clear 4xx or is closed; the daemon keeps answering others, and its
 //! memory stays bounded.
 
-mod common;
+use crate::common;
 
 use common::process::{free_port, Proc};
 use std::time::{Duration, Instant};

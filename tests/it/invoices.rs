@@ -3,7 +3,7 @@
 //! excess and late payments, a reorg after `paid`, a shared address with
 //! unique amounts paid in reverse order, QR codes and bad requests.
 
-mod common;
+use crate::common;
 
 use bitcoin::{Address, Network, ScriptBuf};
 use common::*;

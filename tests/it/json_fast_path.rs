@@ -5,7 +5,7 @@
 //! answers written compactly, as nodes send them, give the same result;
 //! damaged answers are refused or skipped alike, never with a panic.
 
-mod common;
+use crate::common;
 
 use paywatch::chain::evm::{self, EvmRaw};
 use paywatch::chain::skim::Json;

@@ -16,7 +16,7 @@
 //!
 //! `REORG_SEED` replays a run; `REORG_STEPS` lengthens it (80 by default).
 
-mod common;
+use crate::common;
 
 use common::*;
 use rand::{Rng, SeedableRng};

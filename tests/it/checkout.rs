@@ -4,7 +4,7 @@
 //! still due; and, in a real Chromium, a buyer paying an ETH invoice on
 //! Anvil in two parts and watching the page follow it to "confirmed".
 
-mod common;
+use crate::common;
 
 use common::anvil::*;
 use common::*;

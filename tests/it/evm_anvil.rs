@@ -4,7 +4,7 @@
 //! a reorg that removes a counted payment. Anvil and the compiled contracts
 //! come from `scripts/setup-deps.sh`.
 
-mod common;
+use crate::common;
 
 use common::anvil::*;
 use common::*;

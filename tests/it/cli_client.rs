@@ -1,7 +1,7 @@
 //! The client commands of the `paywatch` binary against a running daemon:
 //! `status`, `watch add|remove|import` and `events tail`.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::process::Command;

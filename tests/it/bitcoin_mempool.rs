@@ -6,7 +6,7 @@
 //! mempool payment that confirms with the same transfer identity, a restart
 //! with transactions in the mempool, and invoices under a zero-conf policy.
 
-mod common;
+use crate::common;
 
 use bitcoin::{OutPoint, ScriptBuf, Sequence, Transaction};
 use common::*;

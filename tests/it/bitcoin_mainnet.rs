@@ -3,7 +3,7 @@
 //! block 866342, and a spend inside the same block reported as `out`.
 //! Expected values were read from the raw blocks by an independent parser.
 
-mod common;
+use crate::common;
 
 use common::*;
 

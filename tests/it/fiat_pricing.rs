@@ -4,7 +4,7 @@
 //! when the rate moves, and a stale or disputed rate refuses the invoice
 //! with a 503 instead of pricing it with an old figure.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use common::*;

@@ -2,7 +2,7 @@
 //! error and loses nothing once there is room again; a database written by
 //! a newer paywatch is refused by name; a restart resumes without a resync.
 
-mod common;
+use crate::common;
 
 use common::process::{free_port, receiver, Proc};
 use common::*;

@@ -13,7 +13,7 @@
 //!
 //! `REORG_SEED` replays a run; `REORG_STEPS` lengthens it (60 by default).
 
-mod common;
+use crate::common;
 
 use common::anvil::*;
 use common::*;

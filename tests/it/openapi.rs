@@ -8,7 +8,7 @@
 //! Epusdt orders, so that the data-bearing answers are checked too and not
 //! only the errors.
 
-mod common;
+use crate::common;
 
 use bitcoin::{OutPoint, ScriptBuf};
 use common::*;

@@ -4,7 +4,7 @@
 //!
 //! The node binary comes from `scripts/setup-deps.sh` (or `PAYWATCH_BITCOIND`).
 
-mod common;
+use crate::common;
 
 use bitcoincore_rpc::{Auth, Client, RpcApi};
 use common::*;

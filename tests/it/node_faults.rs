@@ -6,7 +6,7 @@
 //! and in its metrics, and once the node heals ends with exactly the
 //! events of a run that saw no fault.
 
-mod common;
+use crate::common;
 
 use common::proxy::{FaultProxy, ProxyFault};
 use common::*;
@@ -187,7 +187,7 @@ async fn bitcoin_node_faults() {
     let node = ReplayNode::start(0, &chain[..1]).await;
     node.enable_rest();
     let section = |url: &str| {
-        node.chain_toml("btc", "regtest", 0, 3)
+        node.chain_toml("btc-faults", "regtest", 0, 3)
             .replace(&node.url, url)
             .replace("rpc_timeout_secs = 5", "rpc_timeout_secs = 2")
     };
@@ -199,7 +199,7 @@ async fn bitcoin_node_faults() {
     });
     let len = chain.len();
     campaign(
-        "btc",
+        "btc-faults",
         &node.url,
         section,
         &[regtest_address(&watched)],
@@ -217,7 +217,7 @@ async fn ethereum_node_faults() {
     let chain = synthetic_chain(&real, 0, 240, 0, None);
     let node = EthReplay::start(1, chain[..1].to_vec()).await;
     let section = |url: &str| {
-        node.chain_toml("eth", 1, 1, "")
+        node.chain_toml("eth-faults", 1, 1, "")
             .replace(&node.url, url)
             .replace("confirmations = 1\n", "confirmations = 3\n")
             .replace("rpc_timeout_secs = 5", "rpc_timeout_secs = 2")
@@ -237,7 +237,7 @@ async fn ethereum_node_faults() {
     });
     let addresses = vec![recipient.expect("block 17173049 has USDT transfers")];
     let len = chain.len();
-    campaign("eth", &node.url, section, &addresses, show, len).await;
+    campaign("eth-faults", &node.url, section, &addresses, show, len).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -249,7 +249,7 @@ async fn tron_node_faults() {
     let chain = synthetic_chain(&real, BASE, 0, 240, 0, None);
     let node = TronReplay::start(chain[..1].to_vec()).await;
     let section = |url: &str| {
-        node.chain_toml("tron", BASE, "confirmations = 3")
+        node.chain_toml("tron-faults", BASE, "confirmations = 3")
             .replace(&node.url, url)
             .replace("rpc_timeout_secs = 5", "rpc_timeout_secs = 2")
     };
@@ -259,5 +259,5 @@ async fn tron_node_faults() {
     });
     let addresses = vec!["TW3NSuhT68vXKdamU7Rkq6sfEVCFwoDfGb".to_string()];
     let len = chain.len();
-    campaign("tron", &node.url, section, &addresses, show, len).await;
+    campaign("tron-faults", &node.url, section, &addresses, show, len).await;
 }

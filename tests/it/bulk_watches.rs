@@ -2,7 +2,7 @@
 //! a payment to one of them found by the scanner (the filter was updated) and
 //! the import repeated as a no-op.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::time::Instant;

@@ -3,7 +3,7 @@
 //! restarted while events are being delivered; every event then lands in
 //! the stream paywatch created, once, with `Nats-Msg-Id` set to the event id.
 
-mod common;
+use crate::common;
 
 use async_nats::jetstream;
 use common::process::free_port;

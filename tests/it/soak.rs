@@ -7,7 +7,7 @@
 //!
 //! `SOAK_SECS` sets the length: 600 s under `CI=true`, 60 s otherwise.
 
-mod common;
+use crate::common;
 
 use common::process::{free_port, receiver, Proc};
 use common::*;

@@ -6,7 +6,7 @@
 //! in `last_error`, never counted as delivered; and the outbox must wait on
 //! disk, not in memory.
 
-mod common;
+use crate::common;
 
 use bitcoin::ScriptBuf;
 use common::process::{free_port, Proc};
