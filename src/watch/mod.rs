@@ -40,7 +40,15 @@ impl WatchRecord {
 /// What a transfer candidate is checked against: "is this address key
 /// watched, and by which watch?"
 pub trait Lookup {
+    /// The watch of `key`, if any: the filter first, then the exact set.
     fn lookup(&self, key: &[u8]) -> Result<Option<WatchRecord>, StoreError>;
+
+    /// The watch of `key` from the exact set alone, for a key that
+    /// [`Lookup::with_filter`]'s test already passed. Inside `with_filter`
+    /// this is the lookup to use: it never takes the filter's lock again.
+    fn lookup_exact(&self, key: &[u8]) -> Result<Option<WatchRecord>, StoreError> {
+        self.lookup(key)
+    }
 
     /// Runs `f` with a test that is false only for keys surely not watched,
     /// cheap enough to ask for every output of a block (one lock for the
@@ -155,6 +163,14 @@ impl Lookup for Matcher {
         self.store.get_watch(&self.chain, key)
     }
 
+    fn lookup_exact(&self, key: &[u8]) -> Result<Option<WatchRecord>, StoreError> {
+        self.store.get_watch(&self.chain, key)
+    }
+
+    /// Holds the filter's read lock for the whole of `f`. `f` must not take
+    /// it again (no [`Lookup::lookup`], use [`Lookup::lookup_exact`]): std's
+    /// `RwLock` lets a waiting writer (a watch being added) go first, so a
+    /// second read would wait for that writer, which waits for the first.
     fn with_filter<R>(&self, f: impl FnOnce(&dyn Fn(&[u8]) -> bool) -> R) -> R {
         let bloom = self.bloom.read().unwrap_or_else(|p| p.into_inner());
         f(&|k| bloom.contains(k))

@@ -161,3 +161,98 @@ fn malformed_blocks_are_refused() {
     let err = scan_raw("btc", net, *h, &huge, &set, &Spends::default()).unwrap_err();
     assert!(err.to_string().contains("beyond the block's end"), "{err}");
 }
+
+/// A watch added while a block was being scanned could stop the chain for
+/// good: the scan held the filter's read lock for the whole block and, for
+/// an output the filter passed, took it again to look the script up. With a
+/// writer (the watch being added) waiting, std's `RwLock` makes that second
+/// read wait for the writer, which waits for the first read. Here a real
+/// block with every output watched is scanned, through the daemon's own
+/// filter and store, while watches are added without pause.
+#[test]
+fn a_watch_added_while_a_block_is_scanned_does_not_hang_the_scan() {
+    use paywatch::store::Store;
+    use paywatch::watch::Matcher;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{mpsc, Arc};
+    use std::time::Duration;
+
+    let Some(blocks) = blocks() else { return };
+    let (h, raw, block) = blocks.into_iter().last().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let record = |n: usize| WatchRecord {
+        chain: "btc".into(),
+        address: format!("script {n}"),
+        label: None,
+        metadata: serde_json::json!({}),
+        created_at: 0,
+    };
+    let scripts: HashSet<Vec<u8>> = block
+        .txdata
+        .iter()
+        .flat_map(|tx| &tx.output)
+        .map(|o| o.script_pubkey.to_bytes())
+        .collect();
+    let items: Vec<(Vec<u8>, WatchRecord)> = scripts
+        .into_iter()
+        .enumerate()
+        .map(|(n, s)| (s, record(n)))
+        .collect();
+    store.insert_watches("btc", &items).unwrap();
+    let matcher = Arc::new(Matcher::load("btc", store.clone()).unwrap());
+    // What the plain decoder finds with the same scripts watched.
+    let set = Set(items.iter().map(|(s, _)| s.clone()).collect());
+    let expected = scan_block(
+        "btc",
+        bitcoin::Network::Bitcoin,
+        h,
+        &block,
+        &set,
+        &Spends::default(),
+    )
+    .unwrap()
+    .transfers
+    .len();
+    assert!(expected > 1000, "block {h}: {expected} transfers");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = std::thread::spawn({
+        let (matcher, stop) = (matcher.clone(), stop.clone());
+        move || {
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let key = n.to_le_bytes();
+                matcher.add_keys([&key[..]]).unwrap();
+                n += 1;
+            }
+        }
+    });
+    let (done, scans) = mpsc::channel();
+    std::thread::spawn({
+        let matcher = matcher.clone();
+        move || {
+            let spends = Spends::default();
+            for _ in 0..20 {
+                let b = scan_raw(
+                    "btc",
+                    bitcoin::Network::Bitcoin,
+                    h,
+                    &raw,
+                    &*matcher,
+                    &spends,
+                )
+                .unwrap();
+                let _ = done.send(b.transfers.len());
+            }
+        }
+    });
+    for i in 0..20 {
+        let found = scans
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("scan {i} of block {h} hung while watches were added"));
+        assert_eq!(found, expected, "scan {i}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    writer.join().unwrap();
+}

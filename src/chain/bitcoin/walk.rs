@@ -247,11 +247,16 @@ fn walk_tx<'a>(
         }
         let hit = match hits.get(script) {
             Some(h) => Some(h.clone()),
-            None => watches.lookup(script).map_err(WalkError::Store)?.map(|w| {
-                let h = Received::watched(network, script, &w);
-                hits.insert(script, h.clone());
-                h
-            }),
+            // The filter said maybe: ask the exact set (the filter's lock
+            // is held, see `Lookup::with_filter`).
+            None => watches
+                .lookup_exact(script)
+                .map_err(WalkError::Store)?
+                .map(|w| {
+                    let h = Received::watched(network, script, &w);
+                    hits.insert(script, h.clone());
+                    h
+                }),
         };
         if let Some(hit) = hit {
             paid.push(OutHit {
