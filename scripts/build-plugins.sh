@@ -15,7 +15,7 @@ if command -v rustup >/dev/null; then
     fi
 fi
 
-export CARGO_TARGET_DIR="${PAYWATCH_PLUGIN_TARGET:-${CARGO_TARGET_DIR:-$HOME/.cache/paywatch-target}/plugins}"
+export CARGO_TARGET_DIR="${PAYWATCH_PLUGIN_TARGET:-${CARGO_TARGET_DIR:-$(pwd)/target}/plugins}"
 cargo build --release --target "$target" --manifest-path plugins/Cargo.toml
 
 mkdir -p plugins/dist

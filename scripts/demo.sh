@@ -11,8 +11,8 @@
 #   bash scripts/demo.sh
 #
 # PAYWATCH_BIN=path/to/paywatch uses that binary instead of building one
-# (cargo build --release into $CARGO_TARGET_DIR, default
-# ~/.cache/paywatch-target). scripts/demo-bitcoin.sh is the same idea with a
+# (cargo build --release into $CARGO_TARGET_DIR, default ./target, shared
+# with the tests and `cargo run`). scripts/demo-bitcoin.sh is the same idea with a
 # regtest bitcoind.
 set -euo pipefail
 case "${PAYWATCH_BIN:-}" in
@@ -69,14 +69,14 @@ show_log() {
 # --- dependencies and builds -------------------------------------------------
 say "checking dependencies (scripts/setup-deps.sh)"
 bash scripts/setup-deps.sh | sed '/^\//d'
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/paywatch-target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$REPO/target}"
 say "building the example plugins (scripts/build-plugins.sh)"
 CARGO_TERM_QUIET=true bash scripts/build-plugins.sh >/dev/null
 if [ -n "${PAYWATCH_BIN:-}" ]; then
     BIN="$PAYWATCH_BIN"
 else
-    say "building paywatch (the first build takes several minutes)"
-    cargo build --release --quiet --bin paywatch
+    say "building paywatch (cargo build --release: the first build takes about 15 minutes on 2 cores)"
+    cargo build --release --bin paywatch
     BIN="$CARGO_TARGET_DIR/release/paywatch"
 fi
 [ -x "$BIN" ] || die "no paywatch binary at $BIN"

@@ -8,7 +8,7 @@
 # Installs the nightly toolchain and cargo-fuzz when missing. The corpus
 # grows across runs in $CARGO_TARGET_DIR/fuzz-corpus. An input that fails a
 # check is left in fuzz/artifacts/<target>/; keep it in
-# fuzz/regressions/<target>/ once fixed, and `cargo test --test fuzz_inputs`
+# fuzz/regressions/<target>/ once fixed, and `cargo test --test it fuzz_inputs::`
 # runs it from then on.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -17,7 +17,7 @@ if [ "$FUZZ_SECS" = 0 ]; then
     echo "fuzzing skipped (FUZZ_SECS=0)"
     exit 0
 fi
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/paywatch-target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$(pwd)/target}"
 export PAYWATCH_FIXTURES="${PAYWATCH_FIXTURES:-$(pwd)/../shared/fixtures}"
 CARGO_FUZZ_VERSION="0.13.2"
 
@@ -33,12 +33,26 @@ fi
 corpus="$CARGO_TARGET_DIR/fuzz-corpus"
 mkdir -p "$corpus"
 # The seeds, written by the test that also checks them.
-PAYWATCH_FUZZ_CORPUS="$corpus" cargo test --release --quiet --test fuzz_inputs \
-    every_seed_passes_its_target >/dev/null
+PAYWATCH_FUZZ_CORPUS="$corpus" cargo test --release --quiet --test it \
+    fuzz_inputs::every_seed_passes_its_target >/dev/null
 
 targets=("$@")
 if ((${#targets[@]} == 0)); then
     mapfile -t targets < <(cargo +nightly fuzz list --fuzz-dir fuzz)
+fi
+# RocksDB's C++ is the longest part of a cold build (and is not instrumented
+# by the fuzz build anyway): link the library that `cargo test --release`
+# compiled into the same target dir instead of compiling it again: the
+# newest one, when both lock files pin the same librocksdb-sys. Otherwise
+# the fuzz build compiles its own.
+rocksdb_version() { grep -A1 '^name = "librocksdb-sys"$' "$1" | sed -n 's/^version = //p'; }
+rocksdb_lib="$(ls -t "$CARGO_TARGET_DIR"/release/build/librocksdb-sys-*/out/librocksdb.a 2>/dev/null | head -n 1 || true)"
+if [ -n "$rocksdb_lib" ] && [ -z "${ROCKSDB_LIB_DIR:-}" ] &&
+    [ "$(rocksdb_version Cargo.lock)" = "$(rocksdb_version fuzz/Cargo.lock)" ]; then
+    export ROCKSDB_LIB_DIR="${rocksdb_lib%/librocksdb.a}" ROCKSDB_STATIC=1
+    # librocksdb-sys names the C++ runtime only when it compiles RocksDB.
+    export RUSTFLAGS="${RUSTFLAGS:-} -C link-arg=-lstdc++"
+    echo "fuzz build: linking RocksDB from $ROCKSDB_LIB_DIR"
 fi
 cargo +nightly fuzz build --fuzz-dir fuzz
 for t in "${targets[@]}"; do

@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
 # Runs paywatch's whole test suite: installs what the tests need (a regtest
 # bitcoind, Anvil, libclang for RocksDB's bindings, the wasm32-wasip1
-# target), tests the plugin SDK and its examples, runs `cargo test --release`,
-# then fuzzes the decoders for a bounded time (scripts/fuzz.sh, FUZZ_SECS).
+# target), tests the plugin SDK and its examples, then runs
+# `cargo test --release` (arguments are passed on: `bash scripts/test.sh
+# invoices::` runs the tests whose name has that in it). Everything builds
+# into cargo's target dir ($CARGO_TARGET_DIR, default ./target), the one
+# `cargo run` and the demos use too.
 # Tests use the real fixtures from $PAYWATCH_FIXTURES (default ../shared/fixtures).
+# Fuzzing is a step of its own, `bash scripts/fuzz.sh` (CI runs both).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup-deps.sh
 bash scripts/build-plugins.sh
-CARGO_TARGET_DIR="${PAYWATCH_PLUGIN_TARGET:-${CARGO_TARGET_DIR:-$HOME/.cache/paywatch-target}/plugins}" \
+CARGO_TARGET_DIR="${PAYWATCH_PLUGIN_TARGET:-${CARGO_TARGET_DIR:-$(pwd)/target}/plugins}" \
     cargo test --manifest-path plugins/Cargo.toml
 cargo test --release "$@"
-# Fuzzing runs on the whole suite only, not when tests are picked by name.
-if (($# == 0)); then
-    bash scripts/fuzz.sh
-fi
