@@ -11,6 +11,7 @@ use url::Url;
 
 mod checkout;
 mod delivery;
+mod locate;
 pub use checkout::{CheckoutConfig, RateConfig, RateSourceConfig, RateSourceKind, Theme};
 pub use delivery::{PluginConfig, PluginLimits, RetryPolicy, SinkConfig, SinkKind};
 
@@ -555,11 +556,13 @@ impl Config {
     /// Validates config text; `path` is used in messages and to resolve
     /// relative paths.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        // Every message starts with the key's path; `point` adds its line.
         let invalid = |message: String| ConfigError::Invalid {
             path: path.to_path_buf(),
-            message,
+            message: locate::point(text, message),
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| invalid(describe_toml(&e, text)))?;
+        let raw: RawConfig = serde_path_to_error::deserialize(toml::Deserializer::new(text))
+            .map_err(|e| invalid(describe_toml(&e, text)))?;
         let base = path.parent().unwrap_or(Path::new("."));
 
         let api_key = match (raw.api.api_key, raw.api.api_key_file) {
@@ -633,15 +636,19 @@ impl Config {
 
         let mut chains: Vec<ChainConfig> = Vec::new();
         for (i, spanned) in raw.chain.into_iter().enumerate() {
-            let line = line_of(text, spanned.span().start);
-            let table = spanned.into_inner();
-            let at = |msg: String| invalid(format!("chain[{i}] (line {line}): {msg}"));
-            let mut table = table;
+            let mut table = spanned.into_inner();
+            let here = format!("chain[{i}]");
+            // `key: what` becomes `chain[i].key: what`, anything else
+            // `chain[i]: what`.
+            let at = |msg: String| match msg.split_once(": ") {
+                Some((key, _)) if !key.contains(' ') => invalid(format!("{here}.{msg}")),
+                _ => invalid(format!("{here}: {msg}")),
+            };
             let invoices = match table.remove("invoices") {
                 None => None,
                 Some(v) => Some(
-                    v.try_into::<RawInvoices>()
-                        .map_err(|e| at(format!("invoices: {}", e.message())))?,
+                    locate::from_value::<RawInvoices>(v, &format!("{here}.invoices"))
+                        .map_err(invalid)?,
                 ),
             };
             let kind = match table.get("kind") {
@@ -651,21 +658,18 @@ impl Config {
             };
             let chain = match kind.as_str() {
                 "bitcoin" => {
-                    let raw: RawBitcoin = toml::Value::Table(table)
-                        .try_into()
-                        .map_err(|e: toml::de::Error| at(e.message().to_string()))?;
+                    let raw: RawBitcoin =
+                        locate::from_value(toml::Value::Table(table), &here).map_err(invalid)?;
                     bitcoin_chain(raw, base).map_err(at)?
                 }
                 "tron" => {
-                    let raw: RawTron = toml::Value::Table(table)
-                        .try_into()
-                        .map_err(|e: toml::de::Error| at(e.message().to_string()))?;
+                    let raw: RawTron =
+                        locate::from_value(toml::Value::Table(table), &here).map_err(invalid)?;
                     tron_chain(raw).map_err(at)?
                 }
                 "evm" => {
-                    let raw: RawEvm = toml::Value::Table(table)
-                        .try_into()
-                        .map_err(|e: toml::de::Error| at(e.message().to_string()))?;
+                    let raw: RawEvm =
+                        locate::from_value(toml::Value::Table(table), &here).map_err(invalid)?;
                     evm_chain(raw).map_err(at)?
                 }
                 other => {
@@ -1124,10 +1128,19 @@ fn line_of(text: &str, offset: usize) -> usize {
     text[..offset.min(text.len())].matches('\n').count() + 1
 }
 
-fn describe_toml(e: &toml::de::Error, text: &str) -> String {
-    match e.span() {
-        Some(span) => format!("line {}: {}", line_of(text, span.start), e.message()),
-        None => e.message().to_string(),
+/// A TOML or type error of the file as a whole: the key's path, the line
+/// the parser points at, what is wrong and, for an unknown key, the nearest
+/// known one.
+fn describe_toml(e: &serde_path_to_error::Error<toml::de::Error>, text: &str) -> String {
+    let inner = e.inner();
+    let message = locate::with_suggestion(inner.message().trim().to_string());
+    let line = inner.span().map(|s| line_of(text, s.start));
+    let path = e.path().to_string();
+    match (path.as_str(), line) {
+        (".", Some(line)) => format!("line {line}: {message}"),
+        (".", None) => message,
+        (path, Some(line)) => format!("{path} (line {line}): {message}"),
+        (path, None) => format!("{path}: {message}"),
     }
 }
 
@@ -1178,15 +1191,57 @@ confirmations = 2
     }
 
     #[test]
-    fn unknown_chain_key_names_key_and_chain_line() {
+    fn a_typo_inside_a_chain_is_reported_at_its_line_not_the_header() {
         let e = parse(&GOOD.replace("rpc_url", "rpc_ur")).unwrap_err();
-        assert!(e.contains("rpc_ur") && e.contains("line 6"), "{e}");
+        assert!(
+            e.contains("chain[0].rpc_ur (line 10): unknown field `rpc_ur`"),
+            "{e}"
+        );
+        assert!(e.ends_with("did you mean `rpc_url`?"), "{e}");
     }
 
     #[test]
-    fn wrong_type_is_named() {
-        let e = parse(&GOOD.replace("confirmations = 2", "confirmations = \"two\"")).unwrap_err();
-        assert!(e.contains("chain[0]") && e.contains("invalid type"), "{e}");
+    fn a_type_error_names_its_key_and_line() {
+        let e = parse(&GOOD.replace("confirmations = 2", "confirmations = \"3\"")).unwrap_err();
+        assert!(
+            e.contains(
+                "chain[0].confirmations (line 14): invalid type: string \"3\", expected u64"
+            ),
+            "{e}"
+        );
+        let e = parse(&GOOD.replace(
+            "listen = \"127.0.0.1:8480\"",
+            "listen = \"127.0.0.1:8480\"\nopen_reads = \"yes\"",
+        ))
+        .unwrap_err();
+        assert!(
+            e.contains("api.open_reads (line 5): invalid type: string \"yes\", expected a boolean"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_bad_invoices_key_names_its_line() {
+        let e = parse(&format!(
+            "{GOOD}[chain.invoices]\nxpub = \"x\"\nexpiry = 5\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("chain[0].invoices.expiry (line 17)"), "{e}");
+    }
+
+    #[test]
+    fn a_top_level_typo_suggests_the_key() {
+        let e = parse(&GOOD.replace("data_dir", "data_dri")).unwrap_err();
+        assert!(e.contains("did you mean `data_dir`?"), "{e}");
+    }
+
+    #[test]
+    fn a_sink_error_names_its_line() {
+        let e = parse(&format!(
+            "{GOOD}[[sink]]\nname = \"shop\"\nkind = \"webhook\"\nurl = \"nope\"\nsecret = \"0123456789abcdef0123\"\n"
+        ))
+        .unwrap_err();
+        assert!(e.contains("sink[0] `shop` (line 18): url"), "{e}");
     }
 
     #[test]
