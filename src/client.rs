@@ -59,21 +59,28 @@ impl Client {
         let s = self.get("/v1/status").await?;
         writeln!(
             out,
-            "{:<12} {:<8} {:<17} {:>10} {:>10} {:>6} {:>8}",
+            "{:<12} {:<8} {:<17} {:>10} {:>10} {:>6} {:>8}  ETA",
             "CHAIN", "KIND", "STATE", "INDEXED", "NODE TIP", "LAG", "BLK/S"
         )?;
         let opt = |v: &Value| v.as_u64().map_or("-".to_string(), |n| n.to_string());
         for c in s["chains"].as_array().into_iter().flatten() {
+            let rate = c["blocks_per_second"].as_f64().unwrap_or(0.0);
+            // While it syncs, how long the rest takes at the current rate.
+            let eta = match c["lag"].as_u64() {
+                Some(lag) if lag > 0 && c["state"] == "syncing" => crate::scan::eta(lag, rate),
+                _ => "-".to_string(),
+            };
             writeln!(
                 out,
-                "{:<12} {:<8} {:<17} {:>10} {:>10} {:>6} {:>8}",
+                "{:<12} {:<8} {:<17} {:>10} {:>10} {:>6} {:>8.1}  {}",
                 c["chain"].as_str().unwrap_or("?"),
                 c["kind"].as_str().unwrap_or("?"),
                 c["state"].as_str().unwrap_or("?"),
                 opt(&c["indexed_height"]),
                 opt(&c["node_tip"]),
                 opt(&c["lag"]),
-                c["blocks_per_second"].as_f64().unwrap_or(0.0),
+                rate,
+                eta,
             )?;
             if let Some(e) = c["last_error"].as_str() {
                 writeln!(out, "  last error: {e}")?;

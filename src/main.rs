@@ -208,7 +208,10 @@ fn main() -> ExitCode {
         Command::Run { config, log_format } => {
             let filter = tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info".into());
-            let logs = tracing_subscriber::fmt().with_env_filter(filter);
+            // Colours only on a terminal: not in the journal, a file or a pipe.
+            let logs = tracing_subscriber::fmt()
+                .with_env_filter(filter)
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
             match log_format {
                 LogFormat::Text => logs.init(),
                 LogFormat::Json => logs.json().init(),

@@ -71,6 +71,22 @@ pub struct StatusView {
 
 const UNKNOWN: u64 = u64::MAX;
 
+/// The time `remaining` blocks take at `blocks_per_second`, for people:
+/// `8m 52s`, whole seconds; `unknown` before a rate is measured.
+pub fn eta(remaining: u64, blocks_per_second: f64) -> String {
+    if remaining == 0 {
+        return "0s".to_string();
+    }
+    if !(blocks_per_second > 0.0 && blocks_per_second.is_finite()) {
+        return "unknown".to_string();
+    }
+    // At most a year (365.25 days): beyond that an estimate says nothing.
+    let secs = (remaining as f64 / blocks_per_second)
+        .ceil()
+        .min(31_557_600.0);
+    humantime::format_duration(Duration::from_secs(secs as u64)).to_string()
+}
+
 impl ChainStatus {
     pub fn new(name: &str, kind: &'static str, network: &str, confirmations: u64) -> Self {
         ChainStatus {
@@ -426,9 +442,15 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
                 if tip > height && self.last_progress.elapsed() >= PROGRESS_EVERY {
                     self.last_progress = Instant::now();
                     let rate = self.status.view().blocks_per_second;
-                    let eta =
-                        (rate > 0.0).then(|| Duration::from_secs_f64((tip - height) as f64 / rate));
-                    info!(chain = %chain, height, tip, blocks_per_second = rate, eta = ?eta, "sync progress");
+                    let eta = eta(tip - height, rate);
+                    info!(
+                        chain = %chain,
+                        height,
+                        tip,
+                        blocks_per_second = format_args!("{rate:.1}"),
+                        eta = %eta,
+                        "sync progress"
+                    );
                 }
                 if *shutdown.borrow() {
                     return Ok(true);
@@ -572,5 +594,20 @@ fn count_events(chain: &str, events: &[Event]) {
     for e in events {
         metrics::counter!(telemetry::EVENTS, "chain" => chain.to_string(), "type" => e.kind.name())
             .increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::eta;
+
+    #[test]
+    fn sync_eta_is_written_for_people() {
+        assert_eq!(eta(5_320, 10.0), "8m 52s");
+        assert_eq!(eta(1, 3.0), "1s");
+        assert_eq!(eta(0, 0.0), "0s");
+        assert_eq!(eta(10, 0.0), "unknown");
+        assert_eq!(eta(10, f64::NAN), "unknown");
+        assert_eq!(eta(u64::MAX, 1e-9), "1year");
     }
 }
