@@ -1,5 +1,6 @@
-//! The command-line client: `status`, `watch add|remove|import`, `rescan`
-//! and `events tail` talk to a running daemon over its HTTP API.
+//! The command-line client: `status`, `watch add|remove|import`, `invoice
+//! create|get|list|cancel`, `rescan` and `events tail` talk to a running
+//! daemon over its HTTP API.
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
@@ -134,6 +135,38 @@ impl Client {
         .await
     }
 
+    /// Creates an invoice (`POST /v1/invoices`); `body` is the request as
+    /// the API takes it.
+    pub async fn invoice_create(&self, body: &Value) -> anyhow::Result<Value> {
+        self.send(
+            self.http
+                .post(format!("{}/v1/invoices", self.base))
+                .json(body),
+        )
+        .await
+    }
+
+    pub async fn invoice_get(&self, id: &str) -> anyhow::Result<Value> {
+        self.get(&format!("/v1/invoices/{}", invoice_id(id)?)).await
+    }
+
+    /// One page of invoices, newest filters applied by the daemon: `query`
+    /// holds `chain`, `order_id`, `status`, `after`, `limit` as given.
+    pub async fn invoice_list(&self, query: &[(&str, String)]) -> anyhow::Result<Value> {
+        let mut url = url::Url::parse(&format!("{}/v1/invoices", self.base))?;
+        url.query_pairs_mut().extend_pairs(query);
+        self.send(self.http.get(url)).await
+    }
+
+    pub async fn invoice_cancel(&self, id: &str) -> anyhow::Result<Value> {
+        let id = invoice_id(id)?;
+        self.send(
+            self.http
+                .post(format!("{}/v1/invoices/{id}/cancel", self.base)),
+        )
+        .await
+    }
+
     /// Asks the daemon to scan `chain` again from `from`.
     pub async fn rescan(&self, chain: &str, from: u64) -> anyhow::Result<Value> {
         self.send(
@@ -207,6 +240,47 @@ fn to_ndjson(text: &str, chain: Option<&str>) -> anyhow::Result<String> {
         out.push('\n');
     }
     Ok(out)
+}
+
+/// An invoice id (`inv_` and hex digits) checked before it goes into a URL
+/// path, so that no `/`, `?` or `..` in it can reach another route.
+fn invoice_id(id: &str) -> anyhow::Result<&str> {
+    if id.is_empty()
+        || !id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        bail!("`{id}` is not an invoice id (like inv_01a2376c3531ec68d91abb4d7434)");
+    }
+    Ok(id)
+}
+
+/// One line per invoice: id, chain, asset, the amount due, what was paid,
+/// status and order id.
+pub fn print_invoices(list: &Value, out: &mut impl Write) -> anyhow::Result<()> {
+    writeln!(
+        out,
+        "{:<28} {:<8} {:<6} {:>16} {:>16} {:<10} ORDER",
+        "ID", "CHAIN", "ASSET", "DUE", "PAID", "STATUS"
+    )?;
+    let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
+    for i in list["invoices"].as_array().into_iter().flatten() {
+        writeln!(
+            out,
+            "{:<28} {:<8} {:<6} {:>16} {:>16} {:<10} {}",
+            text(&i["id"]),
+            text(&i["chain"]),
+            text(&i["asset"]["symbol"]),
+            text(&i["amount_due"]),
+            text(&i["paid"]),
+            text(&i["status"]),
+            text(&i["order_id"]),
+        )?;
+    }
+    if let Some(next) = list["next"].as_str() {
+        writeln!(out, "more: --after {next}")?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -59,6 +59,10 @@ pub async fn run_with_listener(
     listener: TcpListener,
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<()> {
+    // What `check-config` only warns about stops the start.
+    if let Some(m) = config.missing.first() {
+        anyhow::bail!("{m}");
+    }
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create data_dir {}", config.data_dir.display()))?;
     let store =

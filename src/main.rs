@@ -68,6 +68,10 @@ enum Command {
     /// Add, remove or import watched addresses on the running daemon.
     #[command(subcommand)]
     Watch(WatchCommand),
+    /// Create, read, list and cancel invoices (payment requests) on the
+    /// running daemon.
+    #[command(subcommand)]
+    Invoice(InvoiceCommand),
     /// Read the events feed of the running daemon.
     #[command(subcommand)]
     Events(EventsCommand),
@@ -123,6 +127,89 @@ enum WatchCommand {
         /// Chain for rows that name none.
         #[arg(long)]
         chain: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Subcommand)]
+enum InvoiceCommand {
+    /// Create an invoice for an order: an amount in the asset, or a price in
+    /// a fiat currency converted at the current rate. Prints the invoice
+    /// (address, exact amount due, payment URI, checkout URL) as JSON. The
+    /// same chain and order id give back the open invoice instead of a new
+    /// one.
+    ///
+    /// Example: paywatch invoice create --chain tron --asset USDT --amount 13.5 --order-id 42
+    ///
+    /// Example: paywatch invoice create --chain btc --asset BTC --price 19.90 --currency EUR --order-id 43
+    Create {
+        #[arg(long)]
+        chain: String,
+        /// The asset's symbol: BTC, ETH, TRX, USDT, or a configured token.
+        #[arg(long)]
+        asset: String,
+        /// Whole units of the asset (`13.5`); or --price and --currency.
+        #[arg(long, conflicts_with_all = ["price", "currency"])]
+        amount: Option<String>,
+        #[arg(long, requires = "currency")]
+        price: Option<String>,
+        /// ISO 4217 code of --price (a `[[rate]]` must convert it).
+        #[arg(long, requires = "price")]
+        currency: Option<String>,
+        #[arg(long)]
+        order_id: String,
+        /// Seconds the invoice stays open (default: the chain's
+        /// `default_expires_in`).
+        #[arg(long)]
+        expires_in: Option<i64>,
+        /// Where the checkout page sends the buyer once paid.
+        #[arg(long)]
+        redirect_url: Option<String>,
+        /// A JSON object kept with the invoice and copied into its events.
+        #[arg(long)]
+        metadata: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Print one invoice as JSON: status, what was paid, its payments.
+    ///
+    /// Example: paywatch invoice get inv_01J9Z3…
+    Get {
+        id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List invoices, one line each, filtered by chain, order id or status.
+    ///
+    /// Example: paywatch invoice list --order-id 42
+    List {
+        #[arg(long)]
+        chain: Option<String>,
+        #[arg(long)]
+        order_id: Option<String>,
+        /// pending, underpaid, paid, confirmed, expired, paid_late or
+        /// cancelled.
+        #[arg(long)]
+        status: Option<String>,
+        /// The id the last page ended with.
+        #[arg(long)]
+        after: Option<String>,
+        /// Invoices per page, 1 to 1000.
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Print the API's JSON instead of lines.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Cancel an open invoice; a payment that arrives later is recorded as
+    /// paid_late.
+    ///
+    /// Example: paywatch invoice cancel inv_01J9Z3…
+    Cancel {
+        id: String,
         #[command(flatten)]
         target: Target,
     },
@@ -185,6 +272,9 @@ fn main() -> ExitCode {
         }) => plugin_test(&plugin, &event, &config, sinks, timeout_ms, memory_mib),
         Command::CheckConfig { file } => match paywatch::config::Config::load(&file) {
             Ok(c) => {
+                for m in &c.missing {
+                    eprintln!("warning: {}: {m}; `paywatch run` needs it", file.display());
+                }
                 if let Err(e) = check_plugins(&c) {
                     eprintln!("error: {}: {e}", file.display());
                     return ExitCode::from(2);
@@ -260,6 +350,82 @@ fn main() -> ExitCode {
             println!("{}", c.watch_import(&file, chain.as_deref()).await?);
             Ok(())
         }),
+        Command::Invoice(InvoiceCommand::Create {
+            chain,
+            asset,
+            amount,
+            price,
+            currency,
+            order_id,
+            expires_in,
+            redirect_url,
+            metadata,
+            target,
+        }) => client_command(target, |c| async move {
+            let metadata: serde_json::Value = match metadata {
+                Some(m) => {
+                    anyhow::Context::context(serde_json::from_str(&m), "--metadata is not JSON")?
+                }
+                None => serde_json::json!({}),
+            };
+            let mut body = serde_json::json!({
+                "chain": chain, "asset": asset, "order_id": order_id, "metadata": metadata,
+            });
+            for (key, value) in [
+                ("amount", amount),
+                ("price", price),
+                ("currency", currency),
+                ("redirect_url", redirect_url),
+            ] {
+                if let Some(v) = value {
+                    body[key] = v.into();
+                }
+            }
+            if let Some(e) = expires_in {
+                body["expires_in"] = e.into();
+            }
+            println!("{:#}", c.invoice_create(&body).await?);
+            Ok(())
+        }),
+        Command::Invoice(InvoiceCommand::Get { id, target }) => {
+            client_command(target, |c| async move {
+                println!("{:#}", c.invoice_get(&id).await?);
+                Ok(())
+            })
+        }
+        Command::Invoice(InvoiceCommand::List {
+            chain,
+            order_id,
+            status,
+            after,
+            limit,
+            json,
+            target,
+        }) => client_command(target, |c| async move {
+            let query: Vec<(&str, String)> = [
+                ("chain", chain),
+                ("order_id", order_id),
+                ("status", status),
+                ("after", after),
+                ("limit", limit.map(|l| l.to_string())),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, v?)))
+            .collect();
+            let list = c.invoice_list(&query).await?;
+            if json {
+                println!("{list}");
+            } else {
+                paywatch::client::print_invoices(&list, &mut std::io::stdout())?;
+            }
+            Ok(())
+        }),
+        Command::Invoice(InvoiceCommand::Cancel { id, target }) => {
+            client_command(target, |c| async move {
+                println!("{:#}", c.invoice_cancel(&id).await?);
+                Ok(())
+            })
+        }
         Command::Rescan {
             chain,
             from,

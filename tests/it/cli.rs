@@ -47,6 +47,70 @@ fn check_config_accepts_the_shipped_examples_shape() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("ok (1 chain, 0 plugins, 0 sinks)"));
 }
 
+/// The shipped configs failed their own suggested `check-config` on a
+/// machine where bitcoind had not written its cookie yet. As shipped, each
+/// passes; a cookie not there yet is a warning naming its key and line.
+#[test]
+fn every_shipped_example_config_passes_check_config() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    // demo.toml is the template scripts/demo.sh fills in.
+    let demo = std::fs::read_to_string(repo.join("config/demo.toml"))
+        .unwrap()
+        .replace("@API_LISTEN@", "127.0.0.1:8480")
+        .replace("@ANVIL_URL@", "http://127.0.0.1:8545")
+        .replace(
+            "@TOKEN_ADDRESS@",
+            "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        )
+        .replace("@REPO@", repo.to_str().unwrap())
+        .replace("@RECEIVER_URL@", "http://127.0.0.1:9/hook");
+    assert!(
+        !demo.lines().any(|l| !l.starts_with('#') && l.contains('@')),
+        "a placeholder is left: {demo}"
+    );
+    // ... and the secret it writes beside it.
+    std::fs::write(dir.path().join("webhook.secret"), "demo-secret-0123456789").unwrap();
+    let demo_path = dir.path().join("demo.toml");
+    std::fs::write(&demo_path, demo).unwrap();
+    // Where bitcoind is running, its cookie is there and nothing is said.
+    let unless_there = |cookie: &str, line| (!repo.join(cookie).is_file()).then_some(line);
+    for (path, warns) in [
+        (
+            repo.join("config/paywatch.toml"),
+            unless_there("/var/lib/bitcoind/.cookie", 28),
+        ),
+        (
+            repo.join("config/regtest.toml"),
+            unless_there(".regtest/node/regtest/.cookie", 13),
+        ),
+        (demo_path, None),
+    ] {
+        let out = Command::new(BIN)
+            .arg("check-config")
+            .arg(&path)
+            .current_dir(repo)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{}: {err}", path.display());
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains(": ok ("),
+            "{}",
+            path.display()
+        );
+        match warns {
+            Some(line) => assert!(
+                err.contains("warning: ")
+                    && err.contains(&format!("chain[0].rpc_cookie (line {line})")),
+                "{}: {err}",
+                path.display()
+            ),
+            None => assert!(err.is_empty(), "{}: {err}", path.display()),
+        }
+    }
+}
+
 #[test]
 fn check_config_names_the_bad_key_and_line() {
     let dir = tempfile::tempdir().unwrap();

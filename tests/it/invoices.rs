@@ -957,3 +957,110 @@ async fn published_account_keys_give_their_published_first_addresses() {
     );
     d.stop().await;
 }
+
+/// `paywatch invoice create|get|list|cancel` against a running daemon: the
+/// shell does what the API does, and an API error is the command's error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invoice_commands_create_read_list_and_cancel() {
+    let mut btc = SharedBtc::start(93, "").await;
+    let url = btc.d.url.clone();
+    let cli = |args: Vec<String>| {
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || {
+            let out = std::process::Command::new(common::process::BIN)
+                .args(&args)
+                .args(["--url", &url, "--config", "/nonexistent/paywatch.toml"])
+                .output()
+                .unwrap();
+            (
+                out.status.success(),
+                String::from_utf8_lossy(&out.stdout).into_owned(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+    };
+    let args = |a: &str| a.split(' ').map(String::from).collect::<Vec<_>>();
+
+    let (ok, out, err) = cli(args(
+        "invoice create --chain btc --asset BTC --amount 0.01 --order-id 42 --metadata {\"sku\":7}",
+    ))
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    let a: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(a["order_id"], "42");
+    assert_eq!(a["status"], "pending");
+    assert_eq!(a["address"], btc.addr);
+    assert_eq!(a["metadata"], json!({"sku": 7}));
+    let id = a["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        btc.d.get(&format!("/v1/invoices/{id}")).await.1["amount_due"],
+        a["amount_due"]
+    );
+
+    // Paid in full, one confirmation: `get` and `list` show it.
+    let due = bitcoin::Amount::from_str_in(
+        a["amount_due"].as_str().unwrap(),
+        bitcoin::Denomination::Bitcoin,
+    )
+    .unwrap();
+    btc.pay(due.to_sat(), 1).await;
+    let (ok, out, err) = cli(args(&format!("invoice get {id}"))).await.unwrap();
+    assert!(ok, "{err}");
+    let got: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(got["status"], "confirmed", "{got}");
+    assert_eq!(got["paid"], a["amount_due"]);
+    let (ok, out, err) = cli(args("invoice list --order-id 42")).await.unwrap();
+    assert!(ok, "{err}");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with(&id))
+        .unwrap_or_else(|| panic!("{out}"));
+    assert!(row.contains("confirmed") && row.ends_with(" 42"), "{row}");
+
+    // Another order, cancelled from the shell.
+    let (ok, out, err) = cli(args(
+        "invoice create --chain btc --asset BTC --amount 0.02 --order-id 43",
+    ))
+    .await
+    .unwrap();
+    assert!(ok, "{err}");
+    let b: Value = serde_json::from_str(&out).unwrap();
+    let b_id = b["id"].as_str().unwrap().to_string();
+    let (ok, out, err) = cli(args(&format!("invoice cancel {b_id}"))).await.unwrap();
+    assert!(ok, "{err}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&out).unwrap()["status"],
+        "cancelled"
+    );
+    let (ok, out, _) = cli(args("invoice list --status cancelled --json"))
+        .await
+        .unwrap();
+    assert!(ok);
+    let list: Value = serde_json::from_str(&out).unwrap();
+    let ids: Vec<&str> = list["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [b_id.as_str()]);
+
+    // The API's refusals are the command's: exit status and the code.
+    let (ok, _, err) = cli(args(
+        "invoice create --chain btc --asset DOGE --amount 1 --order-id 44",
+    ))
+    .await
+    .unwrap();
+    assert!(!ok);
+    assert!(err.contains("unknown_asset"), "{err}");
+    let (ok, _, err) = cli(args("invoice get inv_0000")).await.unwrap();
+    assert!(!ok);
+    assert!(err.contains("404") && err.contains("inv_0000"), "{err}");
+    // An id that would be another path is refused before any request.
+    let (ok, _, err) = cli(args("invoice cancel inv_0/../../v1/status"))
+        .await
+        .unwrap();
+    assert!(!ok);
+    assert!(err.contains("is not an invoice id"), "{err}");
+}
