@@ -55,7 +55,7 @@ struct RawConfig {
     #[serde(default)]
     api: RawApi,
     #[serde(default)]
-    chain: Vec<toml::Spanned<toml::Table>>,
+    chain: Vec<toml::Table>,
     #[serde(default)]
     plugin: Vec<delivery::RawPlugin>,
     #[serde(default)]
@@ -639,8 +639,7 @@ impl Config {
         }
 
         let mut chains: Vec<ChainConfig> = Vec::new();
-        for (i, spanned) in raw.chain.into_iter().enumerate() {
-            let mut table = spanned.into_inner();
+        for (i, mut table) in raw.chain.into_iter().enumerate() {
             let here = format!("chain[{i}]");
             // `key: what` becomes `chain[i].key: what`, anything else
             // `chain[i]: what`.

@@ -160,7 +160,7 @@ impl Lookup for Matcher {
         if !self.may_contain(key) {
             return Ok(None);
         }
-        self.store.get_watch(&self.chain, key)
+        self.lookup_exact(key)
     }
 
     fn lookup_exact(&self, key: &[u8]) -> Result<Option<WatchRecord>, StoreError> {

@@ -3,23 +3,8 @@
 
 use crate::common;
 
+use common::process::client as run;
 use common::*;
-use std::process::Command;
-
-const BIN: &str = env!("CARGO_BIN_EXE_paywatch");
-
-fn run(url: &str, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(BIN)
-        .args(args)
-        .args(["--url", url, "--config", "/nonexistent/paywatch.toml"])
-        .output()
-        .unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_commands_against_a_running_daemon() {

@@ -964,26 +964,17 @@ async fn published_account_keys_give_their_published_first_addresses() {
 async fn invoice_commands_create_read_list_and_cancel() {
     let mut btc = SharedBtc::start(93, "").await;
     let url = btc.d.url.clone();
-    let cli = |args: Vec<String>| {
-        let url = url.clone();
+    // A command line, split at its spaces, run off the runtime's threads.
+    let cli = |line: &str| {
+        let (url, line) = (url.clone(), line.to_string());
         tokio::task::spawn_blocking(move || {
-            let out = std::process::Command::new(common::process::BIN)
-                .args(&args)
-                .args(["--url", &url, "--config", "/nonexistent/paywatch.toml"])
-                .output()
-                .unwrap();
-            (
-                out.status.success(),
-                String::from_utf8_lossy(&out.stdout).into_owned(),
-                String::from_utf8_lossy(&out.stderr).into_owned(),
-            )
+            common::process::client(&url, &line.split(' ').collect::<Vec<_>>())
         })
     };
-    let args = |a: &str| a.split(' ').map(String::from).collect::<Vec<_>>();
 
-    let (ok, out, err) = cli(args(
+    let (ok, out, err) = cli(
         "invoice create --chain btc --asset BTC --amount 0.01 --order-id 42 --metadata {\"sku\":7}",
-    ))
+    )
     .await
     .unwrap();
     assert!(ok, "{err}");
@@ -1005,12 +996,12 @@ async fn invoice_commands_create_read_list_and_cancel() {
     )
     .unwrap();
     btc.pay(due.to_sat(), 1).await;
-    let (ok, out, err) = cli(args(&format!("invoice get {id}"))).await.unwrap();
+    let (ok, out, err) = cli(&format!("invoice get {id}")).await.unwrap();
     assert!(ok, "{err}");
     let got: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(got["status"], "confirmed", "{got}");
     assert_eq!(got["paid"], a["amount_due"]);
-    let (ok, out, err) = cli(args("invoice list --order-id 42")).await.unwrap();
+    let (ok, out, err) = cli("invoice list --order-id 42").await.unwrap();
     assert!(ok, "{err}");
     let row = out
         .lines()
@@ -1019,23 +1010,19 @@ async fn invoice_commands_create_read_list_and_cancel() {
     assert!(row.contains("confirmed") && row.ends_with(" 42"), "{row}");
 
     // Another order, cancelled from the shell.
-    let (ok, out, err) = cli(args(
-        "invoice create --chain btc --asset BTC --amount 0.02 --order-id 43",
-    ))
-    .await
-    .unwrap();
+    let (ok, out, err) = cli("invoice create --chain btc --asset BTC --amount 0.02 --order-id 43")
+        .await
+        .unwrap();
     assert!(ok, "{err}");
     let b: Value = serde_json::from_str(&out).unwrap();
     let b_id = b["id"].as_str().unwrap().to_string();
-    let (ok, out, err) = cli(args(&format!("invoice cancel {b_id}"))).await.unwrap();
+    let (ok, out, err) = cli(&format!("invoice cancel {b_id}")).await.unwrap();
     assert!(ok, "{err}");
     assert_eq!(
         serde_json::from_str::<Value>(&out).unwrap()["status"],
         "cancelled"
     );
-    let (ok, out, _) = cli(args("invoice list --status cancelled --json"))
-        .await
-        .unwrap();
+    let (ok, out, _) = cli("invoice list --status cancelled --json").await.unwrap();
     assert!(ok);
     let list: Value = serde_json::from_str(&out).unwrap();
     let ids: Vec<&str> = list["invoices"]
@@ -1047,20 +1034,16 @@ async fn invoice_commands_create_read_list_and_cancel() {
     assert_eq!(ids, [b_id.as_str()]);
 
     // The API's refusals are the command's: exit status and the code.
-    let (ok, _, err) = cli(args(
-        "invoice create --chain btc --asset DOGE --amount 1 --order-id 44",
-    ))
-    .await
-    .unwrap();
+    let (ok, _, err) = cli("invoice create --chain btc --asset DOGE --amount 1 --order-id 44")
+        .await
+        .unwrap();
     assert!(!ok);
     assert!(err.contains("unknown_asset"), "{err}");
-    let (ok, _, err) = cli(args("invoice get inv_0000")).await.unwrap();
+    let (ok, _, err) = cli("invoice get inv_0000").await.unwrap();
     assert!(!ok);
     assert!(err.contains("404") && err.contains("inv_0000"), "{err}");
     // An id that would be another path is refused before any request.
-    let (ok, _, err) = cli(args("invoice cancel inv_0/../../v1/status"))
-        .await
-        .unwrap();
+    let (ok, _, err) = cli("invoice cancel inv_0/../../v1/status").await.unwrap();
     assert!(!ok);
     assert!(err.contains("is not an invoice id"), "{err}");
 }

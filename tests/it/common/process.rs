@@ -14,6 +14,22 @@ use tokio::time::Instant;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_paywatch");
 
+/// Runs a client command of the binary (`status`, `invoice get …`) against
+/// the daemon at `url`, with no config file to fall back on: whether it
+/// succeeded, its stdout and its stderr.
+pub fn client(url: &str, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(BIN)
+        .args(args)
+        .args(["--url", url, "--config", "/nonexistent/paywatch.toml"])
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 /// A loopback port free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
