@@ -30,6 +30,7 @@ mod demo;
 mod evm_anvil;
 mod evm_reorgs;
 mod evm_replay;
+mod feed_identity;
 mod fiat_pricing;
 mod fuzz_inputs;
 mod invoices;
