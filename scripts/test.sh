@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs paywatch's whole test suite: installs what the tests need (a regtest
-# bitcoind, Anvil, libclang for RocksDB's bindings, the wasm32-wasip1
-# target), tests the plugin SDK and its examples, then runs
+# bitcoind, Anvil, libclang for RocksDB's bindings, promtool, the wasm32-wasip1
+# target), checks and tests the Prometheus alert rules in config/prometheus/,
+# tests the plugin SDK and its examples, then runs
 # `cargo test --release` (arguments are passed on: `bash scripts/test.sh
 # invoices::` runs the tests whose name has that in it). Everything builds
 # into cargo's target dir ($CARGO_TARGET_DIR, default ./target), the one
@@ -11,6 +12,9 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 bash scripts/setup-deps.sh
+# The alert rules and their unit tests (a second each).
+promtool check rules config/prometheus/alerts.yml
+promtool test rules config/prometheus/alerts.test.yml
 bash scripts/build-plugins.sh
 CARGO_TARGET_DIR="${PAYWATCH_PLUGIN_TARGET:-${CARGO_TARGET_DIR:-$(pwd)/target}/plugins}" \
     cargo test --manifest-path plugins/Cargo.toml

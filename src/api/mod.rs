@@ -1,5 +1,5 @@
 //! The local HTTP API (hyper 1): watches, transfers, the events feed and
-//! status, as JSON under `/v1`. See the "HTTP API" section of README.md.
+//! status, as JSON under `/v1`. See `docs/api.md`.
 
 mod error;
 
