@@ -17,7 +17,7 @@ mod common;
 
 use common::*;
 use paywatch::store::Store;
-use paywatch::watch::WatchRecord;
+use paywatch::transfer::WatchRecord;
 use std::process::Command;
 use std::time::Instant;
 

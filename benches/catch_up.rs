@@ -23,6 +23,7 @@ use common::evm::{real_block as eth_block, EthBlock, EthReplay};
 use common::tron::{real_block as tron_block, rewritten_chain, TronReplay};
 use common::*;
 use futures_util::StreamExt;
+use paywatch::address::{evm as evm_address, tron as tron_address};
 use paywatch::chain::evm::{self, EvmRaw};
 use paywatch::chain::tron::{self, TronRaw};
 use paywatch::chain::RawJson;
@@ -218,7 +219,7 @@ async fn ethereum(fixtures: &std::path::Path, n: usize) {
     let assets = common::evm::mainnet_assets();
     let address = |i: u32| format!("0x{:040x}", 0xabc0_0000_0000u64 + u64::from(i));
     let keys: Vec<Vec<u8>> = (0..WATCHED)
-        .map(|i| evm::parse_address(&address(i)).unwrap().key)
+        .map(|i| evm_address::parse_address(&address(i)).unwrap().key)
         .collect();
     let (_dir, matcher) = bench::watched("eth", keys.len(), keys, |_| unreachable!());
     let raws: Vec<EvmRaw> = chain
@@ -276,10 +277,10 @@ async fn tron_chain(fixtures: &std::path::Path, n: usize) {
     let address = |i: u32| {
         let mut k = vec![0x41];
         k.extend_from_slice(&bench::bytes20(0x7000_0000 + u64::from(i)));
-        tron::display(&k)
+        tron_address::display(&k)
     };
     let keys: Vec<Vec<u8>> = (0..WATCHED)
-        .map(|i| tron::parse_address(&address(i)).unwrap().key)
+        .map(|i| tron_address::parse_address(&address(i)).unwrap().key)
         .collect();
     let (_dir, matcher) = bench::watched("tron", keys.len(), keys, |_| unreachable!());
     let raws: Vec<TronRaw> = chain

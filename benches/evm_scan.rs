@@ -6,7 +6,8 @@
 
 use alloy::rpc::types::TransactionReceipt;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use paywatch::chain::evm::{parse_address, scan_block, scan_block_with, EvmAssets, EvmRaw};
+use paywatch::address::evm::parse_address;
+use paywatch::chain::evm::{scan_block, scan_block_with, EvmAssets, EvmRaw};
 use paywatch::chain::skim::Json;
 use paywatch::chain::RawJson;
 use paywatch::config::Token;

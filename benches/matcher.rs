@@ -12,7 +12,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use paywatch::store::Store;
-use paywatch::watch::{Lookup, Matcher, WatchRecord};
+use paywatch::transfer::WatchRecord;
+use paywatch::watch::{Lookup, Matcher};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Instant;

@@ -218,7 +218,7 @@ fn queued(n: usize, addresses: usize) -> (tempfile::TempDir, Arc<paywatch::store
                 decimals: 6,
                 contract: Some("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t".into()),
             },
-            amount: "125500000".into(),
+            amount: 125_500_000u64.into(),
             block: BlockRef {
                 height: 1,
                 hash: Hash32::new([1; 32]),

@@ -30,7 +30,8 @@ fn bench(c: &mut Criterion) {
             (*h, TronRaw { block, info }, txs)
         })
         .collect();
-    let usdt = paywatch::chain::tron::parse_address("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t").unwrap();
+    let usdt =
+        paywatch::address::tron::parse_address("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t").unwrap();
     let tokens = vec![Token {
         symbol: "USDT".into(),
         contract: usdt.key,
@@ -45,7 +46,7 @@ fn bench(c: &mut Criterion) {
         "TR4Q6nJA2AdPHz5nDTCxhWmPmfnnRXFDzc",
     ]
     .iter()
-    .map(|a| paywatch::chain::tron::parse_address(a).unwrap().key)
+    .map(|a| paywatch::address::tron::parse_address(a).unwrap().key)
     .collect();
     let random = |seed: u64| {
         let mut k = vec![0x41];

@@ -15,6 +15,8 @@ bash scripts/setup-deps.sh
 # The alert rules and their unit tests (a second each).
 promtool check rules config/prometheus/alerts.yml
 promtool test rules config/prometheus/alerts.test.yml
+# Modules import one way, lowest layer first (docs/architecture.md).
+python3 scripts/layers.py
 bash scripts/build-plugins.sh
 CARGO_TARGET_DIR="${PAYWATCH_PLUGIN_TARGET:-${CARGO_TARGET_DIR:-$(pwd)/target}/plugins}" \
     cargo test --manifest-path plugins/Cargo.toml

@@ -68,7 +68,7 @@ impl Client {
             let rate = c["blocks_per_second"].as_f64().unwrap_or(0.0);
             // While it syncs, how long the rest takes at the current rate.
             let eta = match c["lag"].as_u64() {
-                Some(lag) if lag > 0 && c["state"] == "syncing" => crate::scan::eta(lag, rate),
+                Some(lag) if lag > 0 && c["state"] == "syncing" => crate::status::eta(lag, rate),
                 _ => "-".to_string(),
             };
             writeln!(

@@ -1,13 +1,14 @@
 //! Wires the daemon together: opens the store, starts one scanner per chain
 //! and the HTTP API, and stops them all on SIGINT/SIGTERM.
 
-use crate::api::{self, AddressFormat, ApiChain, AppState};
+use crate::api::{self, ApiChain, AppState};
 use crate::chain::bitcoin::{BitcoinDecoder, BitcoinNode};
 use crate::chain::evm::{EvmAssets, EvmDecoder, EvmNode};
 use crate::chain::tron::{TronDecoder, TronNode};
 use crate::chain::NodeError;
 use crate::config::{ChainKind, Config};
-use crate::scan::{ChainStatus, Finality, ScanSettings, Scanner};
+use crate::scan::{Finality, ScanSettings, Scanner};
+use crate::status::ChainStatus;
 use crate::store::Store;
 use crate::transfer::Asset;
 use crate::watch::Matcher;
@@ -214,7 +215,7 @@ pub async fn run_with_listener(
         chains.insert(
             chain.name.clone(),
             ApiChain {
-                format: AddressFormat::for_chain(chain),
+                format: chain.address_format(),
                 matcher,
                 status,
                 rescan: rescan_tx,
@@ -230,7 +231,7 @@ pub async fn run_with_listener(
     let checkout = config
         .checkout
         .enabled
-        .then(|| Arc::new(crate::checkout::Checkout::new(config.checkout.clone())));
+        .then(|| Arc::new(crate::api::checkout::Checkout::new(config.checkout.clone())));
     let state = Arc::new(AppState {
         store: store.clone(),
         chains,

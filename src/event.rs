@@ -2,6 +2,7 @@
 //! `/v1/events` API read. Every event is written in the same RocksDB batch as
 //! the block change that caused it.
 
+use crate::amount::Amount;
 use crate::transfer::{Asset, BlockRef, Direction, Hash32, Transfer, WatchRef};
 use serde::{Deserialize, Serialize};
 
@@ -57,7 +58,7 @@ pub struct Event {
     pub block: BlockRef,
     pub confirmations: u64,
     pub asset: Asset,
-    pub amount: String,
+    pub amount: Amount,
     pub watch: WatchRef,
 }
 
@@ -87,7 +88,7 @@ impl Event {
             block: t.block,
             confirmations,
             asset: t.asset.clone(),
-            amount: t.amount.clone(),
+            amount: t.amount,
             watch: t.watch.clone(),
         }
     }

@@ -7,177 +7,20 @@
 
 use crate::chain::{Block, DecodeError, Decoder, Node, NodeError};
 use crate::event::Event;
+use crate::status::{eta, ChainStatus, ScanState, UNKNOWN};
 use crate::store::{BlockCommit, Store, StoreError};
 use crate::telemetry;
 use crate::transfer::Hash32;
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::StreamExt;
-use serde::Serialize;
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
 /// Most blocks fetched per round before the tip is asked again.
 const ROUND: u64 = 500;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ScanState {
-    Starting,
-    Syncing,
-    Following,
-    NodeUnreachable,
-    /// The node answers, but with errors or data that cannot be used.
-    Degraded,
-}
-
-/// What `/v1/status` shows for one chain; written by its scanner.
-pub struct ChainStatus {
-    pub name: String,
-    pub kind: &'static str,
-    pub network: String,
-    pub confirmations: u64,
-    node_tip: AtomicU64,
-    indexed: AtomicU64,
-    skipped: AtomicU64,
-    inner: Mutex<StatusInner>,
-}
-
-struct StatusInner {
-    state: ScanState,
-    last_error: Option<String>,
-    /// Commit times of the most recent blocks, for blocks/s.
-    recent: VecDeque<Instant>,
-}
-
-#[derive(Serialize)]
-pub struct StatusView {
-    pub chain: String,
-    pub kind: &'static str,
-    pub network: String,
-    pub state: ScanState,
-    pub node_tip: Option<u64>,
-    pub indexed_height: Option<u64>,
-    pub lag: Option<u64>,
-    pub blocks_per_second: f64,
-    pub confirmations: u64,
-    /// Malformed transactions or logs skipped since start.
-    pub decode_skipped: u64,
-    pub last_error: Option<String>,
-}
-
-const UNKNOWN: u64 = u64::MAX;
-
-/// The time `remaining` blocks take at `blocks_per_second`, for people:
-/// `8m 52s`, whole seconds; `unknown` before a rate is measured.
-pub fn eta(remaining: u64, blocks_per_second: f64) -> String {
-    if remaining == 0 {
-        return "0s".to_string();
-    }
-    if !(blocks_per_second > 0.0 && blocks_per_second.is_finite()) {
-        return "unknown".to_string();
-    }
-    // At most a year (365.25 days): beyond that an estimate says nothing.
-    let secs = (remaining as f64 / blocks_per_second)
-        .ceil()
-        .min(31_557_600.0);
-    humantime::format_duration(Duration::from_secs(secs as u64)).to_string()
-}
-
-impl ChainStatus {
-    pub fn new(name: &str, kind: &'static str, network: &str, confirmations: u64) -> Self {
-        ChainStatus {
-            name: name.to_string(),
-            kind,
-            network: network.to_string(),
-            confirmations,
-            node_tip: AtomicU64::new(UNKNOWN),
-            indexed: AtomicU64::new(UNKNOWN),
-            skipped: AtomicU64::new(0),
-            inner: Mutex::new(StatusInner {
-                state: ScanState::Starting,
-                last_error: None,
-                recent: VecDeque::new(),
-            }),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, StatusInner> {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn set_state(&self, state: ScanState) {
-        let mut g = self.lock();
-        g.state = state;
-        if matches!(state, ScanState::Syncing | ScanState::Following) {
-            g.last_error = None;
-        }
-    }
-
-    fn set_error(&self, state: ScanState, error: String) {
-        let mut g = self.lock();
-        g.state = state;
-        g.last_error = Some(error);
-    }
-
-    fn committed(&self, height: u64) {
-        self.indexed.store(height, Ordering::Relaxed);
-        let mut g = self.lock();
-        let now = Instant::now();
-        g.recent.push_back(now);
-        while g.recent.len() > 256
-            || g.recent
-                .front()
-                .is_some_and(|t| now.duration_since(*t) > Duration::from_secs(30))
-        {
-            g.recent.pop_front();
-        }
-    }
-
-    /// Height of the newest committed block, if any.
-    pub fn indexed_height(&self) -> Option<u64> {
-        match self.indexed.load(Ordering::Relaxed) {
-            UNKNOWN => None,
-            h => Some(h),
-        }
-    }
-
-    pub fn view(&self) -> StatusView {
-        let tip = match self.node_tip.load(Ordering::Relaxed) {
-            UNKNOWN => None,
-            h => Some(h),
-        };
-        let indexed = self.indexed_height();
-        let g = self.lock();
-        let rate = match (g.recent.front(), g.recent.len()) {
-            (Some(first), n) if n >= 2 => {
-                let span = Instant::now().duration_since(*first).as_secs_f64();
-                if span > 0.0 {
-                    (n - 1) as f64 / span
-                } else {
-                    0.0
-                }
-            }
-            _ => 0.0,
-        };
-        StatusView {
-            chain: self.name.clone(),
-            kind: self.kind,
-            network: self.network.clone(),
-            state: g.state,
-            node_tip: tip,
-            indexed_height: indexed,
-            lag: tip.map(|t| t.saturating_sub(indexed.unwrap_or(0))),
-            blocks_per_second: (rate * 100.0).round() / 100.0,
-            confirmations: self.confirmations,
-            decode_skipped: self.skipped.load(Ordering::Relaxed),
-            last_error: g.last_error.clone(),
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
@@ -594,20 +437,5 @@ fn count_events(chain: &str, events: &[Event]) {
     for e in events {
         metrics::counter!(telemetry::EVENTS, "chain" => chain.to_string(), "type" => e.kind.name())
             .increment(1);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::eta;
-
-    #[test]
-    fn sync_eta_is_written_for_people() {
-        assert_eq!(eta(5_320, 10.0), "8m 52s");
-        assert_eq!(eta(1, 3.0), "1s");
-        assert_eq!(eta(0, 0.0), "0s");
-        assert_eq!(eta(10, 0.0), "unknown");
-        assert_eq!(eta(10, f64::NAN), "unknown");
-        assert_eq!(eta(u64::MAX, 1e-9), "1year");
     }
 }

@@ -4,7 +4,7 @@
 //! node operations, event types). Gauges that mirror scanner state are set
 //! when `/metrics` is read; counters and histograms where things happen.
 
-use crate::scan::StatusView;
+use crate::status::StatusView;
 use crate::store::Store;
 use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -35,6 +35,10 @@ pub const DELIVERY_SECONDS: &str = "paywatch_delivery_duration_seconds";
 pub const DELIVERIES_PENDING: &str = "paywatch_deliveries_pending";
 pub const OUTBOX_DEPTH: &str = "paywatch_outbox_depth";
 pub const DISPATCHED_SEQ: &str = "paywatch_dispatched_seq";
+pub const INVOICES: &str = "paywatch_invoices_total";
+pub const RATE: &str = "paywatch_rate";
+pub const RATE_UPDATED: &str = "paywatch_rate_updated_timestamp_seconds";
+pub const RATE_FAILURES: &str = "paywatch_rate_fetch_failures_total";
 
 /// The node operations timed under `op` (see `scan::timed`).
 pub const NODE_OPS: [&str; 5] = ["verify", "tip", "finalized", "hash_at", "fetch"];
@@ -129,6 +133,20 @@ fn describe() {
     describe_counter!(BLOCKS, "Blocks committed");
     describe_counter!(TRANSFERS, "Transfers matched, by direction");
     describe_counter!(EVENTS, "Events written to the outbox, by type");
+    describe_counter!(
+        INVOICES,
+        "Invoices by what happened to them (created, paid, confirmed, expired, ...), by chain and asset"
+    );
+    describe_gauge!(
+        RATE,
+        "A rate source's latest figure, currency per asset unit"
+    );
+    describe_gauge!(
+        RATE_UPDATED,
+        Unit::Seconds,
+        "Unix time of a rate source's latest figure"
+    );
+    describe_counter!(RATE_FAILURES, "Failed requests to a rate source");
     describe_counter!(REORGS, "Reorgs rolled back");
     describe_histogram!(REORG_DEPTH, Unit::Count, "Blocks rolled back per reorg");
     describe_counter!(DECODE_SKIPPED, "Malformed transactions or logs skipped");
@@ -191,7 +209,7 @@ pub fn render(
         metrics::gauge!(BLOCKS_PER_SECOND, "chain" => c.clone()).set(v.blocks_per_second);
         let up = matches!(
             v.state,
-            crate::scan::ScanState::Syncing | crate::scan::ScanState::Following
+            crate::status::ScanState::Syncing | crate::status::ScanState::Following
         );
         metrics::gauge!(CHAIN_UP, "chain" => c.clone()).set(if up { 1.0 } else { 0.0 });
         metrics::gauge!(FILTER_BYTES, "chain" => c.clone()).set(*filter_bytes as f64);

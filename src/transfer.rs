@@ -1,9 +1,10 @@
 //! The normalized payment record every chain produces: one value moved to or
 //! from a watched address by one transaction, at one position in a block.
 //!
-//! Amounts are base-unit integers (satoshi, wei, sun) kept as decimal strings
-//! at the edges so that 256-bit token amounts survive JSON untouched.
+//! Amounts are base-unit integers (satoshi, wei, sun): [`Amount`], written
+//! as decimal strings in JSON so that 256-bit token amounts survive untouched.
 
+use crate::amount::Amount;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -176,8 +177,8 @@ pub struct Transfer {
     /// Matching key bytes of the watched address, hex (scriptPubKey for Bitcoin).
     pub address_key: String,
     pub asset: Asset,
-    /// Base-unit integer as a decimal string.
-    pub amount: String,
+    /// Base units; a decimal string in JSON.
+    pub amount: Amount,
     pub block: BlockRef,
     pub status: TransferStatus,
     pub watch: WatchRef,
@@ -201,4 +202,27 @@ pub struct TransferKey {
     pub txid: Hash32,
     pub direction: Direction,
     pub index: u32,
+}
+
+/// A watch as stored and served by the API.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WatchRecord {
+    pub chain: String,
+    /// Display form: the address, or the scriptPubKey hex where the script
+    /// has no address form.
+    pub address: String,
+    pub label: Option<String>,
+    #[serde(default)]
+    pub metadata: serde_json::Value,
+    /// Unix seconds.
+    pub created_at: u64,
+}
+
+impl WatchRecord {
+    pub fn as_ref(&self) -> WatchRef {
+        WatchRef {
+            label: self.label.clone(),
+            metadata: self.metadata.clone(),
+        }
+    }
 }

@@ -3,7 +3,8 @@
 #![allow(dead_code)]
 
 use paywatch::store::Store;
-use paywatch::watch::{Matcher, WatchRecord};
+use paywatch::transfer::WatchRecord;
+use paywatch::watch::Matcher;
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -8,6 +8,7 @@
 //! every input kept in `fuzz/regressions/<target>/`, in the normal test run.
 
 use bitcoin::Network;
+use paywatch::address::{bitcoin as btc_address, evm as evm_address, tron as tron_address};
 use paywatch::chain::bitcoin::walk::scan_raw;
 use paywatch::chain::bitcoin::{self as btc, Spends};
 use paywatch::chain::evm::{self, EvmAssets, EvmRaw};
@@ -18,7 +19,8 @@ use paywatch::config::{Config, Token};
 use paywatch::plugin::parse_verdict;
 use paywatch::store::StoreError;
 use paywatch::transfer::Asset;
-use paywatch::watch::{Lookup, WatchRecord};
+use paywatch::transfer::WatchRecord;
+use paywatch::watch::Lookup;
 use serde_json::Value;
 use std::path::Path;
 
@@ -111,8 +113,8 @@ fn documents<const N: usize>(data: &[u8]) -> [Option<&[u8]>; N] {
 }
 
 pub fn evm_assets() -> EvmAssets {
-    let usdt =
-        evm::parse_address("0xdAC17F958D2ee523a2206206994597C13D831ec7").expect("USDT's address");
+    let usdt = evm_address::parse_address("0xdAC17F958D2ee523a2206206994597C13D831ec7")
+        .expect("USDT's address");
     EvmAssets {
         native: Asset {
             symbol: "ETH".into(),
@@ -146,7 +148,8 @@ pub fn evm_block(data: &[u8]) {
 }
 
 pub fn tron_tokens() -> Vec<Token> {
-    let usdt = tron::parse_address("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t").expect("USDT's address");
+    let usdt =
+        tron_address::parse_address("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t").expect("USDT's address");
     vec![Token {
         symbol: "USDT".into(),
         contract: usdt.key,
@@ -206,24 +209,28 @@ pub fn address(data: &[u8]) {
         Network::Signet,
         Network::Regtest,
     ] {
-        if let Ok(a) = btc::parse_address(net, s) {
-            let again = btc::parse_address(net, &a.display)
+        if let Ok(a) = btc_address::parse_address(net, s) {
+            let again = btc_address::parse_address(net, &a.display)
                 .unwrap_or_else(|e| panic!("{net}: `{s}` shown as `{}`: {e}", a.display));
             assert_eq!(again.key, a.key, "{net}: `{s}`");
-            assert_eq!(btc::display_script(net, &a.key), a.display, "{net}: `{s}`");
+            assert_eq!(
+                btc_address::display_script(net, &a.key),
+                a.display,
+                "{net}: `{s}`"
+            );
         }
     }
-    if let Ok(a) = evm::parse_address(s) {
-        let again = evm::parse_address(&a.display)
+    if let Ok(a) = evm_address::parse_address(s) {
+        let again = evm_address::parse_address(&a.display)
             .unwrap_or_else(|e| panic!("evm: `{s}` shown as `{}`: {e}", a.display));
         assert_eq!(again.key, a.key, "evm: `{s}`");
-        assert_eq!(evm::display(&a.key), a.display, "evm: `{s}`");
+        assert_eq!(evm_address::display(&a.key), a.display, "evm: `{s}`");
     }
-    if let Ok(a) = tron::parse_address(s) {
-        let again = tron::parse_address(&a.display)
+    if let Ok(a) = tron_address::parse_address(s) {
+        let again = tron_address::parse_address(&a.display)
             .unwrap_or_else(|e| panic!("tron: `{s}` shown as `{}`: {e}", a.display));
         assert_eq!(again.key, a.key, "tron: `{s}`");
-        assert_eq!(tron::display(&a.key), a.display, "tron: `{s}`");
+        assert_eq!(tron_address::display(&a.key), a.display, "tron: `{s}`");
     }
 }
 
@@ -287,7 +294,7 @@ pub fn seeds(fixtures: &Path, repo: &Path) -> Vec<(&'static str, Vec<u8>)> {
                 out.push(("address", hex::encode(script).into_bytes()));
                 out.push((
                     "address",
-                    btc::display_script(Network::Bitcoin, script).into_bytes(),
+                    btc_address::display_script(Network::Bitcoin, script).into_bytes(),
                 ));
             }
         }

@@ -1,18 +1,22 @@
 //! The local HTTP API (hyper 1): watches, transfers, the events feed and
 //! status, as JSON under `/v1`. See `docs/api.md`.
 
+pub mod checkout;
+pub mod epusdt;
 mod error;
 
 pub use error::ApiError;
 
-use crate::chain;
+use crate::address::{AddressFormat, WatchAddress};
+use crate::clock::now_secs;
 use crate::config::{token_digest, ApiKey, KeyScope};
 use crate::event::confirmations;
-use crate::scan::ChainStatus;
+use crate::status::ChainStatus;
 use crate::store::{parse_delivery_id, DeliveryStatus, Target};
 use crate::store::{Inserted, Store};
 use crate::transfer::Hash32;
-use crate::watch::{AddressError, Matcher, WatchAddress, WatchRecord};
+use crate::transfer::WatchRecord;
+use crate::watch::Matcher;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -26,7 +30,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
@@ -44,33 +48,6 @@ const MAX_LABEL: usize = 256;
 const MAX_METADATA: usize = 8 * 1024;
 const MAX_PAGE: usize = 1000;
 const MAX_WAIT_SECS: u64 = 60;
-
-/// How addresses of one chain are read.
-#[derive(Clone, Debug)]
-pub enum AddressFormat {
-    Bitcoin(bitcoin::Network),
-    Tron,
-    Evm,
-}
-
-impl AddressFormat {
-    /// How addresses of `chain` are read.
-    pub fn for_chain(chain: &crate::config::ChainConfig) -> Self {
-        match &chain.kind {
-            crate::config::ChainKind::Bitcoin(b) => AddressFormat::Bitcoin(b.network),
-            crate::config::ChainKind::Evm(_) => AddressFormat::Evm,
-            crate::config::ChainKind::Tron(_) => AddressFormat::Tron,
-        }
-    }
-
-    pub fn parse(&self, s: &str) -> Result<WatchAddress, AddressError> {
-        match self {
-            AddressFormat::Bitcoin(n) => chain::bitcoin::parse_address(*n, s),
-            AddressFormat::Tron => chain::tron::parse_address(s),
-            AddressFormat::Evm => chain::evm::parse_address(s),
-        }
-    }
-}
 
 /// What the API knows of one configured chain.
 pub struct ApiChain {
@@ -97,7 +74,7 @@ pub struct AppState {
     /// The Epusdt-compatible endpoint, when configured.
     pub epusdt: Option<crate::config::EpusdtConfig>,
     /// The public checkout page; `None` when turned off.
-    pub checkout: Option<Arc<crate::checkout::Checkout>>,
+    pub checkout: Option<Arc<crate::api::checkout::Checkout>>,
     /// Exchange rates for invoices priced in fiat.
     pub rates: Arc<crate::invoice::rates::Rates>,
 }
@@ -313,8 +290,9 @@ fn authorize(state: &AppState, req: &Request<Incoming>, write: bool) -> Result<(
     }
 }
 
+/// Compares secrets without telling by its timing where they differ.
 pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    subtle::ConstantTimeEq::ct_eq(a, b).into()
 }
 
 fn chain<'a>(state: &'a AppState, name: &str) -> Result<&'a ApiChain, ApiError> {
@@ -322,13 +300,6 @@ fn chain<'a>(state: &'a AppState, name: &str) -> Result<&'a ApiChain, ApiError> 
         .chains
         .get(name)
         .ok_or_else(|| ApiError::unknown_chain(name))
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 /// Reads a request body of at most `limit` bytes whose content type is one
@@ -781,19 +752,12 @@ async fn epusdt_create(state: &AppState, req: Request<Incoming>) -> Result<Resp,
         None => format!("{}/v1/invoices/{id}/qr.svg", cfg.public_url),
     };
     let answer = tokio::task::block_in_place(|| {
-        crate::invoice::epusdt::create_transaction(
-            cfg,
-            chain,
-            &state.store,
-            &state.rates,
-            payment_url,
-            &body,
-        )
+        epusdt::create_transaction(cfg, chain, &state.store, &state.rates, payment_url, &body)
     });
     Ok(json_text_response(StatusCode::OK, answer))
 }
 
-fn invoice_json(state: &AppState, inv: &crate::invoice::model::Invoice) -> Value {
+fn invoice_json(state: &AppState, inv: &crate::invoice_record::Invoice) -> Value {
     let mut v = serde_json::to_value(inv).expect("an invoice always serializes");
     if let Some(c) = &state.checkout {
         v["checkout_url"] = c.url(&inv.id).into();
@@ -845,7 +809,7 @@ fn get_invoice(state: &AppState, id: &str) -> Result<Resp, ApiError> {
 }
 
 fn list_invoices(state: &AppState, query: Option<&str>) -> Result<Resp, ApiError> {
-    use crate::invoice::model::InvoiceStatus;
+    use crate::invoice_record::InvoiceStatus;
     let q = query_map(query);
     let limit = ranged(&q, "limit", 100usize, 1..=MAX_PAGE)?;
     let status = match q.get("status") {
@@ -1047,7 +1011,7 @@ fn retry_delivery(state: &AppState, id: &str) -> Result<Resp, ApiError> {
     }
     match state
         .store
-        .retry_delivery(id, crate::plugin::now_ms())
+        .retry_delivery(id, crate::clock::now_ms())
         .map_err(ApiError::internal)?
     {
         None => Err(ApiError::not_found(format!("no delivery `{id}`"))),

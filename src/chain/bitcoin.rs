@@ -5,22 +5,19 @@
 
 use super::skim::Skim;
 use super::{error_chain, Block, DecodeError, Decoder, Node, NodeError};
+use crate::address::bitcoin::display_script;
 use crate::config::{BitcoinConfig, RpcAuth};
 use crate::store::{Store, StoreError};
 use crate::transfer::{Asset, BlockRef, Direction, Hash32, Transfer, TransferStatus, WatchRef};
-use crate::watch::{AddressError, Lookup, Matcher, WatchAddress};
+use crate::watch::{Lookup, Matcher};
 use bitcoin::hashes::Hash;
-use bitcoin::{Address, Network, OutPoint, ScriptBuf, Txid};
+use bitcoin::{Network, OutPoint, ScriptBuf, Txid};
 use bitcoincore_rpc::Auth;
 use std::collections::HashMap;
-use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 pub mod walk;
-
-/// Longest raw script accepted as a watch.
-const MAX_SCRIPT_BYTES: usize = 10_000;
 
 /// The asset of every Bitcoin transfer.
 pub fn btc_asset() -> Asset {
@@ -28,67 +25,6 @@ pub fn btc_asset() -> Asset {
         symbol: "BTC".into(),
         decimals: 8,
         contract: None,
-    }
-}
-
-/// Reads a user-given address (any standard type) or raw scriptPubKey hex,
-/// checking that an address belongs to `network`.
-pub fn parse_address(network: Network, s: &str) -> Result<WatchAddress, AddressError> {
-    let s = s.trim();
-    match Address::from_str(s) {
-        Ok(unchecked) => {
-            let addr = unchecked.require_network(network).map_err(|_| {
-                AddressError(format!(
-                    "address `{s}` belongs to another network (this chain is {})",
-                    network_label(network)
-                ))
-            })?;
-            Ok(WatchAddress {
-                key: addr.script_pubkey().into_bytes(),
-                display: addr.to_string(),
-            })
-        }
-        Err(addr_err) => {
-            let is_hex = !s.is_empty()
-                && s.len().is_multiple_of(2)
-                && s.bytes().all(|b| b.is_ascii_hexdigit());
-            if !is_hex {
-                return Err(AddressError(format!(
-                    "`{s}` is not a valid Bitcoin address ({addr_err}) nor scriptPubKey hex"
-                )));
-            }
-            let bytes = hex::decode(s).expect("checked to be hex of even length");
-            if bytes.len() > MAX_SCRIPT_BYTES {
-                return Err(AddressError(format!(
-                    "script of {} bytes is longer than the {MAX_SCRIPT_BYTES} accepted",
-                    bytes.len()
-                )));
-            }
-            let display = display_script(network, &bytes);
-            Ok(WatchAddress {
-                key: bytes,
-                display,
-            })
-        }
-    }
-}
-
-/// The address form of a scriptPubKey, or its hex when it has none.
-pub fn display_script(network: Network, script: &[u8]) -> String {
-    let script = bitcoin::Script::from_bytes(script);
-    match Address::from_script(script, network) {
-        Ok(a) => a.to_string(),
-        Err(_) => hex::encode(script.as_bytes()),
-    }
-}
-
-fn network_label(n: Network) -> &'static str {
-    match n {
-        Network::Bitcoin => "mainnet",
-        Network::Testnet => "testnet",
-        Network::Signet => "signet",
-        Network::Regtest => "regtest",
-        _ => "another network",
     }
 }
 
@@ -116,7 +52,7 @@ struct Received {
 
 impl Received {
     /// The forms of a watched `script`, remembered per block while scanning.
-    fn watched(network: Network, script: &[u8], w: &crate::watch::WatchRecord) -> Arc<Self> {
+    fn watched(network: Network, script: &[u8], w: &crate::transfer::WatchRecord) -> Arc<Self> {
         Arc::new(Received {
             amount: 0,
             address: display_script(network, script),
@@ -126,7 +62,7 @@ impl Received {
     }
 
     fn of(t: &Transfer) -> Option<(OutPoint, Received)> {
-        let amount = t.amount.parse().ok()?;
+        let amount = t.amount.to_u64()?;
         Some((
             OutPoint {
                 txid: txid_of(&t.txid),
@@ -203,7 +139,7 @@ pub fn scan_block(
                     address: r.address.clone(),
                     address_key: r.address_key.clone(),
                     asset: btc_asset(),
-                    amount: r.amount.to_string(),
+                    amount: r.amount.into(),
                     block: block_ref,
                     status: TransferStatus::Detected,
                     watch: r.watch.clone(),
@@ -236,7 +172,7 @@ pub fn scan_block(
                 address: w.address.clone(),
                 address_key: w.address_key.clone(),
                 asset: btc_asset(),
-                amount: out.value.to_sat().to_string(),
+                amount: out.value.to_sat().into(),
                 block: block_ref,
                 status: TransferStatus::Detected,
                 watch: w.watch.clone(),
@@ -589,6 +525,7 @@ pub fn script_kind(key: &[u8]) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::address::bitcoin::parse_address;
 
     #[test]
     fn parses_every_standard_address_type() {

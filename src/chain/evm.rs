@@ -11,15 +11,15 @@ use super::skim::{self, Json, Skim};
 use super::{
     error_chain, rpc_answer, Block, DecodeError, Decoder, Matches, Node, NodeError, RawJson,
 };
+use crate::address::evm::display;
 use crate::config::{EvmConfig, Token};
 use crate::transfer::{Asset, BlockRef, Direction, Hash32};
-use crate::watch::{AddressError, Lookup, Matcher, WatchAddress};
-use alloy::primitives::{Address, U256};
+use crate::watch::{Lookup, Matcher};
+use alloy::primitives::U256;
 use alloy::providers::{Provider, RootProvider};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use std::borrow::Cow;
-use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,49 +33,6 @@ const TRANSFER_TOPIC: [u8; 32] = [
 /// Index offset of internal (trace) transfers, apart from the transaction's
 /// own transfer (0) and its logs (`log index + 1`).
 pub const INTERNAL_INDEX_BASE: u32 = 1 << 30;
-
-/// Reads a `0x` + 40 hex address. All-lower or all-upper case is accepted
-/// as it is; mixed case must carry a valid EIP-55 checksum.
-pub fn parse_address(s: &str) -> Result<WatchAddress, AddressError> {
-    let s = s.trim();
-    let body = s
-        .strip_prefix("0x")
-        .or_else(|| s.strip_prefix("0X"))
-        .ok_or_else(|| {
-            AddressError(format!(
-                "`{s}` is not an EVM address: it must start with 0x"
-            ))
-        })?;
-    if body.len() != 40 || !body.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Err(AddressError(format!(
-            "`{s}` is not an EVM address: expected 0x and 40 hex digits"
-        )));
-    }
-    let mixed = body.bytes().any(|b| b.is_ascii_lowercase())
-        && body.bytes().any(|b| b.is_ascii_uppercase());
-    let addr = if mixed {
-        Address::parse_checksummed(format!("0x{body}"), None).map_err(|_| {
-            AddressError(format!(
-                "`{s}` has mixed case but an invalid EIP-55 checksum (a typo?)"
-            ))
-        })?
-    } else {
-        Address::from_str(body).map_err(|e| AddressError(format!("`{s}`: {e}")))?
-    };
-    Ok(WatchAddress {
-        key: addr.to_vec(),
-        display: addr.to_checksum(None),
-    })
-}
-
-/// EIP-55 form of a 20-byte address (hex of other lengths).
-pub fn display(key: &[u8]) -> String {
-    if key.len() == 20 {
-        Address::from_slice(key).to_checksum(None)
-    } else {
-        hex::encode(key)
-    }
-}
 
 // ---- node answers (only the fields paywatch reads) ------------------------------
 
@@ -499,10 +456,12 @@ pub fn scan_block_with(
                     let to = tx.to.as_deref().map(address20);
                     match (from, to) {
                         (Some(from), Some(Some(to))) => {
-                            m.pair(txid, 0, &from, &to, &v, || assets.native.clone())?
+                            m.pair(txid, 0, &from, &to, v.into(), || assets.native.clone())?
                         }
                         (Some(from), None) => {
-                            m.one(txid, 0, Direction::Out, &from, &v, || assets.native.clone())?
+                            m.one(txid, 0, Direction::Out, &from, v.into(), || {
+                                assets.native.clone()
+                            })?
                         }
                         _ => m.skipped += 1,
                     }
@@ -545,7 +504,7 @@ pub fn scan_block_with(
                 decimals: token.decimals,
                 contract: Some(token.display.clone()),
             };
-            m.pair(txid, index + 1, &from, &to, &amount, asset)?;
+            m.pair(txid, index + 1, &from, &to, amount.into(), asset)?;
         }
     }
 
@@ -584,7 +543,9 @@ pub fn scan_block_with(
                 continue;
             };
             let index = INTERNAL_INDEX_BASE + i as u32;
-            m.pair(txid, index, &from, &to, &value, || assets.native.clone())?;
+            m.pair(txid, index, &from, &to, value.into(), || {
+                assets.native.clone()
+            })?;
         }
     }
 
@@ -1000,6 +961,7 @@ pub async fn follow_new_heads(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::address::evm::parse_address;
 
     #[test]
     fn addresses_in_any_case_are_checksummed_on_output() {

@@ -25,10 +25,11 @@
 //! Entries and their events are written together, so a restart neither
 //! loses a tracked transaction nor reports one twice.
 
-use super::bitcoin::{btc_asset, display_hash, display_script, txid_of, BitcoinNode};
+use super::bitcoin::{btc_asset, display_hash, txid_of, BitcoinNode};
 use super::NodeError;
+use crate::address::bitcoin::display_script;
 use crate::config::MempoolConfig;
-use crate::scan::ChainStatus;
+use crate::status::ChainStatus;
 use crate::store::Store;
 use crate::transfer::{Hash32, WatchRef};
 use crate::watch::{Lookup, Matcher};
@@ -158,7 +159,7 @@ impl MempoolWatcher {
                 return;
             }
         }
-        let (tx, mut rx) = mpsc::unbounded_channel();
+        let (tx, mut rx) = mpsc::channel(QUEUE);
         if let Some(endpoint) = self.cfg.zmq_rawtx.clone() {
             tokio::spawn(subscribe(
                 self.chain.clone(),
@@ -316,7 +317,7 @@ impl MempoolWatcher {
                     .flatten()
                     .filter_map(|v| Hash32::from_hex(v.as_str()?).ok())
                     .collect(),
-                seen_at: crate::invoice::service::now_secs(),
+                seen_at: crate::clock::now_secs(),
                 left_at: None,
             };
             for o in &t.outputs {
@@ -590,20 +591,30 @@ impl MempoolWatcher {
     }
 }
 
+/// ZMQ messages waiting for the mempool follower. Beyond this it is behind:
+/// messages are dropped and one reconciliation (`getrawmempool`) recovers
+/// what they said.
+const QUEUE: usize = 4096;
+
 /// Forwards `rawtx` bodies and `sequence` removals to the watcher; every
 /// (re)connection asks for a reconciliation.
 async fn subscribe(
     chain: String,
     endpoint: String,
     topic: &'static str,
-    tx: mpsc::UnboundedSender<Message>,
+    tx: mpsc::Sender<Message>,
     stop: watch::Receiver<bool>,
 ) {
+    // Set when a message was dropped on a full queue: a reconciliation is
+    // then queued first, and it finds what the dropped messages said.
+    let mut missed = false;
+    let name = chain.clone();
     super::zmq::subscribe(
         chain,
         endpoint,
         topic,
         move |body| {
+            use mpsc::error::TrySendError;
             let msg = match (topic, body) {
                 (_, None) => Message::Resync,
                 ("rawtx", Some(b)) => Message::RawTx(b.to_vec()),
@@ -616,7 +627,22 @@ async fn subscribe(
                 }
                 _ => return true,
             };
-            tx.send(msg).is_ok()
+            if missed {
+                match tx.try_send(Message::Resync) {
+                    Ok(()) => missed = false,
+                    Err(TrySendError::Full(_)) => return true,
+                    Err(TrySendError::Closed(_)) => return false,
+                }
+            }
+            match tx.try_send(msg) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    warn!(chain = %name, topic, "mempool follower is behind: ZMQ messages dropped until a reconciliation");
+                    missed = true;
+                    true
+                }
+                Err(TrySendError::Closed(_)) => false,
+            }
         },
         stop,
     )

@@ -12,6 +12,7 @@ pub mod skim;
 pub mod tron;
 pub mod zmq;
 
+use crate::amount::Amount;
 use crate::store::StoreError;
 use crate::transfer::{Asset, BlockRef, Direction, Hash32, Transfer, TransferStatus};
 use crate::watch::Lookup;
@@ -154,22 +155,22 @@ impl<'a, L: Lookup> Matches<'a, L> {
         index: u32,
         from: &[u8],
         to: &[u8],
-        amount: &dyn std::fmt::Display,
+        amount: Amount,
         asset: impl Fn() -> Asset,
     ) -> Result<(), DecodeError> {
         self.one(txid, index, Direction::Out, from, amount, &asset)?;
         self.one(txid, index, Direction::In, to, amount, &asset)
     }
 
-    /// One side of a transfer, recorded when `address` is watched. The
-    /// amount is formatted only then.
+    /// One side of a transfer, recorded when `address` is watched (only
+    /// then are the address and the asset formatted).
     pub fn one(
         &mut self,
         txid: Hash32,
         index: u32,
         direction: Direction,
         address: &[u8],
-        amount: &dyn std::fmt::Display,
+        amount: Amount,
         asset: impl Fn() -> Asset,
     ) -> Result<(), DecodeError> {
         let Some(w) = self.watches.lookup(address)? else {
@@ -183,7 +184,7 @@ impl<'a, L: Lookup> Matches<'a, L> {
             address: (self.display)(address),
             address_key: hex::encode(address),
             asset: asset(),
-            amount: amount.to_string(),
+            amount,
             block: self.block,
             status: TransferStatus::Detected,
             watch: w.as_ref(),

@@ -9,9 +9,10 @@
 
 use super::skim::{self, First, Json, Skim};
 use super::{error_chain, Block, DecodeError, Decoder, Matches, Node, NodeError};
+use crate::address::tron::display;
 use crate::config::{Token, TronConfig};
 use crate::transfer::{Asset, BlockRef, Hash32};
-use crate::watch::{AddressError, Lookup, Matcher, WatchAddress};
+use crate::watch::{Lookup, Matcher};
 use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -30,47 +31,6 @@ const INFO_CONCURRENCY: usize = 8;
 
 /// A TRON address: 21 bytes, `0x41` then the 20-byte account id.
 pub type TronAddress = [u8; 21];
-
-/// Reads a base58check `T…` address or 41-prefixed hex.
-pub fn parse_address(s: &str) -> Result<WatchAddress, AddressError> {
-    let s = s.trim();
-    let bytes = if s.starts_with('T') {
-        bs58::decode(s).with_check(None).into_vec().map_err(|e| {
-            AddressError(format!(
-                "`{s}` is not a valid TRON address: {}",
-                describe_bs58(&e)
-            ))
-        })?
-    } else {
-        let h = s.strip_prefix("0x").unwrap_or(s);
-        hex::decode(h).map_err(|_| {
-            AddressError(format!(
-                "`{s}` is not a TRON address (base58 `T…` or hex `41…`)"
-            ))
-        })?
-    };
-    if bytes.len() != 21 || bytes[0] != 0x41 {
-        return Err(AddressError(format!(
-            "`{s}` is not a TRON address: expected 21 bytes starting with 0x41"
-        )));
-    }
-    Ok(WatchAddress {
-        display: display(&bytes),
-        key: bytes,
-    })
-}
-
-fn describe_bs58(e: &bs58::decode::Error) -> String {
-    match e {
-        bs58::decode::Error::InvalidChecksum { .. } => "bad checksum".into(),
-        other => other.to_string(),
-    }
-}
-
-/// Base58check form of a 21-byte address.
-pub fn display(key: &[u8]) -> String {
-    bs58::encode(key).with_check().into_string()
-}
 
 /// An address as a node writes it: base58, `41…` hex (21 bytes) or, in
 /// logs, bare 20-byte hex.
@@ -610,7 +570,7 @@ pub fn scan_block_with(
                 decimals: token.decimals,
                 contract: Some(token.display.clone()),
             };
-            out.pair(txid, 1 + i as u32, &from, &to, &amount, asset)?;
+            out.pair(txid, 1 + i as u32, &from, &to, amount.into(), asset)?;
         }
     }
 
@@ -660,7 +620,7 @@ fn contract_transfer<L: Lookup>(
         m.skipped += 1;
         return Ok(());
     };
-    m.pair(txid, 0, &from, &to, &amount, asset)
+    m.pair(txid, 0, &from, &to, amount.into(), asset)
 }
 
 pub struct TronDecoder {
@@ -896,6 +856,7 @@ impl Node for TronNode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::address::tron::parse_address;
 
     #[test]
     fn base58_and_hex_forms_are_the_same_address() {

@@ -65,18 +65,3 @@ pub async fn subscribe(
         pause = (pause * 2).min(Duration::from_secs(10));
     }
 }
-
-/// Checks a `tcp://host:port` endpoint as written in the config.
-pub fn check_endpoint(key: &str, z: &str) -> Result<(), String> {
-    let ok = z
-        .strip_prefix("tcp://")
-        .and_then(|rest| rest.rsplit_once(':'))
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{key}: `{z}` is not a ZMQ TCP endpoint such as \"tcp://127.0.0.1:28332\""
-        ))
-    }
-}

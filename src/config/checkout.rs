@@ -10,6 +10,55 @@ use std::time::Duration;
 
 // ---- checkout page ------------------------------------------------------
 
+/// The page's texts a merchant may reword (`[checkout.text.en]` …).
+pub const TEXT_KEYS: &[&str] = &[
+    "title",
+    "order",
+    "send_exactly",
+    "amount_still_due",
+    "amount_total",
+    "copy",
+    "copied",
+    "copy_failed",
+    "copy_amount_label",
+    "copy_address_label",
+    "expires_in",
+    "scan_hint",
+    "qr_alt",
+    "address",
+    "open_wallet",
+    "warning",
+    "status_pending",
+    "status_underpaid",
+    "status_paid",
+    "status_confirmed",
+    "status_expired",
+    "status_paid_late",
+    "status_cancelled",
+    "not_found",
+    "status_unknown",
+    "note_pending",
+    "note_underpaid",
+    "note_paid",
+    "note_confirmed",
+    "redirecting",
+    "return_now",
+    "note_do_not_pay",
+    "note_reserved_until",
+    "note_paid_late",
+    "note_not_found",
+    "overpaid",
+    "reconnecting",
+    "paid_label",
+    "remaining",
+    "txs_title",
+    "tx_confirmed",
+    "tx_pending",
+    "lang_switch_label",
+    "powered_by",
+    "load_error",
+];
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawCheckout {
@@ -169,10 +218,10 @@ pub(super) fn checkout(
             return Err(format!("checkout.text.{lang}: languages are en and zh"));
         }
         for (key, value) in texts {
-            if !crate::checkout::TEXT_KEYS.contains(&key.as_str()) {
+            if !TEXT_KEYS.contains(&key.as_str()) {
                 return Err(format!(
                     "checkout.text.{lang}.{key}: not a text of the page (one of {})",
-                    crate::checkout::TEXT_KEYS.join(", ")
+                    TEXT_KEYS.join(", ")
                 ));
             }
             if value.len() > MAX_TEXT {
@@ -305,7 +354,7 @@ pub(super) fn rates(raw: Vec<RawRate>) -> Result<Vec<RateConfig>, String> {
         }
         let mut sources = Vec::new();
         if let Some(f) = &r.fixed {
-            crate::invoice::rates::parse_rate(f).map_err(|e| at(format!("fixed: {e}")))?;
+            crate::amount::parse_rate(f).map_err(|e| at(format!("fixed: {e}")))?;
             sources.push(RateSourceConfig {
                 name: "fixed".into(),
                 kind: RateSourceKind::Fixed(f.clone()),
@@ -319,7 +368,7 @@ pub(super) fn rates(raw: Vec<RawRate>) -> Result<Vec<RateConfig>, String> {
                     if s.pointer.is_some() || !s.headers.is_empty() {
                         return Err(sat("`pointer` and `headers` go with `url`".into()));
                     }
-                    crate::invoice::rates::parse_rate(f).map_err(|e| sat(format!("fixed: {e}")))?;
+                    crate::amount::parse_rate(f).map_err(|e| sat(format!("fixed: {e}")))?;
                     RateSourceKind::Fixed(f.clone())
                 }
                 (None, Some(u)) => {

@@ -479,6 +479,26 @@ pub struct EvmConfig {
 }
 
 impl ChainConfig {
+    /// How addresses of this chain are read.
+    pub fn address_format(&self) -> crate::address::AddressFormat {
+        use crate::address::AddressFormat;
+        match &self.kind {
+            ChainKind::Bitcoin(b) => AddressFormat::Bitcoin(b.network),
+            ChainKind::Evm(_) => AddressFormat::Evm,
+            ChainKind::Tron(_) => AddressFormat::Tron,
+        }
+    }
+
+    /// What kind of addresses an account key derives on this chain.
+    pub fn address_kind(&self) -> crate::address::derive::AddressKind {
+        use crate::address::derive::AddressKind;
+        match &self.kind {
+            ChainKind::Bitcoin(b) => AddressKind::Bitcoin(b.network),
+            ChainKind::Evm(_) => AddressKind::Evm,
+            ChainKind::Tron(_) => AddressKind::Tron,
+        }
+    }
+
     /// The kind name as written in the config.
     pub fn kind_name(&self) -> &'static str {
         match self.kind {
@@ -700,7 +720,7 @@ impl Config {
                         .into(),
                 ));
             }
-            crate::invoice::service::check(&chain).map_err(at)?;
+            check_invoices(&chain).map_err(at)?;
             if chains.iter().any(|c| c.name == chain.name) {
                 return Err(at(format!("name: chain `{}` is defined twice", chain.name)));
             }
@@ -864,7 +884,7 @@ fn bitcoin_chain(raw: RawBitcoin, base: &Path) -> Result<ChainConfig, String> {
         (None, None, Some(_)) => return Err("rpc_password is set but rpc_user is missing".into()),
     };
     if let Some(z) = &raw.zmq_hashblock {
-        crate::chain::zmq::check_endpoint("zmq_hashblock", z)?;
+        check_endpoint("zmq_hashblock", z)?;
     }
     let zmq_hashblock = raw.zmq_hashblock;
     let mempool = match raw.mempool {
@@ -875,7 +895,7 @@ fn bitcoin_chain(raw: RawBitcoin, base: &Path) -> Result<ChainConfig, String> {
                 ("zmq_sequence", &m.zmq_sequence),
             ] {
                 if let Some(z) = z {
-                    crate::chain::zmq::check_endpoint(&format!("mempool.{key}"), z)?;
+                    check_endpoint(&format!("mempool.{key}"), z)?;
                 }
             }
             let default_poll = if m.zmq_rawtx.is_some() { 10_000 } else { 1_000 };
@@ -917,7 +937,7 @@ fn bitcoin_chain(raw: RawBitcoin, base: &Path) -> Result<ChainConfig, String> {
 fn add_tokens(
     tokens: &mut Vec<Token>,
     raw: Vec<RawToken>,
-    parse: fn(&str) -> Result<crate::watch::WatchAddress, crate::watch::AddressError>,
+    parse: fn(&str) -> Result<crate::address::WatchAddress, crate::address::AddressError>,
 ) -> Result<(), String> {
     for (i, t) in raw.into_iter().enumerate() {
         let addr = parse(&t.contract).map_err(|e| format!("token[{i}].contract: {e}"))?;
@@ -965,7 +985,7 @@ fn tron_chain(raw: RawTron) -> Result<ChainConfig, String> {
     };
     let mut tokens = Vec::new();
     if raw.network == "mainnet" {
-        let contract = crate::chain::tron::parse_address(TRON_USDT)
+        let contract = crate::address::tron::parse_address(TRON_USDT)
             .expect("the built-in USDT address is valid");
         tokens.push(Token {
             symbol: "USDT".into(),
@@ -974,7 +994,7 @@ fn tron_chain(raw: RawTron) -> Result<ChainConfig, String> {
             decimals: 6,
         });
     }
-    add_tokens(&mut tokens, raw.token, crate::chain::tron::parse_address)?;
+    add_tokens(&mut tokens, raw.token, crate::address::tron::parse_address)?;
     common(
         raw.name,
         raw.start_height,
@@ -1020,7 +1040,7 @@ fn evm_chain(raw: RawEvm) -> Result<ChainConfig, String> {
     let mut tokens = Vec::new();
     if raw.chain_id == 1 {
         for (symbol, contract, decimals) in ETH_MAINNET_TOKENS {
-            let a = crate::chain::evm::parse_address(contract)
+            let a = crate::address::evm::parse_address(contract)
                 .expect("built-in token addresses are valid");
             tokens.push(Token {
                 symbol: symbol.into(),
@@ -1030,7 +1050,7 @@ fn evm_chain(raw: RawEvm) -> Result<ChainConfig, String> {
             });
         }
     }
-    add_tokens(&mut tokens, raw.token, crate::chain::evm::parse_address)?;
+    add_tokens(&mut tokens, raw.token, crate::address::evm::parse_address)?;
     let network = raw.network.unwrap_or_else(|| match raw.chain_id {
         1 => "mainnet".into(),
         id => format!("chain-{id}"),
@@ -1158,6 +1178,47 @@ fn describe_toml(e: &serde_path_to_error::Error<toml::de::Error>, text: &str) ->
         (".", None) => message,
         (path, Some(line)) => format!("{path} (line {line}): {message}"),
         (path, None) => format!("{path}: {message}"),
+    }
+}
+
+/// Checks a `tcp://host:port` endpoint as written in the config.
+fn check_endpoint(key: &str, z: &str) -> Result<(), String> {
+    let ok = z
+        .strip_prefix("tcp://")
+        .and_then(|rest| rest.rsplit_once(':'))
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key}: `{z}` is not a ZMQ TCP endpoint such as \"tcp://127.0.0.1:28332\""
+        ))
+    }
+}
+
+/// Checks a chain's `[chain.invoices]` without opening the store: the
+/// account key, or the shared address and step.
+fn check_invoices(chain: &ChainConfig) -> Result<(), String> {
+    let Some(cfg) = &chain.invoices else {
+        return Ok(());
+    };
+    match &cfg.source {
+        InvoiceSource::Derived { key, script_type } => crate::address::derive::AccountKey::parse(
+            key,
+            chain.address_kind(),
+            script_type.as_deref(),
+        )
+        .map(|_| ())
+        .map_err(|e| format!("invoices.xpub: {e}")),
+        InvoiceSource::Shared { address, step, .. } => {
+            chain
+                .address_format()
+                .parse(address)
+                .map_err(|e| format!("invoices.shared_address: {e}"))?;
+            crate::amount::to_base(step, 18)
+                .map(|_| ())
+                .map_err(|e| format!("invoices.unique_amount_step: {e}"))
+        }
     }
 }
 

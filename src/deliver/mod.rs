@@ -3,13 +3,15 @@
 //! dead-letters what it cannot deliver. All state lives in the store, so a
 //! restart resumes where the last run stopped.
 
+pub mod epusdt;
 mod nats;
 mod pipeline;
 mod webhook;
 pub use webhook::signature;
 
+use crate::clock::now_ms;
 use crate::config::{Config, SinkConfig, SinkKind};
-use crate::plugin::{now_ms, PluginEngine, PluginSpec, PluginStatus};
+use crate::plugin::{PluginEngine, PluginSpec, PluginStatus};
 use crate::store::{Delivery, DeliveryStatus, Store};
 use backon::BackoffBuilder;
 use futures_util::StreamExt;
@@ -223,7 +225,7 @@ async fn epusdt_callback(
 ) -> Result<(), String> {
     let event: serde_json::Value =
         serde_json::from_slice(body).map_err(|e| format!("not an event: {e}"))?;
-    let Some((url, callback)) = crate::invoice::epusdt::callback(&event, token.expose()) else {
+    let Some((url, callback)) = epusdt::callback(&event, token.expose()) else {
         return Ok(());
     };
     // Checked again when sent: an order stored before the rule, or under

@@ -1,7 +1,8 @@
 //! The plugin pipeline and the thread that feeds it from the outbox.
 
 use super::{DeliveryState, EventView};
-use crate::plugin::{now_ms, Plugin, PluginEngine, Verdict};
+use crate::clock::now_ms;
+use crate::plugin::{Plugin, PluginEngine, Verdict};
 use crate::store::{Delivery, DeliveryStatus, DispatchBatch, Store, Target};
 use serde_json::value::RawValue;
 use std::sync::atomic::Ordering;

@@ -54,7 +54,7 @@ impl Webhook {
         body: &[u8],
         event: &EventView<'_>,
     ) -> Result<(), String> {
-        let timestamp = crate::plugin::now_ms() / 1000;
+        let timestamp = crate::clock::now_ms() / 1000;
         let response = self
             .client
             .post(self.url.clone())

@@ -8,72 +8,23 @@
 //!
 //! Rates are decimals held as integers scaled by 10^18, never floats.
 
-use super::amount::{from_base, to_base};
+use crate::amount::{from_base, parse_rate, to_base, RATE_DECIMALS};
+use crate::clock::now_secs;
 use crate::config::{RateConfig, RateSourceKind};
 use ruint::aliases::U256;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::watch;
 use tracing::{info, warn};
 
-/// Decimal places kept in a rate.
-pub const RATE_DECIMALS: u8 = 18;
 /// Decimal places accepted in a fiat price.
 pub const PRICE_DECIMALS: u8 = 8;
 /// The longest a source's answer is read for.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// The largest rate document read.
 const MAX_DOCUMENT: usize = 1 << 20;
-
-/// Reads a positive decimal (`"7.2"`, `"98000.12"`, `"1e-7"`) scaled by
-/// 10^18; digits beyond the 18th decimal are rounded half up.
-pub fn parse_rate(text: &str) -> Result<U256, String> {
-    let t = text.trim();
-    let bad = || format!("`{text}` is not a positive decimal number");
-    let (mantissa, exp) = match t.find(['e', 'E']) {
-        Some(i) => (&t[..i], t[i + 1..].parse::<i32>().map_err(|_| bad())?),
-        None => (t, 0),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    if (int.is_empty() && frac.is_empty())
-        || !int.bytes().all(|b| b.is_ascii_digit())
-        || !frac.bytes().all(|b| b.is_ascii_digit())
-        || !(-60..=60).contains(&exp)
-    {
-        return Err(bad());
-    }
-    // All the digits as an integer, and the power of ten to scale it by.
-    let digits = format!("{int}{frac}");
-    let digits = digits.trim_start_matches('0');
-    let shift = RATE_DECIMALS as i32 + exp - frac.len() as i32;
-    let too_large = || format!("`{text}` is too large for a rate");
-    let mut value = if digits.is_empty() {
-        U256::ZERO
-    } else {
-        if digits.len() > 70 {
-            return Err(too_large());
-        }
-        U256::from_str_radix(digits, 10).map_err(|_| too_large())?
-    };
-    let ten = U256::from(10u8);
-    if shift >= 0 {
-        value = value
-            .checked_mul(
-                ten.checked_pow(U256::from(shift as u32))
-                    .ok_or_else(too_large)?,
-            )
-            .ok_or_else(too_large)?;
-    } else {
-        let div = ten.pow(U256::from((-shift) as u32));
-        value = (value + div / U256::from(2u8)) / div;
-    }
-    if value.is_zero() {
-        return Err(format!("`{text}` is not above zero (to 18 decimals)"));
-    }
-    Ok(value)
-}
 
 /// A rate as a decimal string.
 pub fn rate_text(rate: U256) -> String {
@@ -170,13 +121,6 @@ pub struct PairView {
 /// Every configured pair, with the latest figure from each source.
 pub struct Rates {
     pairs: BTreeMap<(String, String), Arc<Pair>>,
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
 }
 
 impl Rates {
@@ -421,16 +365,15 @@ impl Pair {
                 r.value = Some(v);
                 r.at = now_secs();
                 r.error = None;
-                metrics::gauge!("paywatch_rate", &labels).set(to_f64(v));
-                metrics::gauge!("paywatch_rate_updated_timestamp_seconds", &labels)
-                    .set(r.at as f64);
+                metrics::gauge!(crate::telemetry::RATE, &labels).set(to_f64(v));
+                metrics::gauge!(crate::telemetry::RATE_UPDATED, &labels).set(r.at as f64);
             }
             Err(e) => {
                 if r.error.as_deref() != Some(e.as_str()) {
                     warn!(%pair, source = %source.name, error = %e, "rate source failed");
                 }
                 r.error = Some(e);
-                metrics::counter!("paywatch_rate_fetch_failures_total", &labels).increment(1);
+                metrics::counter!(crate::telemetry::RATE_FAILURES, &labels).increment(1);
             }
         }
     }

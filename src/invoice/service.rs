@@ -2,16 +2,18 @@
 //! derived one, or the shared one with a unique amount), the address
 //! watched, and the payment URI written.
 
-use super::amount::{from_base, to_base};
-use super::derive::{AccountKey, AddressKind};
-use super::model::{Invoice, InvoiceStatus, Pricing};
 use super::rates::{price_to_base, RateError, Rates, PRICE_DECIMALS};
 use super::uri::{bitcoin_uri, evm_uri, tron_uri, UriParts};
-use crate::api::AddressFormat;
+use crate::address::derive::AccountKey;
+use crate::address::AddressFormat;
+use crate::amount::{from_base, to_base};
+use crate::clock::now_secs;
 use crate::config::{ChainConfig, ChainKind, InvoiceSource};
+use crate::invoice_record::{Invoice, InvoiceStatus, Pricing};
 use crate::store::{Inserted, InvoiceInsert, NewInvoice, Store, StoreError};
 use crate::transfer::Asset;
-use crate::watch::{Matcher, WatchRecord};
+use crate::transfer::WatchRecord;
+use crate::watch::Matcher;
 use ruint::aliases::U256;
 use std::sync::{Arc, Mutex};
 
@@ -160,7 +162,7 @@ impl InvoiceChain {
         }));
         let source = match &cfg.source {
             InvoiceSource::Derived { key, script_type } => Source::Derived(
-                AccountKey::parse(key, address_kind(chain), script_type.as_deref())
+                AccountKey::parse(key, chain.address_kind(), script_type.as_deref())
                     .map_err(|e| format!("invoices.xpub: {e}"))?,
             ),
             InvoiceSource::Shared {
@@ -168,7 +170,8 @@ impl InvoiceChain {
                 step,
                 max_open,
             } => {
-                let parsed = AddressFormat::for_chain(chain)
+                let parsed = chain
+                    .address_format()
                     .parse(address)
                     .map_err(|e| format!("invoices.shared_address: {e}"))?;
                 for a in &assets {
@@ -231,7 +234,7 @@ impl InvoiceChain {
             amount_reuse_after: cfg.amount_reuse_after,
             max_amount,
             matcher,
-            format: AddressFormat::for_chain(chain),
+            format: chain.address_format(),
             creating: Mutex::new(()),
         }))
     }
@@ -484,7 +487,7 @@ impl InvoiceChain {
         // The random part keeps the public checkout link unguessable.
         let id = format!(
             "inv_{:012x}{:016x}",
-            crate::plugin::now_ms(),
+            crate::clock::now_ms(),
             rand::random::<u64>()
         );
         let amount_due = from_base(due, asset.decimals);
@@ -499,7 +502,7 @@ impl InvoiceChain {
             asset,
             amount,
             amount_due,
-            amount_due_base: due.to_string(),
+            amount_due_base: due.into(),
             address: address.clone(),
             derivation_index,
             payment_uri,
@@ -532,7 +535,12 @@ impl InvoiceChain {
             derivation_index,
             unique_due: unique,
         })? {
-            InvoiceInsert::Created => Ok((invoice, true)),
+            InvoiceInsert::Created => {
+                metrics::counter!(crate::telemetry::INVOICES, "chain" => invoice.chain.clone(),
+                    "asset" => invoice.asset.symbol.clone(), "outcome" => "created")
+                .increment(1);
+                Ok((invoice, true))
+            }
             InvoiceInsert::Existing(e) => Ok((*e, false)),
         }
     }
@@ -572,29 +580,6 @@ impl InvoiceChain {
     }
 }
 
-/// Checks a chain's `[chain.invoices]` without opening the store: the
-/// account key, or the shared address and step.
-pub fn check(chain: &ChainConfig) -> Result<(), String> {
-    let Some(cfg) = &chain.invoices else {
-        return Ok(());
-    };
-    match &cfg.source {
-        InvoiceSource::Derived { key, script_type } => {
-            AccountKey::parse(key, address_kind(chain), script_type.as_deref())
-                .map(|_| ())
-                .map_err(|e| format!("invoices.xpub: {e}"))
-        }
-        InvoiceSource::Shared { address, step, .. } => {
-            AddressFormat::for_chain(chain)
-                .parse(address)
-                .map_err(|e| format!("invoices.shared_address: {e}"))?;
-            to_base(step, 18)
-                .map(|_| ())
-                .map_err(|e| format!("invoices.unique_amount_step: {e}"))
-        }
-    }
-}
-
 /// The network's name for buyers.
 fn network_label(chain: &ChainConfig) -> String {
     match &chain.kind {
@@ -618,17 +603,4 @@ fn network_label(chain: &ChainConfig) -> String {
             id => format!("EVM chain {id}"),
         },
     }
-}
-
-/// What kind of addresses an account key derives on `chain`.
-fn address_kind(chain: &ChainConfig) -> AddressKind {
-    match &chain.kind {
-        ChainKind::Bitcoin(b) => AddressKind::Bitcoin(b.network),
-        ChainKind::Evm(_) => AddressKind::Evm,
-        ChainKind::Tron(_) => AddressKind::Tron,
-    }
-}
-
-pub fn now_secs() -> u64 {
-    crate::plugin::now_ms() / 1000
 }

@@ -3,11 +3,10 @@
 //! invoices, the `invoice.*` events they cause and the tracker's position
 //! in one batch, so a restart neither loses nor repeats a transition.
 
-use super::amount::from_base;
-use super::model::{Invoice, InvoicePayment, InvoiceStatus};
-use super::service::now_secs;
+use crate::amount::Amount;
+use crate::clock::now_secs;
+use crate::invoice_record::{Invoice, InvoicePayment, InvoiceStatus};
 use crate::store::{Store, StoreError};
-use ruint::aliases::U256;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -26,7 +25,7 @@ struct PaymentView {
     address: String,
     txid: String,
     index: u32,
-    amount: String,
+    amount: Amount,
     /// Absent for a mempool transaction.
     #[serde(default)]
     block: Option<BlockView>,
@@ -95,14 +94,6 @@ fn rank(s: InvoiceStatus) -> u8 {
     }
 }
 
-fn sum(payments: &[InvoicePayment], confirmed_only: bool) -> U256 {
-    payments
-        .iter()
-        .filter(|p| p.confirmed || !confirmed_only)
-        .filter_map(|p| U256::from_str_radix(&p.amount, 10).ok())
-        .fold(U256::ZERO, |a, b| a.saturating_add(b))
-}
-
 /// Ends an open invoice as `status` (expired or cancelled); on a shared
 /// address its amount stays reserved for `reuse_after` seconds.
 fn close(inv: &mut Invoice, status: InvoiceStatus, reuse_after: u64) {
@@ -141,21 +132,24 @@ fn event(inv: &Invoice, suffix: &str, trigger: Option<&Value>, key: u64) -> Valu
 
 impl Invoice {
     /// Received so far, base units.
-    pub fn paid_base(&self) -> String {
-        sum(&self.payments, false).to_string()
+    pub fn paid_base(&self) -> Amount {
+        self.received(false)
     }
 
     /// Recomputes the status from the payments; returns the events the
     /// change causes.
     fn settle(&mut self, trigger: Option<&Value>, key: u64, reuse_after: u64) -> Vec<Value> {
-        let due = U256::from_str_radix(&self.amount_due_base, 10).unwrap_or(U256::MAX);
-        let seen = sum(&self.payments, false);
-        let confirmed = sum(&self.payments, true);
+        let due = self.amount_due_base;
+        let seen = self.received(false);
+        let confirmed = self.received(true);
         let before = self.status;
         let had_excess = self.excess.is_some();
         let paid_before = self.paid.clone();
-        self.paid = from_base(seen, self.asset.decimals);
-        self.excess = (seen > due).then(|| from_base(seen - due, self.asset.decimals));
+        self.paid = seen.to_whole(self.asset.decimals);
+        self.excess = seen
+            .checked_sub(due)
+            .filter(|x| !x.is_zero())
+            .map(|x| x.to_whole(self.asset.decimals));
         self.status = match self.closed {
             Some(_) if seen >= due => InvoiceStatus::PaidLate,
             Some(closed) => closed,
@@ -215,7 +209,7 @@ impl Invoice {
             ("payment.detected", None) => self.payments.push(InvoicePayment {
                 txid: p.txid.clone(),
                 index: p.index,
-                amount: p.amount.clone(),
+                amount: p.amount,
                 height: p.height(),
                 confirmed: p.zero_conf_ok(policy),
                 mempool: p.mempool.is_some(),
@@ -238,7 +232,7 @@ impl Invoice {
             ("payment.confirmed", None) => self.payments.push(InvoicePayment {
                 txid: p.txid.clone(),
                 index: p.index,
-                amount: p.amount.clone(),
+                amount: p.amount,
                 height: p.height(),
                 confirmed: true,
                 mempool: false,
@@ -320,16 +314,13 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
             // one that ended recently and keeps it for its late payer.
             // Never an older or newer invoice that merely asked for the
             // same amount.
-            let owner = match U256::from_str_radix(&p.amount, 10) {
-                Ok(amount) => store.unique_amount_owner(
-                    &p.chain,
-                    &p.address,
-                    &p.asset.symbol,
-                    amount,
-                    now_secs(),
-                )?,
-                Err(_) => None,
-            };
+            let owner = store.unique_amount_owner(
+                &p.chain,
+                &p.address,
+                &p.asset.symbol,
+                p.amount.base(),
+                now_secs(),
+            )?;
             owner.and_then(|id| {
                 candidates.iter().position(|inv| {
                     inv.id == id
@@ -370,8 +361,36 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
         return Ok(false);
     }
     let changed: Vec<Invoice> = touched.into_values().collect();
+    let counted = count(&out);
     store.commit_invoices(&changed, out, last)?;
+    counted();
     Ok(batch.len() == BATCH)
+}
+
+/// Counts `events` once they are written (call the result after the
+/// commit): `paywatch_events_total` by type, and `paywatch_invoices_total`
+/// by what happened to the invoice.
+fn count(events: &[Value]) -> impl FnOnce() {
+    let labels: Vec<(String, String, String)> = events
+        .iter()
+        .map(|e| {
+            let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+            (
+                text(&e["chain"]),
+                text(&e["type"]),
+                text(&e["asset"]["symbol"]),
+            )
+        })
+        .collect();
+    move || {
+        for (chain, kind, asset) in labels {
+            let outcome = kind.strip_prefix("invoice.").unwrap_or(&kind).to_string();
+            metrics::counter!(crate::telemetry::EVENTS, "chain" => chain.clone(), "type" => kind)
+                .increment(1);
+            metrics::counter!(crate::telemetry::INVOICES, "chain" => chain, "asset" => asset, "outcome" => outcome)
+                .increment(1);
+        }
+    }
 }
 
 /// Cancels an open invoice; returns it, or the status that prevents it.
@@ -389,7 +408,9 @@ pub fn cancel(
     }
     let reuse = reuse_after(&inv.chain);
     close(&mut inv, InvoiceStatus::Cancelled, reuse);
-    let e = event(&inv, "cancelled", None, 0);
-    store.commit_invoices(std::slice::from_ref(&inv), vec![e], None)?;
+    let e = vec![event(&inv, "cancelled", None, 0)];
+    let counted = count(&e);
+    store.commit_invoices(std::slice::from_ref(&inv), e, None)?;
+    counted();
     Ok(Some(Ok(inv)))
 }

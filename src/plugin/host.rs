@@ -43,6 +43,27 @@ type KvKey = (String, Vec<u8>);
 #[derive(Default)]
 pub struct MemoryKv(Mutex<HashMap<KvKey, Vec<u8>>>);
 
+/// The daemon's plugin storage: a column family of the store.
+impl KvStore for crate::store::Store {
+    fn get(&self, plugin: &str, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
+        self.plugin_kv_get(plugin, key)
+            .map_err(|e| KvError::Storage(e.to_string()))
+    }
+
+    fn set(&self, plugin: &str, key: &[u8], value: &[u8], quota: u64) -> Result<(), KvError> {
+        match self.plugin_kv_set(plugin, key, value, quota) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(KvError::Full),
+            Err(e) => Err(KvError::Storage(e.to_string())),
+        }
+    }
+
+    fn delete(&self, plugin: &str, key: &[u8]) -> Result<(), KvError> {
+        self.plugin_kv_delete(plugin, key)
+            .map_err(|e| KvError::Storage(e.to_string()))
+    }
+}
+
 impl KvStore for MemoryKv {
     fn get(&self, plugin: &str, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
         let map = self.0.lock().expect("kv lock");
@@ -315,6 +336,8 @@ pub(super) fn linker(engine: &Engine) -> wasmtime::Result<Linker<HostState>> {
             }
         },
     )?;
-    linker.func_wrap("paywatch", "now_ms", || -> i64 { super::now_ms() as i64 })?;
+    linker.func_wrap("paywatch", "now_ms", || -> i64 {
+        crate::clock::now_ms() as i64
+    })?;
     Ok(linker)
 }

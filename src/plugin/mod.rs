@@ -7,6 +7,7 @@
 
 mod host;
 
+use crate::clock::now_ms;
 use crate::config::PluginLimits;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -16,7 +17,7 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use wasmtime::{
     Config, Engine, ExternType, InstancePre, Linker, Memory, Module, Store, Trap, TypedFunc,
     ValType, WasmBacktrace,
@@ -680,12 +681,6 @@ pub fn parse_verdict(bytes: &[u8], sinks: &[String]) -> Result<Verdict, CallErro
             "unknown action `{other}` (expected forward, drop or delay)"
         ))),
     }
-}
-
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@
 //! from there (delivery is at-least-once).
 
 use super::{corrupt, Store, StoreError, CF_META, CF_OUTBOX};
-use crate::plugin::{KvError, KvStore};
 use rocksdb::{IteratorMode, WriteBatch};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -246,7 +245,7 @@ impl Store {
                     serde_json::from_slice(&v).map_err(|e| corrupt("delivery", e))?;
                 if d.status != DeliveryStatus::Dead {
                     d.status = DeliveryStatus::Delivered;
-                    d.delivered_ms = Some(crate::plugin::now_ms());
+                    d.delivered_ms = Some(crate::clock::now_ms());
                     batch.put_cf(records, &key, encode(&d));
                 }
             }
@@ -508,54 +507,56 @@ impl Store {
     }
 }
 
-impl KvStore for Store {
-    fn get(&self, plugin: &str, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
-        self.db
-            .get_cf(self.cf(CF_PLUGIN_KV), kv_key(plugin, key))
-            .map_err(|e| KvError::Storage(e.to_string()))
+/// Plugin key-value storage (the `kv_*` host functions), under the delivery
+/// lock so that a plugin's quota is counted exactly.
+impl Store {
+    pub fn plugin_kv_get(&self, plugin: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get_cf(self.cf(CF_PLUGIN_KV), kv_key(plugin, key))?)
     }
 
-    fn set(&self, plugin: &str, key: &[u8], value: &[u8], quota: u64) -> Result<(), KvError> {
+    /// Stores `value` unless the plugin's keys and values would then take
+    /// more than `quota` bytes; `Ok(false)` when they would.
+    pub fn plugin_kv_set(
+        &self,
+        plugin: &str,
+        key: &[u8],
+        value: &[u8],
+        quota: u64,
+    ) -> Result<bool, StoreError> {
         let _guard = self.delivery_lock.lock().expect("delivery lock");
-        let storage = |e: StoreError| KvError::Storage(e.to_string());
         let k = kv_key(plugin, key);
         let old = self
             .db
-            .get_pinned_cf(self.cf(CF_PLUGIN_KV), &k)
-            .map_err(|e| storage(e.into()))?
+            .get_pinned_cf(self.cf(CF_PLUGIN_KV), &k)?
             .map_or(0, |v| (key.len() + v.len()) as u64);
-        let used = self.kv_used(plugin).map_err(storage)?.saturating_sub(old);
-        let new = used + (key.len() + value.len()) as u64;
+        let used = self.kv_used(plugin)?.saturating_sub(old);
+        let new = used.saturating_add((key.len() + value.len()) as u64);
         if new > quota {
-            return Err(KvError::Full);
+            return Ok(false);
         }
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_PLUGIN_KV), &k, value);
         batch.put_cf(self.cf(CF_META), kv_size_key(plugin), new.to_be_bytes());
-        self.db
-            .write(batch)
-            .map_err(|e| KvError::Storage(e.to_string()))
+        self.db.write(batch)?;
+        Ok(true)
     }
 
-    fn delete(&self, plugin: &str, key: &[u8]) -> Result<(), KvError> {
+    pub fn plugin_kv_delete(&self, plugin: &str, key: &[u8]) -> Result<(), StoreError> {
         let _guard = self.delivery_lock.lock().expect("delivery lock");
-        let storage = |e: StoreError| KvError::Storage(e.to_string());
         let k = kv_key(plugin, key);
         let Some(old) = self
             .db
-            .get_pinned_cf(self.cf(CF_PLUGIN_KV), &k)
-            .map_err(|e| storage(e.into()))?
+            .get_pinned_cf(self.cf(CF_PLUGIN_KV), &k)?
             .map(|v| (key.len() + v.len()) as u64)
         else {
             return Ok(());
         };
-        let used = self.kv_used(plugin).map_err(storage)?.saturating_sub(old);
+        let used = self.kv_used(plugin)?.saturating_sub(old);
         let mut batch = WriteBatch::default();
         batch.delete_cf(self.cf(CF_PLUGIN_KV), &k);
         batch.put_cf(self.cf(CF_META), kv_size_key(plugin), used.to_be_bytes());
-        self.db
-            .write(batch)
-            .map_err(|e| KvError::Storage(e.to_string()))
+        self.db.write(batch)?;
+        Ok(())
     }
 }
 
@@ -585,19 +586,25 @@ mod tests {
     fn plugin_stores_are_separate_counted_and_capped() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.set("a", b"k", b"12345", 20).unwrap();
-        store.set("b", b"k", b"other", 20).unwrap();
-        assert_eq!(store.get("a", b"k").unwrap().unwrap(), b"12345");
+        assert!(store.plugin_kv_set("a", b"k", b"12345", 20).unwrap());
+        assert!(store.plugin_kv_set("b", b"k", b"other", 20).unwrap());
+        assert_eq!(store.plugin_kv_get("a", b"k").unwrap().unwrap(), b"12345");
         // Overwriting replaces the old size: 1 + 19 = 20 fits exactly.
-        store.set("a", b"k", &[7; 19], 20).unwrap();
-        assert!(matches!(store.set("a", b"x", b"1", 20), Err(KvError::Full)));
-        store.delete("a", b"k").unwrap();
-        store.set("a", b"x", &[1; 19], 20).unwrap();
-        assert_eq!(store.get("a", b"k").unwrap(), None);
-        assert_eq!(store.get("b", b"k").unwrap().unwrap(), b"other");
+        store.plugin_kv_set("a", b"k", &[7; 19], 20).unwrap();
+        assert!(
+            !store.plugin_kv_set("a", b"x", b"1", 20).unwrap(),
+            "over the quota"
+        );
+        store.plugin_kv_delete("a", b"k").unwrap();
+        store.plugin_kv_set("a", b"x", &[1; 19], 20).unwrap();
+        assert_eq!(store.plugin_kv_get("a", b"k").unwrap(), None);
+        assert_eq!(store.plugin_kv_get("b", b"k").unwrap().unwrap(), b"other");
         drop(store);
         // The counts survive a restart.
         let store = Store::open(dir.path()).unwrap();
-        assert!(matches!(store.set("a", b"y", b"1", 20), Err(KvError::Full)));
+        assert!(
+            !store.plugin_kv_set("a", b"y", b"1", 20).unwrap(),
+            "over the quota"
+        );
     }
 }

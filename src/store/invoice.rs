@@ -10,7 +10,7 @@
 //! | `meta`     | `derive/<chain>`, `invoice_cursor`    | next index, event cursor |
 
 use super::{corrupt, Store, StoreError, CF_META};
-use crate::invoice::model::Invoice;
+use crate::invoice_record::Invoice;
 use rocksdb::{IteratorMode, WriteBatch};
 use ruint::aliases::U256;
 
@@ -277,10 +277,10 @@ impl Store {
         changed: &[Invoice],
         events: Vec<serde_json::Value>,
         cursor: Option<u64>,
-    ) -> Result<Vec<u64>, StoreError> {
+    ) -> Result<(), StoreError> {
         let _guard = self.invoice_lock.lock().expect("invoice lock");
         let cf = self.cf(CF_INVOICES);
-        let now = crate::invoice::service::now_secs();
+        let now = crate::clock::now_secs();
         let mut batch = WriteBatch::default();
         for inv in changed {
             batch.put_cf(cf, [b"i", inv.id.as_bytes()].concat(), encode(inv));
@@ -294,8 +294,7 @@ impl Store {
             if inv.derivation_index.is_some() {
                 continue;
             }
-            let due = U256::from_str_radix(&inv.amount_due_base, 10)
-                .map_err(|e| corrupt("invoice amount_due_base", e))?;
+            let due = inv.amount_due_base.base();
             let k = unique_key(&inv.chain, &inv.address, &inv.asset.symbol, due);
             let owner = self.db.get_cf(cf, &k)?;
             let mine = match &owner {
@@ -317,7 +316,8 @@ impl Store {
         if let Some(c) = cursor {
             batch.put_cf(self.cf(CF_META), KEY_CURSOR, c.to_be_bytes());
         }
-        self.append_events(batch, events)
+        self.write_with_events(batch, events)?;
+        Ok(())
     }
 }
 
@@ -332,7 +332,7 @@ enum Hold {
 }
 
 fn hold(inv: &Invoice, now: u64) -> Hold {
-    use crate::invoice::model::InvoiceStatus;
+    use crate::invoice_record::InvoiceStatus;
     match inv.status {
         InvoiceStatus::Confirmed | InvoiceStatus::PaidLate => Hold::Free,
         InvoiceStatus::Expired | InvoiceStatus::Cancelled => {

@@ -55,7 +55,7 @@ impl Store {
                 None => batch.delete_cf(self.cf(CF_MEMPOOL), key(chain, txid)),
             }
         }
-        self.append_events(batch, events)?;
+        self.write_with_events(batch, events)?;
         Ok(())
     }
 }

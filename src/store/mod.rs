@@ -20,8 +20,8 @@
 //! events it causes — is one `WriteBatch`: a crash leaves all of it or none.
 
 use crate::event::{confirmations, Event, EventType};
+use crate::transfer::WatchRecord;
 use crate::transfer::{Direction, Hash32, Transfer, TransferKey, TransferStatus};
-use crate::watch::WatchRecord;
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, IteratorMode, Options, ReadOptions,
     WriteBatch, WriteOptions, DB,
@@ -648,25 +648,27 @@ impl Store {
         Ok((removed, events))
     }
 
-    /// Assigns sequence numbers, adds the events to `batch` and writes it.
-    fn write_with_events(
+    /// Writes `batch` with `events` appended to the outbox, each given the
+    /// next sequence number under one lock, so that sequence order is
+    /// commit order; returns the events with their `seq`.
+    fn write_with_events<E: OutboxEvent>(
         &self,
         mut batch: WriteBatch,
-        mut events: Vec<Event>,
-    ) -> Result<Vec<Event>, StoreError> {
+        mut events: Vec<E>,
+    ) -> Result<Vec<E>, StoreError> {
         let mut next = self
             .next_seq
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut seq = *next;
         for e in &mut events {
-            e.seq = seq;
-            seq += 1;
+            e.set_seq(seq);
             batch.put_cf(
                 self.cf(CF_OUTBOX),
-                e.seq.to_be_bytes(),
+                seq.to_be_bytes(),
                 serde_json::to_vec(e).expect("an event always serializes"),
             );
+            seq += 1;
         }
         batch.put_cf(self.cf(CF_META), KEY_SEQ, seq.to_be_bytes());
         self.written(self.db.write(batch))?;
@@ -675,38 +677,6 @@ impl Store {
             self.last_seq.send_replace(seq - 1);
         }
         Ok(events)
-    }
-
-    /// Writes `batch` with `events` (JSON objects that get their `seq`)
-    /// appended to the outbox; returns the sequence numbers given.
-    fn append_events(
-        &self,
-        mut batch: WriteBatch,
-        mut events: Vec<serde_json::Value>,
-    ) -> Result<Vec<u64>, StoreError> {
-        let mut next = self
-            .next_seq
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut seq = *next;
-        let mut given = Vec::with_capacity(events.len());
-        for e in &mut events {
-            e["seq"] = seq.into();
-            batch.put_cf(
-                self.cf(CF_OUTBOX),
-                seq.to_be_bytes(),
-                serde_json::to_vec(e).expect("a JSON value always serializes"),
-            );
-            given.push(seq);
-            seq += 1;
-        }
-        batch.put_cf(self.cf(CF_META), KEY_SEQ, seq.to_be_bytes());
-        self.written(self.db.write(batch))?;
-        if seq != *next {
-            *next = seq;
-            self.last_seq.send_replace(seq - 1);
-        }
-        Ok(given)
     }
 
     // ---- queries -------------------------------------------------------
@@ -805,17 +775,10 @@ impl Store {
         after: u64,
         limit: usize,
     ) -> Result<Vec<serde_json::Value>, StoreError> {
-        let start = (after.saturating_add(1)).to_be_bytes();
-        let iter = self.db.iterator_cf(
-            self.cf(CF_OUTBOX),
-            IteratorMode::From(&start, rocksdb::Direction::Forward),
-        );
-        let mut out = Vec::new();
-        for item in iter.take(limit) {
-            let (_, v) = item?;
-            out.push(serde_json::from_slice(&v).map_err(|e| corrupt("event", e))?);
-        }
-        Ok(out)
+        self.events_after_raw(after, limit)?
+            .into_iter()
+            .map(|(_, v)| serde_json::from_slice(&v).map_err(|e| corrupt("event", e)))
+            .collect()
     }
 
     /// As [`Store::events_after`], as stored JSON with the sequence number.
@@ -867,6 +830,25 @@ impl Store {
     /// A receiver that changes whenever new events are committed.
     pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
         self.last_seq.subscribe()
+    }
+}
+
+/// An event as the outbox stores it: it takes the sequence number it is
+/// given. Payment events are [`Event`]s; mempool and invoice events JSON
+/// objects.
+pub(crate) trait OutboxEvent: serde::Serialize {
+    fn set_seq(&mut self, seq: u64);
+}
+
+impl OutboxEvent for Event {
+    fn set_seq(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+}
+
+impl OutboxEvent for serde_json::Value {
+    fn set_seq(&mut self, seq: u64) {
+        self["seq"] = seq.into();
     }
 }
 

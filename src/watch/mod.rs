@@ -3,9 +3,8 @@
 //! the store.
 
 use crate::store::{Store, StoreError};
-use crate::transfer::WatchRef;
+use crate::transfer::WatchRecord;
 use bloom::Bloom;
-use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -13,29 +12,6 @@ mod bloom;
 
 /// Smallest capacity a filter is built with.
 const MIN_CAPACITY: usize = 1 << 16;
-
-/// A watch as stored and served by the API.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct WatchRecord {
-    pub chain: String,
-    /// Display form: the address, or the scriptPubKey hex where the script
-    /// has no address form.
-    pub address: String,
-    pub label: Option<String>,
-    #[serde(default)]
-    pub metadata: serde_json::Value,
-    /// Unix seconds.
-    pub created_at: u64,
-}
-
-impl WatchRecord {
-    pub fn as_ref(&self) -> WatchRef {
-        WatchRef {
-            label: self.label.clone(),
-            metadata: self.metadata.clone(),
-        }
-    }
-}
 
 /// What a transfer candidate is checked against: "is this address key
 /// watched, and by which watch?"
@@ -176,17 +152,3 @@ impl Lookup for Matcher {
         f(&|k| bloom.contains(k))
     }
 }
-
-/// A watched address parsed at the edge: the bytes matching uses and the form
-/// shown to users.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct WatchAddress {
-    /// Matching key: scriptPubKey bytes for Bitcoin.
-    pub key: Vec<u8>,
-    pub display: String,
-}
-
-/// An address that cannot be watched on a chain; the message says why.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct AddressError(pub String);

@@ -1,4 +1,4 @@
-// Development aid: serves the hosted checkout page (src/checkout/assets) with a
+// Development aid: serves the hosted checkout page (src/api/checkout/assets) with a
 // fake invoice so the page can be previewed and tested without the daemon.
 //
 // Run it:
@@ -38,7 +38,7 @@ import crypto from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const ASSETS = path.resolve(HERE, '../../src/checkout/assets');
+const ASSETS = path.resolve(HERE, '../../src/api/checkout/assets');
 const PORT = Number(process.env.PORT || 8099);
 const BASE = '/pay';
 const ID = 'inv_mock';

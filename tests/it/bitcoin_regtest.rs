@@ -5,6 +5,7 @@
 //! The node binary comes from `scripts/setup-deps.sh` (or `PAYWATCH_BITCOIND`).
 
 use crate::common;
+use common::process::free_port;
 
 use bitcoincore_rpc::{Auth, Client, RpcApi};
 use common::*;
@@ -47,14 +48,6 @@ fn bitcoind_path() -> Option<PathBuf> {
         path.display()
     );
     None
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Bitcoind {

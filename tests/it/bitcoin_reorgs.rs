@@ -139,74 +139,26 @@ async fn random_reorgs_while_syncing_and_following_lose_nothing() {
             )
         })
         .collect();
-    assert_eq!(stored, truth, "stored payments against the node's chain");
-
     let events: Vec<Value> = d
         .events()
         .await
         .into_iter()
         .filter(|e| e["direction"] == "in")
         .collect();
-    let mut by_tx: HashMap<&str, Vec<&Value>> = HashMap::new();
-    for e in &events {
-        by_tx
-            .entry(e["txid"].as_str().unwrap())
-            .or_default()
-            .push(e);
-    }
-    let mut reorged_out = 0;
-    for (tx, list) in &by_tx {
-        let last = list.last().unwrap()["type"].as_str().unwrap();
-        match truth.get(*tx) {
-            Some(hash) => {
-                assert_ne!(last, "payment.reorged", "{tx} is on the chain");
-                let confirmed = list
-                    .iter()
-                    .filter(|e| e["type"] == "payment.confirmed" && e["block"]["hash"] == **hash)
-                    .count();
-                assert_eq!(
-                    confirmed,
-                    1,
-                    "{tx} in block {hash}, chain of {} blocks: {list:#?}",
-                    chain.len()
-                );
-            }
-            None => {
-                assert_eq!(last, "payment.reorged", "{tx} left the chain: {list:#?}");
-                reorged_out += 1;
-            }
-        }
-    }
-    let missing: Vec<&String> = truth
-        .keys()
-        .filter(|t| !by_tx.contains_key(t.as_str()))
-        .collect();
-    assert!(missing.is_empty(), "never reported: {missing:?}");
-    let mut confirmed = 0;
-    for e in events.iter().filter(|e| e["type"] == "payment.confirmed") {
-        let height = e["block"]["height"].as_u64().unwrap();
-        let hash = e["block"]["hash"].as_str().unwrap();
-        let seen = snapshots.iter().any(|s| {
-            s.get(&height).map(String::as_str) == Some(hash)
-                && s.len() as u64 >= height + CONFIRMATIONS
-        });
-        assert!(
-            seen,
-            "confirmed in a block the node never had at depth {CONFIRMATIONS}: {e}"
-        );
-        confirmed += 1;
-    }
+    let outcome = reorg::check(&stored, &truth, &events, &snapshots, CONFIRMATIONS);
     depths.sort_unstable();
     eprintln!(
         "{steps} steps, {} reorgs of depth {depths:?}; {} blocks, {} payments on the final \
-         chain, {reorged_out} reported then reorged out; {} events: {confirmed} confirmations",
+         chain, {} reported then reorged out; {} events: {} confirmations",
         depths.len(),
         chain.len(),
         truth.len(),
-        events.len()
+        outcome.left.len(),
+        events.len(),
+        outcome.confirmed
     );
     assert!(
-        !truth.contains_key(&last_payment) && by_tx.contains_key(last_payment.as_str()),
+        outcome.left.contains(&last_payment),
         "the last payment was not reorged away"
     );
     d.stop().await;

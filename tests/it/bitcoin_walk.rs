@@ -11,7 +11,8 @@ use bitcoin::hashes::Hash;
 use paywatch::chain::bitcoin::walk::scan_raw;
 use paywatch::chain::bitcoin::{scan_block, Spends};
 use paywatch::store::StoreError;
-use paywatch::watch::{Lookup, WatchRecord};
+use paywatch::transfer::WatchRecord;
+use paywatch::watch::Lookup;
 use std::collections::HashSet;
 
 const BLOCKS: [u64; 3] = [413567, 702861, 866342];
@@ -113,7 +114,7 @@ fn spends_of_outputs_received_before_are_found() {
                     address: format!("earlier-{i}"),
                     address_key: String::new(),
                     asset: paywatch::chain::bitcoin::btc_asset(),
-                    amount: "1000".into(),
+                    amount: 1000u64.into(),
                     block: paywatch::transfer::BlockRef {
                         height: h - 1,
                         hash: paywatch::transfer::Hash32::default(),

@@ -1,6 +1,7 @@
 //! The `paywatch` binary: `check-config` verdicts and a clean stop on SIGTERM
 //! and SIGINT.
 
+use crate::common::process::free_port;
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -14,14 +15,6 @@ fn write_config(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
         .write_all(text.as_bytes())
         .unwrap();
     p
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

@@ -19,7 +19,7 @@ use common::anvil::*;
 use common::*;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 const CONFIRMATIONS: u64 = 3;
@@ -225,85 +225,21 @@ async fn random_reorgs_while_following_anvil_lose_nothing() {
             )
         })
         .collect();
-    assert_eq!(stored, truth, "stored transfers against the node's chain");
-
     let events = d.events().await;
-    let mut by_tx: HashMap<&str, Vec<&Value>> = HashMap::new();
-    for e in &events {
-        by_tx
-            .entry(e["txid"].as_str().unwrap())
-            .or_default()
-            .push(e);
-    }
-    let mut reorged = 0;
-    for (tx, list) in &by_tx {
-        let last_kind = list.last().unwrap()["type"].as_str().unwrap();
-        match truth.get(*tx) {
-            Some(hash) => {
-                assert_ne!(last_kind, "payment.reorged", "{tx} is on the chain");
-                let confirmed: Vec<&&Value> = list
-                    .iter()
-                    .filter(|e| e["type"] == "payment.confirmed" && e["block"]["hash"] == **hash)
-                    .collect();
-                assert_eq!(confirmed.len(), 1, "{tx}: {list:#?}");
-            }
-            None => assert_eq!(
-                last_kind, "payment.reorged",
-                "{tx} left the chain: {list:#?}"
-            ),
-        }
-        reorged += list
-            .iter()
-            .filter(|e| e["type"] == "payment.reorged")
-            .count();
-    }
-    let missing: Vec<&String> = truth
-        .keys()
-        .filter(|t| !by_tx.contains_key(t.as_str()))
-        .collect();
-    assert!(missing.is_empty(), "never reported: {missing:?}");
-    // Every confirmation was true when it was given.
-    let mut confirmed = 0;
-    for e in events.iter().filter(|e| e["type"] == "payment.confirmed") {
-        let height = e["block"]["height"].as_u64().unwrap();
-        let hash = e["block"]["hash"].as_str().unwrap();
-        let seen = snapshots.iter().any(|s| {
-            s.get(&height).map(String::as_str) == Some(hash)
-                && s.keys().max().copied().unwrap_or(0) + 1 >= height + CONFIRMATIONS
-        });
-        if !seen {
-            for (i, s) in snapshots.iter().enumerate() {
-                eprintln!(
-                    "snapshot {i}: tip {:?}, at {height}: {:?}",
-                    s.keys().max(),
-                    s.get(&height)
-                );
-            }
-            let tx = e["txid"].as_str().unwrap();
-            eprintln!("{:#?}", by_tx.get(tx));
-        }
-        assert!(
-            seen,
-            "confirmed in a block the node never had at depth {CONFIRMATIONS}: {e}"
-        );
-        confirmed += 1;
-    }
-    let left: HashSet<&str> = by_tx
-        .keys()
-        .filter(|t| !truth.contains_key(**t))
-        .copied()
-        .collect();
+    let outcome = reorg::check(&stored, &truth, &events, &snapshots, CONFIRMATIONS);
     depths.sort_unstable();
     eprintln!(
         "{steps} steps, {} reorgs of depth {depths:?}; {} payments on the final chain, {} \
-         reported then reorged out; {} events: {confirmed} confirmations, {reorged} payment.reorged",
+         reported then reorged out; {} events: {} confirmations, {} payment.reorged",
         depths.len(),
         truth.len(),
-        left.len(),
-        events.len()
+        outcome.left.len(),
+        events.len(),
+        outcome.confirmed,
+        outcome.reorged
     );
     assert!(
-        left.contains(txid.as_str()),
+        outcome.left.contains(&txid),
         "the last payment was not reorged"
     );
     d.stop().await;

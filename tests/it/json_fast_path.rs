@@ -13,7 +13,8 @@ use paywatch::chain::tron::{self, TronRaw};
 use paywatch::chain::RawJson;
 use paywatch::chain::{Block, DecodeError};
 use paywatch::store::StoreError;
-use paywatch::watch::{Lookup, WatchRecord};
+use paywatch::transfer::WatchRecord;
+use paywatch::watch::Lookup;
 
 /// Watches every address, or none.
 struct All(bool);

@@ -32,8 +32,8 @@ pub fn real_block(fixtures: &Path, n: u64) -> EthBlock {
 
 /// Ethereum mainnet's assets as the decoder sees them: ETH and USDT.
 pub fn mainnet_assets() -> paywatch::chain::evm::EvmAssets {
-    let usdt =
-        paywatch::chain::evm::parse_address("0xdAC17F958D2ee523a2206206994597C13D831ec7").unwrap();
+    let usdt = paywatch::address::evm::parse_address("0xdAC17F958D2ee523a2206206994597C13D831ec7")
+        .unwrap();
     paywatch::chain::evm::EvmAssets {
         native: paywatch::transfer::Asset {
             symbol: "ETH".into(),

@@ -7,6 +7,7 @@ pub mod anvil;
 pub mod evm;
 pub mod process;
 pub mod proxy;
+pub mod reorg;
 pub mod tron;
 
 use bitcoin::absolute::LockTime;

@@ -45,7 +45,8 @@ pub fn real_block(fixtures: &Path, n: u64) -> TronBlock {
 
 /// TRON's USDT as a listed token.
 pub fn usdt_tokens() -> Vec<paywatch::config::Token> {
-    let usdt = paywatch::chain::tron::parse_address("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t").unwrap();
+    let usdt =
+        paywatch::address::tron::parse_address("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t").unwrap();
     vec![paywatch::config::Token {
         symbol: "USDT".into(),
         contract: usdt.key,

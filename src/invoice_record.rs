@@ -1,5 +1,6 @@
 //! An invoice (payment request) as stored and served.
 
+use crate::amount::Amount;
 use crate::transfer::Asset;
 use serde::{Deserialize, Serialize};
 
@@ -38,8 +39,7 @@ impl InvoiceStatus {
 pub struct InvoicePayment {
     pub txid: String,
     pub index: u32,
-    /// Base units.
-    pub amount: String,
+    pub amount: Amount,
     /// 0 while unconfirmed.
     pub height: u64,
     pub confirmed: bool,
@@ -61,7 +61,7 @@ pub struct Invoice {
     /// on a shared address, the invoice's unique increment).
     pub amount_due: String,
     /// `amount_due` in base units.
-    pub amount_due_base: String,
+    pub amount_due_base: Amount,
     pub address: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub derivation_index: Option<u32>,
@@ -111,4 +111,15 @@ pub struct Pricing {
     pub rate_sources: Vec<String>,
     /// Unix seconds of the oldest figure behind the rate.
     pub rate_as_of: u64,
+}
+
+impl Invoice {
+    /// What its payments add up to: all of them, or the confirmed ones.
+    pub fn received(&self, confirmed_only: bool) -> Amount {
+        self.payments
+            .iter()
+            .filter(|p| p.confirmed || !confirmed_only)
+            .map(|p| p.amount)
+            .sum()
+    }
 }

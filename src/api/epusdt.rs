@@ -15,46 +15,19 @@
 //!   signed the same way; the shop answers `ok`. Failed callbacks are
 //!   retried and dead-lettered like every other delivery.
 //! - Numbers are written as Epusdt (Go) writes them (`72`, not `72.0`;
-//!   see [`super::gojson`]), and signed as its `FormatFloat(f, 'f', -1)`.
+//!   see [`crate::invoice::gojson`]), and signed as its `FormatFloat(f, 'f', -1)`.
 //! - `notify_url` and `redirect_url` must be `http(s)`; loopback, private
 //!   and link-local addresses only with `allow_private_notify`
-//!   ([`super::notify`]).
+//!   ([`crate::invoice::notify`]).
 
-use super::amount::to_base;
-use super::gojson;
-use super::rates::Rates;
-use super::service::{CreateError, CreateRequest, InvoiceChain};
+use crate::amount::to_base;
 use crate::config::EpusdtConfig;
+use crate::deliver::epusdt::{float, param_text, sign};
+use crate::invoice::gojson;
+use crate::invoice::rates::Rates;
+use crate::invoice::service::{CreateError, CreateRequest, InvoiceChain};
 use crate::store::Store;
-use md5::{Digest, Md5};
-use serde_json::{json, Map, Value};
-
-/// The text a parameter contributes to the signature; `None` leaves it out.
-fn param_text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) if !s.is_empty() => Some(s.clone()),
-        Value::Number(n) => Some(match n.as_f64() {
-            Some(f) if !n.is_u64() && !n.is_i64() => format!("{f}"),
-            _ => n.to_string(),
-        }),
-        Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// Epusdt's signature of `params` with `token`.
-pub fn sign(params: &Map<String, Value>, token: &str) -> String {
-    let mut pairs: Vec<String> = params
-        .iter()
-        .filter(|(k, _)| k.as_str() != "signature")
-        .filter_map(|(k, v)| param_text(v).map(|t| format!("{k}={t}")))
-        .collect();
-    pairs.sort();
-    let mut md5 = Md5::new();
-    md5.update(pairs.join("&").as_bytes());
-    md5.update(token.as_bytes());
-    hex::encode(md5.finalize())
-}
+use serde_json::{json, Value};
 
 /// Epusdt's answer envelope around `data` (JSON text), as Go writes it.
 fn answer(status_code: u32, message: &str, data: &str) -> String {
@@ -62,15 +35,6 @@ fn answer(status_code: u32, message: &str, data: &str) -> String {
         r#"{{"status_code":{status_code},"message":{},"data":{data},"request_id":""}}"#,
         gojson::string(message)
     )
-}
-
-/// A decimal amount as a Go `float64`.
-fn float(text: &str) -> Option<Value> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|f| f.is_finite())
-        .map(Value::from)
 }
 
 /// Handles `create-transaction`; the answer is always HTTP 200 with
@@ -106,11 +70,14 @@ pub fn create_transaction(
             "null",
         );
     };
-    if let Err(e) = super::notify::check("notify_url", &notify_url, cfg.allow_private_notify) {
+    if let Err(e) =
+        crate::invoice::notify::check("notify_url", &notify_url, cfg.allow_private_notify)
+    {
         return answer(10009, &e, "null");
     }
     if let Some(r) = text("redirect_url") {
-        if let Err(e) = super::notify::check("redirect_url", &r, cfg.allow_private_notify) {
+        if let Err(e) = crate::invoice::notify::check("redirect_url", &r, cfg.allow_private_notify)
+        {
             return answer(10004, &e, "null");
         }
     }
@@ -164,59 +131,5 @@ pub fn create_transaction(
         Err(CreateError::Unavailable(_, m)) => answer(503, &m, "null"),
         Err(CreateError::Invalid(_, m)) => answer(10004, &m, "null"),
         Err(CreateError::Store(e)) => answer(400, &e.to_string(), "null"),
-    }
-}
-
-/// The callback for an `invoice.confirmed` event of an Epusdt order:
-/// where to send it and the signed body as Epusdt writes it (its fields in
-/// Epusdt's order, numbers as Go writes them); `None` for any other event.
-pub fn callback(event: &Value, token: &str) -> Option<(String, String)> {
-    if event["type"] != "invoice.confirmed" {
-        return None;
-    }
-    let inv = &event["invoice"];
-    let meta = inv["metadata"].get("epusdt")?;
-    let notify_url = meta["notify_url"].as_str()?.to_string();
-    let block_transaction_id = inv["payments"]
-        .as_array()
-        .and_then(|p| p.last())
-        .map_or(Value::Null, |p| p["txid"].clone());
-    // Epusdt's fields in its order; the signature goes in before the last,
-    // `status`.
-    let mut fields = vec![
-        ("trade_id", inv["id"].clone()),
-        ("order_id", inv["order_id"].clone()),
-        ("amount", float(meta["amount"].as_str()?)?),
-        ("actual_amount", float(inv["amount_due"].as_str()?)?),
-        ("token", inv["address"].clone()),
-        ("block_transaction_id", block_transaction_id),
-        ("status", 2.into()),
-    ];
-    let params: Map<String, Value> = fields
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect();
-    fields.insert(fields.len() - 1, ("signature", sign(&params, token).into()));
-    let text = gojson::object(&fields.iter().map(|(k, v)| (*k, v)).collect::<Vec<_>>());
-    Some((notify_url, text))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn signs_like_the_epusdt_documentation() {
-        // The worked example of Epusdt's API documentation.
-        let params = json!({
-            "order_id": "20220201030210321",
-            "amount": 42,
-            "notify_url": "http://example.com/notify",
-            "redirect_url": "http://example.com/redirect",
-        });
-        assert_eq!(
-            sign(params.as_object().unwrap(), "epusdt_password_xasddawqe"),
-            "1cd4b52df5587cfb1968b0c0c6e156cd"
-        );
     }
 }

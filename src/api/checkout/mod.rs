@@ -10,14 +10,13 @@
 //! origin.
 
 use crate::config::CheckoutConfig;
-use crate::invoice::model::{Invoice, InvoiceStatus};
 use crate::invoice::service::InvoiceChain;
+use crate::invoice_record::{Invoice, InvoiceStatus};
 use crate::store::Store;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
-use ruint::aliases::U256;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -27,55 +26,6 @@ use std::time::Duration;
 const PAGE: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/checkout.js");
 const STYLE: &str = include_str!("assets/checkout.css");
-
-/// The page's texts a merchant may reword (`[checkout.text.en]` …).
-pub const TEXT_KEYS: &[&str] = &[
-    "title",
-    "order",
-    "send_exactly",
-    "amount_still_due",
-    "amount_total",
-    "copy",
-    "copied",
-    "copy_failed",
-    "copy_amount_label",
-    "copy_address_label",
-    "expires_in",
-    "scan_hint",
-    "qr_alt",
-    "address",
-    "open_wallet",
-    "warning",
-    "status_pending",
-    "status_underpaid",
-    "status_paid",
-    "status_confirmed",
-    "status_expired",
-    "status_paid_late",
-    "status_cancelled",
-    "not_found",
-    "status_unknown",
-    "note_pending",
-    "note_underpaid",
-    "note_paid",
-    "note_confirmed",
-    "redirecting",
-    "return_now",
-    "note_do_not_pay",
-    "note_reserved_until",
-    "note_paid_late",
-    "note_not_found",
-    "overpaid",
-    "reconnecting",
-    "paid_label",
-    "remaining",
-    "txs_title",
-    "tx_confirmed",
-    "tx_pending",
-    "lang_switch_label",
-    "powered_by",
-    "load_error",
-];
 
 /// The policy every checkout response carries.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -344,14 +294,9 @@ fn find(
 
 /// What a buyer may see of an invoice: never its metadata.
 pub fn public_view(inv: &Invoice, chain: &InvoiceChain) -> Value {
-    let due = U256::from_str_radix(&inv.amount_due_base, 10).unwrap_or_default();
-    let paid = inv
-        .payments
-        .iter()
-        .filter_map(|p| U256::from_str_radix(&p.amount, 10).ok())
-        .fold(U256::ZERO, |a, b| a.saturating_add(b));
-    let left = due.saturating_sub(paid);
-    let remaining = crate::invoice::amount::from_base(left, inv.asset.decimals);
+    let due = inv.amount_due_base.base();
+    let left = due.saturating_sub(inv.received(false).base());
+    let remaining = crate::amount::from_base(left, inv.asset.decimals);
     // Once part is paid, the wallet is asked for what is still due.
     let payment_uri = if inv.status == InvoiceStatus::Underpaid && !left.is_zero() {
         chain.payment_uri(&inv.address, &inv.asset, left, &inv.order_id)
@@ -377,10 +322,7 @@ pub fn public_view(inv: &Invoice, chain: &InvoiceChain) -> Value {
         "expires_at": inv.expires_at,
         "payments": inv.payments.iter().map(|p| json!({
             "txid": p.txid,
-            "amount": crate::invoice::amount::from_base(
-                U256::from_str_radix(&p.amount, 10).unwrap_or_default(),
-                inv.asset.decimals,
-            ),
+            "amount": p.amount.to_whole(inv.asset.decimals),
             "confirmed": p.confirmed,
         })).collect::<Vec<_>>(),
         "redirect_url": redirect,
@@ -388,7 +330,7 @@ pub fn public_view(inv: &Invoice, chain: &InvoiceChain) -> Value {
     });
     let digest = Sha256::digest(serde_json::to_vec(&view).expect("a JSON value serializes"));
     view["version"] = hex::encode(&digest[..8]).into();
-    view["now"] = crate::invoice::service::now_secs().into();
+    view["now"] = crate::clock::now_secs().into();
     view
 }
 

@@ -1,0 +1,48 @@
+//! EVM addresses: `0x` and 20 bytes of hex, shown in EIP-55 mixed case.
+
+use super::{AddressError, WatchAddress};
+use alloy::primitives::Address;
+use std::str::FromStr;
+
+/// Reads a `0x` + 40 hex address. All-lower or all-upper case is accepted
+/// as it is; mixed case must carry a valid EIP-55 checksum.
+pub fn parse_address(s: &str) -> Result<WatchAddress, AddressError> {
+    let s = s.trim();
+    let body = s
+        .strip_prefix("0x")
+        .or_else(|| s.strip_prefix("0X"))
+        .ok_or_else(|| {
+            AddressError(format!(
+                "`{s}` is not an EVM address: it must start with 0x"
+            ))
+        })?;
+    if body.len() != 40 || !body.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(AddressError(format!(
+            "`{s}` is not an EVM address: expected 0x and 40 hex digits"
+        )));
+    }
+    let mixed = body.bytes().any(|b| b.is_ascii_lowercase())
+        && body.bytes().any(|b| b.is_ascii_uppercase());
+    let addr = if mixed {
+        Address::parse_checksummed(format!("0x{body}"), None).map_err(|_| {
+            AddressError(format!(
+                "`{s}` has mixed case but an invalid EIP-55 checksum (a typo?)"
+            ))
+        })?
+    } else {
+        Address::from_str(body).map_err(|e| AddressError(format!("`{s}`: {e}")))?
+    };
+    Ok(WatchAddress {
+        key: addr.to_vec(),
+        display: addr.to_checksum(None),
+    })
+}
+
+/// EIP-55 form of a 20-byte address (hex of other lengths).
+pub fn display(key: &[u8]) -> String {
+    if key.len() == 20 {
+        Address::from_slice(key).to_checksum(None)
+    } else {
+        hex::encode(key)
+    }
+}
