@@ -114,7 +114,7 @@ fn event(inv: &Invoice, suffix: &str, trigger: Option<&Value>, key: u64) -> Valu
         "direction": "in",
         "address": inv.address,
         "asset": inv.asset,
-        "amount": inv.paid_base(),
+        "amount": inv.received(false),
         "watch": {"label": inv.order_id, "metadata": inv.metadata},
         "invoice": inv,
     });
@@ -131,11 +131,6 @@ fn event(inv: &Invoice, suffix: &str, trigger: Option<&Value>, key: u64) -> Valu
 }
 
 impl Invoice {
-    /// Received so far, base units.
-    pub fn paid_base(&self) -> Amount {
-        self.received(false)
-    }
-
     /// Recomputes the status from the payments; returns the events the
     /// change causes.
     fn settle(&mut self, trigger: Option<&Value>, key: u64, reuse_after: u64) -> Vec<Value> {
@@ -361,35 +356,22 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
         return Ok(false);
     }
     let changed: Vec<Invoice> = touched.into_values().collect();
-    let counted = count(&out);
-    store.commit_invoices(&changed, out, last)?;
-    counted();
+    count(&store.commit_invoices(&changed, out, last)?);
     Ok(batch.len() == BATCH)
 }
 
-/// Counts `events` once they are written (call the result after the
-/// commit): `paywatch_events_total` by type, and `paywatch_invoices_total`
-/// by what happened to the invoice.
-fn count(events: &[Value]) -> impl FnOnce() {
-    let labels: Vec<(String, String, String)> = events
-        .iter()
-        .map(|e| {
-            let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-            (
-                text(&e["chain"]),
-                text(&e["type"]),
-                text(&e["asset"]["symbol"]),
-            )
-        })
-        .collect();
-    move || {
-        for (chain, kind, asset) in labels {
-            let outcome = kind.strip_prefix("invoice.").unwrap_or(&kind).to_string();
-            metrics::counter!(crate::telemetry::EVENTS, "chain" => chain.clone(), "type" => kind)
-                .increment(1);
-            metrics::counter!(crate::telemetry::INVOICES, "chain" => chain, "asset" => asset, "outcome" => outcome)
-                .increment(1);
-        }
+/// Counts written events: `paywatch_events_total` by type, and
+/// `paywatch_invoices_total` by what happened to the invoice.
+fn count(events: &[Value]) {
+    for e in events {
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let kind = text(&e["type"]);
+        let outcome = kind.strip_prefix("invoice.").unwrap_or(&kind).to_string();
+        metrics::counter!(crate::telemetry::EVENTS, "chain" => text(&e["chain"]), "type" => kind)
+            .increment(1);
+        metrics::counter!(crate::telemetry::INVOICES, "chain" => text(&e["chain"]),
+            "asset" => text(&e["asset"]["symbol"]), "outcome" => outcome)
+        .increment(1);
     }
 }
 
@@ -409,8 +391,6 @@ pub fn cancel(
     let reuse = reuse_after(&inv.chain);
     close(&mut inv, InvoiceStatus::Cancelled, reuse);
     let e = vec![event(&inv, "cancelled", None, 0)];
-    let counted = count(&e);
-    store.commit_invoices(std::slice::from_ref(&inv), e, None)?;
-    counted();
+    count(&store.commit_invoices(std::slice::from_ref(&inv), e, None)?);
     Ok(Some(Ok(inv)))
 }

@@ -271,13 +271,14 @@ impl Store {
     /// hand the amount to another invoice), gives it up once confirmed or
     /// paid late, keeps it after it expired or was cancelled until its
     /// `amount_reserved_until` (so a late payment credits it, never a newer
-    /// invoice), and takes it back if a reorg reopens it.
+    /// invoice), and takes it back if a reorg reopens it. Returns the events
+    /// as written, with their sequence numbers.
     pub fn commit_invoices(
         &self,
         changed: &[Invoice],
         events: Vec<serde_json::Value>,
         cursor: Option<u64>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<serde_json::Value>, StoreError> {
         let _guard = self.invoice_lock.lock().expect("invoice lock");
         let cf = self.cf(CF_INVOICES);
         let now = crate::clock::now_secs();
@@ -316,8 +317,7 @@ impl Store {
         if let Some(c) = cursor {
             batch.put_cf(self.cf(CF_META), KEY_CURSOR, c.to_be_bytes());
         }
-        self.write_with_events(batch, events)?;
-        Ok(())
+        self.write_with_events(batch, events)
     }
 }
 
