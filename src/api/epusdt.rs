@@ -27,7 +27,35 @@ use crate::invoice::gojson;
 use crate::invoice::rates::Rates;
 use crate::invoice::service::{CreateError, CreateRequest, InvoiceChain};
 use crate::store::Store;
+use hyper::{Request, StatusCode};
 use serde_json::{json, Value};
+
+use super::http::{json_text_response, read_body, MAX_BODY};
+use super::{ApiError, AppState, ReqBody, Resp};
+
+/// `POST /api/v1/order/create-transaction`: authenticated by the request's
+/// own signature, not by an API key.
+pub(super) async fn create(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError> {
+    let Some(cfg) = &state.epusdt else {
+        return Err(ApiError::not_found(
+            "the Epusdt-compatible endpoint is off (no [epusdt] section)",
+        ));
+    };
+    let (_, body) = read_body(req, &["application/json"], MAX_BODY).await?;
+    let chain = state
+        .invoices
+        .get(&cfg.chain)
+        .ok_or_else(|| ApiError::internal("the [epusdt] chain takes no invoices"))?;
+    // The buyer goes to the checkout page; without it, to the QR code.
+    let payment_url = |id: &str| match &state.checkout {
+        Some(c) => format!("{}{}/{id}", cfg.public_url, c.path()),
+        None => format!("{}/v1/invoices/{id}/qr.svg", cfg.public_url),
+    };
+    let answer = tokio::task::block_in_place(|| {
+        create_transaction(cfg, chain, &state.store, &state.rates, payment_url, &body)
+    });
+    Ok(json_text_response(StatusCode::OK, answer))
+}
 
 /// Epusdt's answer envelope around `data` (JSON text), as Go writes it.
 fn answer(status_code: u32, message: &str, data: &str) -> String {
@@ -54,7 +82,7 @@ pub fn create_transaction(
         .get("signature")
         .and_then(Value::as_str)
         .unwrap_or("");
-    if !crate::api::constant_time_eq(
+    if !super::auth::constant_time_eq(
         given.as_bytes(),
         sign(&params, cfg.token.expose()).as_bytes(),
     ) {

@@ -60,7 +60,7 @@ impl ApiError {
         if let Some(d) = self.details {
             error["details"] = d;
         }
-        super::json_response(self.status, &json!({ "error": error }))
+        super::http::json_response(self.status, &json!({ "error": error }))
     }
 }
 

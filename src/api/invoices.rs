@@ -1,0 +1,164 @@
+//! Invoices: `POST /v1/invoices`, `GET /v1/invoices` (filtered, paged),
+//! `GET /v1/invoices/{id}`, `POST /v1/invoices/{id}/cancel` and the QR
+//! code of its payment URI as SVG or PNG.
+
+use super::http::{
+    json_response, parse_json, query_map, ranged, read_body, typed_response, MAX_BODY,
+    MAX_METADATA, MAX_PAGE,
+};
+use super::{chain, ApiError, AppState, ReqBody, Resp};
+use hyper::{Request, StatusCode};
+use serde_json::{json, Value};
+
+pub(super) fn invoice_json(state: &AppState, inv: &crate::invoice_record::Invoice) -> Value {
+    let mut v = serde_json::to_value(inv).expect("an invoice always serializes");
+    if let Some(c) = &state.checkout {
+        v["checkout_url"] = c.url(&inv.id).into();
+    }
+    v
+}
+
+pub(super) async fn create(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError> {
+    use crate::invoice::service::{CreateError, CreateRequest};
+    let (_, body) = read_body(req, &["application/json"], MAX_BODY).await?;
+    let r: CreateRequest = parse_json(&body)?;
+    if serde_json::to_vec(&r.metadata)
+        .map(|v| v.len())
+        .unwrap_or(0)
+        > MAX_METADATA
+    {
+        return Err(ApiError::bad_request(
+            "invalid_metadata",
+            format!("metadata is larger than {MAX_METADATA} bytes"),
+        ));
+    }
+    chain(state, &r.chain)?;
+    let Some(c) = state.invoices.get(&r.chain) else {
+        return Err(ApiError::bad_request(
+            "invoices_not_configured",
+            format!("chain {} has no [chain.invoices] section", r.chain),
+        ));
+    };
+    match tokio::task::block_in_place(|| c.create(&state.store, &state.rates, r)) {
+        Ok((inv, true)) => Ok(json_response(
+            StatusCode::CREATED,
+            &invoice_json(state, &inv),
+        )),
+        Ok((inv, false)) => Ok(json_response(StatusCode::OK, &invoice_json(state, &inv))),
+        Err(CreateError::Invalid(code, m)) => Err(ApiError::bad_request(code, m)),
+        Err(CreateError::Conflict(code, m)) => Err(ApiError::new(StatusCode::CONFLICT, code, m)),
+        Err(CreateError::Unavailable(code, m)) => {
+            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, m))
+        }
+        Err(CreateError::Store(e)) => Err(ApiError::internal(e)),
+    }
+}
+
+pub(super) fn get(state: &AppState, id: &str) -> Result<Resp, ApiError> {
+    match state.store.invoice(id).map_err(ApiError::internal)? {
+        Some(inv) => Ok(json_response(StatusCode::OK, &invoice_json(state, &inv))),
+        None => Err(ApiError::not_found(format!("no invoice `{id}`"))),
+    }
+}
+
+pub(super) fn list(state: &AppState, query: Option<&str>) -> Result<Resp, ApiError> {
+    use crate::invoice_record::InvoiceStatus;
+    let q = query_map(query);
+    let limit = ranged(&q, "limit", 100usize, 1..=MAX_PAGE)?;
+    let status = match q.get("status") {
+        None => None,
+        Some(s) => Some(InvoiceStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_parameter",
+                format!("status: `{s}` is not pending, underpaid, paid, confirmed, expired, paid_late or cancelled"),
+            )
+        })?),
+    };
+    if let Some(c) = q.get("chain") {
+        chain(state, c)?;
+    }
+    let list = state
+        .store
+        .invoices(
+            |inv| {
+                q.get("chain").is_none_or(|c| *c == inv.chain)
+                    && q.get("order_id").is_none_or(|o| *o == inv.order_id)
+                    && status.is_none_or(|s| s == inv.status)
+            },
+            q.get("after").map(String::as_str),
+            limit,
+        )
+        .map_err(ApiError::internal)?;
+    let next = (list.len() == limit)
+        .then(|| list.last().map(|i| i.id.clone()))
+        .flatten();
+    let list: Vec<Value> = list.iter().map(|i| invoice_json(state, i)).collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"invoices": list, "next": next}),
+    ))
+}
+
+pub(super) fn cancel(state: &AppState, id: &str) -> Result<Resp, ApiError> {
+    let reuse_after = |chain: &str| {
+        state
+            .invoices
+            .get(chain)
+            .map_or(0, |c| c.amount_reuse_after().as_secs())
+    };
+    match tokio::task::block_in_place(|| {
+        crate::invoice::tracker::cancel(&state.store, id, reuse_after)
+    })
+    .map_err(ApiError::internal)?
+    {
+        None => Err(ApiError::not_found(format!("no invoice `{id}`"))),
+        Some(Err(status)) => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_open",
+            format!(
+                "invoice `{id}` is {}; only pending or underpaid invoices can be cancelled",
+                serde_json::to_value(status)
+                    .expect("a status serializes")
+                    .as_str()
+                    .unwrap_or("")
+            ),
+        )),
+        Some(Ok(inv)) => Ok(json_response(StatusCode::OK, &invoice_json(state, &inv))),
+    }
+}
+
+pub(super) fn qr(
+    state: &AppState,
+    id: &str,
+    png: bool,
+    query: Option<&str>,
+) -> Result<Resp, ApiError> {
+    let Some(inv) = state.store.invoice(id).map_err(ApiError::internal)? else {
+        return Err(ApiError::not_found(format!("no invoice `{id}`")));
+    };
+    let q = query_map(query);
+    let text = match q.get("address_only").map(String::as_str) {
+        None | Some("false") => inv.payment_uri.as_str(),
+        Some("true") => inv.address.as_str(),
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!("address_only: `{other}` is not true or false"),
+            ))
+        }
+    };
+    let (body, content_type) = if png {
+        (
+            crate::invoice::uri::qr_png(text).map_err(ApiError::internal)?,
+            "image/png",
+        )
+    } else {
+        (
+            crate::invoice::uri::qr_svg(text)
+                .map_err(ApiError::internal)?
+                .into_bytes(),
+            "image/svg+xml",
+        )
+    };
+    Ok(typed_response(content_type, body))
+}

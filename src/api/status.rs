@@ -1,0 +1,87 @@
+//! What the daemon reports of itself: `GET /health`, `GET /v1/status` and
+//! `GET /metrics`.
+
+use super::http::{json_response, typed_response};
+use super::{ApiError, AppState, Resp};
+use hyper::StatusCode;
+use serde_json::{json, Value};
+
+pub(super) fn health() -> Resp {
+    json_response(StatusCode::OK, &json!({"ok": true}))
+}
+
+pub(super) fn metrics(state: &AppState) -> Result<Resp, ApiError> {
+    let Some(handle) = &state.metrics else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "metrics_unavailable",
+            "another metrics recorder is installed in this process",
+        ));
+    };
+    let chains: Vec<_> = state
+        .chains
+        .values()
+        .map(|c| {
+            (
+                c.status.view(),
+                c.matcher.filter_bytes(),
+                c.matcher.filter_entries(),
+            )
+        })
+        .collect();
+    let text =
+        tokio::task::block_in_place(|| crate::telemetry::render(handle, &chains, &state.store));
+    Ok(typed_response(
+        "text/plain; version=0.0.4; charset=utf-8",
+        text,
+    ))
+}
+
+pub(super) fn status(state: &AppState) -> Resp {
+    let chains: Vec<Value> = state
+        .chains
+        .values()
+        .map(|c| serde_json::to_value(c.status.view()).expect("a status always serializes"))
+        .collect();
+    json_response(
+        StatusCode::OK,
+        &json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "chains": chains,
+            "events": {"last_seq": state.store.last_seq()},
+            "delivery": delivery_status(state),
+            "rates": state.rates.view(),
+        }),
+    )
+}
+
+/// Plugins' health, the pipeline's position and per-sink queue sizes.
+fn delivery_status(state: &AppState) -> Value {
+    let counts = state.store.delivery_counts().unwrap_or_default();
+    let sinks: Value = state
+        .delivery
+        .sinks
+        .iter()
+        .map(|s| {
+            let (pending, dead) = counts.get(s).copied().unwrap_or_default();
+            (s.clone(), json!({"pending": pending, "dead": dead}))
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    let plugins: Vec<Value> = state
+        .delivery
+        .plugins()
+        .into_iter()
+        .map(|p| {
+            let dead = counts.get(&format!("plugin.{}", p.name)).map_or(0, |c| c.1);
+            let mut v = serde_json::to_value(&p).expect("a plugin status always serializes");
+            v["dead"] = dead.into();
+            v
+        })
+        .collect();
+    json!({
+        "dispatched_seq": state.delivery.dispatched_seq(),
+        "sinks": sinks,
+        "plugins": plugins,
+    })
+}
