@@ -11,10 +11,29 @@ use std::fmt;
 #[derive(Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Amount(U256);
 
-/// Text that is not a base-unit amount: the message says why.
+/// Text that is not an amount or a rate, and why; the text is quoted as
+/// given.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct AmountError(String);
+pub enum AmountError {
+    #[error("`{0}` is not an amount in base units (decimal digits)")]
+    NotBaseUnits(String),
+    #[error("`{0}` is not a positive decimal amount such as \"25\" or \"25.01\"")]
+    NotDecimal(String),
+    #[error("`{text}` has more decimal places than the asset's {decimals}")]
+    TooPrecise { text: String, decimals: u8 },
+    #[error("`{0}` does not fit in 256 bits")]
+    TooLargeForBase(String),
+    #[error("`{0}` is too large")]
+    TooLarge(String),
+    #[error("`{0}`: the amount must be above zero")]
+    Zero(String),
+    #[error("`{0}` is not a positive decimal number")]
+    NotRate(String),
+    #[error("`{0}` is too large for a rate")]
+    RateTooLarge(String),
+    #[error("`{0}` is not above zero (to 18 decimals)")]
+    RateZero(String),
+}
 
 impl Amount {
     pub const ZERO: Amount = Amount(U256::ZERO);
@@ -35,18 +54,16 @@ impl Amount {
     /// Reads base units written as decimal digits (`"25010000"`).
     pub fn parse_base(text: &str) -> Result<Self, AmountError> {
         if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(AmountError(format!(
-                "`{text}` is not an amount in base units (decimal digits)"
-            )));
+            return Err(AmountError::NotBaseUnits(text.into()));
         }
         U256::from_str_radix(text, 10)
             .map(Amount)
-            .map_err(|_| AmountError(format!("`{text}` does not fit in 256 bits")))
+            .map_err(|_| AmountError::TooLargeForBase(text.into()))
     }
 
     /// Reads a positive amount in whole units (`"25.01"`) of an asset with
     /// `decimals` decimals; see [`to_base`].
-    pub fn from_whole(text: &str, decimals: u8) -> Result<Self, String> {
+    pub fn from_whole(text: &str, decimals: u8) -> Result<Self, AmountError> {
         to_base(text, decimals).map(Amount)
     }
 
@@ -129,27 +146,26 @@ impl<'de> Deserialize<'de> for Amount {
 /// exponents, more fraction digits than `decimals` (trailing zeros count:
 /// `"1.0000000"` is refused for a 6-decimal asset), zero, and values that
 /// do not fit in 256 bits.
-pub fn to_base(text: &str, decimals: u8) -> Result<U256, String> {
+pub fn to_base(text: &str, decimals: u8) -> Result<U256, AmountError> {
     let t = text.trim();
     let (int, frac) = t.split_once('.').unwrap_or((t, ""));
     let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
     if int.is_empty() || !digits(int) || !digits(frac) || (t.contains('.') && frac.is_empty()) {
-        return Err(format!(
-            "`{text}` is not a positive decimal amount such as \"25\" or \"25.01\""
-        ));
+        return Err(AmountError::NotDecimal(text.into()));
     }
     if frac.len() > decimals as usize {
-        return Err(format!(
-            "`{text}` has more decimal places than the asset's {decimals}"
-        ));
+        return Err(AmountError::TooPrecise {
+            text: text.into(),
+            decimals,
+        });
     }
     let mut all = String::with_capacity(int.len() + decimals as usize);
     all.push_str(int);
     all.push_str(frac);
     all.extend(std::iter::repeat_n('0', decimals as usize - frac.len()));
-    let value = U256::from_str_radix(&all, 10).map_err(|_| format!("`{text}` is too large"))?;
+    let value = U256::from_str_radix(&all, 10).map_err(|_| AmountError::TooLarge(text.into()))?;
     if value.is_zero() {
-        return Err(format!("`{text}`: the amount must be above zero"));
+        return Err(AmountError::Zero(text.into()));
     }
     Ok(value)
 }
@@ -180,9 +196,9 @@ pub const RATE_DECIMALS: u8 = 18;
 
 /// Reads a positive decimal (`"7.2"`, `"98000.12"`, `"1e-7"`) scaled by
 /// 10^18; digits beyond the 18th decimal are rounded half up.
-pub fn parse_rate(text: &str) -> Result<U256, String> {
+pub fn parse_rate(text: &str) -> Result<U256, AmountError> {
     let t = text.trim();
-    let bad = || format!("`{text}` is not a positive decimal number");
+    let bad = || AmountError::NotRate(text.into());
     let (mantissa, exp) = match t.find(['e', 'E']) {
         Some(i) => (&t[..i], t[i + 1..].parse::<i32>().map_err(|_| bad())?),
         None => (t, 0),
@@ -199,7 +215,7 @@ pub fn parse_rate(text: &str) -> Result<U256, String> {
     let digits = format!("{int}{frac}");
     let digits = digits.trim_start_matches('0');
     let shift = RATE_DECIMALS as i32 + exp - frac.len() as i32;
-    let too_large = || format!("`{text}` is too large for a rate");
+    let too_large = || AmountError::RateTooLarge(text.into());
     let mut value = if digits.is_empty() {
         U256::ZERO
     } else {
@@ -221,7 +237,7 @@ pub fn parse_rate(text: &str) -> Result<U256, String> {
         value = (value + div / U256::from(2u8)) / div;
     }
     if value.is_zero() {
-        return Err(format!("`{text}` is not above zero (to 18 decimals)"));
+        return Err(AmountError::RateZero(text.into()));
     }
     Ok(value)
 }
@@ -306,6 +322,7 @@ mod tests {
         let long = format!("1.{}", "0".repeat(30));
         assert!(to_base(&long, 6)
             .unwrap_err()
+            .to_string()
             .contains("more decimal places"));
         assert_eq!(to_base("1.000000", 6).unwrap(), U256::from(1_000_000u64));
     }
@@ -314,17 +331,24 @@ mod tests {
     fn bad_amounts_say_why() {
         assert!(to_base("-1", 6)
             .unwrap_err()
+            .to_string()
             .contains("not a positive decimal"));
         assert!(to_base("1e3", 6)
             .unwrap_err()
+            .to_string()
             .contains("not a positive decimal"));
         assert!(to_base("0.0000001", 6)
             .unwrap_err()
+            .to_string()
             .contains("more decimal places"));
-        assert!(to_base("0", 6).unwrap_err().contains("above zero"));
+        assert!(to_base("0", 6)
+            .unwrap_err()
+            .to_string()
+            .contains("above zero"));
         assert!(to_base("1.", 6).is_err());
         assert!(to_base("1.500", 2)
             .unwrap_err()
+            .to_string()
             .contains("more decimal places"));
         assert!(to_base("", 6).is_err());
     }

@@ -62,10 +62,18 @@ pub fn tron_uri(p: &UriParts<'_>) -> String {
     uri
 }
 
+/// Why a QR code could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum QrError {
+    #[error("cannot encode a QR code: {0}")]
+    Encode(#[from] qrcode::types::QrError),
+    #[error("cannot write the PNG")]
+    Png(#[from] png::EncodingError),
+}
+
 /// `text` as an SVG QR code (medium error correction, quiet zone included).
-pub fn qr_svg(text: &str) -> Result<String, String> {
-    let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M)
-        .map_err(|e| format!("cannot encode a QR code: {e}"))?;
+pub fn qr_svg(text: &str) -> Result<String, QrError> {
+    let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M)?;
     Ok(code
         .render::<qrcode::render::svg::Color<'_>>()
         .min_dimensions(256, 256)
@@ -73,11 +81,10 @@ pub fn qr_svg(text: &str) -> Result<String, String> {
 }
 
 /// `text` as a PNG QR code: 8 pixels per module, a 4-module quiet zone.
-pub fn qr_png(text: &str) -> Result<Vec<u8>, String> {
+pub fn qr_png(text: &str) -> Result<Vec<u8>, QrError> {
     const SCALE: usize = 8;
     const QUIET: usize = 4;
-    let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M)
-        .map_err(|e| format!("cannot encode a QR code: {e}"))?;
+    let code = qrcode::QrCode::with_error_correction_level(text, qrcode::EcLevel::M)?;
     let modules = code.width();
     let colors = code.to_colors();
     let side = (modules + 2 * QUIET) * SCALE;
@@ -95,11 +102,8 @@ pub fn qr_png(text: &str) -> Result<Vec<u8>, String> {
         let mut enc = png::Encoder::new(&mut out, side as u32, side as u32);
         enc.set_color(png::ColorType::Grayscale);
         enc.set_depth(png::BitDepth::Eight);
-        let mut w = enc
-            .write_header()
-            .map_err(|e| format!("cannot write the PNG: {e}"))?;
-        w.write_image_data(&pixels)
-            .map_err(|e| format!("cannot write the PNG: {e}"))?;
+        let mut w = enc.write_header()?;
+        w.write_image_data(&pixels)?;
     }
     Ok(out)
 }
