@@ -1,0 +1,661 @@
+//! `[[chain]]`: one table per chain, read by its `kind` (bitcoin, evm,
+//! tron) into [`ChainConfig`], with its `[chain.invoices]` and
+//! `[chain.mempool]`.
+
+use super::invoices::InvoiceConfig;
+use super::{check_name, invoices, locate, parse_http_url, parse_url, resolve, Secret};
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use url::Url;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBitcoin {
+    name: String,
+    kind: String,
+    network: String,
+    rpc_url: String,
+    rpc_cookie: Option<PathBuf>,
+    rpc_user: Option<String>,
+    rpc_password: Option<String>,
+    #[serde(default)]
+    start_height: u64,
+    #[serde(default = "default_confirmations")]
+    confirmations: u64,
+    #[serde(default = "default_prefetch")]
+    prefetch: usize,
+    #[serde(default = "default_poll_ms")]
+    poll_interval_ms: u64,
+    #[serde(default = "default_rpc_timeout")]
+    rpc_timeout_secs: u64,
+    #[serde(default = "default_max_reorg")]
+    max_reorg_depth: u64,
+    zmq_hashblock: Option<String>,
+    mempool: Option<RawMempool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMempool {
+    zmq_rawtx: Option<String>,
+    zmq_sequence: Option<String>,
+    poll_interval_ms: Option<u64>,
+    full_rbf: Option<bool>,
+}
+
+/// Following a Bitcoin node's mempool (`[chain.mempool]`).
+#[derive(Debug, Clone)]
+pub struct MempoolConfig {
+    /// bitcoind's `-zmqpubrawtx` endpoint, e.g. `tcp://127.0.0.1:28332`.
+    pub zmq_rawtx: Option<String>,
+    /// bitcoind's `-zmqpubsequence` endpoint (Bitcoin Core 0.21 and later).
+    pub zmq_sequence: Option<String>,
+    /// How often the mempool is listed and compared (the only way without
+    /// ZMQ, a safety net with it).
+    pub poll_interval: Duration,
+    /// The node replaces any unconfirmed transaction, signalled or not
+    /// (Bitcoin Core 28 and later by default).
+    pub full_rbf: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTron {
+    name: String,
+    kind: String,
+    #[serde(default = "default_tron_network")]
+    network: String,
+    http_url: String,
+    api_key: Option<String>,
+    #[serde(default)]
+    start_height: u64,
+    #[serde(default = "default_tron_confirmations")]
+    confirmations: u64,
+    finality: Option<String>,
+    #[serde(default = "default_prefetch")]
+    prefetch: usize,
+    #[serde(default = "default_tron_poll_ms")]
+    poll_interval_ms: u64,
+    #[serde(default = "default_rpc_timeout")]
+    rpc_timeout_secs: u64,
+    #[serde(default = "default_max_reorg")]
+    max_reorg_depth: u64,
+    #[serde(default)]
+    token: Vec<RawToken>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEvm {
+    name: String,
+    kind: String,
+    network: Option<String>,
+    rpc_url: String,
+    ws_url: Option<String>,
+    chain_id: u64,
+    #[serde(default)]
+    start_height: u64,
+    #[serde(default = "default_evm_confirmations")]
+    confirmations: u64,
+    finality: Option<String>,
+    #[serde(default)]
+    internal_transfers: bool,
+    #[serde(default = "default_prefetch")]
+    prefetch: usize,
+    #[serde(default = "default_tron_poll_ms")]
+    poll_interval_ms: u64,
+    #[serde(default = "default_rpc_timeout")]
+    rpc_timeout_secs: u64,
+    #[serde(default = "default_max_reorg")]
+    max_reorg_depth: u64,
+    #[serde(default)]
+    token: Vec<RawToken>,
+}
+
+fn default_evm_confirmations() -> u64 {
+    12
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawToken {
+    symbol: String,
+    contract: String,
+    decimals: u8,
+}
+
+fn default_tron_network() -> String {
+    "mainnet".into()
+}
+fn default_tron_confirmations() -> u64 {
+    19
+}
+fn default_tron_poll_ms() -> u64 {
+    1000
+}
+
+fn default_confirmations() -> u64 {
+    3
+}
+fn default_prefetch() -> usize {
+    8
+}
+fn default_poll_ms() -> u64 {
+    1000
+}
+fn default_rpc_timeout() -> u64 {
+    30
+}
+fn default_max_reorg() -> u64 {
+    1000
+}
+
+/// Settings every chain has.
+#[derive(Debug, Clone)]
+pub struct ChainConfig {
+    pub name: String,
+    pub start_height: u64,
+    /// Confirmations at which `payment.confirmed` is emitted (1 = when mined).
+    pub confirmations: u64,
+    /// Blocks requested ahead of the one being committed.
+    pub prefetch: usize,
+    pub poll_interval: Duration,
+    /// Deepest reorg handled automatically (recent block hashes kept).
+    pub max_reorg_depth: u64,
+    pub kind: ChainKind,
+    /// Payment requests on this chain (`[chain.invoices]`).
+    pub invoices: Option<InvoiceConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub enum ChainKind {
+    Bitcoin(BitcoinConfig),
+    Tron(TronConfig),
+    Evm(EvmConfig),
+}
+
+#[derive(Debug, Clone)]
+pub struct EvmConfig {
+    /// Label used in events (`mainnet` for chain id 1 unless set).
+    pub network: String,
+    pub rpc_url: Url,
+    /// The node's WebSocket endpoint: a `newHeads` subscription fetches a
+    /// new block as soon as it is announced instead of at the next poll.
+    pub ws_url: Option<Url>,
+    /// Checked against the node's `eth_chainId` before scanning.
+    pub chain_id: u64,
+    /// `finalized` or `safe`: confirm at the node's block tag instead of by depth.
+    pub finality_tag: Option<String>,
+    /// Also record native value moved by contracts (`trace_block`).
+    pub internal_transfers: bool,
+    /// The chain's native coin.
+    pub native_symbol: String,
+    pub tokens: Vec<Token>,
+    pub timeout: Duration,
+}
+
+impl ChainConfig {
+    /// How addresses of this chain are read.
+    pub fn address_format(&self) -> crate::address::AddressFormat {
+        use crate::address::AddressFormat;
+        match &self.kind {
+            ChainKind::Bitcoin(b) => AddressFormat::Bitcoin(b.network),
+            ChainKind::Evm(_) => AddressFormat::Evm,
+            ChainKind::Tron(_) => AddressFormat::Tron,
+        }
+    }
+
+    /// What kind of addresses an account key derives on this chain.
+    pub fn address_kind(&self) -> crate::address::derive::AddressKind {
+        use crate::address::derive::AddressKind;
+        match &self.kind {
+            ChainKind::Bitcoin(b) => AddressKind::Bitcoin(b.network),
+            ChainKind::Evm(_) => AddressKind::Evm,
+            ChainKind::Tron(_) => AddressKind::Tron,
+        }
+    }
+
+    /// The kind name as written in the config.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            ChainKind::Bitcoin(_) => "bitcoin",
+            ChainKind::Tron(_) => "tron",
+            ChainKind::Evm(_) => "evm",
+        }
+    }
+
+    /// The network name as written in the config.
+    pub fn network_name(&self) -> &str {
+        match &self.kind {
+            ChainKind::Bitcoin(b) => &b.network_name,
+            ChainKind::Tron(t) => &t.network,
+            ChainKind::Evm(e) => &e.network,
+        }
+    }
+}
+
+/// A token contract whose transfers count as payments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Token {
+    pub symbol: String,
+    /// Contract address as the chain stores it (TRON: 21 bytes, `41…`).
+    pub contract: Vec<u8>,
+    /// Contract address as users write it.
+    pub display: String,
+    pub decimals: u8,
+}
+
+#[derive(Debug, Clone)]
+pub struct TronConfig {
+    pub network: String,
+    pub http_url: Url,
+    /// Sent as `TRON-PRO-API-KEY` (for TronGrid-compatible endpoints).
+    pub api_key: Option<Secret>,
+    /// Confirm at the node's solidified block instead of by depth.
+    pub solidified: bool,
+    pub tokens: Vec<Token>,
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct BitcoinConfig {
+    pub network: bitcoin::Network,
+    /// The network name as configured (`testnet4` is kept apart from `testnet`).
+    pub network_name: String,
+    pub rpc_url: Url,
+    pub auth: RpcAuth,
+    pub rpc_timeout: Duration,
+    /// bitcoind's `-zmqpubhashblock` endpoint: a new block is fetched as
+    /// soon as it is announced instead of at the next poll.
+    pub zmq_hashblock: Option<String>,
+    pub mempool: Option<MempoolConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub enum RpcAuth {
+    /// bitcoind's `.cookie` file, read again on every reconnect.
+    Cookie(PathBuf),
+    UserPass {
+        user: String,
+        password: Secret,
+    },
+}
+
+/// Reads every `[[chain]]`; a message names the chain by its place,
+/// `chain[i].key: what`.
+pub(super) fn chains(raw: Vec<toml::Table>, base: &Path) -> Result<Vec<ChainConfig>, String> {
+    let mut chains: Vec<ChainConfig> = Vec::new();
+    for (i, mut table) in raw.into_iter().enumerate() {
+        let here = format!("chain[{i}]");
+        // `key: what` becomes `chain[i].key: what`, anything else
+        // `chain[i]: what`.
+        let at = |msg: String| match msg.split_once(": ") {
+            Some((key, _)) if !key.contains(' ') => format!("{here}.{msg}"),
+            _ => format!("{here}: {msg}"),
+        };
+        let invoices = match table.remove("invoices") {
+            None => None,
+            Some(v) => Some(locate::from_value::<invoices::RawInvoices>(
+                v,
+                &format!("{here}.invoices"),
+            )?),
+        };
+        let kind = match table.get("kind") {
+            Some(toml::Value::String(k)) => k.clone(),
+            Some(_) => return Err(at("`kind` must be a string".into())),
+            None => return Err(at("missing key `kind` (bitcoin, evm or tron)".into())),
+        };
+        let chain = match kind.as_str() {
+            "bitcoin" => {
+                let raw: RawBitcoin = locate::from_value(toml::Value::Table(table), &here)?;
+                bitcoin_chain(raw, base).map_err(at)?
+            }
+            "tron" => {
+                let raw: RawTron = locate::from_value(toml::Value::Table(table), &here)?;
+                tron_chain(raw).map_err(at)?
+            }
+            "evm" => {
+                let raw: RawEvm = locate::from_value(toml::Value::Table(table), &here)?;
+                evm_chain(raw).map_err(at)?
+            }
+            other => {
+                return Err(at(format!(
+                    "kind: unknown chain kind `{other}` (expected bitcoin, evm or tron)"
+                )))
+            }
+        };
+        let mut chain = chain;
+        chain.invoices = invoices
+            .map(invoices::invoice_config)
+            .transpose()
+            .map_err(at)?;
+        let follows_mempool = matches!(&chain.kind, ChainKind::Bitcoin(b) if b.mempool.is_some());
+        if chain
+            .invoices
+            .as_ref()
+            .is_some_and(|i| i.zero_conf_rbf && !i.zero_conf)
+        {
+            return Err(at(
+                "invoices.zero_conf_rbf: goes with zero_conf = true".into()
+            ));
+        }
+        if chain.invoices.as_ref().is_some_and(|i| i.zero_conf) && !follows_mempool {
+            return Err(at(
+                "invoices.zero_conf: needs a Bitcoin chain with a [chain.mempool] section".into(),
+            ));
+        }
+        invoices::check(&chain).map_err(at)?;
+        if chains.iter().any(|c| c.name == chain.name) {
+            return Err(at(format!("name: chain `{}` is defined twice", chain.name)));
+        }
+        chains.push(chain);
+    }
+    Ok(chains)
+}
+
+/// Files the chains name that do not exist yet (a bitcoind cookie before
+/// bitcoind first starts), each with its key's path.
+pub(super) fn missing_files(chains: &[ChainConfig]) -> Vec<String> {
+    chains
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| match &c.kind {
+            ChainKind::Bitcoin(BitcoinConfig {
+                auth: RpcAuth::Cookie(cookie),
+                ..
+            }) if !cookie.is_file() => Some(format!(
+                "chain[{i}].rpc_cookie: {} does not exist or is not a file \
+                 (bitcoind writes it when it starts)",
+                cookie.display()
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
+fn bitcoin_chain(raw: RawBitcoin, base: &Path) -> Result<ChainConfig, String> {
+    debug_assert_eq!(raw.kind, "bitcoin");
+    check_name(&raw.name)?;
+    let network = match raw.network.as_str() {
+        "mainnet" | "bitcoin" => bitcoin::Network::Bitcoin,
+        "testnet" | "testnet3" | "testnet4" => bitcoin::Network::Testnet,
+        "signet" => bitcoin::Network::Signet,
+        "regtest" => bitcoin::Network::Regtest,
+        other => {
+            return Err(format!(
+                "network: unknown network `{other}` (mainnet, testnet, testnet4, signet or regtest)"
+            ))
+        }
+    };
+    let rpc_url = parse_http_url("rpc_url", &raw.rpc_url)?;
+    let auth = match (raw.rpc_cookie, raw.rpc_user, raw.rpc_password) {
+        (Some(cookie), None, None) => {
+            // A cookie that does not exist yet is a warning here (bitcoind
+            // writes it when it starts): `Config::missing`.
+            RpcAuth::Cookie(resolve(base, &cookie))
+        }
+        (None, Some(user), Some(password)) => RpcAuth::UserPass {
+            user,
+            password: Secret(password),
+        },
+        (None, None, None) => {
+            return Err("set `rpc_cookie`, or `rpc_user` and `rpc_password`".into())
+        }
+        (Some(_), _, _) => {
+            return Err("set either `rpc_cookie` or `rpc_user`/`rpc_password`, not both".into())
+        }
+        (None, Some(_), None) => return Err("rpc_user is set but rpc_password is missing".into()),
+        (None, None, Some(_)) => return Err("rpc_password is set but rpc_user is missing".into()),
+    };
+    if let Some(z) = &raw.zmq_hashblock {
+        check_endpoint("zmq_hashblock", z)?;
+    }
+    let zmq_hashblock = raw.zmq_hashblock;
+    let mempool = match raw.mempool {
+        None => None,
+        Some(m) => {
+            for (key, z) in [
+                ("zmq_rawtx", &m.zmq_rawtx),
+                ("zmq_sequence", &m.zmq_sequence),
+            ] {
+                if let Some(z) = z {
+                    check_endpoint(&format!("mempool.{key}"), z)?;
+                }
+            }
+            let default_poll = if m.zmq_rawtx.is_some() { 10_000 } else { 1_000 };
+            let poll = m.poll_interval_ms.unwrap_or(default_poll);
+            if !(100..=600_000).contains(&poll) {
+                return Err(format!(
+                    "mempool.poll_interval_ms: {poll} is not between 100 and 600000"
+                ));
+            }
+            Some(MempoolConfig {
+                zmq_rawtx: m.zmq_rawtx,
+                zmq_sequence: m.zmq_sequence,
+                poll_interval: Duration::from_millis(poll),
+                full_rbf: m.full_rbf.unwrap_or(true),
+            })
+        }
+    };
+    common(
+        raw.name,
+        raw.start_height,
+        raw.confirmations,
+        raw.prefetch,
+        raw.poll_interval_ms,
+        raw.max_reorg_depth,
+        ChainKind::Bitcoin(BitcoinConfig {
+            network,
+            network_name: raw.network,
+            rpc_url,
+            auth,
+            rpc_timeout: Duration::from_secs(raw.rpc_timeout_secs.max(1)),
+            zmq_hashblock,
+            mempool,
+        }),
+    )
+}
+
+/// Adds the configured tokens to the built-in ones; a listed token replaces a
+/// built-in one with the same contract.
+fn add_tokens(
+    tokens: &mut Vec<Token>,
+    raw: Vec<RawToken>,
+    parse: fn(&str) -> Result<crate::address::WatchAddress, crate::address::AddressError>,
+) -> Result<(), String> {
+    for (i, t) in raw.into_iter().enumerate() {
+        let addr = parse(&t.contract).map_err(|e| format!("token[{i}].contract: {e}"))?;
+        if t.decimals > 77 {
+            return Err(format!("token[{i}].decimals: {} is above 77", t.decimals));
+        }
+        if t.symbol.is_empty() || t.symbol.len() > 16 {
+            return Err(format!("token[{i}].symbol: must be 1-16 characters"));
+        }
+        tokens.retain(|k| k.contract != addr.key);
+        tokens.push(Token {
+            symbol: t.symbol,
+            contract: addr.key,
+            display: addr.display,
+            decimals: t.decimals,
+        });
+    }
+    Ok(())
+}
+
+/// USDT on TRON mainnet, known without configuration.
+pub const TRON_USDT: &str = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t";
+
+fn tron_chain(raw: RawTron) -> Result<ChainConfig, String> {
+    debug_assert_eq!(raw.kind, "tron");
+    check_name(&raw.name)?;
+    if !matches!(
+        raw.network.as_str(),
+        "mainnet" | "shasta" | "nile" | "private"
+    ) {
+        return Err(format!(
+            "network: unknown TRON network `{}` (mainnet, shasta, nile or private)",
+            raw.network
+        ));
+    }
+    let http_url = parse_http_url("http_url", &raw.http_url)?;
+    let solidified = match raw.finality.as_deref() {
+        None => false,
+        Some("solidified") => true,
+        Some(other) => {
+            return Err(format!(
+                "finality: `{other}` is not supported (use \"solidified\" or `confirmations`)"
+            ))
+        }
+    };
+    let mut tokens = Vec::new();
+    if raw.network == "mainnet" {
+        let contract = crate::address::tron::parse_address(TRON_USDT)
+            .expect("the built-in USDT address is valid");
+        tokens.push(Token {
+            symbol: "USDT".into(),
+            contract: contract.key,
+            display: TRON_USDT.into(),
+            decimals: 6,
+        });
+    }
+    add_tokens(&mut tokens, raw.token, crate::address::tron::parse_address)?;
+    common(
+        raw.name,
+        raw.start_height,
+        raw.confirmations,
+        raw.prefetch,
+        raw.poll_interval_ms,
+        raw.max_reorg_depth,
+        ChainKind::Tron(TronConfig {
+            network: raw.network,
+            http_url,
+            api_key: raw.api_key.map(Secret),
+            solidified,
+            tokens,
+            timeout: Duration::from_secs(raw.rpc_timeout_secs.max(1)),
+        }),
+    )
+}
+
+/// Tokens known on Ethereum mainnet (chain id 1) without configuration.
+const ETH_MAINNET_TOKENS: [(&str, &str, u8); 2] = [
+    ("USDT", "0xdAC17F958D2ee523a2206206994597C13D831ec7", 6),
+    ("USDC", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", 6),
+];
+
+fn evm_chain(raw: RawEvm) -> Result<ChainConfig, String> {
+    debug_assert_eq!(raw.kind, "evm");
+    check_name(&raw.name)?;
+    let rpc_url = parse_http_url("rpc_url", &raw.rpc_url)?;
+    let ws_url = raw
+        .ws_url
+        .as_deref()
+        .map(|s| parse_url("ws_url", s, ["ws", "wss"]))
+        .transpose()?;
+    let finality_tag = match raw.finality.as_deref() {
+        None => None,
+        Some(t @ ("finalized" | "safe")) => Some(t.to_string()),
+        Some(other) => {
+            return Err(format!(
+                "finality: `{other}` is not supported (\"finalized\", \"safe\" or `confirmations`)"
+            ))
+        }
+    };
+    let mut tokens = Vec::new();
+    if raw.chain_id == 1 {
+        for (symbol, contract, decimals) in ETH_MAINNET_TOKENS {
+            let a = crate::address::evm::parse_address(contract)
+                .expect("built-in token addresses are valid");
+            tokens.push(Token {
+                symbol: symbol.into(),
+                contract: a.key,
+                display: a.display,
+                decimals,
+            });
+        }
+    }
+    add_tokens(&mut tokens, raw.token, crate::address::evm::parse_address)?;
+    let network = raw.network.unwrap_or_else(|| match raw.chain_id {
+        1 => "mainnet".into(),
+        id => format!("chain-{id}"),
+    });
+    let native_symbol = match raw.chain_id {
+        56 | 97 => "BNB",
+        137 | 80002 => "POL",
+        43114 => "AVAX",
+        _ => "ETH",
+    }
+    .to_string();
+    common(
+        raw.name,
+        raw.start_height,
+        raw.confirmations,
+        raw.prefetch,
+        raw.poll_interval_ms,
+        raw.max_reorg_depth,
+        ChainKind::Evm(EvmConfig {
+            network,
+            rpc_url,
+            ws_url,
+            chain_id: raw.chain_id,
+            finality_tag,
+            internal_transfers: raw.internal_transfers,
+            native_symbol,
+            tokens,
+            timeout: Duration::from_secs(raw.rpc_timeout_secs.max(1)),
+        }),
+    )
+}
+
+fn common(
+    name: String,
+    start_height: u64,
+    confirmations: u64,
+    prefetch: usize,
+    poll_ms: u64,
+    max_reorg_depth: u64,
+    kind: ChainKind,
+) -> Result<ChainConfig, String> {
+    if confirmations == 0 || confirmations > 10_000 {
+        return Err(format!(
+            "confirmations: {confirmations} is out of range (1 to 10000)"
+        ));
+    }
+    if prefetch == 0 || prefetch > 256 {
+        return Err(format!("prefetch: {prefetch} is out of range (1 to 256)"));
+    }
+    if poll_ms < 10 {
+        return Err(format!("poll_interval_ms: {poll_ms} is below 10"));
+    }
+    if max_reorg_depth < confirmations || max_reorg_depth > 1_000_000 {
+        return Err(format!(
+            "max_reorg_depth: {max_reorg_depth} must be at least `confirmations` and at most 1000000"
+        ));
+    }
+    Ok(ChainConfig {
+        name,
+        start_height,
+        confirmations,
+        prefetch,
+        poll_interval: Duration::from_millis(poll_ms),
+        max_reorg_depth,
+        kind,
+        invoices: None,
+    })
+}
+
+/// Checks a `tcp://host:port` endpoint as written in the config.
+fn check_endpoint(key: &str, z: &str) -> Result<(), String> {
+    let ok = z
+        .strip_prefix("tcp://")
+        .and_then(|rest| rest.rsplit_once(':'))
+        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{key}: `{z}` is not a ZMQ TCP endpoint such as \"tcp://127.0.0.1:28332\""
+        ))
+    }
+}

@@ -1,0 +1,147 @@
+//! `[chain.invoices]`: where a chain's invoice addresses come from and
+//! how its invoices are paid.
+
+use super::chain::ChainConfig;
+use serde::Deserialize;
+use std::time::Duration;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawInvoices {
+    xpub: Option<String>,
+    script_type: Option<String>,
+    gap_limit: Option<u32>,
+    shared_address: Option<String>,
+    unique_amount_step: Option<String>,
+    max_open: Option<u32>,
+    default_expires_in: Option<u64>,
+    zero_conf: Option<bool>,
+    zero_conf_rbf: Option<bool>,
+    amount_reuse_after: Option<String>,
+    max_amount: Option<std::collections::BTreeMap<String, String>>,
+}
+
+/// Where invoice addresses come from.
+#[derive(Debug, Clone)]
+pub enum InvoiceSource {
+    /// A fresh address per invoice from an account public key (or a
+    /// Bitcoin output descriptor), receive branch `0/i`.
+    Derived {
+        key: String,
+        script_type: Option<String>,
+    },
+    /// One address; open invoices get distinct amounts (the requested amount
+    /// plus a multiple of `step`, whole units, at most `max_open` steps).
+    Shared {
+        address: String,
+        step: String,
+        max_open: u32,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct InvoiceConfig {
+    pub source: InvoiceSource,
+    pub gap_limit: u32,
+    /// Seconds an invoice stays open when the request does not say.
+    pub default_expires_in: u64,
+    /// A mempool payment confirms the invoice at once (Bitcoin with
+    /// `[chain.mempool]`); otherwise invoices confirm at the chain's
+    /// `confirmations`.
+    pub zero_conf: bool,
+    /// With `zero_conf`, also a transaction that can be replaced (signals
+    /// BIP-125, or the node runs full-RBF).
+    pub zero_conf_rbf: bool,
+    /// On a shared address, how long an amount stays reserved for an
+    /// invoice after it expired or was cancelled.
+    pub amount_reuse_after: Duration,
+    /// The largest amount an invoice may ask for, by asset symbol (any
+    /// case), whole units as written.
+    pub max_amount: std::collections::BTreeMap<String, String>,
+}
+
+pub(super) fn invoice_config(raw: RawInvoices) -> Result<InvoiceConfig, String> {
+    let source = match (raw.xpub, raw.shared_address) {
+        (Some(_), Some(_)) => {
+            return Err("invoices: set either `xpub` or `shared_address`, not both".into())
+        }
+        (None, None) => {
+            return Err(
+                "invoices: set `xpub` (an address per invoice) or `shared_address` with `unique_amount_step`"
+                    .into(),
+            )
+        }
+        (Some(key), None) => {
+            if raw.unique_amount_step.is_some() || raw.max_open.is_some() {
+                return Err(
+                    "invoices: `unique_amount_step` and `max_open` go with `shared_address`".into(),
+                );
+            }
+            InvoiceSource::Derived {
+                key,
+                script_type: raw.script_type,
+            }
+        }
+        (None, Some(address)) => {
+            if raw.script_type.is_some() {
+                return Err("invoices: `script_type` goes with `xpub`".into());
+            }
+            let step = raw.unique_amount_step.ok_or(
+                "invoices: a shared address needs `unique_amount_step` (e.g. \"0.01\") to tell invoices apart",
+            )?;
+            InvoiceSource::Shared {
+                address,
+                step,
+                max_open: raw.max_open.unwrap_or(100).clamp(1, 100_000),
+            }
+        }
+    };
+    if raw.amount_reuse_after.is_some() && !matches!(source, InvoiceSource::Shared { .. }) {
+        return Err("invoices: `amount_reuse_after` goes with `shared_address`".into());
+    }
+    let amount_reuse_after = match raw.amount_reuse_after.as_deref() {
+        None => Duration::from_secs(86400),
+        Some(t) => humantime::parse_duration(t).map_err(|e| {
+            format!("invoices.amount_reuse_after: `{t}` is not a duration such as \"24h\": {e}")
+        })?,
+    };
+    let default_expires_in = raw.default_expires_in.unwrap_or(1800);
+    if !(60..=30 * 86400).contains(&default_expires_in) {
+        return Err("invoices.default_expires_in: between 60 and 2592000 seconds".into());
+    }
+    Ok(InvoiceConfig {
+        source,
+        gap_limit: raw.gap_limit.unwrap_or(20).max(1),
+        default_expires_in,
+        zero_conf: raw.zero_conf.unwrap_or(false),
+        amount_reuse_after,
+        max_amount: raw.max_amount.unwrap_or_default(),
+        zero_conf_rbf: raw.zero_conf_rbf.unwrap_or(false),
+    })
+}
+
+/// Checks a chain's `[chain.invoices]` without opening the store: the
+/// account key, or the shared address and step.
+pub(super) fn check(chain: &ChainConfig) -> Result<(), String> {
+    let Some(cfg) = &chain.invoices else {
+        return Ok(());
+    };
+    match &cfg.source {
+        InvoiceSource::Derived { key, script_type } => crate::address::derive::AccountKey::parse(
+            key,
+            chain.address_kind(),
+            script_type.as_deref(),
+        )
+        .map(|_| ())
+        .map_err(|e| format!("invoices.xpub: {e}")),
+        InvoiceSource::Shared { address, step, .. } => {
+            chain
+                .address_format()
+                .parse(address)
+                .map_err(|e| format!("invoices.shared_address: {e}"))?;
+            crate::amount::to_base(step, 18)
+                .map(|_| ())
+                .map_err(|e| format!("invoices.unique_amount_step: {e}"))
+        }
+    }
+}
