@@ -2,15 +2,11 @@
 //! and the HTTP API, and stops them all on SIGINT/SIGTERM.
 
 use crate::api::{self, ApiChain, AppState};
-use crate::chain::bitcoin::{BitcoinDecoder, BitcoinNode};
-use crate::chain::evm::{EvmAssets, EvmDecoder, EvmNode};
-use crate::chain::tron::{TronDecoder, TronNode};
-use crate::chain::NodeError;
-use crate::config::{ChainKind, Config};
+use crate::chain::{Decoder, Launch, Node, Started};
+use crate::config::Config;
 use crate::scan::{Finality, ScanSettings, Scanner};
 use crate::status::ChainStatus;
 use crate::store::Store;
-use crate::transfer::Asset;
 use crate::watch::Matcher;
 use anyhow::Context;
 use std::collections::BTreeMap;
@@ -18,6 +14,35 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{info, warn};
+
+/// Runs a chain's scanner on the node and decoder `chain::start` built.
+struct ScanLaunch {
+    settings: ScanSettings,
+    store: Arc<Store>,
+    status: Arc<ChainStatus>,
+    stop: watch::Receiver<bool>,
+    rescan: tokio::sync::mpsc::Receiver<u64>,
+}
+
+impl Launch for ScanLaunch {
+    type Output = tokio::task::JoinHandle<()>;
+
+    fn launch<N, D>(self, node: N, decoder: D, started: &Started) -> Self::Output
+    where
+        N: Node,
+        D: Decoder<Raw = N::Raw>,
+    {
+        let mut settings = self.settings;
+        if started.node_finality {
+            settings.finality = Finality::Node;
+        }
+        let mut scanner = Scanner::new(settings, self.store, node, decoder, self.status);
+        if let Some(wake) = &started.wake {
+            scanner = scanner.with_wake(wake.clone());
+        }
+        tokio::spawn(scanner.run(self.stop, self.rescan))
+    }
+}
 
 /// Runs until SIGINT or SIGTERM.
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -106,7 +131,7 @@ pub async fn run_with_listener(
             chain.network_name(),
             chain.confirmations,
         ));
-        let mut settings = ScanSettings {
+        let settings = ScanSettings {
             finality: Finality::Depth,
             chain: chain.name.clone(),
             network: chain.network_name().to_string(),
@@ -117,94 +142,24 @@ pub async fn run_with_listener(
             max_reorg_depth: chain.max_reorg_depth,
         };
         let (rescan_tx, rescan_rx) = tokio::sync::mpsc::channel(1);
-        match &chain.kind {
-            ChainKind::Bitcoin(btc) => {
-                let decoder =
-                    BitcoinDecoder::new(&chain.name, btc.network, matcher.clone(), &store)
-                        .with_context(|| {
-                            format!("chain {}: cannot load received outputs", chain.name)
-                        })?;
-                let node = BitcoinNode::new(btc.clone(), chain.prefetch);
-                if let Some(m) = &btc.mempool {
-                    let watcher = crate::chain::mempool::MempoolWatcher::new(
-                        &chain.name,
-                        chain.network_name(),
-                        btc.network,
-                        m.clone(),
-                        node.clone(),
-                        matcher.clone(),
-                        store.clone(),
-                        status.clone(),
-                    );
-                    tasks.push(tokio::spawn(watcher.run(stop.clone())));
-                }
-                let mut scanner =
-                    Scanner::new(settings, store.clone(), node, decoder, status.clone());
-                if let Some(endpoint) = &btc.zmq_hashblock {
-                    let wake = Arc::new(tokio::sync::Notify::new());
-                    let ring = wake.clone();
-                    tasks.push(tokio::spawn(crate::chain::zmq::subscribe(
-                        chain.name.clone(),
-                        endpoint.clone(),
-                        "hashblock",
-                        move |_| {
-                            ring.notify_one();
-                            true
-                        },
-                        stop.clone(),
-                    )));
-                    scanner = scanner.with_wake(wake);
-                }
-                tasks.push(tokio::spawn(scanner.run(stop.clone(), rescan_rx)));
-            }
-            ChainKind::Tron(tron) => {
-                if tron.solidified {
-                    settings.finality = Finality::Node;
-                }
-                let decoder = TronDecoder::new(&chain.name, tron.tokens.clone(), matcher.clone());
-                let node = TronNode::new(tron.clone())
-                    .map_err(|e| anyhow::anyhow!("chain {}: {e}", chain.name))?;
-                let scanner = Scanner::new(settings, store.clone(), node, decoder, status.clone());
-                tasks.push(tokio::spawn(scanner.run(stop.clone(), rescan_rx)));
-            }
-            ChainKind::Evm(evm) => {
-                if evm.finality_tag.is_some() {
-                    settings.finality = Finality::Node;
-                }
-                let assets = EvmAssets {
-                    native: Asset {
-                        symbol: evm.native_symbol.clone(),
-                        decimals: 18,
-                        contract: None,
-                    },
-                    tokens: evm.tokens.clone(),
-                };
-                let decoder = EvmDecoder::new(&chain.name, assets, matcher.clone());
-                let node = EvmNode::new(evm.clone());
-                // A node that answers with another chain id stops the start;
-                // one that does not answer yet is checked again by the scanner.
-                match node.check_chain_id().await {
-                    Err(NodeError::Invalid(e)) => anyhow::bail!("chain {}: {e}", chain.name),
-                    Err(e) => {
-                        warn!(chain = %chain.name, error = %e, "cannot check the chain id yet")
-                    }
-                    Ok(()) => {}
-                }
-                let mut scanner =
-                    Scanner::new(settings, store.clone(), node, decoder, status.clone());
-                if let Some(ws_url) = &evm.ws_url {
-                    let wake = Arc::new(tokio::sync::Notify::new());
-                    tasks.push(tokio::spawn(crate::chain::evm::follow_new_heads(
-                        chain.name.clone(),
-                        ws_url.clone(),
-                        wake.clone(),
-                        stop.clone(),
-                    )));
-                    scanner = scanner.with_wake(wake);
-                }
-                tasks.push(tokio::spawn(scanner.run(stop.clone(), rescan_rx)));
-            }
-        }
+        let launch = ScanLaunch {
+            settings,
+            store: store.clone(),
+            status: status.clone(),
+            stop: stop.clone(),
+            rescan: rescan_rx,
+        };
+        let (scanner, started) = crate::chain::start(
+            chain,
+            matcher.clone(),
+            &store,
+            status.clone(),
+            stop.clone(),
+            launch,
+        )
+        .await?;
+        tasks.extend(started.tasks);
+        tasks.push(scanner);
         if let Some(inv) =
             crate::invoice::service::InvoiceChain::new(chain, matcher.clone(), &store)
                 .map_err(|e| anyhow::anyhow!("chain {}: {e}", chain.name))?

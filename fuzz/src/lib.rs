@@ -12,9 +12,10 @@ use paywatch::address::{bitcoin as btc_address, evm as evm_address, tron as tron
 use paywatch::chain::bitcoin::walk::scan_raw;
 use paywatch::chain::bitcoin::{self as btc, Spends};
 use paywatch::chain::evm::{self, EvmAssets, EvmRaw};
+use paywatch::chain::rpc::rpc_answer as read_answer;
 use paywatch::chain::skim::Json;
 use paywatch::chain::tron::{self, TronRaw};
-use paywatch::chain::{rpc_answer as read_answer, Block, DecodeError, RawJson};
+use paywatch::chain::{Block, DecodeError, RawJson};
 use paywatch::config::{Config, Token};
 use paywatch::plugin::parse_verdict;
 use paywatch::store::StoreError;

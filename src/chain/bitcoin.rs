@@ -3,6 +3,7 @@
 //! scriptPubKey bytes, so every script type can be watched. Spends of watched
 //! outputs are recorded as outgoing transfers.
 
+use super::rpc::RpcClient;
 use super::skim::Skim;
 use super::{error_chain, Block, DecodeError, Decoder, Node, NodeError};
 use crate::address::bitcoin::display_script;
@@ -275,6 +276,7 @@ impl Decoder for BitcoinDecoder {
 pub struct BitcoinNode {
     cfg: Arc<BitcoinConfig>,
     http: reqwest::Client,
+    rpc: RpcClient,
     /// Blocks come from the REST interface (`-rest=1`): binary, half the
     /// bytes of hex, and no JSON. Cleared, with JSON-RPC used from then
     /// on, once a block REST did not find is served over JSON-RPC (REST is
@@ -289,9 +291,11 @@ impl BitcoinNode {
             .pool_max_idle_per_host(size.max(1))
             .build()
             .unwrap_or_default();
+        let rpc = RpcClient::new(http.clone(), cfg.rpc_url.clone(), "1.0", cfg.rpc_timeout);
         BitcoinNode {
             cfg: Arc::new(cfg),
             http,
+            rpc,
             rest: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
     }
@@ -359,49 +363,14 @@ impl BitcoinNode {
     }
 
     /// One JSON-RPC call; its result as the node wrote it (`None` for
-    /// null). The answer is read with the fast reader: serde_json would
-    /// step through the megabytes of a block's hex a byte at a time.
+    /// null), read in place: a block's hex is megabytes.
     async fn rpc_raw(
         &self,
         method: &str,
         params: serde_json::Value,
     ) -> Result<Option<super::RawJson>, NodeError> {
-        let (user, pass) = self.credentials()?;
-        let request = serde_json::json!({
-            "jsonrpc": "1.0", "id": "paywatch", "method": method, "params": params,
-        });
-        let response = self
-            .http
-            .post(self.cfg.rpc_url.as_str())
-            .basic_auth(user, Some(pass))
-            .json(&request)
-            .send()
-            .await
-            .map_err(|e| NodeError::Unreachable(error_chain(&e)))?;
-        let status = response.status();
-        if status == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(NodeError::Unreachable(
-                "HTTP 401: the node refused the RPC credentials".into(),
-            ));
-        }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| NodeError::Unreachable(error_chain(&e)))?;
-        let answer = super::rpc_answer(body).map_err(|e| {
-            if status.is_success() {
-                NodeError::Invalid(format!("answer is not JSON-RPC: {e}"))
-            } else {
-                NodeError::Rpc(format!(
-                    "HTTP {} without a JSON-RPC answer",
-                    status.as_u16()
-                ))
-            }
-        })?;
-        match answer.error {
-            Some(error) => Err(NodeError::Rpc(error)),
-            None => Ok(answer.result),
-        }
+        let auth = self.credentials()?;
+        self.rpc.call_raw(method, params, Some(auth)).await
     }
 
     /// One JSON-RPC call whose result is read as `T`.
@@ -410,10 +379,8 @@ impl BitcoinNode {
         method: &str,
         params: serde_json::Value,
     ) -> Result<T, NodeError> {
-        let raw = self.rpc_raw(method, params).await?;
-        let text = raw.as_ref().map_or(&b"null"[..], |r| r.as_bytes());
-        serde_json::from_slice(text)
-            .map_err(|e| NodeError::Invalid(format!("{method}: unexpected answer: {e}")))
+        let auth = self.credentials()?;
+        self.rpc.call(method, params, Some(auth)).await
     }
 
     /// `getblock <hash> 0`: the block's raw bytes.

@@ -8,15 +8,26 @@
 pub mod bitcoin;
 pub mod evm;
 pub mod mempool;
+pub mod rpc;
 pub mod skim;
+mod start;
 pub mod tron;
 pub mod zmq;
+
+pub use start::{start, Launch, StartError, Started};
 
 use crate::amount::Amount;
 use crate::store::StoreError;
 use crate::transfer::{Asset, BlockRef, Direction, Hash32, Transfer, TransferStatus};
 use crate::watch::Lookup;
 use std::future::Future;
+
+/// The topic of `Transfer(address,address,uint256)`, the ERC-20 and TRC-20
+/// event.
+pub const TRANSFER_TOPIC: [u8; 32] = [
+    0xdd, 0xf2, 0x52, 0xad, 0x1b, 0xe2, 0xc8, 0x9b, 0x69, 0xc2, 0xb0, 0x68, 0xfc, 0x37, 0x8d, 0xaa,
+    0x95, 0x2b, 0xa7, 0xf1, 0x63, 0xc4, 0xa1, 0x16, 0x28, 0xf5, 0x5a, 0x4d, 0xf5, 0x23, 0xb3, 0xef,
+];
 
 /// A block reduced to what paywatch keeps: its place in the chain and the
 /// transfers that touch watched addresses.
@@ -269,53 +280,4 @@ impl From<Box<serde_json::value::RawValue>> for RawJson {
     fn from(v: Box<serde_json::value::RawValue>) -> Self {
         RawJson::from(String::from(Box::<str>::from(v)))
     }
-}
-
-/// A JSON-RPC answer: its `result` (`None` when missing or null) and its
-/// error, as "message (code N)".
-pub struct RpcAnswer {
-    pub result: Option<RawJson>,
-    pub error: Option<String>,
-}
-
-/// Reads a JSON-RPC answer with the fast reader: the result is crossed
-/// once, its structure checked, and kept where it lies in `body`. serde_json
-/// would read every byte of a block a second time.
-pub fn rpc_answer(body: bytes::Bytes) -> Result<RpcAnswer, String> {
-    #[derive(serde::Deserialize)]
-    struct RpcError {
-        code: i64,
-        message: String,
-    }
-    let mut s = skim::Skim::new(&body);
-    let mut result = None;
-    let mut error = None;
-    let mut o = s.object().map_err(|e| e.to_string())?;
-    while let Some(k) = s.key(&mut o).map_err(|e| e.to_string())? {
-        match k {
-            k if skim::is(k, b"result") => {
-                let raw = s.raw_value().map_err(|e| e.to_string())?;
-                if raw != b"null" {
-                    let start = raw.as_ptr() as usize - body.as_ptr() as usize;
-                    result = Some((start, start + raw.len()));
-                }
-            }
-            k if skim::is(k, b"error") => {
-                let raw = s.raw_value().map_err(|e| e.to_string())?;
-                let e: Option<RpcError> =
-                    serde_json::from_slice(raw).map_err(|e| format!("error: {e}"))?;
-                error = e.map(|e| format!("{} (code {})", e.message, e.code));
-            }
-            _ => s.skip().map_err(|e| e.to_string())?,
-        }
-    }
-    s.end().map_err(|e| e.to_string())?;
-    Ok(RpcAnswer {
-        result: result.map(|(start, end)| RawJson {
-            body: body.clone(),
-            start,
-            end,
-        }),
-        error,
-    })
 }

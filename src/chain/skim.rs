@@ -423,6 +423,172 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for First<T> {
     }
 }
 
+/// What a reader may use to leave parts of a document unread.
+#[derive(Clone, Copy, Default)]
+pub struct Cx<'c> {
+    /// Whether an object is read on once its gate field (see [`wire!`]) is
+    /// read: `false` leaves the rest of it at once, and drops it.
+    pub keep: Option<&'c dyn Fn(&str) -> bool>,
+}
+
+/// A value the fast reader reads: what [`wire!`] structs are made of.
+pub trait Wire<'a>: Sized {
+    /// Reads one value; `None` when [`Cx::keep`] dropped it.
+    fn read(s: &mut Skim<'a>, cx: &Cx<'_>) -> Result<Option<Self>>;
+}
+
+impl<'a> Wire<'a> for Cow<'a, str> {
+    #[inline]
+    fn read(s: &mut Skim<'a>, _: &Cx<'_>) -> Result<Option<Self>> {
+        s.str().map(Some)
+    }
+}
+
+impl<'a> Wire<'a> for u64 {
+    #[inline]
+    fn read(s: &mut Skim<'a>, _: &Cx<'_>) -> Result<Option<Self>> {
+        s.u64().map(Some)
+    }
+}
+
+/// `null` reads as `None`.
+impl<'a, T: Wire<'a>> Wire<'a> for Option<T> {
+    #[inline]
+    fn read(s: &mut Skim<'a>, cx: &Cx<'_>) -> Result<Option<Self>> {
+        if s.null()? {
+            Ok(Some(None))
+        } else {
+            T::read(s, cx).map(Some)
+        }
+    }
+}
+
+/// An array; elements [`Cx::keep`] drops are left out.
+impl<'a, T: Wire<'a>> Wire<'a> for Vec<T> {
+    #[inline]
+    fn read(s: &mut Skim<'a>, cx: &Cx<'_>) -> Result<Option<Self>> {
+        let mut out = Vec::new();
+        let mut a = s.array()?;
+        while s.next(&mut a)? {
+            if let Some(v) = T::read(s, cx)? {
+                out.push(v);
+            }
+        }
+        Ok(Some(out))
+    }
+}
+
+impl<'a, T: Wire<'a>> Wire<'a> for First<T> {
+    #[inline]
+    fn read(s: &mut Skim<'a>, cx: &Cx<'_>) -> Result<Option<Self>> {
+        let mut first = None;
+        let mut a = s.array()?;
+        while s.next(&mut a)? {
+            if first.is_some() {
+                s.skip()?;
+            } else {
+                first = T::read(s, cx)?;
+            }
+        }
+        Ok(Some(First(first)))
+    }
+}
+
+/// Why a document could not be read, by either reader.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error(transparent)]
+    Skim(#[from] SkimError),
+    #[error(transparent)]
+    Serde(#[from] serde_json::Error),
+}
+
+/// Reads `doc` as `T` with the chosen reader; `cx` applies to the fast
+/// reader only (serde reads everything).
+pub fn read_with<'a, T>(json: Json, doc: &'a [u8], cx: &Cx<'_>) -> std::result::Result<T, ReadError>
+where
+    T: Wire<'a> + serde::Deserialize<'a>,
+{
+    Ok(match json {
+        Json::Skim => read_doc(doc, cx)?,
+        Json::Serde => serde_json::from_slice(doc)?,
+    })
+}
+
+/// Reads a whole document as `T`: nothing but space may follow it.
+pub fn read_doc<'a, T: Wire<'a>>(doc: &'a [u8], cx: &Cx<'_>) -> Result<T> {
+    let mut s = Skim::new(doc);
+    let v = T::read(&mut s, cx)?.ok_or(SkimError {
+        at: 0,
+        what: "the document was dropped",
+    })?;
+    s.end()?;
+    Ok(v)
+}
+
+/// Declares the fields paywatch reads of one node answer, once, for both
+/// readers: a struct that serde deserializes (the reference) and a
+/// [`Wire`] reading of it by the fast reader. Each field is
+/// `name: Type = "jsonKey"`; every field defaults when absent; unknown
+/// keys are skipped. `gate field` after the name lets [`Cx::keep`] drop
+/// the object as soon as that field is read (serde reads on).
+macro_rules! wire {
+    ($(
+        $(#[$attr:meta])*
+        $vis:vis struct $name:ident<'a> $(gate $gate:ident)? {
+            $( $(#[$fattr:meta])* $field:ident : $ty:ty = $key:literal ),* $(,)?
+        }
+    )*) => {$(
+        $(#[$attr])*
+        #[derive(serde::Deserialize)]
+        $vis struct $name<'a> {
+            $( #[serde(rename = $key, default)] $(#[$fattr])* pub $field: $ty, )*
+        }
+
+        impl<'a> $crate::chain::skim::Wire<'a> for $name<'a> {
+            fn read(
+                s: &mut $crate::chain::skim::Skim<'a>,
+                cx: &$crate::chain::skim::Cx<'_>,
+            ) -> $crate::chain::skim::Result<Option<Self>> {
+                let _ = cx;
+                let mut o = s.object()?;
+                let mut out = $name { $( $field: Default::default(), )* };
+                $( let mut gated = { let _ = stringify!($gate); false }; )?
+                while let Some(k) = s.key(&mut o)? {
+                    $(
+                        if $crate::chain::skim::is(k, {
+                            const KEY: &[u8; $key.len()] = match $key.as_bytes().first_chunk() {
+                                Some(k) => k,
+                                None => unreachable!(),
+                            };
+                            KEY
+                        }) {
+                            if let Some(v) = <$ty as $crate::chain::skim::Wire<'a>>::read(s, cx)? {
+                                out.$field = v;
+                            }
+                        } else
+                    )* {
+                        s.skip()?;
+                    }
+                    $(
+                        if !gated {
+                            if let (Some(v), Some(keep)) = (out.$gate.as_deref(), cx.keep) {
+                                gated = true;
+                                if !keep(v) {
+                                    s.leave_object()?;
+                                    return Ok(None);
+                                }
+                            }
+                        }
+                    )?
+                }
+                Ok(Some(out))
+            }
+        }
+    )*};
+}
+pub(crate) use wire;
+
 /// Whether a key read by [`Skim::key`] is `name`. Written as a fixed-size
 /// comparison so that it compiles to a few integer compares, not a call.
 #[inline(always)]

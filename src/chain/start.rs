@@ -1,0 +1,168 @@
+//! Starting one configured chain: its node client and decoder, and what
+//! runs beside them (Bitcoin's mempool watcher, a ZMQ `hashblock` or
+//! `newHeads` subscription that wakes the scanner). The scanner itself is
+//! the caller's: [`Launch`] receives the node and decoder, whatever their
+//! kind.
+
+use super::bitcoin::{BitcoinDecoder, BitcoinNode};
+use super::evm::{EvmAssets, EvmDecoder, EvmNode};
+use super::mempool::MempoolWatcher;
+use super::tron::{TronDecoder, TronNode};
+use super::{Decoder, Node, NodeError};
+use crate::config::{ChainConfig, ChainKind};
+use crate::status::ChainStatus;
+use crate::store::{Store, StoreError};
+use crate::transfer::Asset;
+use crate::watch::Matcher;
+use std::sync::Arc;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+/// Why a chain did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The outputs a Bitcoin decoder spends from could not be read.
+    #[error("chain {chain}: cannot load received outputs")]
+    ReceivedOutputs {
+        chain: String,
+        #[source]
+        source: StoreError,
+    },
+    /// The node serves another chain than the one configured.
+    #[error("chain {chain}: {detail}")]
+    WrongChain { chain: String, detail: String },
+    /// The node client cannot be built.
+    #[error("chain {chain}: {source}")]
+    Node {
+        chain: String,
+        #[source]
+        source: NodeError,
+    },
+}
+
+/// How a started chain is handed its scanner.
+pub struct Started {
+    /// Tasks running beside the scanner, stopped by the same signal.
+    pub tasks: Vec<JoinHandle<()>>,
+    /// Rung when the node announces a block, for a fetch at once.
+    pub wake: Option<Arc<Notify>>,
+    /// The node tells finality (a `finalized`/`safe` tag, TRON's
+    /// solidified block) rather than depth alone.
+    pub node_finality: bool,
+}
+
+/// Runs the scanner of a chain whose node and decoder [`start`] built.
+pub trait Launch {
+    type Output;
+    fn launch<N, D>(self, node: N, decoder: D, started: &Started) -> Self::Output
+    where
+        N: Node,
+        D: Decoder<Raw = N::Raw>;
+}
+
+/// Starts `chain`: builds its node client and decoder and hands them to
+/// `launch`, with the tasks it started beside them.
+pub async fn start<L: Launch>(
+    chain: &ChainConfig,
+    matcher: Arc<Matcher>,
+    store: &Arc<Store>,
+    status: Arc<ChainStatus>,
+    stop: watch::Receiver<bool>,
+    launch: L,
+) -> Result<(L::Output, Started), StartError> {
+    let node_error = |source| StartError::Node {
+        chain: chain.name.clone(),
+        source,
+    };
+    let mut started = Started {
+        tasks: Vec::new(),
+        wake: None,
+        node_finality: false,
+    };
+    let out = match &chain.kind {
+        ChainKind::Bitcoin(btc) => {
+            let decoder = BitcoinDecoder::new(&chain.name, btc.network, matcher.clone(), store)
+                .map_err(|source| StartError::ReceivedOutputs {
+                    chain: chain.name.clone(),
+                    source,
+                })?;
+            let node = BitcoinNode::new(btc.clone(), chain.prefetch);
+            if let Some(m) = &btc.mempool {
+                let watcher = MempoolWatcher::new(
+                    &chain.name,
+                    chain.network_name(),
+                    btc.network,
+                    m.clone(),
+                    node.clone(),
+                    matcher,
+                    store.clone(),
+                    status,
+                );
+                started.tasks.push(tokio::spawn(watcher.run(stop.clone())));
+            }
+            if let Some(endpoint) = &btc.zmq_hashblock {
+                let wake = Arc::new(Notify::new());
+                let ring = wake.clone();
+                started.tasks.push(tokio::spawn(super::zmq::subscribe(
+                    chain.name.clone(),
+                    endpoint.clone(),
+                    "hashblock",
+                    move |_| {
+                        ring.notify_one();
+                        true
+                    },
+                    stop,
+                )));
+                started.wake = Some(wake);
+            }
+            launch.launch(node, decoder, &started)
+        }
+        ChainKind::Tron(tron) => {
+            started.node_finality = tron.solidified;
+            let decoder = TronDecoder::new(&chain.name, tron.tokens.clone(), matcher);
+            let node = TronNode::new(tron.clone()).map_err(node_error)?;
+            launch.launch(node, decoder, &started)
+        }
+        ChainKind::Evm(evm) => {
+            started.node_finality = evm.finality_tag.is_some();
+            let assets = EvmAssets {
+                native: Asset {
+                    symbol: evm.native_symbol.clone(),
+                    decimals: 18,
+                    contract: None,
+                },
+                tokens: evm.tokens.clone(),
+            };
+            let decoder = EvmDecoder::new(&chain.name, assets, matcher);
+            let node = EvmNode::new(evm.clone());
+            // A node that answers with another chain id stops the start;
+            // one that does not answer yet is checked again by the scanner.
+            match node.check_chain_id().await {
+                Err(NodeError::Invalid(detail)) => {
+                    return Err(StartError::WrongChain {
+                        chain: chain.name.clone(),
+                        detail,
+                    })
+                }
+                Err(e) => {
+                    tracing::warn!(chain = %chain.name, error = %e, "cannot check the chain id yet")
+                }
+                Ok(()) => {}
+            }
+            if let Some(ws_url) = &evm.ws_url {
+                let wake = Arc::new(Notify::new());
+                started
+                    .tasks
+                    .push(tokio::spawn(super::evm::follow_new_heads(
+                        chain.name.clone(),
+                        ws_url.clone(),
+                        wake.clone(),
+                        stop,
+                    )));
+                started.wake = Some(wake);
+            }
+            launch.launch(node, decoder, &started)
+        }
+    };
+    Ok((out, started))
+}
