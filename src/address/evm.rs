@@ -46,3 +46,32 @@ pub fn display(key: &[u8]) -> String {
         hex::encode(key)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_in_any_case_are_checksummed_on_output() {
+        let want = "0xdAC17F958D2ee523a2206206994597C13D831ec7";
+        for s in [
+            want,
+            "0xdac17f958d2ee523a2206206994597c13d831ec7",
+            "0xDAC17F958D2EE523A2206206994597C13D831EC7",
+        ] {
+            assert_eq!(parse_address(s).unwrap().display, want, "{s}");
+        }
+    }
+
+    #[test]
+    fn malformed_addresses_are_named() {
+        let e = parse_address("0xdAC17F958D2ee523a2206206994597C13D831eC7").unwrap_err();
+        assert!(e.0.contains("checksum"), "{e}");
+        assert!(parse_address("dac17f958d2ee523a2206206994597c13d831ec7")
+            .unwrap_err()
+            .0
+            .contains("0x"));
+        assert!(parse_address("0xdac17f958d2ee523a2206206994597c13d831e").is_err());
+        assert!(parse_address("0xzac17f958d2ee523a2206206994597c13d831ec7").is_err());
+    }
+}

@@ -42,3 +42,24 @@ fn describe_bs58(e: &bs58::decode::Error) -> String {
 pub fn display(key: &[u8]) -> String {
     bs58::encode(key).with_check().into_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base58_and_hex_forms_are_the_same_address() {
+        let a = parse_address("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t").unwrap();
+        let b = parse_address("41a614f803b6fd780986a42c78ec9c7f77e6ded13c").unwrap();
+        assert_eq!(a, b);
+        assert_eq!(b.display, "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t");
+    }
+
+    #[test]
+    fn bad_checksum_is_named() {
+        let e = parse_address("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6u").unwrap_err();
+        assert!(e.0.contains("checksum"), "{e}");
+        assert!(parse_address("41a614f803").is_err());
+        assert!(parse_address("bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4").is_err());
+    }
+}
