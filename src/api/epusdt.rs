@@ -101,12 +101,12 @@ pub fn create_transaction(
     if let Err(e) =
         crate::invoice::notify::check("notify_url", &notify_url, cfg.allow_private_notify)
     {
-        return answer(10009, &e, "null");
+        return answer(10009, &e.to_string(), "null");
     }
     if let Some(r) = text("redirect_url") {
         if let Err(e) = crate::invoice::notify::check("redirect_url", &r, cfg.allow_private_notify)
         {
-            return answer(10004, &e, "null");
+            return answer(10004, &e.to_string(), "null");
         }
     }
     // Epusdt prices orders in CNY, at most two decimals.

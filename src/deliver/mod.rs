@@ -204,7 +204,7 @@ impl SinkClient {
         d: &Delivery,
         body: &[u8],
         event: &EventView<'_>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SendError> {
         match self {
             SinkClient::Webhook(w) => w.send(d, body, event).await,
             SinkClient::Nats(n) => n.send(body, event).await,
@@ -215,6 +215,46 @@ impl SinkClient {
     }
 }
 
+/// Why a sink did not accept an event; the message is what
+/// `GET /v1/deliveries` shows as `last_error`.
+#[derive(Debug, thiserror::Error)]
+pub enum SendError {
+    #[error("no answer within {0:?}")]
+    Timeout(Duration),
+    /// No connection, or it broke: the error and its causes.
+    #[error("{0}")]
+    Unreachable(String),
+    #[error(
+        "{url} answered {status}, to {location}: redirects are not followed, \
+         set the sink's url to where the receiver is"
+    )]
+    Redirected {
+        url: url::Url,
+        status: reqwest::StatusCode,
+        location: String,
+    },
+    #[error("{url} answered {status}: {text}")]
+    Refused {
+        url: url::Url,
+        status: reqwest::StatusCode,
+        text: String,
+    },
+    /// An Epusdt shop that did not answer `ok`.
+    #[error("{url} answered {status} `{text}` (expected `ok`)")]
+    NotOk {
+        url: String,
+        status: reqwest::StatusCode,
+        text: String,
+    },
+    #[error("not an event: {0}")]
+    NotAnEvent(#[source] serde_json::Error),
+    #[error(transparent)]
+    NotifyUrl(#[from] crate::invoice::notify::UrlError),
+    /// The NATS server refused or did not acknowledge.
+    #[error("{0}")]
+    Nats(String),
+}
+
 /// Sends Epusdt's callback for a confirmed Epusdt order; other events have
 /// nothing to send. The shop must answer `ok`.
 async fn epusdt_callback(
@@ -222,9 +262,8 @@ async fn epusdt_callback(
     token: &crate::config::Secret,
     allow_private: bool,
     body: &[u8],
-) -> Result<(), String> {
-    let event: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("not an event: {e}"))?;
+) -> Result<(), SendError> {
+    let event: serde_json::Value = serde_json::from_slice(body).map_err(SendError::NotAnEvent)?;
     let Some((url, callback)) = epusdt::callback(&event, token.expose()) else {
         return Ok(());
     };
@@ -237,16 +276,17 @@ async fn epusdt_callback(
         .body(callback)
         .send()
         .await
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|e| SendError::Unreachable(format!("{url}: {e}")))?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     if status.is_success() && text.trim() == "ok" {
         Ok(())
     } else {
-        Err(format!(
-            "{url} answered {status} `{}` (expected `ok`)",
-            text.chars().take(100).collect::<String>()
-        ))
+        Err(SendError::NotOk {
+            url,
+            status,
+            text: text.chars().take(100).collect(),
+        })
     }
 }
 
@@ -377,7 +417,7 @@ async fn attempt(sink: &SinkConfig, client: &SinkClient, store: &Store, mut d: D
     let started = Instant::now();
     let result = match tokio::time::timeout(sink.timeout, client.send(&d, body, &view)).await {
         Ok(r) => r,
-        Err(_) => Err(format!("no answer within {:?}", sink.timeout)),
+        Err(_) => Err(SendError::Timeout(sink.timeout)),
     };
     metrics::histogram!(crate::telemetry::DELIVERY_SECONDS, "sink" => sink.name.clone())
         .record(started.elapsed().as_secs_f64());
@@ -393,7 +433,7 @@ async fn attempt(sink: &SinkConfig, client: &SinkClient, store: &Store, mut d: D
         Err(e) => {
             let wait = backoff(sink, d.attempts);
             let give_up = d.since_ms + sink.retry.give_up_after.as_millis() as u64;
-            d.last_error = Some(e.clone());
+            d.last_error = Some(e.to_string());
             if now + wait.as_millis() as u64 > give_up {
                 d.status = DeliveryStatus::Dead;
                 tracing::error!(sink = %sink.name, delivery = %d.id, attempts = d.attempts, "delivery given up, now on the dead-letter list: {e}");

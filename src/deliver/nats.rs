@@ -2,7 +2,7 @@
 //! acknowledgement. `Nats-Msg-Id` is the event id, so the stream drops a
 //! message paywatch sends again after a restart.
 
-use super::EventView;
+use super::{EventView, SendError};
 use async_nats::jetstream;
 use std::time::Duration;
 use tokio::sync::Mutex;
@@ -58,7 +58,7 @@ impl Nats {
         }
     }
 
-    async fn context(&self) -> Result<jetstream::Context, String> {
+    async fn context(&self) -> Result<jetstream::Context, SendError> {
         let mut slot = self.context.lock().await;
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
@@ -69,7 +69,7 @@ impl Nats {
             .name("paywatch")
             .connect(self.url.as_str())
             .await
-            .map_err(|e| format!("cannot connect to {}: {e}", self.url))?;
+            .map_err(|e| SendError::Unreachable(format!("cannot connect to {}: {e}", self.url)))?;
         let js = jetstream::new(client);
         if let Some(name) = &self.stream {
             let prefix = self.subject.split('{').next().unwrap_or_default();
@@ -87,13 +87,15 @@ impl Nats {
                 ..Default::default()
             })
             .await
-            .map_err(|e| format!("cannot create or open the stream `{name}`: {e}"))?;
+            .map_err(|e| {
+                SendError::Nats(format!("cannot create or open the stream `{name}`: {e}"))
+            })?;
         }
         *slot = Some(js.clone());
         Ok(js)
     }
 
-    pub async fn send(&self, body: &[u8], event: &EventView<'_>) -> Result<(), String> {
+    pub async fn send(&self, body: &[u8], event: &EventView<'_>) -> Result<(), SendError> {
         let js = self.context().await?;
         let subject = render_subject(&self.subject, event);
         let mut headers = async_nats::HeaderMap::new();
@@ -102,9 +104,9 @@ impl Nats {
         let ack = js
             .publish_with_headers(subject.clone(), headers, body.to_vec().into())
             .await
-            .map_err(|e| format!("publish to {subject}: {e}"))?;
+            .map_err(|e| SendError::Nats(format!("publish to {subject}: {e}")))?;
         ack.await
-            .map_err(|e| format!("no acknowledgement for {subject}: {e}"))?;
+            .map_err(|e| SendError::Nats(format!("no acknowledgement for {subject}: {e}")))?;
         Ok(())
     }
 }

@@ -8,7 +8,7 @@
 //! nobody received as delivered. A 3xx is a failed attempt whose error
 //! names the `Location` to configure instead.
 
-use super::EventView;
+use super::{EventView, SendError};
 use crate::config::Secret;
 use crate::store::Delivery;
 use hmac::{Hmac, Mac};
@@ -53,7 +53,7 @@ impl Webhook {
         d: &Delivery,
         body: &[u8],
         event: &EventView<'_>,
-    ) -> Result<(), String> {
+    ) -> Result<(), SendError> {
         let timestamp = crate::clock::now_ms() / 1000;
         let response = self
             .client
@@ -72,9 +72,9 @@ impl Webhook {
             .await
             .map_err(|e| {
                 if e.is_timeout() {
-                    format!("no answer within {:?}", self.timeout)
+                    SendError::Timeout(self.timeout)
                 } else {
-                    describe(&e)
+                    SendError::Unreachable(describe(&e))
                 }
             })?;
         let status = response.status();
@@ -87,15 +87,19 @@ impl Webhook {
                 .get(reqwest::header::LOCATION)
                 .and_then(|l| l.to_str().ok())
                 .unwrap_or("nowhere");
-            return Err(format!(
-                "{} answered {status}, to {location}: redirects are not followed, \
-                 set the sink's url to where the receiver is",
-                self.url
-            ));
+            return Err(SendError::Redirected {
+                url: self.url.clone(),
+                status,
+                location: location.to_string(),
+            });
         }
         let text = response.text().await.unwrap_or_default();
         let text: String = text.chars().take(200).collect();
-        Err(format!("{} answered {status}: {}", self.url, text.trim()))
+        Err(SendError::Refused {
+            url: self.url.clone(),
+            status,
+            text: text.trim().to_string(),
+        })
     }
 }
 

@@ -57,24 +57,55 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (first == 0x64 && ip.segments()[1] == 0xff9b))
 }
 
+/// A URL a request names that paywatch will not call or send a buyer to.
+#[derive(Debug, thiserror::Error)]
+pub enum UrlError {
+    #[error("{what}: longer than {MAX_URL} characters")]
+    TooLong { what: &'static str },
+    #[error("{what}: `{text}` is not a URL: {source}")]
+    NotUrl {
+        what: &'static str,
+        text: String,
+        source: url::ParseError,
+    },
+    #[error("{what}: only http and https URLs are accepted, not `{scheme}:`")]
+    Scheme { what: &'static str, scheme: String },
+    #[error("{what}: `{text}` has no host")]
+    NoHost { what: &'static str, text: String },
+    #[error(
+        "{what}: `{host}` is a loopback, private or link-local address; \
+         set [epusdt] allow_private_notify = true for a shop on this host or network"
+    )]
+    Private { what: &'static str, host: String },
+}
+
 /// Checks a URL a request names: `http` or `https`, at most [`MAX_URL`]
 /// characters, with a host; and unless `allow_private`, a host that is not
 /// a loopback, private or link-local address nor `localhost`. `what` names
 /// the field in the error.
-pub fn check(what: &str, text: &str, allow_private: bool) -> Result<Url, String> {
+pub fn check(what: &'static str, text: &str, allow_private: bool) -> Result<Url, UrlError> {
     let text = text.trim();
     if text.len() > MAX_URL {
-        return Err(format!("{what}: longer than {MAX_URL} characters"));
+        return Err(UrlError::TooLong { what });
     }
-    let url = Url::parse(text).map_err(|e| format!("{what}: `{text}` is not a URL: {e}"))?;
+    let url = Url::parse(text).map_err(|source| UrlError::NotUrl {
+        what,
+        text: text.to_string(),
+        source,
+    })?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!(
-            "{what}: only http and https URLs are accepted, not `{}:`",
-            url.scheme()
-        ));
+        return Err(UrlError::Scheme {
+            what,
+            scheme: url.scheme().to_string(),
+        });
     }
     let private = match url.host() {
-        None => return Err(format!("{what}: `{text}` has no host")),
+        None => {
+            return Err(UrlError::NoHost {
+                what,
+                text: text.to_string(),
+            })
+        }
         Some(Host::Ipv4(ip)) => !is_public(IpAddr::V4(ip)),
         Some(Host::Ipv6(ip)) => !is_public(IpAddr::V6(ip)),
         Some(Host::Domain(d)) => {
@@ -83,11 +114,10 @@ pub fn check(what: &str, text: &str, allow_private: bool) -> Result<Url, String>
         }
     };
     if private && !allow_private {
-        return Err(format!(
-            "{what}: `{}` is a loopback, private or link-local address; \
-             set [epusdt] allow_private_notify = true for a shop on this host or network",
-            url.host_str().unwrap_or("")
-        ));
+        return Err(UrlError::Private {
+            what,
+            host: url.host_str().unwrap_or("").to_string(),
+        });
     }
     Ok(url)
 }
@@ -164,7 +194,9 @@ mod tests {
         // A shop on the same host, when the operator allows it.
         assert!(check("notify_url", "http://127.0.0.1:8080/notify", true).is_ok());
         assert!(check("notify_url", "file:///etc/passwd", true).is_err());
-        let e = check("notify_url", "javascript:alert(1)", false).unwrap_err();
+        let e = check("notify_url", "javascript:alert(1)", false)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("notify_url") && e.contains("javascript"), "{e}");
     }
 

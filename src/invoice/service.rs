@@ -315,7 +315,7 @@ impl InvoiceChain {
             // The buyer's browser goes there, not paywatch: any host will do.
             Some(u) => {
                 super::notify::check("redirect_url", u, true)
-                    .map_err(|e| invalid("invalid_redirect_url", e))?;
+                    .map_err(|e| invalid("invalid_redirect_url", e.to_string()))?;
                 Some(u.to_string())
             }
         };

@@ -22,6 +22,15 @@ use bitcoin::{Network, OutPoint, Txid};
 use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
+/// Where the block's bytes end too early.
+#[derive(Debug, thiserror::Error)]
+enum BytesError {
+    #[error("ends inside a field at byte {at} (wants {wants} more)")]
+    Short { at: usize, wants: usize },
+    #[error("length {n} at byte {at} is beyond the block's end")]
+    TooLong { n: u64, at: usize },
+}
+
 /// A bounds-checked reader over the block's bytes.
 struct Cursor<'a> {
     b: &'a [u8],
@@ -29,23 +38,26 @@ struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], BytesError> {
         let end = self
             .pos
             .checked_add(n)
             .filter(|e| *e <= self.b.len())
-            .ok_or_else(|| format!("ends inside a field at byte {} (wants {n} more)", self.pos))?;
+            .ok_or(BytesError::Short {
+                at: self.pos,
+                wants: n,
+            })?;
         let s = &self.b[self.pos..end];
         self.pos = end;
         Ok(s)
     }
 
-    fn u32(&mut self) -> Result<u32, String> {
+    fn u32(&mut self) -> Result<u32, BytesError> {
         let s = self.take(4)?;
         Ok(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
     }
 
-    fn u64(&mut self) -> Result<u64, String> {
+    fn u64(&mut self) -> Result<u64, BytesError> {
         let s = self.take(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(s);
@@ -53,7 +65,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Bitcoin's CompactSize.
-    fn varint(&mut self) -> Result<u64, String> {
+    fn varint(&mut self) -> Result<u64, BytesError> {
         let first = self.take(1)?[0];
         Ok(match first {
             0xfd => {
@@ -67,11 +79,11 @@ impl<'a> Cursor<'a> {
     }
 
     /// A count or length that must fit in what is left of the block.
-    fn len(&mut self) -> Result<usize, String> {
+    fn len(&mut self) -> Result<usize, BytesError> {
         let at = self.pos;
         let n = self.varint()?;
         if n > (self.b.len() - self.pos) as u64 {
-            return Err(format!("length {n} at byte {at} is beyond the block's end"));
+            return Err(BytesError::TooLong { n, at });
         }
         Ok(n as usize)
     }
@@ -184,13 +196,13 @@ pub fn scan_raw(
 }
 
 enum WalkError {
-    Bytes(String),
+    Bytes(BytesError),
     Store(crate::store::StoreError),
 }
 
-impl From<String> for WalkError {
-    fn from(s: String) -> Self {
-        WalkError::Bytes(s)
+impl From<BytesError> for WalkError {
+    fn from(e: BytesError) -> Self {
+        WalkError::Bytes(e)
     }
 }
 
