@@ -17,6 +17,17 @@ pub enum EventType {
     /// A reported transfer left the best chain.
     #[serde(rename = "payment.reorged")]
     Reorged,
+    /// A mempool payment was replaced by another transaction (BIP-125 or
+    /// full-RBF); `output_kept` tells whether the replacement pays the
+    /// same address at least as much.
+    #[serde(rename = "payment.replaced")]
+    Replaced,
+    /// A mempool payment's inputs were spent by another transaction.
+    #[serde(rename = "payment.double_spent")]
+    DoubleSpent,
+    /// A mempool payment left the mempool unmined and unspent.
+    #[serde(rename = "payment.dropped")]
+    Dropped,
 }
 
 impl EventType {
@@ -26,6 +37,9 @@ impl EventType {
             EventType::Detected => "payment.detected",
             EventType::Confirmed => "payment.confirmed",
             EventType::Reorged => "payment.reorged",
+            EventType::Replaced => "payment.replaced",
+            EventType::DoubleSpent => "payment.double_spent",
+            EventType::Dropped => "payment.dropped",
         }
     }
 
@@ -34,6 +48,9 @@ impl EventType {
             EventType::Detected => "detected",
             EventType::Confirmed => "confirmed",
             EventType::Reorged => "reorged",
+            EventType::Replaced => "replaced",
+            EventType::DoubleSpent => "double_spent",
+            EventType::Dropped => "dropped",
         }
     }
 }
@@ -92,6 +109,61 @@ impl Event {
             watch: t.watch.clone(),
         }
     }
+}
+
+/// What the node says about a mempool transaction.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct MempoolFlags {
+    /// Signals replaceability (BIP-125): an input with nSequence below
+    /// 0xfffffffe, or the node's own `bip125-replaceable`.
+    pub rbf: bool,
+    /// The node replaces any unconfirmed transaction (full-RBF policy).
+    pub full_rbf: bool,
+    /// Satoshi per virtual byte, when the node tells the fee.
+    pub fee_rate: Option<f64>,
+    /// Spends outputs of other unconfirmed transactions.
+    pub unconfirmed_inputs: bool,
+}
+
+/// A `payment.*` event of a watched output of a mempool transaction: no
+/// block, no confirmations, `status: "mempool"`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct MempoolEvent {
+    /// `chain:txid:index:in:mempool:type`.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    pub seq: u64,
+    pub chain: String,
+    pub network: String,
+    pub direction: Direction,
+    pub address: String,
+    pub txid: Hash32,
+    pub index: u32,
+    pub confirmations: u64,
+    pub status: MempoolStatus,
+    pub asset: Asset,
+    pub amount: Amount,
+    pub watch: WatchRef,
+    pub mempool: MempoolFlags,
+    /// `payment.replaced`: the replacing transaction.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replaced_by: Option<Hash32>,
+    /// `payment.replaced`: whether the replacement still pays this
+    /// address at least as much.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output_kept: Option<bool>,
+    /// `payment.double_spent`: the spending transaction, `null` when the
+    /// node no longer tells it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflicting_txid: Option<Option<Hash32>>,
+}
+
+/// The `status` of every mempool event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MempoolStatus {
+    Mempool,
 }
 
 /// Confirmations of something mined at `height` when the best indexed block

@@ -28,10 +28,12 @@
 use super::bitcoin::{btc_asset, display_hash, txid_of, BitcoinNode};
 use super::NodeError;
 use crate::address::bitcoin::display_script;
+use crate::amount::Amount;
 use crate::config::MempoolConfig;
+use crate::event::{EventType, MempoolEvent, MempoolFlags, MempoolStatus};
 use crate::status::ChainStatus;
 use crate::store::Store;
-use crate::transfer::{Hash32, WatchRef};
+use crate::transfer::{Direction, Hash32, WatchRef};
 use crate::watch::{Lookup, Matcher};
 use bitcoin::hashes::Hash;
 use bitcoin::{Network, OutPoint, Transaction, Txid};
@@ -53,20 +55,6 @@ struct Output {
     watch: WatchRef,
 }
 
-/// What the node says about a mempool transaction.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
-struct Flags {
-    /// Signals replaceability (BIP-125): an input with nSequence below
-    /// 0xfffffffe, or the node's own `bip125-replaceable`.
-    rbf: bool,
-    /// The node replaces any unconfirmed transaction (full-RBF policy).
-    full_rbf: bool,
-    /// Satoshi per virtual byte, when the node tells the fee.
-    fee_rate: Option<f64>,
-    /// Spends outputs of other unconfirmed transactions.
-    unconfirmed_inputs: bool,
-}
-
 /// A mempool transaction paying a watched address.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct Tracked {
@@ -74,7 +62,7 @@ struct Tracked {
     /// Outpoints spent, as `txid:vout`.
     inputs: Vec<String>,
     outputs: Vec<Output>,
-    flags: Flags,
+    flags: MempoolFlags,
     /// Unconfirmed transactions it spent from when it was seen.
     #[serde(default)]
     parents: Vec<Hash32>,
@@ -282,21 +270,19 @@ impl MempoolWatcher {
                 continue;
             };
             for o in &old.outputs {
-                let extra = if entry.is_some() {
-                    let kept = tx.output.iter().any(|n| {
+                let mut e = self.event(EventType::DoubleSpent, &old, o);
+                if entry.is_some() {
+                    e.kind = EventType::Replaced;
+                    e.replaced_by = Some(display(id));
+                    e.output_kept = Some(tx.output.iter().any(|n| {
                         hex::encode(n.script_pubkey.as_bytes()) == o.address_key
                             && n.value.to_sat() >= o.amount
-                    });
-                    json!({"replaced_by": display(id), "output_kept": kept})
+                    }));
                 } else {
-                    json!({"conflicting_txid": display(id)})
-                };
-                let kind = if entry.is_some() {
-                    "replaced"
-                } else {
-                    "double_spent"
-                };
-                events.push(self.event(kind, &old, o, extra));
+                    e.conflicting_txid = Some(Some(display(id)));
+                }
+                e.id = mempool_event_id(&self.chain, &old, o, e.kind);
+                events.push(e);
             }
             info!(chain = %self.chain, txid = %old.txid, by = %display(id), "tracked mempool transaction {}", if entry.is_some() { "replaced" } else { "double-spent" });
             changes.push((old.txid.bytes, None));
@@ -321,7 +307,7 @@ impl MempoolWatcher {
                 left_at: None,
             };
             for o in &t.outputs {
-                events.push(self.event("detected", &t, o, json!({})));
+                events.push(self.event(EventType::Detected, &t, o));
             }
             changes.push((t.txid.bytes, Some(t.clone())));
             self.track(t);
@@ -333,16 +319,14 @@ impl MempoolWatcher {
     fn write(
         &self,
         changes: Vec<([u8; 32], Option<Tracked>)>,
-        events: Vec<Value>,
+        events: Vec<MempoolEvent>,
     ) -> Result<(), NodeError> {
         if changes.is_empty() && events.is_empty() {
             return Ok(());
         }
         for e in &events {
-            if let Some(kind) = e["type"].as_str() {
-                metrics::counter!(crate::telemetry::EVENTS, "chain" => self.chain.clone(), "type" => kind.to_string())
-                    .increment(1);
-            }
+            metrics::counter!(crate::telemetry::EVENTS, "chain" => self.chain.clone(), "type" => e.kind.name())
+                .increment(1);
         }
         let refs: Vec<([u8; 32], Option<&Tracked>)> =
             changes.iter().map(|(k, v)| (*k, v.as_ref())).collect();
@@ -351,14 +335,14 @@ impl MempoolWatcher {
             .map_err(|e| NodeError::Invalid(format!("cannot store mempool changes: {e}")))
     }
 
-    fn flags(&self, tx: &Transaction, entry: &Value) -> Flags {
+    fn flags(&self, tx: &Transaction, entry: &Value) -> MempoolFlags {
         let signals = tx.input.iter().any(|i| i.sequence.0 < 0xffff_fffe);
         let fee = entry["fees"]["base"]
             .as_f64()
             .or_else(|| entry["fee"].as_f64())
             .map(|btc| (btc * 1e8).round());
         let size = entry["vsize"].as_f64().or_else(|| entry["size"].as_f64());
-        Flags {
+        MempoolFlags {
             rbf: entry["bip125-replaceable"].as_bool().unwrap_or(false) || signals,
             full_rbf: self.cfg.full_rbf,
             fee_rate: match (fee, size) {
@@ -370,27 +354,27 @@ impl MempoolWatcher {
     }
 
     /// A `payment.*` event for a watched output of a mempool transaction.
-    fn event(&self, kind: &str, t: &Tracked, o: &Output, extra: Value) -> Value {
-        let mut e = json!({
-            "id": format!("{}:{}:{}:in:mempool:{kind}", self.chain, t.txid, o.index),
-            "type": format!("payment.{kind}"),
-            "chain": self.chain,
-            "network": self.network,
-            "direction": "in",
-            "address": o.address,
-            "txid": t.txid,
-            "index": o.index,
-            "confirmations": 0,
-            "status": "mempool",
-            "asset": btc_asset(),
-            "amount": o.amount.to_string(),
-            "watch": o.watch,
-            "mempool": t.flags,
-        });
-        if let (Some(e), Value::Object(x)) = (e.as_object_mut(), extra) {
-            e.extend(x);
+    fn event(&self, kind: EventType, t: &Tracked, o: &Output) -> MempoolEvent {
+        MempoolEvent {
+            id: mempool_event_id(&self.chain, t, o, kind),
+            kind,
+            seq: 0,
+            chain: self.chain.clone(),
+            network: self.network.clone(),
+            direction: Direction::In,
+            address: o.address.clone(),
+            txid: t.txid,
+            index: o.index,
+            confirmations: 0,
+            status: MempoolStatus::Mempool,
+            asset: btc_asset(),
+            amount: Amount::from(o.amount),
+            watch: o.watch.clone(),
+            mempool: t.flags.clone(),
+            replaced_by: None,
+            output_kept: None,
+            conflicting_txid: None,
         }
-        e
     }
 
     async fn reconcile_logged(&mut self) {
@@ -575,20 +559,33 @@ impl MempoolWatcher {
             if in_pool && !spent {
                 return Ok(());
             }
-            let kind = if spent { "double_spent" } else { "dropped" };
+            let kind = if spent {
+                EventType::DoubleSpent
+            } else {
+                EventType::Dropped
+            };
             info!(chain = %self.chain, txid = %t.txid, "tracked mempool transaction {}", if spent { "double-spent" } else { "dropped" });
             for o in &t.outputs {
-                let extra = if spent {
-                    json!({"conflicting_txid": null})
-                } else {
-                    json!({})
-                };
-                events.push(self.event(kind, &t, o, extra));
+                let mut e = self.event(kind, &t, o);
+                if spent {
+                    e.conflicting_txid = Some(None);
+                }
+                events.push(e);
             }
         }
         self.untrack(&id);
         self.write(vec![(t.txid.bytes, None)], events)
     }
+}
+
+/// `chain:txid:index:in:mempool:type`.
+fn mempool_event_id(chain: &str, t: &Tracked, o: &Output, kind: EventType) -> String {
+    format!(
+        "{chain}:{}:{}:in:mempool:{}",
+        t.txid,
+        o.index,
+        kind.suffix()
+    )
 }
 
 /// ZMQ messages waiting for the mempool follower. Beyond this it is behind:

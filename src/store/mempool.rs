@@ -42,7 +42,7 @@ impl Store {
         &self,
         chain: &str,
         changes: &[([u8; 32], Option<&T>)],
-        events: Vec<serde_json::Value>,
+        events: Vec<crate::event::MempoolEvent>,
     ) -> Result<(), StoreError> {
         let mut batch = WriteBatch::default();
         for (txid, entry) in changes {
@@ -57,5 +57,66 @@ impl Store {
         }
         self.write_with_events(batch, events)?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::event::{EventType, MempoolEvent, MempoolFlags, MempoolStatus};
+    use crate::store::OutboxEvent;
+    use crate::transfer::{Asset, Direction, Hash32, WatchRef};
+
+    /// Mempool events were written as JSON objects with their keys sorted at
+    /// every level, `conflicting_txid` null when the node no longer told
+    /// the spender; the typed event is stored in exactly those bytes.
+    #[test]
+    fn a_double_spent_event_is_stored_in_the_bytes_it_always_had() {
+        let txid = Hash32::from_hex(&"ab".repeat(32)).unwrap();
+        let e = MempoolEvent {
+            id: format!("btc:{txid}:1:in:mempool:double_spent"),
+            kind: EventType::DoubleSpent,
+            seq: 7,
+            chain: "btc".into(),
+            network: "regtest".into(),
+            direction: Direction::In,
+            address: "bcrt1qexample".into(),
+            txid,
+            index: 1,
+            confirmations: 0,
+            status: MempoolStatus::Mempool,
+            asset: Asset {
+                symbol: "BTC".into(),
+                decimals: 8,
+                contract: None,
+            },
+            amount: 5000u64.into(),
+            watch: WatchRef {
+                label: Some("order 42".into()),
+                metadata: serde_json::json!({"z": 1, "a": 2}),
+            },
+            mempool: MempoolFlags {
+                rbf: true,
+                full_rbf: false,
+                fee_rate: Some(2.5),
+                unconfirmed_inputs: false,
+            },
+            replaced_by: None,
+            output_kept: None,
+            conflicting_txid: Some(None),
+        };
+        let want = format!(
+            concat!(
+                r#"{{"address":"bcrt1qexample","amount":"5000","#,
+                r#""asset":{{"contract":null,"decimals":8,"symbol":"BTC"}},"chain":"btc","#,
+                r#""confirmations":0,"conflicting_txid":null,"direction":"in","#,
+                r#""id":"btc:{t}:1:in:mempool:double_spent","index":1,"#,
+                r#""mempool":{{"fee_rate":2.5,"full_rbf":false,"rbf":true,"unconfirmed_inputs":false}},"#,
+                r#""network":"regtest","seq":7,"status":"mempool","txid":"{t}","#,
+                r#""type":"payment.double_spent","#,
+                r#""watch":{{"label":"order 42","metadata":{{"a":2,"z":1}}}}}}"#
+            ),
+            t = txid
+        );
+        assert_eq!(String::from_utf8(e.to_bytes()).unwrap(), want);
     }
 }

@@ -19,7 +19,7 @@
 //! Everything one block changes — transfers, indexes, header, cursor and the
 //! events it causes — is one `WriteBatch`: a crash leaves all of it or none.
 
-use crate::event::{confirmations, Event, EventType};
+use crate::event::{confirmations, Event, EventType, MempoolEvent};
 use crate::transfer::WatchRecord;
 use crate::transfer::{Direction, Hash32, Transfer, TransferKey, TransferStatus};
 use rocksdb::{
@@ -663,11 +663,7 @@ impl Store {
         let mut seq = *next;
         for e in &mut events {
             e.set_seq(seq);
-            batch.put_cf(
-                self.cf(CF_OUTBOX),
-                seq.to_be_bytes(),
-                serde_json::to_vec(e).expect("an event always serializes"),
-            );
+            batch.put_cf(self.cf(CF_OUTBOX), seq.to_be_bytes(), e.to_bytes());
             seq += 1;
         }
         batch.put_cf(self.cf(CF_META), KEY_SEQ, seq.to_be_bytes());
@@ -834,10 +830,28 @@ impl Store {
 }
 
 /// An event as the outbox stores it: it takes the sequence number it is
-/// given. Payment events are [`Event`]s; mempool and invoice events JSON
-/// objects.
+/// given. Payment events are [`Event`]s, mempool events
+/// [`MempoolEvent`]s, invoice events JSON objects.
 pub(crate) trait OutboxEvent: serde::Serialize {
     fn set_seq(&mut self, seq: u64);
+
+    /// The stored bytes.
+    fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an event always serializes")
+    }
+}
+
+impl OutboxEvent for MempoolEvent {
+    fn set_seq(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+
+    /// Keys sorted at every level, as mempool events have always been
+    /// written: the feed's bytes are a public format.
+    fn to_bytes(&self) -> Vec<u8> {
+        let v = serde_json::to_value(self).expect("a mempool event always serializes");
+        serde_json::to_vec(&v).expect("a JSON value always serializes")
+    }
 }
 
 impl OutboxEvent for Event {
