@@ -1,7 +1,7 @@
 //! An invoice (payment request) as stored and served.
 
 use crate::amount::Amount;
-use crate::transfer::Asset;
+use crate::transfer::{Asset, BlockRef, Direction, WatchRef};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,4 +122,85 @@ impl Invoice {
             .map(|p| p.amount)
             .sum()
     }
+}
+
+/// What happened to an invoice: the `type` of an `invoice.*` event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum InvoiceEventType {
+    #[serde(rename = "invoice.underpaid")]
+    Underpaid,
+    #[serde(rename = "invoice.paid")]
+    Paid,
+    #[serde(rename = "invoice.confirmed")]
+    Confirmed,
+    #[serde(rename = "invoice.overpaid")]
+    Overpaid,
+    #[serde(rename = "invoice.paid_late")]
+    PaidLate,
+    #[serde(rename = "invoice.expired")]
+    Expired,
+    #[serde(rename = "invoice.cancelled")]
+    Cancelled,
+    /// A block reorg took a payment away.
+    #[serde(rename = "invoice.reorged")]
+    Reorged,
+    /// A mempool payment was replaced, double-spent or dropped.
+    #[serde(rename = "invoice.reverted")]
+    Reverted,
+}
+
+impl InvoiceEventType {
+    /// The type as events spell it (`invoice.paid`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            InvoiceEventType::Underpaid => "invoice.underpaid",
+            InvoiceEventType::Paid => "invoice.paid",
+            InvoiceEventType::Confirmed => "invoice.confirmed",
+            InvoiceEventType::Overpaid => "invoice.overpaid",
+            InvoiceEventType::PaidLate => "invoice.paid_late",
+            InvoiceEventType::Expired => "invoice.expired",
+            InvoiceEventType::Cancelled => "invoice.cancelled",
+            InvoiceEventType::Reorged => "invoice.reorged",
+            InvoiceEventType::Reverted => "invoice.reverted",
+        }
+    }
+
+    /// What happened, without the `invoice.` prefix.
+    pub fn suffix(self) -> &'static str {
+        &self.name()["invoice.".len()..]
+    }
+}
+
+/// An `invoice.*` event: the invoice as it is after the change, and the
+/// payment event that caused it (its `txid`, `index`, `block` and
+/// `confirmations` where that event has them).
+#[derive(Clone, Debug, Serialize)]
+pub struct InvoiceEvent {
+    /// `invoice:<id>:<what>:<key>`.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: InvoiceEventType,
+    pub seq: u64,
+    pub chain: String,
+    pub network: String,
+    pub direction: Direction,
+    pub address: String,
+    pub asset: Asset,
+    /// Received so far, mempool payments included.
+    pub amount: Amount,
+    /// The order id as `label`, and the invoice's metadata.
+    pub watch: WatchRef,
+    pub invoice: Invoice,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub txid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    /// Absent for a mempool payment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block: Option<BlockRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmations: Option<u64>,
+    /// The `id` of the payment event.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_event: Option<String>,
 }

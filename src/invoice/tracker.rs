@@ -5,10 +5,13 @@
 
 use crate::amount::Amount;
 use crate::clock::now_secs;
-use crate::invoice_record::{Invoice, InvoicePayment, InvoiceStatus};
+use crate::invoice_record::{
+    Invoice, InvoiceEvent, InvoiceEventType, InvoicePayment, InvoiceStatus,
+};
 use crate::store::{Store, StoreError};
+use crate::transfer::{BlockRef, Direction, WatchRef};
 use serde::Deserialize;
-use serde_json::{json, Value};
+
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +21,7 @@ const BATCH: usize = 512;
 
 #[derive(Deserialize)]
 struct PaymentView {
+    id: String,
     #[serde(rename = "type")]
     kind: String,
     chain: String,
@@ -28,7 +32,10 @@ struct PaymentView {
     amount: Amount,
     /// Absent for a mempool transaction.
     #[serde(default)]
-    block: Option<BlockView>,
+    block: Option<BlockRef>,
+    /// 0 for a mempool transaction.
+    #[serde(default)]
+    confirmations: Option<u64>,
     asset: AssetView,
     #[serde(default)]
     mempool: Option<MempoolView>,
@@ -73,11 +80,6 @@ impl PaymentView {
     }
 }
 
-#[derive(Deserialize)]
-struct BlockView {
-    height: u64,
-}
-
 #[derive(Deserialize, PartialEq)]
 struct AssetView {
     symbol: String,
@@ -105,35 +107,44 @@ fn close(inv: &mut Invoice, status: InvoiceStatus, reuse_after: u64) {
 }
 
 /// An `invoice.*` event: the invoice, and the payment event that caused it.
-fn event(inv: &Invoice, suffix: &str, trigger: Option<&Value>, key: u64) -> Value {
-    let mut e = json!({
-        "id": format!("invoice:{}:{suffix}:{key}", inv.id),
-        "type": format!("invoice.{suffix}"),
-        "chain": inv.chain,
-        "network": inv.network,
-        "direction": "in",
-        "address": inv.address,
-        "asset": inv.asset,
-        "amount": inv.received(false),
-        "watch": {"label": inv.order_id, "metadata": inv.metadata},
-        "invoice": inv,
-    });
-    if let Some(t) = trigger {
-        // A mempool payment has no block: the key is left out, not null.
-        for k in ["txid", "index", "block", "confirmations"] {
-            if let Some(v) = t.get(k).filter(|v| !v.is_null()) {
-                e[k] = v.clone();
-            }
-        }
-        e["payment_event"] = t["id"].clone();
+fn event(
+    inv: &Invoice,
+    kind: InvoiceEventType,
+    trigger: Option<&PaymentView>,
+    key: u64,
+) -> InvoiceEvent {
+    InvoiceEvent {
+        id: format!("invoice:{}:{}:{key}", inv.id, kind.suffix()),
+        kind,
+        seq: 0,
+        chain: inv.chain.clone(),
+        network: inv.network.clone(),
+        direction: Direction::In,
+        address: inv.address.clone(),
+        asset: inv.asset.clone(),
+        amount: inv.received(false),
+        watch: WatchRef {
+            label: Some(inv.order_id.clone()),
+            metadata: inv.metadata.clone(),
+        },
+        invoice: inv.clone(),
+        txid: trigger.map(|t| t.txid.clone()),
+        index: trigger.map(|t| t.index),
+        block: trigger.and_then(|t| t.block),
+        confirmations: trigger.and_then(|t| t.confirmations),
+        payment_event: trigger.map(|t| t.id.clone()),
     }
-    e
 }
 
 impl Invoice {
     /// Recomputes the status from the payments; returns the events the
     /// change causes.
-    fn settle(&mut self, trigger: Option<&Value>, key: u64, reuse_after: u64) -> Vec<Value> {
+    fn settle(
+        &mut self,
+        trigger: Option<&PaymentView>,
+        key: u64,
+        reuse_after: u64,
+    ) -> Vec<InvoiceEvent> {
         let due = self.amount_due_base;
         let seen = self.received(false);
         let confirmed = self.received(true);
@@ -158,38 +169,48 @@ impl Invoice {
         if rank(after) < rank(before) || (before == InvoiceStatus::PaidLate && after != before) {
             // A block reorg, or a mempool payment replaced, double-spent
             // or dropped.
-            let why = match trigger.and_then(|t| t["type"].as_str()) {
-                Some("payment.reorged") | None => "reorged",
-                Some(_) => "reverted",
+            let why = match trigger.map(|t| t.kind.as_str()) {
+                Some("payment.reorged") | None => InvoiceEventType::Reorged,
+                Some(_) => InvoiceEventType::Reverted,
             };
             out.push(event(self, why, trigger, key));
             // A block reorg after expiry keeps the invoice open (the
             // payment was on time and is likely mined again); a mempool
             // payment that is gone will not come back.
-            if why == "reverted" && self.status.is_open() && self.expires_at <= now_secs() {
+            if why == InvoiceEventType::Reverted
+                && self.status.is_open()
+                && self.expires_at <= now_secs()
+            {
                 close(self, InvoiceStatus::Expired, reuse_after);
-                out.push(event(self, "expired", None, self.expires_at));
+                out.push(event(
+                    self,
+                    InvoiceEventType::Expired,
+                    None,
+                    self.expires_at,
+                ));
             }
             return out;
         }
         match after {
             InvoiceStatus::Underpaid if self.paid != paid_before => {
-                out.push(event(self, "underpaid", trigger, key))
+                out.push(event(self, InvoiceEventType::Underpaid, trigger, key))
             }
             InvoiceStatus::PaidLate if before != after => {
-                out.push(event(self, "paid_late", trigger, key))
+                out.push(event(self, InvoiceEventType::PaidLate, trigger, key))
             }
-            InvoiceStatus::Paid if before != after => out.push(event(self, "paid", trigger, key)),
+            InvoiceStatus::Paid if before != after => {
+                out.push(event(self, InvoiceEventType::Paid, trigger, key))
+            }
             InvoiceStatus::Confirmed if before != after => {
                 if rank(before) < rank(InvoiceStatus::Paid) {
-                    out.push(event(self, "paid", trigger, key));
+                    out.push(event(self, InvoiceEventType::Paid, trigger, key));
                 }
-                out.push(event(self, "confirmed", trigger, key));
+                out.push(event(self, InvoiceEventType::Confirmed, trigger, key));
             }
             _ => {}
         }
         if self.excess.is_some() && !had_excess {
-            out.push(event(self, "overpaid", trigger, key));
+            out.push(event(self, InvoiceEventType::Overpaid, trigger, key));
         }
         out
     }
@@ -333,8 +354,7 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
             // transaction without the invoice going back and forth.
             let quiet = p.kind == "payment.replaced" && p.output_kept == Some(true);
             if inv.apply(&p, policy.zero_conf) && !quiet {
-                let trigger: Value = serde_json::from_slice(raw).unwrap_or(Value::Null);
-                out.extend(inv.settle(Some(&trigger), *seq, policy.amount_reuse_after));
+                out.extend(inv.settle(Some(&p), *seq, policy.amount_reuse_after));
             }
             touched.insert(inv.id.clone(), inv);
         }
@@ -348,7 +368,7 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
         if inv.status.is_open() && inv.expires_at <= now {
             let reuse_after = policies.get(&inv.chain).map_or(0, |p| p.amount_reuse_after);
             close(&mut inv, InvoiceStatus::Expired, reuse_after);
-            out.push(event(&inv, "expired", None, inv.expires_at));
+            out.push(event(&inv, InvoiceEventType::Expired, None, inv.expires_at));
         }
         touched.insert(inv.id.clone(), inv);
     }
@@ -362,15 +382,12 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
 
 /// Counts written events: `paywatch_events_total` by type, and
 /// `paywatch_invoices_total` by what happened to the invoice.
-fn count(events: &[Value]) {
+fn count(events: &[InvoiceEvent]) {
     for e in events {
-        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
-        let kind = text(&e["type"]);
-        let outcome = kind.strip_prefix("invoice.").unwrap_or(&kind).to_string();
-        metrics::counter!(crate::telemetry::EVENTS, "chain" => text(&e["chain"]), "type" => kind)
+        metrics::counter!(crate::telemetry::EVENTS, "chain" => e.chain.clone(), "type" => e.kind.name())
             .increment(1);
-        metrics::counter!(crate::telemetry::INVOICES, "chain" => text(&e["chain"]),
-            "asset" => text(&e["asset"]["symbol"]), "outcome" => outcome)
+        metrics::counter!(crate::telemetry::INVOICES, "chain" => e.chain.clone(),
+            "asset" => e.asset.symbol.clone(), "outcome" => e.kind.suffix())
         .increment(1);
     }
 }
@@ -390,7 +407,7 @@ pub fn cancel(
     }
     let reuse = reuse_after(&inv.chain);
     close(&mut inv, InvoiceStatus::Cancelled, reuse);
-    let e = vec![event(&inv, "cancelled", None, 0)];
+    let e = vec![event(&inv, InvoiceEventType::Cancelled, None, 0)];
     count(&store.commit_invoices(std::slice::from_ref(&inv), e, None)?);
     Ok(Some(Ok(inv)))
 }

@@ -10,7 +10,7 @@
 //! | `meta`     | `derive/<chain>`, `invoice_cursor`    | next index, event cursor |
 
 use super::{corrupt, Store, StoreError, CF_META};
-use crate::invoice_record::Invoice;
+use crate::invoice_record::{Invoice, InvoiceEvent};
 use rocksdb::{IteratorMode, WriteBatch};
 use ruint::aliases::U256;
 
@@ -276,9 +276,9 @@ impl Store {
     pub fn commit_invoices(
         &self,
         changed: &[Invoice],
-        events: Vec<serde_json::Value>,
+        events: Vec<InvoiceEvent>,
         cursor: Option<u64>,
-    ) -> Result<Vec<serde_json::Value>, StoreError> {
+    ) -> Result<Vec<InvoiceEvent>, StoreError> {
         let _guard = self.invoice_lock.lock().expect("invoice lock");
         let cf = self.cf(CF_INVOICES);
         let now = crate::clock::now_secs();

@@ -830,14 +830,27 @@ impl Store {
 }
 
 /// An event as the outbox stores it: it takes the sequence number it is
-/// given. Payment events are [`Event`]s, mempool events
-/// [`MempoolEvent`]s, invoice events JSON objects.
+/// given: payment events ([`Event`]), mempool events ([`MempoolEvent`])
+/// and invoice events ([`crate::invoice_record::InvoiceEvent`]).
 pub(crate) trait OutboxEvent: serde::Serialize {
     fn set_seq(&mut self, seq: u64);
 
     /// The stored bytes.
     fn to_bytes(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("an event always serializes")
+    }
+}
+
+impl OutboxEvent for crate::invoice_record::InvoiceEvent {
+    fn set_seq(&mut self, seq: u64) {
+        self.seq = seq;
+    }
+
+    /// Keys sorted at every level, as invoice events have always been
+    /// written.
+    fn to_bytes(&self) -> Vec<u8> {
+        let v = serde_json::to_value(self).expect("an invoice event always serializes");
+        serde_json::to_vec(&v).expect("a JSON value always serializes")
     }
 }
 
@@ -857,12 +870,6 @@ impl OutboxEvent for MempoolEvent {
 impl OutboxEvent for Event {
     fn set_seq(&mut self, seq: u64) {
         self.seq = seq;
-    }
-}
-
-impl OutboxEvent for serde_json::Value {
-    fn set_seq(&mut self, seq: u64) {
-        self["seq"] = seq.into();
     }
 }
 
