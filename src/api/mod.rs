@@ -113,29 +113,18 @@ impl Router {
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        self.answer(req.map(|b| b.map_err(|e| BodyError(e.into())).boxed_unsync()))
-            .await
-    }
-
-    /// Written as a boxed `Send` future, so that `call` stays `Send` for
-    /// every body type.
-    fn answer(
-        &self,
-        req: Request<ReqBody>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Resp> + Send + '_>> {
-        Box::pin(async move {
-            let method = req.method().clone();
-            let path = req.uri().path().to_string();
-            match route(&self.state, req).await {
-                Ok(r) => r,
-                Err(e) => {
-                    if e.status.is_server_error() {
-                        warn!(%method, %path, status = %e.status, "request failed");
-                    }
-                    e.into_response()
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let req = req.map(|b| b.map_err(|e| BodyError(e.into())).boxed_unsync());
+        match route(&self.state, req).await {
+            Ok(r) => r,
+            Err(e) => {
+                if e.status.is_server_error() {
+                    warn!(%method, %path, status = %e.status, "request failed");
                 }
+                e.into_response()
             }
-        })
+        }
     }
 }
 

@@ -270,18 +270,21 @@ impl MempoolWatcher {
                 continue;
             };
             for o in &old.outputs {
-                let mut e = self.event(EventType::DoubleSpent, &old, o);
-                if entry.is_some() {
-                    e.kind = EventType::Replaced;
-                    e.replaced_by = Some(display(id));
-                    e.output_kept = Some(tx.output.iter().any(|n| {
-                        hex::encode(n.script_pubkey.as_bytes()) == o.address_key
-                            && n.value.to_sat() >= o.amount
-                    }));
+                let e = if entry.is_some() {
+                    MempoolEvent {
+                        replaced_by: Some(display(id)),
+                        output_kept: Some(tx.output.iter().any(|n| {
+                            hex::encode(n.script_pubkey.as_bytes()) == o.address_key
+                                && n.value.to_sat() >= o.amount
+                        })),
+                        ..self.event(EventType::Replaced, &old, o)
+                    }
                 } else {
-                    e.conflicting_txid = Some(Some(display(id)));
-                }
-                e.id = mempool_event_id(&self.chain, &old, o, e.kind);
+                    MempoolEvent {
+                        conflicting_txid: Some(Some(display(id))),
+                        ..self.event(EventType::DoubleSpent, &old, o)
+                    }
+                };
                 events.push(e);
             }
             info!(chain = %self.chain, txid = %old.txid, by = %display(id), "tracked mempool transaction {}", if entry.is_some() { "replaced" } else { "double-spent" });
@@ -356,7 +359,13 @@ impl MempoolWatcher {
     /// A `payment.*` event for a watched output of a mempool transaction.
     fn event(&self, kind: EventType, t: &Tracked, o: &Output) -> MempoolEvent {
         MempoolEvent {
-            id: mempool_event_id(&self.chain, t, o, kind),
+            id: format!(
+                "{}:{}:{}:in:mempool:{}",
+                self.chain,
+                t.txid,
+                o.index,
+                kind.suffix()
+            ),
             kind,
             seq: 0,
             chain: self.chain.clone(),
@@ -566,26 +575,16 @@ impl MempoolWatcher {
             };
             info!(chain = %self.chain, txid = %t.txid, "tracked mempool transaction {}", if spent { "double-spent" } else { "dropped" });
             for o in &t.outputs {
-                let mut e = self.event(kind, &t, o);
-                if spent {
-                    e.conflicting_txid = Some(None);
-                }
-                events.push(e);
+                events.push(MempoolEvent {
+                    // The spender is not known here.
+                    conflicting_txid: spent.then_some(None),
+                    ..self.event(kind, &t, o)
+                });
             }
         }
         self.untrack(&id);
         self.write(vec![(t.txid.bytes, None)], events)
     }
-}
-
-/// `chain:txid:index:in:mempool:type`.
-fn mempool_event_id(chain: &str, t: &Tracked, o: &Output, kind: EventType) -> String {
-    format!(
-        "{chain}:{}:{}:in:mempool:{}",
-        t.txid,
-        o.index,
-        kind.suffix()
-    )
 }
 
 /// ZMQ messages waiting for the mempool follower. Beyond this it is behind:

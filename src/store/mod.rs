@@ -846,11 +846,8 @@ impl OutboxEvent for crate::invoice_record::InvoiceEvent {
         self.seq = seq;
     }
 
-    /// Keys sorted at every level, as invoice events have always been
-    /// written.
     fn to_bytes(&self) -> Vec<u8> {
-        let v = serde_json::to_value(self).expect("an invoice event always serializes");
-        serde_json::to_vec(&v).expect("a JSON value always serializes")
+        sorted_json(self)
     }
 }
 
@@ -859,12 +856,16 @@ impl OutboxEvent for MempoolEvent {
         self.seq = seq;
     }
 
-    /// Keys sorted at every level, as mempool events have always been
-    /// written: the feed's bytes are a public format.
     fn to_bytes(&self) -> Vec<u8> {
-        let v = serde_json::to_value(self).expect("a mempool event always serializes");
-        serde_json::to_vec(&v).expect("a JSON value always serializes")
+        sorted_json(self)
     }
+}
+
+/// `e` as JSON with its keys sorted at every level, as mempool and invoice
+/// events have always been written: the feed's bytes are a public format.
+fn sorted_json(e: &impl serde::Serialize) -> Vec<u8> {
+    let v = serde_json::to_value(e).expect("an event always serializes");
+    serde_json::to_vec(&v).expect("a JSON value always serializes")
 }
 
 impl OutboxEvent for Event {
