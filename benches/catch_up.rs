@@ -219,7 +219,13 @@ async fn ethereum(fixtures: &std::path::Path, n: usize) {
     let assets = common::evm::mainnet_assets();
     let address = |i: u32| format!("0x{:040x}", 0xabc0_0000_0000u64 + u64::from(i));
     let keys: Vec<Vec<u8>> = (0..WATCHED)
-        .map(|i| evm_address::parse_address(&address(i)).unwrap().key)
+        .map(|i| {
+            evm_address::parse_address(&address(i))
+                .unwrap()
+                .key
+                .as_bytes()
+                .to_vec()
+        })
         .collect();
     let (_dir, matcher) = bench::watched("eth", keys.len(), keys, |_| unreachable!());
     let raws: Vec<EvmRaw> = chain
@@ -280,7 +286,13 @@ async fn tron_chain(fixtures: &std::path::Path, n: usize) {
         tron_address::display(&k)
     };
     let keys: Vec<Vec<u8>> = (0..WATCHED)
-        .map(|i| tron_address::parse_address(&address(i)).unwrap().key)
+        .map(|i| {
+            tron_address::parse_address(&address(i))
+                .unwrap()
+                .key
+                .as_bytes()
+                .to_vec()
+        })
         .collect();
     let (_dir, matcher) = bench::watched("tron", keys.len(), keys, |_| unreachable!());
     let raws: Vec<TronRaw> = chain

@@ -61,7 +61,7 @@ fn bench(c: &mut Criterion) {
         "0xCcA3E571400B299F3e09616721Ccd0BE0529226D",
     ]
     .iter()
-    .map(|a| parse_address(a).unwrap().key)
+    .map(|a| parse_address(a).unwrap().key.as_bytes().to_vec())
     .collect();
     let random = |seed: u64| common::bytes20(seed).to_vec();
     let sets = [

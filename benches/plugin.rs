@@ -212,7 +212,11 @@ fn queued(n: usize, addresses: usize) -> (tempfile::TempDir, Arc<paywatch::store
             index: i as u32,
             direction: Direction::In,
             address: format!("T{:033}", i % addresses),
-            address_key: format!("{:042x}", i % addresses),
+            address_key: {
+                let mut k = [0x41; 21];
+                k[13..].copy_from_slice(&((i % addresses) as u64).to_be_bytes());
+                paywatch::address::AddressKey::Tron(k)
+            },
             asset: Asset {
                 symbol: "USDT".into(),
                 decimals: 6,
@@ -231,10 +235,9 @@ fn queued(n: usize, addresses: usize) -> (tempfile::TempDir, Arc<paywatch::store
             },
         })
         .collect();
-    let events = store
-        .commit_block(BlockCommit {
+    let rows = store
+        .stage_block(BlockCommit {
             chain: "tron",
-            network: "mainnet",
             height: 1,
             hash: Hash32::new([1; 32]),
             transfers,
@@ -242,6 +245,8 @@ fn queued(n: usize, addresses: usize) -> (tempfile::TempDir, Arc<paywatch::store
             keep_headers: 10,
         })
         .unwrap();
+    let events = paywatch::scan::block_events("mainnet", 1, &rows.changes);
+    let events = store.write_rows(rows, events).unwrap();
     let deliveries = events
         .iter()
         .map(|e| Delivery {

@@ -46,7 +46,13 @@ fn bench(c: &mut Criterion) {
         "TR4Q6nJA2AdPHz5nDTCxhWmPmfnnRXFDzc",
     ]
     .iter()
-    .map(|a| paywatch::address::tron::parse_address(a).unwrap().key)
+    .map(|a| {
+        paywatch::address::tron::parse_address(a)
+            .unwrap()
+            .key
+            .as_bytes()
+            .to_vec()
+    })
     .collect();
     let random = |seed: u64| {
         let mut k = vec![0x41];

@@ -21,8 +21,8 @@ import sys
 LAYERS = [
     ["clock"],
     ["amount"],
-    ["transfer"],
     ["address"],
+    ["transfer"],
     ["event", "status"],
     ["invoice_record"],
     ["config"],

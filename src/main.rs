@@ -523,7 +523,7 @@ fn plugin_test(
     };
     let engine = match PluginEngine::new(None) {
         Ok(e) => e,
-        Err(e) => return fail(e),
+        Err(e) => return fail(e.to_string()),
     };
     let name = path
         .file_stem()
@@ -565,7 +565,7 @@ fn plugin_test(
 
 /// Loads every configured plugin (compile, exports, imports, `init` with its
 /// configuration), as the daemon does at start.
-fn check_plugins(config: &paywatch::config::Config) -> Result<(), String> {
+fn check_plugins(config: &paywatch::config::Config) -> anyhow::Result<()> {
     use paywatch::plugin::{MemoryKv, PluginEngine, PluginSpec};
     if config.plugins.is_empty() {
         return Ok(());
@@ -573,17 +573,15 @@ fn check_plugins(config: &paywatch::config::Config) -> Result<(), String> {
     let engine = PluginEngine::new(None)?;
     let sinks: std::sync::Arc<[String]> = config.sinks.iter().map(|s| s.name.clone()).collect();
     for p in &config.plugins {
-        engine
-            .load(PluginSpec {
-                name: &p.name,
-                path: &p.path,
-                config: &p.config,
-                limits: &p.limits,
-                kv: std::sync::Arc::new(MemoryKv::default()),
-                sinks: sinks.clone(),
-                capture_logs: false,
-            })
-            .map_err(|e| e.to_string())?;
+        engine.load(PluginSpec {
+            name: &p.name,
+            path: &p.path,
+            config: &p.config,
+            limits: &p.limits,
+            kv: std::sync::Arc::new(MemoryKv::default()),
+            sinks: sinks.clone(),
+            capture_logs: false,
+        })?;
     }
     Ok(())
 }

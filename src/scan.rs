@@ -6,11 +6,11 @@
 //! height order; near the tip the same loop fetches one block at a time.
 
 use crate::chain::{Block, DecodeError, Decoder, Node, NodeError};
-use crate::event::Event;
+use crate::event::{confirmations, Event, EventType};
 use crate::status::{eta, ChainStatus, ScanState, UNKNOWN};
-use crate::store::{BlockCommit, Store, StoreError};
+use crate::store::{BlockChanges, BlockCommit, Store, StoreError};
 use crate::telemetry;
-use crate::transfer::Hash32;
+use crate::transfer::{Hash32, Transfer, TransferStatus};
 use backon::{BackoffBuilder, ExponentialBuilder};
 use futures_util::StreamExt;
 use std::sync::atomic::Ordering;
@@ -196,7 +196,12 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
                     let upto = upto.min(h);
                     let s = &self.settings;
                     let events = match tokio::task::block_in_place(|| {
-                        self.store.confirm(&s.chain, &s.network, upto, h)
+                        let rows = self.store.stage_confirm(&s.chain, upto)?;
+                        if rows.changes.is_empty() {
+                            return Ok(Vec::new());
+                        }
+                        let events = confirmed_events(&s.network, h, &rows.changes);
+                        self.store.write_rows(rows, events)
                     }) {
                         Ok(events) => events,
                         Err(e) => {
@@ -317,15 +322,16 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
         let confirm_upto = self.confirm_upto(block.height);
         let s = &self.settings;
         let events = tokio::task::block_in_place(|| {
-            self.store.commit_block(BlockCommit {
+            let rows = self.store.stage_block(BlockCommit {
                 chain: &s.chain,
-                network: &s.network,
                 height: block.height,
                 hash: block.hash,
                 transfers: block.transfers.clone(),
                 confirm_upto,
                 keep_headers: s.max_reorg_depth + 1,
-            })
+            })?;
+            let events = block_events(&s.network, block.height, &rows.changes);
+            self.store.write_rows(rows, events)
         })?;
         self.decoder.committed(&block);
         self.status.committed(block.height);
@@ -379,7 +385,13 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
             h -= 1;
         };
         let (removed, events) = tokio::task::block_in_place(|| {
-            self.store.rewind(&chain, &self.settings.network, ancestor)
+            let rows = self.store.stage_rewind(&chain, ancestor)?;
+            let removed = rows.changes.clone();
+            let events = removed
+                .iter()
+                .map(|t| Event::for_transfer(EventType::Reorged, &self.settings.network, t, 0))
+                .collect();
+            Ok::<_, StoreError>((removed, self.store.write_rows(rows, events)?))
         })?;
         self.decoder.rewound(&removed);
         let depth = from + 1 - ancestor.map_or(self.settings.start_height, |(h, _)| h + 1);
@@ -438,4 +450,34 @@ fn count_events(chain: &str, events: &[Event]) {
         metrics::counter!(telemetry::EVENTS, "chain" => chain.to_string(), "type" => e.kind.name())
             .increment(1);
     }
+}
+
+/// The events committing a block at `height` causes, in feed order:
+/// `payment.confirmed` for each earlier transfer it makes deep enough, then
+/// for each new transfer `payment.detected` and, when it is deep enough
+/// already, `payment.confirmed`.
+pub fn block_events(network: &str, height: u64, c: &BlockChanges) -> Vec<Event> {
+    let mut events = confirmed_events(network, height, &c.confirmed);
+    for t in &c.recorded {
+        events.push(Event::for_transfer(EventType::Detected, network, t, 1));
+        if t.status == TransferStatus::Confirmed {
+            events.push(Event::for_transfer(EventType::Confirmed, network, t, 1));
+        }
+    }
+    events
+}
+
+/// `payment.confirmed` for transfers confirmed while the tip is at `tip`.
+fn confirmed_events(network: &str, tip: u64, confirmed: &[Transfer]) -> Vec<Event> {
+    confirmed
+        .iter()
+        .map(|t| {
+            Event::for_transfer(
+                EventType::Confirmed,
+                network,
+                t,
+                confirmations(tip, t.block.height),
+            )
+        })
+        .collect()
 }

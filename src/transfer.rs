@@ -4,6 +4,7 @@
 //! Amounts are base-unit integers (satoshi, wei, sun): [`Amount`], written
 //! as decimal strings in JSON so that 256-bit token amounts survive untouched.
 
+use crate::address::{AddressError, AddressKey};
 use crate::amount::Amount;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -165,6 +166,7 @@ pub enum TransferStatus {
 
 /// One matched transfer as stored and as served by the API.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredTransfer")]
 pub struct Transfer {
     pub chain: String,
     pub txid: Hash32,
@@ -174,8 +176,8 @@ pub struct Transfer {
     pub direction: Direction,
     /// Display form of the watched address (or script hex).
     pub address: String,
-    /// Matching key bytes of the watched address, hex (scriptPubKey for Bitcoin).
-    pub address_key: String,
+    /// What the watched address is matched by; hex in JSON.
+    pub address_key: AddressKey,
     pub asset: Asset,
     /// Base units; a decimal string in JSON.
     pub amount: Amount,
@@ -193,6 +195,52 @@ impl Transfer {
             direction: self.direction,
             index: self.index,
         }
+    }
+}
+
+/// A [`Transfer`] as JSON holds it: the key as hex, its kind told by the
+/// address's display form.
+#[derive(Deserialize)]
+struct StoredTransfer {
+    chain: String,
+    txid: Hash32,
+    index: u32,
+    direction: Direction,
+    address: String,
+    address_key: String,
+    asset: Asset,
+    amount: Amount,
+    block: BlockRef,
+    status: TransferStatus,
+    watch: WatchRef,
+}
+
+impl TryFrom<StoredTransfer> for Transfer {
+    type Error = AddressError;
+
+    fn try_from(t: StoredTransfer) -> Result<Self, AddressError> {
+        let bytes = hex::decode(&t.address_key).map_err(|e| {
+            AddressError(format!("address_key `{}` is not hex: {e}", t.address_key))
+        })?;
+        let address_key = AddressKey::from_display(&t.address, &bytes).ok_or_else(|| {
+            AddressError(format!(
+                "address_key `{}` is not the key of address `{}`",
+                t.address_key, t.address
+            ))
+        })?;
+        Ok(Transfer {
+            chain: t.chain,
+            txid: t.txid,
+            index: t.index,
+            direction: t.direction,
+            address: t.address,
+            address_key,
+            asset: t.asset,
+            amount: t.amount,
+            block: t.block,
+            status: t.status,
+            watch: t.watch,
+        })
     }
 }
 

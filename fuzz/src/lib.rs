@@ -214,8 +214,9 @@ pub fn address(data: &[u8]) {
             let again = btc_address::parse_address(net, &a.display)
                 .unwrap_or_else(|e| panic!("{net}: `{s}` shown as `{}`: {e}", a.display));
             assert_eq!(again.key, a.key, "{net}: `{s}`");
+            assert_stored_key_reads_back(&a);
             assert_eq!(
-                btc_address::display_script(net, &a.key),
+                btc_address::display_script(net, a.key.as_bytes()),
                 a.display,
                 "{net}: `{s}`"
             );
@@ -225,14 +226,35 @@ pub fn address(data: &[u8]) {
         let again = evm_address::parse_address(&a.display)
             .unwrap_or_else(|e| panic!("evm: `{s}` shown as `{}`: {e}", a.display));
         assert_eq!(again.key, a.key, "evm: `{s}`");
-        assert_eq!(evm_address::display(&a.key), a.display, "evm: `{s}`");
+        assert_eq!(
+            evm_address::display(a.key.as_bytes()),
+            a.display,
+            "evm: `{s}`"
+        );
+        assert_stored_key_reads_back(&a);
     }
     if let Ok(a) = tron_address::parse_address(s) {
         let again = tron_address::parse_address(&a.display)
             .unwrap_or_else(|e| panic!("tron: `{s}` shown as `{}`: {e}", a.display));
         assert_eq!(again.key, a.key, "tron: `{s}`");
-        assert_eq!(tron_address::display(&a.key), a.display, "tron: `{s}`");
+        assert_eq!(
+            tron_address::display(a.key.as_bytes()),
+            a.display,
+            "tron: `{s}`"
+        );
+        assert_stored_key_reads_back(&a);
     }
+}
+
+/// A stored transfer keeps the key as bytes next to the display form; the
+/// two must give back the same key, of the same kind.
+fn assert_stored_key_reads_back(a: &paywatch::address::WatchAddress) {
+    assert_eq!(
+        paywatch::address::AddressKey::from_display(&a.display, a.key.as_bytes()).as_ref(),
+        Some(&a.key),
+        "`{}`",
+        a.display
+    );
 }
 
 /// The config loader: any text is accepted or refused with a message

@@ -1,7 +1,7 @@
 //! Bitcoin addresses (every standard type) and raw scriptPubKeys: watches
 //! match on the script's bytes.
 
-use super::{AddressError, WatchAddress};
+use super::{AddressError, AddressKey, WatchAddress};
 use bitcoin::{Address, Network};
 use std::str::FromStr;
 
@@ -21,7 +21,7 @@ pub fn parse_address(network: Network, s: &str) -> Result<WatchAddress, AddressE
                 ))
             })?;
             Ok(WatchAddress {
-                key: addr.script_pubkey().into_bytes(),
+                key: AddressKey::Script(addr.script_pubkey()),
                 display: addr.to_string(),
             })
         }
@@ -43,7 +43,7 @@ pub fn parse_address(network: Network, s: &str) -> Result<WatchAddress, AddressE
             }
             let display = display_script(network, &bytes);
             Ok(WatchAddress {
-                key: bytes,
+                key: AddressKey::Script(bitcoin::ScriptBuf::from_bytes(bytes)),
                 display,
             })
         }

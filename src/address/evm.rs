@@ -1,6 +1,6 @@
 //! EVM addresses: `0x` and 20 bytes of hex, shown in EIP-55 mixed case.
 
-use super::{AddressError, WatchAddress};
+use super::{AddressError, AddressKey, WatchAddress};
 use alloy::primitives::Address;
 use std::str::FromStr;
 
@@ -33,7 +33,7 @@ pub fn parse_address(s: &str) -> Result<WatchAddress, AddressError> {
         Address::from_str(body).map_err(|e| AddressError(format!("`{s}`: {e}")))?
     };
     Ok(WatchAddress {
-        key: addr.to_vec(),
+        key: AddressKey::Evm(addr.into_array()),
         display: addr.to_checksum(None),
     })
 }

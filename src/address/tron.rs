@@ -1,6 +1,6 @@
 //! TRON addresses: base58check `T…` or 41-prefixed hex, 21 bytes.
 
-use super::{AddressError, WatchAddress};
+use super::{AddressError, AddressKey, WatchAddress};
 
 /// Reads a base58check `T…` address or 41-prefixed hex.
 pub fn parse_address(s: &str) -> Result<WatchAddress, AddressError> {
@@ -20,14 +20,14 @@ pub fn parse_address(s: &str) -> Result<WatchAddress, AddressError> {
             ))
         })?
     };
-    if bytes.len() != 21 || bytes[0] != 0x41 {
-        return Err(AddressError(format!(
+    let key = AddressKey::from_slice(super::KeyKind::Tron, &bytes).ok_or_else(|| {
+        AddressError(format!(
             "`{s}` is not a TRON address: expected 21 bytes starting with 0x41"
-        )));
-    }
+        ))
+    })?;
     Ok(WatchAddress {
         display: display(&bytes),
-        key: bytes,
+        key,
     })
 }
 

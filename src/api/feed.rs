@@ -34,10 +34,12 @@ pub(super) fn transfers(state: &AppState, query: Option<&str>) -> Result<Resp, A
                 })?),
                 None => None,
             };
-            let page =
-                state
-                    .store
-                    .transfers_by_address(chain_name, &addr.key, after.as_deref(), limit)?;
+            let page = state.store.transfers_by_address(
+                chain_name,
+                addr.key.as_bytes(),
+                after.as_deref(),
+                limit,
+            )?;
             (page.transfers, page.next)
         }
         (None, Some(t)) => {

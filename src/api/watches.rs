@@ -5,7 +5,7 @@
 
 use super::http::{json_response, parse_json, read_body, MAX_BODY, MAX_METADATA};
 use super::{chain, ApiError, AppState, ReqBody, Resp};
-use crate::address::WatchAddress;
+use crate::address::{AddressKey, WatchAddress};
 use crate::clock::now_secs;
 use crate::store::Inserted;
 use crate::transfer::WatchRecord;
@@ -82,9 +82,9 @@ pub(super) async fn add(state: &AppState, req: Request<ReqBody>) -> Result<Resp,
     let inserted = tokio::task::block_in_place(|| {
         let r = state
             .store
-            .insert_watch(&chain_name, &addr.key, rec.clone())?;
+            .insert_watch(&chain_name, addr.key.as_bytes(), rec.clone())?;
         if matches!(r, Inserted::Created(_)) {
-            c.matcher.add_keys([addr.key.as_slice()])?;
+            c.matcher.add_keys([addr.key.as_bytes()])?;
         }
         Ok::<_, ApiError>(r)
     })?;
@@ -174,21 +174,21 @@ fn import_watches(state: &AppState, ct: &str, body: &[u8]) -> Result<Resp, ApiEr
 
     let mut created = 0usize;
     let mut existing = 0usize;
-    let mut store = |chain_name: &str, chunk: &[(Vec<u8>, WatchRecord)]| {
+    let mut store = |chain_name: &str, chunk: &[(AddressKey, WatchRecord)]| {
         let c = chain(state, chain_name)?;
         let fresh = state.store.insert_watches(chain_name, chunk)?;
         let keys = chunk
             .iter()
             .zip(&fresh)
             .filter(|(_, f)| **f)
-            .map(|((k, _), _)| k.as_slice());
+            .map(|((k, _), _)| k.as_bytes());
         c.matcher.add_keys(keys)?;
         let n = fresh.iter().filter(|f| **f).count();
         created += n;
         existing += fresh.len() - n;
         Ok::<(), ApiError>(())
     };
-    let mut pending: BTreeMap<String, Vec<(Vec<u8>, WatchRecord)>> = BTreeMap::new();
+    let mut pending: BTreeMap<String, Vec<(AddressKey, WatchRecord)>> = BTreeMap::new();
     each(&mut |_, w| {
         let (chain_name, addr, rec) = w.and_then(|w| validate_watch(state, w))?;
         let list = pending.entry(chain_name.clone()).or_default();
@@ -216,7 +216,7 @@ pub(super) fn get(state: &AppState, chain_name: &str, address: &str) -> Result<R
         .format
         .parse(address)
         .map_err(|e| ApiError::bad_request("invalid_address", e.0))?;
-    match state.store.get_watch(chain_name, &addr.key)? {
+    match state.store.get_watch(chain_name, addr.key.as_bytes())? {
         Some(r) => Ok(json_response(StatusCode::OK, &watch_json(&r))),
         None => Err(ApiError::not_found(format!(
             "{} is not watched on {chain_name}",
@@ -231,7 +231,7 @@ pub(super) fn delete(state: &AppState, chain_name: &str, address: &str) -> Resul
         .format
         .parse(address)
         .map_err(|e| ApiError::bad_request("invalid_address", e.0))?;
-    if state.store.delete_watch(chain_name, &addr.key)? {
+    if state.store.delete_watch(chain_name, addr.key.as_bytes())? {
         Ok(json_response(
             StatusCode::OK,
             &json!({"deleted": true, "chain": chain_name, "address": addr.display}),

@@ -7,6 +7,7 @@ use super::rpc::RpcClient;
 use super::skim::Skim;
 use super::{error_chain, Block, DecodeError, Decoder, Node, NodeError};
 use crate::address::bitcoin::display_script;
+use crate::address::AddressKey;
 use crate::config::{BitcoinConfig, RpcAuth};
 use crate::store::{Store, StoreError};
 use crate::transfer::{Asset, BlockRef, Direction, Hash32, Transfer, TransferStatus, WatchRef};
@@ -47,7 +48,7 @@ pub(crate) fn txid_of(h: &Hash32) -> Txid {
 struct Received {
     amount: u64,
     address: String,
-    address_key: String,
+    address_key: AddressKey,
     watch: WatchRef,
 }
 
@@ -57,7 +58,7 @@ impl Received {
         Arc::new(Received {
             amount: 0,
             address: display_script(network, script),
-            address_key: hex::encode(script),
+            address_key: AddressKey::Script(ScriptBuf::from_bytes(script.to_vec())),
             watch: w.as_ref(),
         })
     }
@@ -511,7 +512,7 @@ mod tests {
         ];
         for (addr, kind) in cases {
             let w = parse_address(Network::Bitcoin, addr).unwrap();
-            assert_eq!(script_kind(&w.key), kind, "{addr}");
+            assert_eq!(script_kind(w.key.as_bytes()), kind, "{addr}");
             assert_eq!(w.display, addr);
         }
     }

@@ -49,8 +49,8 @@ use tracing::{debug, info, warn};
 struct Output {
     index: u32,
     address: String,
-    /// scriptPubKey, hex.
-    address_key: String,
+    /// scriptPubKey; hex in JSON.
+    address_key: bitcoin::ScriptBuf,
     amount: u64,
     watch: WatchRef,
 }
@@ -244,7 +244,7 @@ impl MempoolWatcher {
                 outputs.push(Output {
                     index: vout as u32,
                     address: display_script(self.net, script),
-                    address_key: hex::encode(script),
+                    address_key: out.script_pubkey.clone(),
                     amount: out.value.to_sat(),
                     watch: w.as_ref(),
                 });
@@ -274,8 +274,7 @@ impl MempoolWatcher {
                     MempoolEvent {
                         replaced_by: Some(display(id)),
                         output_kept: Some(tx.output.iter().any(|n| {
-                            hex::encode(n.script_pubkey.as_bytes()) == o.address_key
-                                && n.value.to_sat() >= o.amount
+                            n.script_pubkey == o.address_key && n.value.to_sat() >= o.amount
                         })),
                         ..self.event(EventType::Replaced, &old, o)
                     }

@@ -16,6 +16,7 @@ pub mod zmq;
 
 pub use start::{start, Launch, StartError, Started};
 
+use crate::address::{AddressKey, KeyKind};
 use crate::amount::Amount;
 use crate::store::StoreError;
 use crate::transfer::{Asset, BlockRef, Direction, Hash32, Transfer, TransferStatus};
@@ -137,6 +138,8 @@ pub(crate) struct Matches<'a, L> {
     pub watches: &'a L,
     /// The display form of an address key.
     pub display: fn(&[u8]) -> String,
+    /// The form of this chain's address keys.
+    pub kind: KeyKind,
     pub transfers: Vec<Transfer>,
     pub skipped: u64,
 }
@@ -147,12 +150,14 @@ impl<'a, L: Lookup> Matches<'a, L> {
         block: BlockRef,
         watches: &'a L,
         display: fn(&[u8]) -> String,
+        kind: KeyKind,
     ) -> Self {
         Matches {
             chain,
             block,
             watches,
             display,
+            kind,
             transfers: Vec::new(),
             skipped: 0,
         }
@@ -187,13 +192,23 @@ impl<'a, L: Lookup> Matches<'a, L> {
         let Some(w) = self.watches.lookup(address)? else {
             return Ok(());
         };
+        let Some(key) = AddressKey::from_slice(self.kind, address) else {
+            return Err(DecodeError::Malformed {
+                height: self.block.height,
+                detail: format!(
+                    "watched key {} is not a {:?} address key",
+                    hex::encode(address),
+                    self.kind
+                ),
+            });
+        };
         self.transfers.push(Transfer {
             chain: self.chain.to_string(),
             txid,
             index,
             direction,
             address: (self.display)(address),
-            address_key: hex::encode(address),
+            address_key: key,
             asset: asset(),
             amount,
             block: self.block,

@@ -2,6 +2,8 @@
 //! how its invoices are paid.
 
 use super::chain::ChainConfig;
+use crate::address::derive::AccountKey;
+use crate::address::WatchAddress;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -26,14 +28,11 @@ pub(super) struct RawInvoices {
 pub enum InvoiceSource {
     /// A fresh address per invoice from an account public key (or a
     /// Bitcoin output descriptor), receive branch `0/i`.
-    Derived {
-        key: String,
-        script_type: Option<String>,
-    },
+    Derived(AccountKey),
     /// One address; open invoices get distinct amounts (the requested amount
     /// plus a multiple of `step`, whole units, at most `max_open` steps).
     Shared {
-        address: String,
+        address: WatchAddress,
         step: String,
         max_open: u32,
     },
@@ -60,7 +59,12 @@ pub struct InvoiceConfig {
     pub max_amount: std::collections::BTreeMap<String, String>,
 }
 
-pub(super) fn invoice_config(raw: RawInvoices) -> Result<InvoiceConfig, String> {
+/// Reads `[chain.invoices]` of `chain`: its account key or shared address
+/// are parsed here, as that chain's addresses.
+pub(super) fn invoice_config(
+    raw: RawInvoices,
+    chain: &ChainConfig,
+) -> Result<InvoiceConfig, String> {
     let source = match (raw.xpub, raw.shared_address) {
         (Some(_), Some(_)) => {
             return Err("invoices: set either `xpub` or `shared_address`, not both".into())
@@ -77,10 +81,9 @@ pub(super) fn invoice_config(raw: RawInvoices) -> Result<InvoiceConfig, String> 
                     "invoices: `unique_amount_step` and `max_open` go with `shared_address`".into(),
                 );
             }
-            InvoiceSource::Derived {
-                key,
-                script_type: raw.script_type,
-            }
+            let key = AccountKey::parse(&key, chain.address_kind(), raw.script_type.as_deref())
+                .map_err(|e| format!("invoices.xpub: {e}"))?;
+            InvoiceSource::Derived(key)
         }
         (None, Some(address)) => {
             if raw.script_type.is_some() {
@@ -89,6 +92,12 @@ pub(super) fn invoice_config(raw: RawInvoices) -> Result<InvoiceConfig, String> 
             let step = raw.unique_amount_step.ok_or(
                 "invoices: a shared address needs `unique_amount_step` (e.g. \"0.01\") to tell invoices apart",
             )?;
+            let address = chain
+                .address_format()
+                .parse(&address)
+                .map_err(|e| format!("invoices.shared_address: {e}"))?;
+            crate::amount::to_base(&step, 18)
+                .map_err(|e| format!("invoices.unique_amount_step: {e}"))?;
             InvoiceSource::Shared {
                 address,
                 step,
@@ -118,30 +127,4 @@ pub(super) fn invoice_config(raw: RawInvoices) -> Result<InvoiceConfig, String> 
         max_amount: raw.max_amount.unwrap_or_default(),
         zero_conf_rbf: raw.zero_conf_rbf.unwrap_or(false),
     })
-}
-
-/// Checks a chain's `[chain.invoices]` without opening the store: the
-/// account key, or the shared address and step.
-pub(super) fn check(chain: &ChainConfig) -> Result<(), String> {
-    let Some(cfg) = &chain.invoices else {
-        return Ok(());
-    };
-    match &cfg.source {
-        InvoiceSource::Derived { key, script_type } => crate::address::derive::AccountKey::parse(
-            key,
-            chain.address_kind(),
-            script_type.as_deref(),
-        )
-        .map(|_| ())
-        .map_err(|e| format!("invoices.xpub: {e}")),
-        InvoiceSource::Shared { address, step, .. } => {
-            chain
-                .address_format()
-                .parse(address)
-                .map_err(|e| format!("invoices.shared_address: {e}"))?;
-            crate::amount::to_base(step, 18)
-                .map(|_| ())
-                .map_err(|e| format!("invoices.unique_amount_step: {e}"))
-        }
-    }
 }

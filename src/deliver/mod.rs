@@ -111,8 +111,7 @@ pub fn start(
             dispatcher: None,
         });
     }
-    let engine = PluginEngine::new(Some(config.data_dir.join("plugin-cache")))
-        .map_err(|e| anyhow::anyhow!(e))?;
+    let engine = PluginEngine::new(Some(config.data_dir.join("plugin-cache")))?;
     let mut plugins = Vec::new();
     for p in &config.plugins {
         let plugin = engine.load(PluginSpec {

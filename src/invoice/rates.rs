@@ -36,25 +36,61 @@ pub fn rate_text(rate: U256) -> String {
 /// rounded up to the asset's smallest unit so the merchant is never paid
 /// less than the price; then rounded up to `places` decimals when the asset
 /// has more.
-pub fn price_to_base(price: &str, rate: U256, decimals: u8, places: u8) -> Result<U256, String> {
-    let price = to_base(price, PRICE_DECIMALS).map_err(|m| format!("price: {m}"))?;
+pub fn price_to_base(
+    price: &str,
+    rate: U256,
+    decimals: u8,
+    places: u8,
+) -> Result<U256, PriceError> {
+    let price = to_base(price, PRICE_DECIMALS).map_err(PriceError::Price)?;
     // price / 10^8 / (rate / 10^18) * 10^decimals
     //   = price * 10^(decimals + 18 - 8) / rate
     let scale = U256::from(10u8).pow(U256::from(
         decimals as u32 + RATE_DECIMALS as u32 - PRICE_DECIMALS as u32,
     ));
-    let num = price
-        .checked_mul(scale)
-        .ok_or("price: too large to convert")?;
+    let num = price.checked_mul(scale).ok_or(PriceError::TooLarge)?;
     let mut base = num.div_ceil(rate);
     if places < decimals {
         let unit = U256::from(10u8).pow(U256::from((decimals - places) as u32));
         base = base
             .div_ceil(unit)
             .checked_mul(unit)
-            .ok_or("price: too large to convert")?;
+            .ok_or(PriceError::TooLarge)?;
     }
     Ok(base)
+}
+
+/// Why a price cannot be turned into an asset amount.
+#[derive(Debug, thiserror::Error)]
+pub enum PriceError {
+    #[error("price: {0}")]
+    Price(#[source] crate::amount::AmountError),
+    #[error("price: too large to convert")]
+    TooLarge,
+}
+
+/// Why a rate source gave no figure.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error("request failed: {0}")]
+    Request(#[source] reqwest::Error),
+    #[error("HTTP {0}")]
+    Status(reqwest::StatusCode),
+    #[error("reading the answer: {0}")]
+    Read(#[source] reqwest::Error),
+    #[error("the answer is larger than {MAX_DOCUMENT} bytes")]
+    TooLarge,
+    #[error("the answer is not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("the answer has nothing at `{0}`")]
+    Missing(String),
+    #[error("`{pointer}` is {found}, not a number")]
+    NotNumber { pointer: String, found: String },
+    #[error("`{pointer}`: {source}")]
+    Rate {
+        pointer: String,
+        source: crate::amount::AmountError,
+    },
 }
 
 /// Why a pair has no usable rate.
@@ -352,7 +388,9 @@ impl Pair {
         };
         let pair = self.cfg.pair();
         let labels = [("pair", pair.clone()), ("source", source.name.clone())];
-        let result = fetch(client, url, pointer, headers).await;
+        let result = fetch(client, url, pointer, headers)
+            .await
+            .map_err(|e| e.to_string());
         let mut r = source
             .reading
             .lock()
@@ -384,42 +422,43 @@ async fn fetch(
     url: &url::Url,
     pointer: &str,
     headers: &[(String, String)],
-) -> Result<U256, String> {
+) -> Result<U256, FetchError> {
     let mut req = client.get(url.clone());
     for (k, v) in headers {
         req = req.header(k, v);
     }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| format!("request failed: {e}"))?;
+    let resp = req.send().await.map_err(FetchError::Request)?;
     let status = resp.status();
     if !status.is_success() {
-        return Err(format!("HTTP {status}"));
+        return Err(FetchError::Status(status));
     }
-    let body = resp
-        .bytes()
-        .await
-        .map_err(|e| format!("reading the answer: {e}"))?;
+    let body = resp.bytes().await.map_err(FetchError::Read)?;
     if body.len() > MAX_DOCUMENT {
-        return Err(format!("the answer is larger than {MAX_DOCUMENT} bytes"));
+        return Err(FetchError::TooLarge);
     }
     rate_from_document(&body, pointer)
 }
 
 /// The rate at `pointer` in a JSON document: a number or a numeric string.
-pub fn rate_from_document(body: &[u8], pointer: &str) -> Result<U256, String> {
-    let doc: serde_json::Value =
-        serde_json::from_slice(body).map_err(|e| format!("the answer is not JSON: {e}"))?;
+pub fn rate_from_document(body: &[u8], pointer: &str) -> Result<U256, FetchError> {
+    let doc: serde_json::Value = serde_json::from_slice(body).map_err(FetchError::NotJson)?;
     let v = doc
         .pointer(pointer)
-        .ok_or_else(|| format!("the answer has nothing at `{pointer}`"))?;
+        .ok_or_else(|| FetchError::Missing(pointer.to_string()))?;
     let text = match v {
         serde_json::Value::Number(n) => n.to_string(),
         serde_json::Value::String(s) => s.clone(),
-        other => return Err(format!("`{pointer}` is {other}, not a number")),
+        other => {
+            return Err(FetchError::NotNumber {
+                pointer: pointer.to_string(),
+                found: other.to_string(),
+            })
+        }
     };
-    parse_rate(&text).map_err(|e| format!("`{pointer}`: {e}"))
+    parse_rate(&text).map_err(|source| FetchError::Rate {
+        pointer: pointer.to_string(),
+        source,
+    })
 }
 
 fn median(mut v: Vec<U256>) -> Option<U256> {
@@ -614,12 +653,15 @@ mod tests {
         );
         assert!(rate_from_document(doc, "/data/x")
             .unwrap_err()
+            .to_string()
             .contains("not a number"));
         assert!(rate_from_document(doc, "/nope")
             .unwrap_err()
+            .to_string()
             .contains("nothing at"));
         assert!(rate_from_document(b"<html>", "/a")
             .unwrap_err()
+            .to_string()
             .contains("not JSON"));
     }
 }

@@ -6,7 +6,7 @@ use super::rates::{price_to_base, RateError, Rates, PRICE_DECIMALS};
 use super::uri::{bitcoin_uri, evm_uri, tron_uri, UriParts};
 use crate::address::derive::AccountKey;
 use crate::address::AddressFormat;
-use crate::amount::{from_base, to_base};
+use crate::amount::{from_base, to_base, AmountError};
 use crate::clock::now_secs;
 use crate::config::{ChainConfig, ChainKind, InvoiceSource};
 use crate::invoice_record::{Invoice, InvoiceStatus, Pricing};
@@ -87,10 +87,22 @@ enum Source {
     Derived(AccountKey),
     Shared {
         address: String,
-        key: Vec<u8>,
         step: String,
         max_open: u32,
     },
+}
+
+/// Why a chain's invoices cannot be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("invoices.unique_amount_step for {symbol}: {source}")]
+    Step { symbol: String, source: AmountError },
+    #[error("invoices.max_amount: `{0}` is not an asset of this chain")]
+    UnknownAsset(String),
+    #[error("invoices.max_amount.{symbol}: {source}")]
+    MaxAmount { symbol: String, source: AmountError },
+    #[error("watching the shared address: {0}")]
+    Store(#[from] StoreError),
 }
 
 /// Invoices on one chain.
@@ -120,7 +132,7 @@ impl InvoiceChain {
         chain: &ChainConfig,
         matcher: Arc<Matcher>,
         store: &Store,
-    ) -> Result<Option<Self>, String> {
+    ) -> Result<Option<Self>, SetupError> {
         let Some(cfg) = &chain.invoices else {
             return Ok(None);
         };
@@ -161,22 +173,16 @@ impl InvoiceChain {
             contract: Some(t.display),
         }));
         let source = match &cfg.source {
-            InvoiceSource::Derived { key, script_type } => Source::Derived(
-                AccountKey::parse(key, chain.address_kind(), script_type.as_deref())
-                    .map_err(|e| format!("invoices.xpub: {e}"))?,
-            ),
+            InvoiceSource::Derived(key) => Source::Derived(key.clone()),
             InvoiceSource::Shared {
-                address,
+                address: parsed,
                 step,
                 max_open,
             } => {
-                let parsed = chain
-                    .address_format()
-                    .parse(address)
-                    .map_err(|e| format!("invoices.shared_address: {e}"))?;
                 for a in &assets {
-                    to_base(step, a.decimals).map_err(|e| {
-                        format!("invoices.unique_amount_step for {}: {e}", a.symbol)
+                    to_base(step, a.decimals).map_err(|source| SetupError::Step {
+                        symbol: a.symbol.clone(),
+                        source,
                     })?;
                 }
                 // The shared address is always watched.
@@ -187,17 +193,13 @@ impl InvoiceChain {
                     metadata: serde_json::json!({"shared_invoice_address": true}),
                     created_at: now_secs(),
                 };
-                if let Inserted::Created(_) = store
-                    .insert_watch(&chain.name, &parsed.key, rec)
-                    .map_err(|e| e.to_string())?
+                if let Inserted::Created(_) =
+                    store.insert_watch(&chain.name, parsed.key.as_bytes(), rec)?
                 {
-                    matcher
-                        .add_keys([parsed.key.as_slice()])
-                        .map_err(|e| e.to_string())?;
+                    matcher.add_keys([parsed.key.as_bytes()])?;
                 }
                 Source::Shared {
-                    address: parsed.display,
-                    key: parsed.key,
+                    address: parsed.display.clone(),
                     step: step.clone(),
                     max_open: *max_open,
                 }
@@ -208,14 +210,11 @@ impl InvoiceChain {
             let asset = assets
                 .iter()
                 .find(|a| a.symbol.eq_ignore_ascii_case(symbol))
-                .ok_or_else(|| {
-                    format!(
-                        "invoices.max_amount: `{symbol}` is not an asset of chain {}",
-                        chain.name
-                    )
-                })?;
-            let bound = to_base(text, asset.decimals)
-                .map_err(|e| format!("invoices.max_amount.{symbol}: {e}"))?;
+                .ok_or_else(|| SetupError::UnknownAsset(symbol.clone()))?;
+            let bound = to_base(text, asset.decimals).map_err(|source| SetupError::MaxAmount {
+                symbol: symbol.clone(),
+                source,
+            })?;
             max_amount.insert(asset.symbol.clone(), bound);
         }
         if matches!(chain.kind, ChainKind::Bitcoin(_)) {
@@ -389,7 +388,7 @@ impl InvoiceChain {
                 })?;
                 let places = req.round_to.unwrap_or(asset.decimals).min(asset.decimals);
                 let base = price_to_base(&price, rate, asset.decimals, places)
-                    .map_err(|m| invalid("invalid_price", m))?;
+                    .map_err(|e| invalid("invalid_price", e.to_string()))?;
                 (
                     base,
                     Some(Pricing {
@@ -432,7 +431,6 @@ impl InvoiceChain {
                 address,
                 step,
                 max_open,
-                ..
             } => {
                 let step = to_base(step, asset.decimals).map_err(|e| {
                     invalid(
@@ -526,8 +524,8 @@ impl InvoiceChain {
                 metadata: serde_json::json!({"invoice": invoice.id, "order_id": order_id}),
                 created_at: now,
             };
-            if let Inserted::Created(_) = store.insert_watch(&self.chain, &key, rec)? {
-                self.matcher.add_keys([key.as_slice()])?;
+            if let Inserted::Created(_) = store.insert_watch(&self.chain, key.as_bytes(), rec)? {
+                self.matcher.add_keys([key.as_bytes()])?;
             }
         }
         match store.insert_invoice(NewInvoice {
@@ -573,11 +571,6 @@ impl InvoiceChain {
         };
         format!("{} ({standard})", self.network_label)
     }
-
-    /// Whether `key` is this chain's shared invoice address.
-    pub fn is_shared(&self, key: &[u8]) -> bool {
-        matches!(&self.source, Source::Shared { key: k, .. } if k == key)
-    }
 }
 
 /// The network's name for buyers.
@@ -599,7 +592,7 @@ fn network_label(chain: &ChainConfig) -> String {
             42161 => "Arbitrum One".into(),
             43114 => "Avalanche C-Chain".into(),
             11155111 => "Ethereum Sepolia".into(),
-            31337 => "Anvil (local)".into(),
+            31337 => "Anvil".into(),
             id => format!("EVM chain {id}"),
         },
     }

@@ -84,6 +84,41 @@ pub struct LoadError {
     pub message: String,
 }
 
+/// Why the plugin engine cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("cannot start wasmtime: {0}")]
+    Wasmtime(#[source] wasmtime::Error),
+    #[error("cannot link host functions: {0}")]
+    Link(#[source] wasmtime::Error),
+    #[error("cannot create plugin cache {}: {source}", path.display())]
+    Cache {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot start the plugin clock thread: {0}")]
+    Clock(#[source] std::io::Error),
+}
+
+/// How a module's exports break ABI v1 (`plugins/ABI.md`).
+#[derive(Debug, thiserror::Error)]
+pub enum AbiError {
+    #[error("built for ABI {version} (export `{export}`); this paywatch runs ABI v1")]
+    OtherVersion { version: String, export: String },
+    #[error("not a paywatch plugin: the export `paywatch_abi_v1` is missing (see plugins/ABI.md)")]
+    NotAPlugin,
+    #[error("the module does not export its memory as `memory`")]
+    NoMemory,
+    #[error("the export `{0}` is missing")]
+    Missing(&'static str),
+    #[error("`{name}` has the signature {got}, expected {want}")]
+    Signature {
+        name: &'static str,
+        got: String,
+        want: &'static str,
+    },
+}
+
 /// Why one call failed. Every variant recycles the instance.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
@@ -156,17 +191,18 @@ impl Drop for PluginEngine {
 impl PluginEngine {
     /// An engine whose compiled modules are kept in `cache_dir` (created if
     /// missing); `None` compiles every time.
-    pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, String> {
+    pub fn new(cache_dir: Option<PathBuf>) -> Result<Self, EngineError> {
         let mut config = Config::new();
         config.epoch_interruption(true);
         config.wasm_backtrace_max_frames(std::num::NonZeroUsize::new(32));
         config.max_wasm_stack(512 << 10);
-        let engine = Engine::new(&config).map_err(|e| format!("cannot start wasmtime: {e}"))?;
-        let linker =
-            host::linker(&engine).map_err(|e| format!("cannot link host functions: {e}"))?;
+        let engine = Engine::new(&config).map_err(EngineError::Wasmtime)?;
+        let linker = host::linker(&engine).map_err(EngineError::Link)?;
         if let Some(dir) = &cache_dir {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| format!("cannot create plugin cache {}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(|source| EngineError::Cache {
+                path: dir.clone(),
+                source,
+            })?;
         }
         let stop = Arc::new(AtomicBool::new(false));
         let (ticker_engine, ticker_stop) = (engine.clone(), stop.clone());
@@ -178,7 +214,7 @@ impl PluginEngine {
                     ticker_engine.increment_epoch();
                 }
             })
-            .map_err(|e| format!("cannot start the plugin clock thread: {e}"))?;
+            .map_err(EngineError::Clock)?;
         Ok(PluginEngine {
             engine,
             linker,
@@ -198,8 +234,13 @@ impl PluginEngine {
             message,
         };
         let bytes = std::fs::read(spec.path).map_err(|e| fail(format!("cannot read: {e}")))?;
-        let module = self.module(&bytes).map_err(fail)?;
-        let has_init = check_exports(&module).map_err(fail)?;
+        let module = self.module(&bytes).map_err(|e| {
+            fail(format!(
+                "not a valid WebAssembly module: {}",
+                error_text(&e)
+            ))
+        })?;
+        let has_init = check_exports(&module).map_err(|e| fail(e.to_string()))?;
         let pre = self
             .linker
             .instantiate_pre(&module)
@@ -227,7 +268,7 @@ impl PluginEngine {
         Ok(plugin)
     }
 
-    fn module(&self, bytes: &[u8]) -> Result<Module, String> {
+    fn module(&self, bytes: &[u8]) -> Result<Module, wasmtime::Error> {
         let hash: [u8; 32] = Sha256::digest(bytes).into();
         if let Some(m) = self.modules.lock().expect("module cache lock").get(&hash) {
             return Ok(m.clone());
@@ -246,8 +287,7 @@ impl PluginEngine {
         {
             Some(m) => m,
             None => {
-                let m = Module::new(&self.engine, bytes)
-                    .map_err(|e| format!("not a valid WebAssembly module: {}", error_text(&e)))?;
+                let m = Module::new(&self.engine, bytes)?;
                 if let (Some(path), Ok(serialized)) = (&cached, m.serialize()) {
                     let tmp = path.with_extension("tmp");
                     if std::fs::write(&tmp, serialized).is_ok() {
@@ -279,7 +319,7 @@ pub struct PluginSpec<'a> {
 }
 
 /// Checks the exports ABI v1 requires; tells whether `init` is exported.
-fn check_exports(module: &Module) -> Result<bool, String> {
+fn check_exports(module: &Module) -> Result<bool, AbiError> {
     let mut funcs = HashMap::new();
     let mut memory = false;
     for e in module.exports() {
@@ -297,27 +337,28 @@ fn check_exports(module: &Module) -> Result<bool, String> {
     }
     if !funcs.contains_key("paywatch_abi_v1") {
         if let Some(other) = funcs.keys().find(|n| n.starts_with("paywatch_abi_v")) {
-            return Err(format!(
-                "built for ABI {} (export `{other}`); this paywatch runs ABI v1",
-                &other["paywatch_abi_".len()..]
-            ));
+            return Err(AbiError::OtherVersion {
+                version: other["paywatch_abi_".len()..].to_string(),
+                export: other.clone(),
+            });
         }
-        return Err(
-            "not a paywatch plugin: the export `paywatch_abi_v1` is missing (see plugins/ABI.md)"
-                .into(),
-        );
+        return Err(AbiError::NotAPlugin);
     }
     if !memory {
-        return Err("the module does not export its memory as `memory`".into());
+        return Err(AbiError::NoMemory);
     }
     for (name, want) in [
         ("alloc", "(i32) -> (i32)"),
         ("on_event", "(i32, i32) -> (i64)"),
     ] {
         match funcs.get(name) {
-            None => return Err(format!("the export `{name}` is missing")),
+            None => return Err(AbiError::Missing(name)),
             Some(got) if got != want => {
-                return Err(format!("`{name}` has the signature {got}, expected {want}"))
+                return Err(AbiError::Signature {
+                    name,
+                    got: got.clone(),
+                    want,
+                })
             }
             Some(_) => {}
         }
@@ -325,9 +366,11 @@ fn check_exports(module: &Module) -> Result<bool, String> {
     match funcs.get("init") {
         None => Ok(false),
         Some(s) if s == "(i32, i32) -> (i32)" => Ok(true),
-        Some(s) => Err(format!(
-            "`init` has the signature {s}, expected (i32, i32) -> (i32)"
-        )),
+        Some(s) => Err(AbiError::Signature {
+            name: "init",
+            got: s.clone(),
+            want: "(i32, i32) -> (i32)",
+        }),
     }
 }
 

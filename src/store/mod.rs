@@ -19,7 +19,7 @@
 //! Everything one block changes — transfers, indexes, header, cursor and the
 //! events it causes — is one `WriteBatch`: a crash leaves all of it or none.
 
-use crate::event::{confirmations, Event, EventType, MempoolEvent};
+use crate::event::{Event, MempoolEvent};
 use crate::transfer::WatchRecord;
 use crate::transfer::{Direction, Hash32, Transfer, TransferKey, TransferStatus};
 use rocksdb::{
@@ -97,7 +97,6 @@ pub enum Inserted {
 /// Everything a newly linked block adds to a chain.
 pub struct BlockCommit<'a> {
     pub chain: &'a str,
-    pub network: &'a str,
     pub height: u64,
     pub hash: Hash32,
     pub transfers: Vec<Transfer>,
@@ -106,6 +105,23 @@ pub struct BlockCommit<'a> {
     pub confirm_upto: Option<u64>,
     /// How many recent block hashes to keep for reorg detection.
     pub keep_headers: u64,
+}
+
+/// Rows ready to be written in one batch, and what they change, from which
+/// the caller decides the events written with them.
+pub struct Rows<T> {
+    batch: WriteBatch,
+    pub changes: T,
+}
+
+/// What committing a block changes.
+#[derive(Debug, Default)]
+pub struct BlockChanges {
+    /// Transfers mined earlier that the block makes deep enough, now
+    /// `confirmed`.
+    pub confirmed: Vec<Transfer>,
+    /// Transfers stored for the first time, with their status.
+    pub recorded: Vec<Transfer>,
 }
 
 /// A page of transfers and the cursor for the next one.
@@ -329,15 +345,15 @@ impl Store {
 
     /// Adds many watches in one batch; addresses already watched are kept as
     /// they are. Returns how many were created.
-    pub fn insert_watches(
+    pub fn insert_watches<K: AsRef<[u8]>>(
         &self,
         chain: &str,
-        items: &[(Vec<u8>, WatchRecord)],
+        items: &[(K, WatchRecord)],
     ) -> Result<Vec<bool>, StoreError> {
         let cf = self.cf(CF_WATCHES);
         let keys: Vec<Vec<u8>> = items
             .iter()
-            .map(|(key, _)| Self::watch_key(chain, key))
+            .map(|(key, _)| Self::watch_key(chain, key.as_ref()))
             .collect();
         let existing = self
             .db
@@ -477,12 +493,12 @@ impl Store {
         Ok(out)
     }
 
-    /// Commits one block: its transfers, header and the cursor, the events
-    /// they cause and the confirmations the new height completes, in one batch.
-    /// Returns the events written, with their sequence numbers.
-    pub fn commit_block(&self, c: BlockCommit<'_>) -> Result<Vec<Event>, StoreError> {
+    /// The rows committing one block writes: its new transfers (a rescan
+    /// skips those already recorded), header and cursor, and the earlier
+    /// transfers the new height confirms. Nothing is written until
+    /// [`Store::write_rows`], with the events the caller decides they cause.
+    pub fn stage_block(&self, c: BlockCommit<'_>) -> Result<Rows<BlockChanges>, StoreError> {
         let mut batch = WriteBatch::default();
-        let mut events = Vec::new();
         let chain = c.chain;
         let headers = self.cf(CF_HEADERS);
         batch.put_cf(headers, height_key(chain, c.height), c.hash.bytes);
@@ -494,10 +510,12 @@ impl Store {
         batch.put_cf(self.cf(CF_META), cursor_key(chain), cursor);
 
         // Transfers mined earlier that are now deep enough.
-        if let Some(upto) = c.confirm_upto {
-            self.confirm_pending(&mut batch, &mut events, chain, c.network, upto, c.height)?;
-        }
+        let confirmed = match c.confirm_upto {
+            Some(upto) => self.confirm_pending(&mut batch, chain, upto)?,
+            None => Vec::new(),
+        };
 
+        let mut recorded = Vec::new();
         for mut t in c.transfers {
             let key = t.key();
             let tk = transfer_key(chain, c.height, &key);
@@ -517,48 +535,40 @@ impl Store {
                 tx_idx_key(chain, &key),
                 c.height.to_be_bytes(),
             );
-            let addr =
-                hex::decode(&t.address_key).map_err(|e| corrupt("transfer address key", e))?;
-            let mut ak = addr_prefix(chain, &addr);
+            let mut ak = addr_prefix(chain, t.address_key.as_bytes());
             key_suffix(&mut ak, c.height, &key);
             batch.put_cf(self.cf(CF_ADDR_IDX), ak, []);
-            events.push(Event::for_transfer(EventType::Detected, c.network, &t, 1));
-            if confirmed {
-                events.push(Event::for_transfer(EventType::Confirmed, c.network, &t, 1));
-            } else {
+            if !confirmed {
                 batch.put_cf(self.cf(CF_PENDING), &tk, []);
             }
+            recorded.push(t);
         }
-        self.write_with_events(batch, events)
+        Ok(Rows {
+            batch,
+            changes: BlockChanges {
+                confirmed,
+                recorded,
+            },
+        })
     }
 
-    /// Confirms the pending transfers of `chain` at or below `upto` (used
-    /// when the node's finalized mark moves without a new block).
-    pub fn confirm(
-        &self,
-        chain: &str,
-        network: &str,
-        upto: u64,
-        tip: u64,
-    ) -> Result<Vec<Event>, StoreError> {
+    /// The rows that confirm the pending transfers of `chain` at or below
+    /// `upto` (when the node's finalized mark moves without a new block);
+    /// the changes are the transfers confirmed.
+    pub fn stage_confirm(&self, chain: &str, upto: u64) -> Result<Rows<Vec<Transfer>>, StoreError> {
         let mut batch = WriteBatch::default();
-        let mut events = Vec::new();
-        self.confirm_pending(&mut batch, &mut events, chain, network, upto, tip)?;
-        if events.is_empty() {
-            return Ok(events);
-        }
-        self.write_with_events(batch, events)
+        let changes = self.confirm_pending(&mut batch, chain, upto)?;
+        Ok(Rows { batch, changes })
     }
 
+    /// Marks the pending transfers of `chain` at or below `upto` confirmed
+    /// in `batch`; returns them.
     fn confirm_pending(
         &self,
         batch: &mut WriteBatch,
-        events: &mut Vec<Event>,
         chain: &str,
-        network: &str,
         upto: u64,
-        tip: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<Transfer>, StoreError> {
         let prefix = chain_prefix(chain);
         let mut ro = ReadOptions::default();
         ro.set_iterate_upper_bound(height_key(chain, upto.saturating_add(1)));
@@ -567,6 +577,7 @@ impl Store {
             ro,
             IteratorMode::From(&prefix, rocksdb::Direction::Forward),
         );
+        let mut confirmed = Vec::new();
         for item in iter {
             let (k, _) = item?;
             let (height, key) = parse_suffix(&k[prefix.len()..])
@@ -579,25 +590,19 @@ impl Store {
             let mut t = decode_transfer(&v)?;
             t.status = TransferStatus::Confirmed;
             batch.put_cf(self.cf(CF_TRANSFERS), &tk, encode_transfer(&t));
-            events.push(Event::for_transfer(
-                EventType::Confirmed,
-                network,
-                &t,
-                confirmations(tip, height),
-            ));
+            confirmed.push(t);
         }
-        Ok(())
+        Ok(confirmed)
     }
 
-    /// Removes everything `chain` recorded above `ancestor` (or everything,
-    /// when `None`): transfers, indexes and headers, with a `payment.reorged`
-    /// event for each removed transfer. Returns the removed transfers.
-    pub fn rewind(
+    /// The rows that remove everything `chain` recorded above `ancestor`
+    /// (or everything, when `None`): transfers, indexes and headers, and
+    /// the cursor moved back. The changes are the removed transfers.
+    pub fn stage_rewind(
         &self,
         chain: &str,
-        network: &str,
         ancestor: Option<(u64, Hash32)>,
-    ) -> Result<(Vec<Transfer>, Vec<Event>), StoreError> {
+    ) -> Result<Rows<Vec<Transfer>>, StoreError> {
         let mut batch = WriteBatch::default();
         let from = ancestor.map(|(h, _)| h + 1).unwrap_or(0);
         let start = height_key(chain, from);
@@ -605,7 +610,6 @@ impl Store {
         let mut ro = ReadOptions::default();
         ro.set_iterate_upper_bound(prefix_end(&prefix));
         let mut removed = Vec::new();
-        let mut events = Vec::new();
         let iter = self.db.iterator_cf_opt(
             self.cf(CF_TRANSFERS),
             ro,
@@ -618,12 +622,9 @@ impl Store {
             batch.delete_cf(self.cf(CF_TRANSFERS), &k);
             batch.delete_cf(self.cf(CF_PENDING), &k);
             batch.delete_cf(self.cf(CF_TX_IDX), tx_idx_key(chain, &key));
-            let addr =
-                hex::decode(&t.address_key).map_err(|e| corrupt("transfer address key", e))?;
-            let mut ak = addr_prefix(chain, &addr);
+            let mut ak = addr_prefix(chain, t.address_key.as_bytes());
             key_suffix(&mut ak, t.block.height, &key);
             batch.delete_cf(self.cf(CF_ADDR_IDX), ak);
-            events.push(Event::for_transfer(EventType::Reorged, network, &t, 0));
             removed.push(t);
         }
         let mut ro = ReadOptions::default();
@@ -644,8 +645,20 @@ impl Store {
             }
             None => batch.delete_cf(self.cf(CF_META), cursor_key(chain)),
         }
-        let events = self.write_with_events(batch, events)?;
-        Ok((removed, events))
+        Ok(Rows {
+            batch,
+            changes: removed,
+        })
+    }
+
+    /// Writes staged rows and, in the same batch, `events` (given their
+    /// sequence numbers); returns the events as written.
+    pub fn write_rows<T>(
+        &self,
+        rows: Rows<T>,
+        events: Vec<Event>,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.write_with_events(rows.batch, events)
     }
 
     /// Writes `batch` with `events` appended to the outbox, each given the

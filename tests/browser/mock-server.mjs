@@ -7,7 +7,7 @@
 // Environment (all optional):
 //   PORT            port to listen on (8099)
 //   MOCK_ASSET      asset of the invoice (ETH)
-//   MOCK_NETWORK    network label (Anvil (local))
+//   MOCK_NETWORK    network label (Anvil)
 //   MOCK_AMOUNT     amount due, whole units (0.0123456789)
 //   MOCK_TTL        seconds until the invoice expires (900)
 //   MOCK_THEME      "dark" for a dark theme.css
@@ -43,7 +43,7 @@ const PORT = Number(process.env.PORT || 8099);
 const BASE = '/pay';
 const ID = 'inv_mock';
 const ASSET = process.env.MOCK_ASSET || 'ETH';
-const NETWORK = process.env.MOCK_NETWORK || 'Anvil (local)';
+const NETWORK = process.env.MOCK_NETWORK || 'Anvil';
 const DECIMALS = ASSET === 'BTC' ? 8 : ASSET === 'USDT' ? 6 : 18;
 const CONFIRM = Number(process.env.CONFIRM_BLOCKS || 3);
 const TTL = Number(process.env.MOCK_TTL || 900);

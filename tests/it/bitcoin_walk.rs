@@ -112,7 +112,7 @@ fn spends_of_outputs_received_before_are_found() {
                     index: input.previous_output.vout,
                     direction: paywatch::transfer::Direction::In,
                     address: format!("earlier-{i}"),
-                    address_key: String::new(),
+                    address_key: paywatch::address::AddressKey::Script(bitcoin::ScriptBuf::new()),
                     asset: paywatch::chain::bitcoin::btc_asset(),
                     amount: 1000u64.into(),
                     block: paywatch::transfer::BlockRef {

@@ -15,6 +15,7 @@ pub use node::{follow_new_heads, EvmNode};
 use super::skim::{read_with, Cx, Json};
 use super::{Block, DecodeError, Decoder, Matches, RawJson};
 use crate::address::evm::display;
+use crate::address::KeyKind;
 use crate::config::Token;
 use crate::transfer::{Asset, BlockRef, Direction, Hash32};
 use crate::watch::{Lookup, Matcher};
@@ -87,8 +88,14 @@ pub fn scan_block_with(
         .ok_or_else(|| malformed("timestamp is missing or not a quantity".into()))?;
     // Logs of other contracts are left unread; a malformed address is
     // read on, for the matcher to count.
-    let is_token =
-        |a: &str| address20(a).is_none_or(|a| assets.tokens.iter().any(|t| t.contract == a));
+    let is_token = |a: &str| {
+        address20(a).is_none_or(|a| {
+            assets
+                .tokens
+                .iter()
+                .any(|t| t.contract.as_bytes() == a.as_slice())
+        })
+    };
     let receipts: Vec<ReceiptJson> = read_with(
         json,
         raw.receipts.as_bytes(),
@@ -104,7 +111,13 @@ pub fn scan_block_with(
             block.transactions.len()
         )));
     }
-    let mut m = Matches::new(chain, BlockRef { height, hash, time }, watches, display);
+    let mut m = Matches::new(
+        chain,
+        BlockRef { height, hash, time },
+        watches,
+        display,
+        KeyKind::Evm,
+    );
 
     for (tx, receipt) in block.transactions.iter().zip(&receipts) {
         let Some(txid) = tx.hash.as_deref().and_then(|h| Hash32::from_hex(h).ok()) else {
@@ -160,7 +173,11 @@ pub fn scan_block_with(
                 m.skipped += 1;
                 continue;
             };
-            let Some(token) = assets.tokens.iter().find(|t| t.contract == contract) else {
+            let Some(token) = assets
+                .tokens
+                .iter()
+                .find(|t| t.contract.as_bytes() == contract.as_slice())
+            else {
                 continue;
             };
             if !log.topics.first().is_some_and(|t| is_transfer_topic(t)) {

@@ -16,6 +16,7 @@ use super::skim::{read_with, Cx, Json};
 use super::TRANSFER_TOPIC;
 use super::{Block, DecodeError, Decoder, Matches};
 use crate::address::tron::display;
+use crate::address::KeyKind;
 use crate::config::Token;
 use crate::transfer::{Asset, BlockRef, Hash32};
 use crate::watch::{Lookup, Matcher};
@@ -104,7 +105,7 @@ pub fn scan_block_with(
         hash,
         time: header.timestamp / 1000,
     };
-    let mut out = Matches::new(chain, block_ref, watches, display);
+    let mut out = Matches::new(chain, block_ref, watches, display, KeyKind::Tron);
 
     for tx in &block.transactions {
         let Some(txid) = tx.txid.as_deref().and_then(|t| Hash32::from_hex(t).ok()) else {
@@ -170,7 +171,10 @@ pub fn scan_block_with(
                 out.skipped += 1;
                 continue;
             };
-            let Some(token) = tokens.iter().find(|t| t.contract == contract) else {
+            let Some(token) = tokens
+                .iter()
+                .find(|t| t.contract.as_bytes() == contract.as_slice())
+            else {
                 continue;
             };
             let is_transfer = log.topics.first().is_some_and(|t| {
