@@ -242,18 +242,20 @@ async fn a_server_killed_and_restarted_during_delivery_loses_and_doubles_nothing
     );
     let d = Daemon::start(&config).await;
     d.watch(CHAIN, &address, "order-2").await;
-    // A block every 50 ms; the server is killed (SIGKILL) at the 40th and
-    // restarted on the same store at the 70th, while deliveries go on.
+    // A block every 50 ms; the server is killed (SIGKILL) at the 20th and
+    // restarted on the same store at the 90th, while deliveries go on. The
+    // outage (3.5 s at least) outlasts the sink's 2 s wait for an answer,
+    // so the publish in flight at the kill surely fails and is tried again.
     let mut down_at = None;
     for step in 0..100 {
         let len = chain.len();
         grow(&mut chain, len, 1, 0, &script);
         node.set_chain(0, &chain);
-        if step == 40 {
+        if step == 20 {
             down_at = Some(d.events().await.len());
             drop(server.take());
         }
-        if step == 70 {
+        if step == 90 {
             server = Some(start_nats(port, store.path()).await);
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
