@@ -3,10 +3,139 @@
 //! daemon over its HTTP API.
 
 use anyhow::{bail, Context};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// How often a followed rescan asks for the chain's status.
+const FOLLOW_EVERY: Duration = Duration::from_millis(250);
+/// Upload piece of `watch import`, the step its progress moves by.
+const UPLOAD_CHUNK: usize = 256 << 10;
+/// Without a terminal, the longest wait between two progress lines.
+const LINE_EVERY: Duration = Duration::from_secs(5);
+
+/// The progress of a long command, on stderr (stdout keeps the result): a
+/// bar on a terminal, otherwise a plain line at most every few seconds and
+/// when the step or the end is reached.
+#[derive(Clone)]
+struct Progress {
+    what: String,
+    unit: &'static str,
+    bar: Option<ProgressBar>,
+    /// The bar shows a spinner (a step with no measure) instead.
+    spinning: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// When the last plain line was written, and the note it carried.
+    last: std::sync::Arc<std::sync::Mutex<(Option<Instant>, String)>>,
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({percent}%, ETA {eta})")
+        .expect("the progress template is valid")
+        .progress_chars("=> ")
+}
+
+impl Progress {
+    fn new(what: String, unit: &'static str) -> Self {
+        let bar = std::io::stderr().is_terminal().then(|| {
+            ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+                .with_style(bar_style())
+                .with_prefix(what.clone())
+                .with_message(unit)
+        });
+        Progress {
+            what,
+            unit,
+            bar,
+            spinning: Default::default(),
+            last: Default::default(),
+        }
+    }
+
+    fn set(&self, pos: u64, len: u64) {
+        match &self.bar {
+            Some(b) => {
+                if self.spinning.swap(false, Ordering::Relaxed) {
+                    b.disable_steady_tick();
+                    b.set_style(bar_style());
+                    b.set_message(self.unit);
+                }
+                b.set_length(len);
+                b.set_position(pos);
+            }
+            None => {
+                let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+                let due = last.0.is_none_or(|t| t.elapsed() >= LINE_EVERY);
+                if due || pos == len {
+                    let tenths = match len {
+                        0 => 1000,
+                        _ => u128::from(pos.min(len)) * 1000 / u128::from(len),
+                    };
+                    eprintln!(
+                        "{}: {pos}/{len} {} ({}.{}%)",
+                        self.what,
+                        self.unit,
+                        tenths / 10,
+                        tenths % 10
+                    );
+                    last.0 = Some(Instant::now());
+                }
+            }
+        }
+    }
+
+    /// A passing remark shown with the progress; empty clears it.
+    fn note(&self, text: &str) {
+        match &self.bar {
+            Some(b) if text.is_empty() => b.set_message(self.unit),
+            Some(b) => b.set_message(format!("{} ({text})", self.unit)),
+            None => {
+                let mut last = self.last.lock().unwrap_or_else(|p| p.into_inner());
+                if last.1 != text {
+                    if !text.is_empty() {
+                        eprintln!("{}: {text}", self.what);
+                    }
+                    last.1 = text.to_string();
+                }
+            }
+        }
+    }
+
+    /// A step with no measure of its own: a spinner, or one line.
+    fn wait(&self, text: &str) {
+        match &self.bar {
+            Some(b) => {
+                self.spinning.store(true, Ordering::Relaxed);
+                b.set_style(
+                    ProgressStyle::with_template("{prefix} {spinner} {msg} ({elapsed})")
+                        .expect("the spinner template is valid"),
+                );
+                b.set_message(text.to_string());
+                b.enable_steady_tick(Duration::from_millis(120));
+            }
+            None => eprintln!("{}: {text}", self.what),
+        }
+    }
+
+    fn finish(&self, text: &str) {
+        match &self.bar {
+            Some(b) => {
+                b.disable_steady_tick();
+                b.finish_and_clear();
+                eprintln!("{}: {text}", self.what);
+            }
+            None => eprintln!("{}: {text}", self.what),
+        }
+    }
+
+    fn abandon(&self) {
+        if let Some(b) = &self.bar {
+            b.abandon();
+        }
+    }
+}
 
 /// A connection to a running daemon's API.
 pub struct Client {
@@ -60,8 +189,8 @@ impl Client {
         let s = self.get("/v1/status").await?;
         writeln!(
             out,
-            "{:<12} {:<8} {:<17} {:>10} {:>10} {:>6} {:>8}  ETA",
-            "CHAIN", "KIND", "STATE", "INDEXED", "NODE TIP", "LAG", "BLK/S"
+            "{:<12} {:<8} {:<17} {:>10} {:>10} {:>6} {:>7} {:>8}  ETA",
+            "CHAIN", "KIND", "STATE", "INDEXED", "NODE TIP", "LAG", "SYNCED", "BLK/S"
         )?;
         let opt = |v: &Value| v.as_u64().map_or("-".to_string(), |n| n.to_string());
         for c in s["chains"].as_array().into_iter().flatten() {
@@ -71,15 +200,19 @@ impl Client {
                 Some(lag) if lag > 0 && c["state"] == "syncing" => crate::status::eta(lag, rate),
                 _ => "-".to_string(),
             };
+            let synced = c["synced_percent"]
+                .as_f64()
+                .map_or("-".to_string(), |p| format!("{p:.1}%"));
             writeln!(
                 out,
-                "{:<12} {:<8} {:<17} {:>10} {:>10} {:>6} {:>8.1}  {}",
+                "{:<12} {:<8} {:<17} {:>10} {:>10} {:>6} {:>7} {:>8.1}  {}",
                 c["chain"].as_str().unwrap_or("?"),
                 c["kind"].as_str().unwrap_or("?"),
                 c["state"].as_str().unwrap_or("?"),
                 opt(&c["indexed_height"]),
                 opt(&c["node_tip"]),
                 opt(&c["lag"]),
+                synced,
                 rate,
                 eta,
             )?;
@@ -122,17 +255,45 @@ impl Client {
 
     /// Imports a CSV (`chain,address[,label]`, an optional header line) or
     /// NDJSON file; `chain` fills in rows that name none.
+    ///
+    /// The upload shows its progress on stderr, then that the daemon is
+    /// storing the watches (it checks them all before it stores any).
     pub async fn watch_import(&self, file: &Path, chain: Option<&str>) -> anyhow::Result<Value> {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read {}", file.display()))?;
         let body = to_ndjson(&text, chain).with_context(|| format!("{}", file.display()))?;
-        self.send(
-            self.http
-                .post(format!("{}/v1/watches:batch", self.base))
-                .header("content-type", "application/x-ndjson")
-                .body(body),
-        )
-        .await
+        let body = body.into_bytes();
+        let rows = body.iter().filter(|b| **b == b'\n').count();
+        let total = body.len() as u64;
+        let progress = Progress::new(format!("import {rows} watches"), "bytes");
+        progress.set(0, total);
+        let (shown, sent) = (progress.clone(), std::sync::Arc::new(AtomicU64::new(0)));
+        let chunks: Vec<Vec<u8>> = body.chunks(UPLOAD_CHUNK).map(<[u8]>::to_vec).collect();
+        let upload = futures_util::stream::iter(chunks.into_iter().map(move |c| {
+            let done = sent.fetch_add(c.len() as u64, Ordering::Relaxed) + c.len() as u64;
+            shown.set(done, total);
+            if done == total {
+                shown.wait("sent; the daemon is checking and storing them");
+            }
+            Ok::<_, std::io::Error>(c)
+        }));
+        let answer = self
+            .send(
+                self.http
+                    .post(format!("{}/v1/watches:batch", self.base))
+                    .header("content-type", "application/x-ndjson")
+                    .header("content-length", total)
+                    .body(reqwest::Body::wrap_stream(upload)),
+            )
+            .await;
+        match &answer {
+            Ok(a) => progress.finish(&format!(
+                "{} created, {} already watched",
+                a["created"], a["existing"]
+            )),
+            Err(_) => progress.abandon(),
+        }
+        answer
     }
 
     /// Creates an invoice (`POST /v1/invoices`); `body` is the request as
@@ -175,6 +336,66 @@ impl Client {
                 .json(&json!({ "from": from })),
         )
         .await
+    }
+
+    /// Starts a rescan, prints the daemon's answer to `out`, then follows it
+    /// on stderr until `chain` has indexed up to the node's tip again.
+    /// Leaving early (Ctrl-C) leaves the rescan running in the daemon.
+    pub async fn rescan_follow(
+        &self,
+        chain: &str,
+        from: u64,
+        out: &mut impl Write,
+    ) -> anyhow::Result<()> {
+        let before = self.chain_status(chain).await?["rescans"].as_u64();
+        let answer = self.rescan(chain, from).await?;
+        writeln!(out, "{answer}")?;
+        out.flush()?;
+        // A daemon that does not count rescans cannot be followed.
+        let Some(before) = before else {
+            return Ok(());
+        };
+        let progress = Progress::new(format!("rescan {chain} from {from}"), "blocks");
+        progress.wait("waiting for the scanner to start it");
+        loop {
+            let s = self.chain_status(chain).await?;
+            if s["rescans"].as_u64().unwrap_or(0) > before {
+                break;
+            }
+            tokio::time::sleep(FOLLOW_EVERY).await;
+        }
+        loop {
+            let s = self.chain_status(chain).await?;
+            let indexed = s["indexed_height"].as_u64();
+            if let Some(tip) = s["node_tip"].as_u64() {
+                let len = tip.saturating_add(1).saturating_sub(from);
+                let pos = indexed.map_or(0, |h| h.saturating_add(1).saturating_sub(from));
+                progress.set(pos.min(len), len);
+                if indexed.is_some_and(|h| h >= tip) {
+                    progress.finish(&format!("indexed up to {tip} again"));
+                    return Ok(());
+                }
+            }
+            match (s["state"].as_str(), s["last_error"].as_str()) {
+                (Some(state @ ("node_unreachable" | "degraded")), e) => {
+                    progress.note(&format!("{state}: {}", e.unwrap_or("no details")))
+                }
+                _ => progress.note(""),
+            }
+            tokio::time::sleep(FOLLOW_EVERY).await;
+        }
+    }
+
+    /// One chain's entry of `/v1/status`.
+    async fn chain_status(&self, chain: &str) -> anyhow::Result<Value> {
+        let s = self.get("/v1/status").await?;
+        s["chains"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["chain"] == chain)
+            .cloned()
+            .with_context(|| format!("the daemon has no chain `{chain}`"))
     }
 
     /// Prints events after `after` as NDJSON; with `follow`, keeps waiting
@@ -260,14 +481,14 @@ fn invoice_id(id: &str) -> anyhow::Result<&str> {
 pub fn print_invoices(list: &Value, out: &mut impl Write) -> anyhow::Result<()> {
     writeln!(
         out,
-        "{:<28} {:<8} {:<6} {:>16} {:>16} {:<10} ORDER",
+        "{:<32} {:<8} {:<6} {:>16} {:>16} {:<10} ORDER",
         "ID", "CHAIN", "ASSET", "DUE", "PAID", "STATUS"
     )?;
     let text = |v: &Value| v.as_str().unwrap_or("-").to_string();
     for i in list["invoices"].as_array().into_iter().flatten() {
         writeln!(
             out,
-            "{:<28} {:<8} {:<6} {:>16} {:>16} {:<10} {}",
+            "{:<32} {:<8} {:<6} {:>16} {:>16} {:<10} {}",
             text(&i["id"]),
             text(&i["chain"]),
             text(&i["asset"]["symbol"]),

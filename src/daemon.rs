@@ -130,6 +130,7 @@ pub async fn run_with_listener(
             chain.kind_name(),
             chain.network_name(),
             chain.confirmations,
+            chain.start_height,
         ));
         let settings = ScanSettings {
             finality: Finality::Depth,

@@ -80,7 +80,10 @@ enum Command {
     Plugin(PluginCommand),
     /// Scan a chain again from a height, to find payments to addresses that
     /// were added after their blocks were scanned. Transfers already recorded
-    /// are not reported twice.
+    /// are not reported twice. Prints the daemon's answer, then follows the
+    /// rescan on stderr (a bar on a terminal, a line every few seconds
+    /// otherwise) until the chain is back at the node's tip; Ctrl-C stops
+    /// following, not the rescan.
     ///
     /// Example: paywatch rescan --chain btc --from 866000
     Rescan {
@@ -88,6 +91,9 @@ enum Command {
         chain: String,
         #[arg(long)]
         from: u64,
+        /// Return once the daemon has the request, without following it.
+        #[arg(long)]
+        detach: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -119,7 +125,7 @@ enum WatchCommand {
         target: Target,
     },
     /// Watch every address of a CSV (`chain,address[,label]`, optional header)
-    /// or NDJSON file, all or nothing.
+    /// or NDJSON file, all or nothing. The upload's progress goes to stderr.
     ///
     /// Example: paywatch watch import addresses.csv --chain btc
     Import {
@@ -429,10 +435,19 @@ fn main() -> ExitCode {
         Command::Rescan {
             chain,
             from,
+            detach: true,
             target,
         } => client_command(target, |c| async move {
             println!("{}", c.rescan(&chain, from).await?);
             Ok(())
+        }),
+        Command::Rescan {
+            chain,
+            from,
+            detach: false,
+            target,
+        } => client_command(target, |c| async move {
+            c.rescan_follow(&chain, from, &mut std::io::stdout()).await
         }),
         Command::Events(EventsCommand::Tail {
             after,

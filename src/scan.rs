@@ -354,6 +354,7 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
             None => None,
         };
         tokio::task::block_in_place(|| self.store.rewind_cursor(&chain, to))?;
+        self.status.rescans.fetch_add(1, Ordering::Relaxed);
         match to {
             Some((h, _)) => self.status.committed(h),
             None => self.status.indexed.store(UNKNOWN, Ordering::Relaxed),

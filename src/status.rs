@@ -24,9 +24,13 @@ pub struct ChainStatus {
     pub kind: &'static str,
     pub network: String,
     pub confirmations: u64,
+    /// The first height the chain is scanned from.
+    pub start_height: u64,
     pub(crate) node_tip: AtomicU64,
     pub(crate) indexed: AtomicU64,
     pub(crate) skipped: AtomicU64,
+    /// Rescans started since the daemon started.
+    pub(crate) rescans: AtomicU64,
     inner: Mutex<StatusInner>,
 }
 
@@ -46,11 +50,33 @@ pub struct StatusView {
     pub node_tip: Option<u64>,
     pub indexed_height: Option<u64>,
     pub lag: Option<u64>,
+    /// Share of the blocks from `start_height` to the node's tip that are
+    /// indexed, in percent with one decimal; `None` before both are known.
+    pub synced_percent: Option<f64>,
+    pub start_height: u64,
     pub blocks_per_second: f64,
     pub confirmations: u64,
     /// Malformed transactions or logs skipped since start.
     pub decode_skipped: u64,
+    /// Rescans started since the daemon started (`POST
+    /// /v1/chains/{chain}/rescan`); a client sees its rescan begin when
+    /// this grows.
+    pub rescans: u64,
     pub last_error: Option<String>,
+}
+
+/// How much of `start..=tip` is indexed when `indexed` is the newest
+/// committed height, in percent with one decimal, rounded down so that
+/// 100 means all of it.
+pub fn synced_percent(start: u64, indexed: Option<u64>, tip: u64) -> f64 {
+    let Some(total) = tip.saturating_add(1).checked_sub(start).filter(|t| *t > 0) else {
+        return 100.0;
+    };
+    let done = indexed
+        .map_or(0, |h| h.saturating_add(1).saturating_sub(start))
+        .min(total);
+    let tenths = (u128::from(done) * 1000 / u128::from(total)) as f64;
+    tenths / 10.0
 }
 
 /// A height not known yet.
@@ -73,15 +99,23 @@ pub fn eta(remaining: u64, blocks_per_second: f64) -> String {
 }
 
 impl ChainStatus {
-    pub fn new(name: &str, kind: &'static str, network: &str, confirmations: u64) -> Self {
+    pub fn new(
+        name: &str,
+        kind: &'static str,
+        network: &str,
+        confirmations: u64,
+        start_height: u64,
+    ) -> Self {
         ChainStatus {
             name: name.to_string(),
             kind,
             network: network.to_string(),
             confirmations,
+            start_height,
             node_tip: AtomicU64::new(UNKNOWN),
             indexed: AtomicU64::new(UNKNOWN),
             skipped: AtomicU64::new(0),
+            rescans: AtomicU64::new(0),
             inner: Mutex::new(StatusInner {
                 state: ScanState::Starting,
                 last_error: None,
@@ -156,9 +190,12 @@ impl ChainStatus {
             node_tip: tip,
             indexed_height: indexed,
             lag: tip.map(|t| t.saturating_sub(indexed.unwrap_or(0))),
+            synced_percent: tip.map(|t| synced_percent(self.start_height, indexed, t)),
+            start_height: self.start_height,
             blocks_per_second: (rate * 100.0).round() / 100.0,
             confirmations: self.confirmations,
             decode_skipped: self.skipped.load(Ordering::Relaxed),
+            rescans: self.rescans.load(Ordering::Relaxed),
             last_error: g.last_error.clone(),
         }
     }
@@ -166,7 +203,22 @@ impl ChainStatus {
 
 #[cfg(test)]
 mod tests {
-    use super::eta;
+    use super::{eta, synced_percent};
+
+    #[test]
+    fn sync_progress_counts_the_blocks_from_the_start_height() {
+        // Blocks 100..=199 to scan, 100..=149 done.
+        assert_eq!(synced_percent(100, Some(149), 199), 50.0);
+        assert_eq!(synced_percent(100, None, 199), 0.0);
+        assert_eq!(synced_percent(100, Some(199), 199), 100.0);
+        // One block short of 100 000 is not shown as done.
+        assert_eq!(synced_percent(0, Some(99_998), 99_999), 99.9);
+        // A node behind the start height, or an index past a tip read
+        // earlier, is all there is to do.
+        assert_eq!(synced_percent(500, None, 10), 100.0);
+        assert_eq!(synced_percent(0, Some(300), 200), 100.0);
+        assert_eq!(synced_percent(0, Some(u64::MAX - 1), u64::MAX - 1), 100.0);
+    }
 
     #[test]
     fn sync_eta_is_written_for_people() {

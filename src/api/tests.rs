@@ -24,7 +24,7 @@ fn api(keys: bool) -> Api {
         ApiChain {
             format: AddressFormat::Evm,
             matcher,
-            status: Arc::new(ChainStatus::new("eth", "evm", "mainnet", 12)),
+            status: Arc::new(ChainStatus::new("eth", "evm", "mainnet", 12, 0)),
             rescan,
         },
     )]);

@@ -62,6 +62,11 @@ async fn client_commands_against_a_running_daemon() {
     .unwrap();
     assert!(ok, "{err}");
     assert!(out.contains("\"created\":2"), "{out}");
+    // Progress goes to stderr, as plain lines when it is not a terminal.
+    assert!(
+        err.contains("import 2 watches: 2 created, 0 already watched") && !err.contains('\x1b'),
+        "{err}"
+    );
 
     // A payment to the imported address is found.
     let pay = spend(
@@ -95,6 +100,9 @@ async fn client_commands_against_a_running_daemon() {
         .find(|l| l.starts_with("btc"))
         .unwrap_or_else(|| panic!("{out}"));
     assert!(row.contains("following") && row.contains(" 3 "), "{out}");
+    // Blocks 0 to 3, all indexed.
+    assert!(row.contains(" 100.0% "), "{out}");
+    assert!(out.lines().next().unwrap().contains(" SYNCED "), "{out}");
 
     let (ok, out, err) = tokio::task::spawn_blocking({
         let url = url.clone();
@@ -203,6 +211,11 @@ async fn rescan_finds_payments_to_an_address_added_later_once() {
     .unwrap();
     assert!(ok, "{err}");
     assert!(out.contains("\"from\":3"), "{out}");
+    // The command follows the rescan back to the tip, on stderr.
+    assert!(
+        err.contains("rescan btc from 3: indexed up to 29 again"),
+        "{err}"
+    );
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     while d.events().await.len() < 4 {
         assert!(
