@@ -66,6 +66,21 @@ fn every_shipped_example_config_passes_check_config() {
     std::fs::write(dir.path().join("webhook.secret"), "demo-secret-0123456789").unwrap();
     let demo_path = dir.path().join("demo.toml");
     std::fs::write(&demo_path, demo).unwrap();
+    // demo-shop.toml is the one scripts/demo-shop.sh fills in.
+    let shop = std::fs::read_to_string(repo.join("config/demo-shop.toml"))
+        .unwrap()
+        .replace("@API_LISTEN@", "127.0.0.1:8480")
+        .replace("@ANVIL_URL@", "http://127.0.0.1:8545")
+        .replace(
+            "@TOKEN_ADDRESS@",
+            "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+        );
+    assert!(
+        !shop.lines().any(|l| !l.starts_with('#') && l.contains('@')),
+        "a placeholder is left: {shop}"
+    );
+    let shop_path = dir.path().join("demo-shop.toml");
+    std::fs::write(&shop_path, shop).unwrap();
     // Where bitcoind is running, its cookie is there and nothing is said.
     let unless_there = |cookie: &str, line| (!repo.join(cookie).is_file()).then_some(line);
     for (path, warns) in [
@@ -78,6 +93,7 @@ fn every_shipped_example_config_passes_check_config() {
             unless_there(".regtest/node/regtest/.cookie", 13),
         ),
         (demo_path, None),
+        (shop_path, None),
     ] {
         let out = Command::new(BIN)
             .arg("check-config")

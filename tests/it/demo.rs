@@ -1,8 +1,10 @@
-//! The README's first command, `bash scripts/demo.sh`, runs to the end: both
-//! payments reach the demo's webhook receiver as detected and confirmed
-//! events with good signatures, and the demo leaves nothing behind. It uses
-//! the binary under test (`PAYWATCH_BIN`), so it never runs cargo on this
-//! crate from inside `cargo test`.
+//! The README's demo commands run to the end and leave nothing behind.
+//! `bash scripts/demo.sh`: both payments reach the demo's webhook receiver
+//! as detected and confirmed events with good signatures.
+//! `bash scripts/demo-shop.sh`: a token invoice is paid in two parts and an
+//! ETH invoice in full, each followed to confirmed. Both use the binary
+//! under test (`PAYWATCH_BIN`), so they never run cargo on this crate from
+//! inside `cargo test`.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -49,27 +51,31 @@ fn kill_group(pid: u32, signal: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-#[test]
-fn demo_script_delivers_both_payments_detected_and_confirmed() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if !anvil_installed(repo) {
-        return;
-    }
-    // The demo's temporary folder goes here, so that its removal shows.
-    let tmp = tempfile::tempdir().unwrap();
+/// What a demo printed: its stdout, and stdout with stderr for failure
+/// messages.
+struct DemoRun {
+    stdout: String,
+    output: String,
+}
+
+/// Runs `bash {script}` in the repository with the binary under test, its
+/// temporary folder in `tmp` and `env` added; fails unless the demo exits 0
+/// within `TIMEOUT`, leaving no process running and nothing in `tmp`.
+fn run_demo(repo: &Path, script: &str, tmp: &Path, env: &[(&str, &str)]) -> DemoRun {
     let mut child = Command::new("bash")
-        .arg("scripts/demo.sh")
+        .arg(script)
         .current_dir(repo)
         .env("PAYWATCH_BIN", env!("CARGO_BIN_EXE_paywatch"))
-        .env("TMPDIR", tmp.path())
+        .env("TMPDIR", tmp)
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         // A group of its own, so a timeout stops anvil, paywatch and the
-        // receiver too.
+        // rest too.
         .process_group(0)
         .spawn()
-        .expect("run bash scripts/demo.sh");
+        .unwrap_or_else(|e| panic!("run bash {script}: {e}"));
     let stdout = collect(child.stdout.take().expect("stdout is piped"));
     let stderr = collect(child.stderr.take().expect("stderr is piped"));
 
@@ -91,9 +97,30 @@ fn demo_script_delivers_both_payments_detected_and_confirmed() {
     let (stdout, stderr) = (stdout.join().unwrap(), stderr.join().unwrap());
     let output = format!("--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}");
     let Some(status) = status else {
-        panic!("the demo did not finish within {TIMEOUT:?}\n{output}");
+        panic!("{script} did not finish within {TIMEOUT:?}\n{output}");
     };
-    assert!(status.success(), "the demo failed: {status}\n{output}");
+    assert!(status.success(), "{script} failed: {status}\n{output}");
+    assert!(
+        !kill_group(child.id(), "0"),
+        "{script} left processes running\n{output}"
+    );
+    let left: Vec<_> = std::fs::read_dir(tmp)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(left.is_empty(), "{script} left {left:?} behind\n{output}");
+    DemoRun { stdout, output }
+}
+
+#[test]
+fn demo_script_delivers_both_payments_detected_and_confirmed() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !anvil_installed(repo) {
+        return;
+    }
+    // The demo's temporary folder goes here, so that its removal shows.
+    let tmp = tempfile::tempdir().unwrap();
+    let DemoRun { stdout, output } = run_demo(repo, "scripts/demo.sh", tmp.path(), &[]);
 
     // One receiver line per event and payment: "payment.detected  eth
     // 0x…  1.25 ETH  (order-1001)  signature ok".
@@ -111,13 +138,89 @@ fn demo_script_delivers_both_payments_detected_and_confirmed() {
         !stdout.contains("rejected"),
         "the receiver refused a request\n{output}"
     );
-    assert!(
-        !kill_group(child.id(), "0"),
-        "the demo left processes running\n{output}"
+}
+
+#[test]
+fn shop_demo_pays_a_token_invoice_partly_then_fully() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !anvil_installed(repo) {
+        return;
+    }
+    // The demo's temporary folder goes here, so that its removal shows.
+    let tmp = tempfile::tempdir().unwrap();
+    let DemoRun { stdout, output } = run_demo(
+        repo,
+        "scripts/demo-shop.sh",
+        tmp.path(),
+        &[("PAYWATCH_DEMO_SCREENSHOTS", "0")],
     );
-    let left: Vec<_> = std::fs::read_dir(tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert!(left.is_empty(), "the demo left {left:?} behind\n{output}");
+    // The number of the first line that starts with `text`, indent aside.
+    let at = |text: &str| {
+        stdout
+            .lines()
+            .position(|l| l.trim_start().starts_with(text))
+            .unwrap_or_else(|| panic!("no line starting with {text:?}\n{output}"))
+    };
+
+    // Both invoices, each with its address, exact amount and checkout page.
+    at("==> creating invoice 1001 for 25 PWT");
+    at("==> creating invoice 1002 for 0.05 ETH");
+    for line in [
+        "pay       exactly 25 PWT to 0x",
+        "pay       exactly 0.05 ETH to 0x",
+    ] {
+        at(line);
+    }
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.trim_start().starts_with("checkout  http://127.0.0.1:"))
+            .count(),
+        2,
+        "a checkout URL per invoice\n{output}"
+    );
+    at("==> skipping the screenshots (PAYWATCH_DEMO_SCREENSHOTS=0)");
+
+    // The token invoice: 40 % paid, as the API and the checkout page say;
+    // then the rest; then the chain's confirmations.
+    let underpaid = at("invoice 1001: underpaid, 10 of 25 PWT paid in 1 payment");
+    let page = at("status underpaid: 10 PWT paid, 15 PWT still due");
+    let paid = at("invoice 1001: paid, 25 of 25 PWT paid in 2 payments");
+    let confirmed = at("invoice 1001: confirmed, 25 of 25 PWT paid in 2 payments (2 confirmed)");
+    assert!(
+        underpaid < page && page < paid && paid < confirmed,
+        "the token invoice went underpaid, paid, confirmed out of order\n{output}"
+    );
+    // The ETH invoice, in full.
+    let eth_paid = at("invoice 1002: paid, 0.05 of 0.05 ETH paid in 1 payment");
+    let eth_confirmed =
+        at("invoice 1002: confirmed, 0.05 of 0.05 ETH paid in 1 payment (1 confirmed)");
+    assert!(eth_paid < eth_confirmed, "{output}");
+
+    // The invoice events from the feed, in order.
+    let event = |kind: &str, order: &str| {
+        stdout
+            .lines()
+            .position(|l| {
+                l.trim_start().starts_with(&format!("{kind} "))
+                    && l.contains(&format!(" order {order} "))
+            })
+            .unwrap_or_else(|| panic!("no {kind} event for order {order}\n{output}"))
+    };
+    let events = [
+        event("invoice.underpaid", "1001"),
+        event("invoice.paid", "1001"),
+        event("invoice.confirmed", "1001"),
+        event("invoice.paid", "1002"),
+        event("invoice.confirmed", "1002"),
+    ];
+    assert!(
+        events.windows(2).all(|w| w[0] < w[1]),
+        "the invoice events are out of order\n{output}"
+    );
+    assert!(
+        events[0] > eth_confirmed,
+        "the events are shown at the end\n{output}"
+    );
+    at("Done in ");
 }
