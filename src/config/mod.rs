@@ -18,7 +18,7 @@ pub use api::{token_digest, ApiConfig, ApiKey, KeyScope, DEFAULT_LISTEN};
 pub use chain::{
     BitcoinConfig, ChainConfig, ChainKind, EvmConfig, MempoolConfig, RpcAuth, Token, TronConfig,
 };
-pub use checkout::{CheckoutConfig, RateConfig, RateSourceConfig, RateSourceKind, Theme};
+pub use checkout::{CheckoutConfig, Explorer, RateConfig, RateSourceConfig, RateSourceKind, Theme};
 pub use delivery::{PluginConfig, PluginLimits, RetryPolicy, SinkConfig, SinkKind};
 pub use epusdt::EpusdtConfig;
 pub use invoices::{InvoiceConfig, InvoiceSource};

@@ -225,6 +225,15 @@ function pickLang(req, url) {
   return al.trim().startsWith('zh') ? 'zh' : 'en';
 }
 
+// The page's texts as the daemon sends them: the built-in ones
+// (assets/text.json) with MOCK_TEXT's wording over them.
+function pageTexts() {
+  const texts = JSON.parse(fs.readFileSync(path.join(ASSETS, 'text.json'), 'utf8'));
+  const over = process.env.MOCK_TEXT ? JSON.parse(process.env.MOCK_TEXT) : {};
+  for (const [lang, words] of Object.entries(over)) texts[lang] = { ...(texts[lang] || {}), ...words };
+  return texts;
+}
+
 function page(req, url) {
   const lang = pickLang(req, url);
   const pub = publicInvoice();
@@ -234,7 +243,7 @@ function page(req, url) {
     status_url: `${BASE}/${ID}/status`,
     qr_url: `${BASE}/${ID}/qr.svg`,
     shop: { name: 'Example Shop', logo_url: process.env.MOCK_LOGO === 'none' ? null : `${BASE}/assets/logo` },
-    text: process.env.MOCK_TEXT ? JSON.parse(process.env.MOCK_TEXT) : {},
+    text: pageTexts(),
     invoice: pub,
   };
   const noscript = `<p>Send <strong>${escapeHtml(pub.remaining)} ${escapeHtml(pub.asset)}</strong> ` +

@@ -1,8 +1,12 @@
 //! The hosted checkout page: public while the API needs a key, strict
 //! headers, nothing of the invoice beyond its public fields, the buyer's
 //! language, a status that wakes on payment and asks the wallet for what is
-//! still due; and, in a real Chromium, a buyer paying an ETH invoice on
-//! Anvil in two parts and watching the page follow it to "confirmed".
+//! still due, "n of N confirmations" and explorer links, the fiat price of
+//! an invoice priced in fiat, the real amount and status without
+//! JavaScript, a styled 404; and, in a real Chromium, a buyer paying an ETH
+//! invoice on Anvil in two parts and watching the page follow it to
+//! "confirmed", switching the QR code to the address alone, and the same
+//! page with JavaScript off.
 
 use crate::common;
 
@@ -68,9 +72,12 @@ async fn the_checkout_page_is_public_and_follows_the_payment() {
     extend(&mut chain, 1, 2, 0);
     let node = ReplayNode::start(1, &chain).await;
     let dir = tempfile::tempdir().unwrap();
+    let chain_toml = node.chain_toml(CHAIN, "regtest", 1, 2)
+        + "explorer_tx_url = \"https://blocks.example/tx/{txid}\"\n\
+           explorer_address_url = \"https://blocks.example/address/{address}\"\n";
     let config = keyed_config(
         dir.path(),
-        &[node.chain_toml(CHAIN, "regtest", 1, 2)],
+        &[chain_toml],
         &format!(
             "[chain.invoices]\nxpub = \"{}\"\n\n[checkout]\npath = \"/shop/pay\"\n\
              public_url = \"https://pay.example\"\nshop_name = \"Example <Shop>\"\n\
@@ -184,6 +191,16 @@ async fn the_checkout_page_is_public_and_follows_the_payment() {
     assert_eq!(status["network"], "Bitcoin regtest");
     assert_eq!(status["remaining"], "0.001");
     assert_eq!(status["redirect_url"], Value::Null, "only once confirmed");
+    assert_eq!(status["pricing"], Value::Null, "priced in BTC");
+    assert_eq!(
+        status["qr_default"], "uri",
+        "BIP-21 is what Bitcoin wallets scan"
+    );
+    let address = inv["address"].as_str().unwrap().to_string();
+    assert_eq!(
+        status["address_explorer_url"],
+        format!("https://blocks.example/address/{address}").as_str()
+    );
     assert!(status.get("metadata").is_none() && !status.to_string().contains("buyer@"));
     let version = status["version"].as_str().unwrap().to_string();
 
@@ -217,6 +234,24 @@ async fn the_checkout_page_is_public_and_follows_the_payment() {
         "{v}"
     );
     assert_ne!(v["version"], version.as_str());
+    // The payment: 1 of the chain's 2 confirmations, linked to the explorer.
+    let first_txid = v["payments"][0]["txid"].as_str().unwrap().to_string();
+    assert_eq!(v["payments"][0]["confirmations"], 1, "{v}");
+    assert_eq!(v["payments"][0]["confirmations_required"], 2, "{v}");
+    assert_eq!(
+        v["payments"][0]["explorer_url"],
+        format!("https://blocks.example/tx/{first_txid}").as_str()
+    );
+    let html = get(&d, &format!("/shop/pay/{id}"), Some("en")).await;
+    let html = html.text().await.unwrap();
+    assert!(html.contains(">1 of 2 confirmations<"), "{html}");
+    assert!(html.contains(&format!(
+        "href=\"https://blocks.example/tx/{first_txid}\" target=\"_blank\" rel=\"noopener noreferrer\""
+    )));
+    assert!(
+        html.contains(">0.0005</span> <span class=\"pw-amount-asset\">BTC<"),
+        "still due"
+    );
     // The QR code follows the amount still due.
     let qr_now = get(&d, &format!("/shop/pay/{id}/qr.svg"), None)
         .await
@@ -225,6 +260,30 @@ async fn the_checkout_page_is_public_and_follows_the_payment() {
         .unwrap();
     let first = qr_text(&inv["payment_uri"]);
     assert_ne!(qr_now, first, "the QR code still asks for the full amount");
+    assert_eq!(qr_now, qr_text(&v["payment_uri"]));
+    // "Address only": the same QR route holds the bare address.
+    let qr_address = get(
+        &d,
+        &format!("/shop/pay/{id}/qr.svg?address_only=true"),
+        None,
+    )
+    .await;
+    assert_eq!(qr_address.status(), 200);
+    assert_eq!(
+        qr_address.text().await.unwrap(),
+        qr_text(&json!(address)),
+        "the address-only QR code holds something else"
+    );
+    let bad = get(&d, &format!("/shop/pay/{id}/qr.svg?address_only=yes"), None).await;
+    assert_eq!(bad.status(), 400);
+    let bad: Value = bad.json().await.unwrap();
+    assert!(
+        bad["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`address_only` must be true or false, not `yes`"),
+        "{bad}"
+    );
 
     // The rest arrives, then confirmations: the redirect is offered.
     pay(&mut chain, script, 50_000, 2);
@@ -241,11 +300,61 @@ async fn the_checkout_page_is_public_and_follows_the_payment() {
     assert_eq!(done["status"], "confirmed");
     assert_eq!(done["redirect_url"], "https://shop.example/thanks/42");
     assert_eq!(done["payments"].as_array().unwrap().len(), 2);
+    assert!(
+        done["payments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["confirmed"] == true && p["confirmations"].is_null()),
+        "{done}"
+    );
+
+    // Without JavaScript the confirmed invoice shows what was paid, not
+    // "0 BTC": the server writes amount, status and payments into the page.
+    let page = get(&d, &format!("/shop/pay/{id}"), Some("en")).await;
+    let page = page.text().await.unwrap();
+    let noscript = &page[page.find("<noscript>").unwrap()..page.find("</noscript>").unwrap()];
+    assert!(
+        noscript.contains(">0.001</span> <span class=\"pw-amount-asset\">BTC<"),
+        "{noscript}"
+    );
+    assert!(!noscript.contains(">0</span>"), "{noscript}");
+    assert!(noscript.contains("data-status=\"confirmed\">Payment confirmed<"));
+    assert!(noscript.contains(&address));
+    assert!(noscript.contains("Return to the shop now"));
+    for p in done["payments"].as_array().unwrap() {
+        let txid = p["txid"].as_str().unwrap();
+        assert!(
+            noscript.contains(&format!("https://blocks.example/tx/{txid}")),
+            "{noscript}"
+        );
+    }
+    assert_eq!(
+        noscript.matches(">Confirmed</span>").count(),
+        2,
+        "{noscript}"
+    );
 
     // Unknown invoices, other methods, the API behind the page's prefix.
     let missing = get(&d, "/shop/pay/inv_0000000000000000000000000000", Some("zh")).await;
     assert_eq!(missing.status(), 404);
-    assert!(missing.text().await.unwrap().contains("找不到"));
+    let missing = missing.text().await.unwrap();
+    assert!(missing.contains("未找到此付款请求"), "{missing}");
+    assert!(
+        missing.contains("/shop/pay/assets/checkout.css") && missing.contains("pw-card"),
+        "the 404 page does not have the page's look: {missing}"
+    );
+    for weird in [
+        "inv_%3Cscript%3Ealert(1)%3C%2Fscript%3E",
+        "inv_..%2F..%2Fetc",
+        "%F0%9F%92%B8",
+    ] {
+        let r = get(&d, &format!("/shop/pay/{weird}"), Some("en")).await;
+        assert_eq!(r.status(), 404, "{weird}");
+        let body = r.text().await.unwrap();
+        assert!(body.contains("Invoice not found"), "{body}");
+        assert!(!body.contains("script") && !body.contains("etc"), "{body}");
+    }
     assert_eq!(get(&d, "/shop/pay/nope/status", None).await.status(), 404);
     let post = reqwest::Client::new()
         .post(format!("{}/shop/pay/{id}", d.url))
@@ -261,9 +370,87 @@ async fn the_checkout_page_is_public_and_follows_the_payment() {
     d.stop().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fiat_priced_invoice_shows_its_price_and_rate_to_the_buyer() {
+    let mut chain = Vec::new();
+    extend(&mut chain, 1, 2, 0);
+    let node = ReplayNode::start(1, &chain).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = keyed_config(
+        dir.path(),
+        &[node.chain_toml(CHAIN, "regtest", 1, 2)],
+        &format!(
+            "[chain.invoices]\nxpub = \"{}\"\n\n[[rate]]\npair = \"BTC/CNY\"\nfixed = \"700000\"\n",
+            bip84_vpub()
+        ),
+    );
+    let d = start_keyed(&config).await;
+    d.wait_indexed(CHAIN, 2).await;
+    let (code, priced) = api(
+        &d,
+        "/v1/invoices",
+        Some(json!({"chain": CHAIN, "asset": "BTC", "price": "199", "currency": "cny", "order_id": "fiat-1"})),
+    )
+    .await;
+    assert_eq!(code, 201, "{priced}");
+    let id = priced["id"].as_str().unwrap();
+    let status: Value = get(&d, &format!("/pay/{id}/status"), None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        status["pricing"],
+        json!({"price": "199", "currency": "CNY", "price_text": "¥199.00 CNY", "rate": "700000",
+               "rate_as_of": priced["pricing"]["rate_as_of"]}),
+        "the price, its rate and time; never the rate's sources"
+    );
+    // The price beside the amount, in the buyer's language, JavaScript or not.
+    for (lang, rate) in [
+        ("en", "1 BTC = 700000 CNY · rate of "),
+        ("zh-CN", "汇率 1 BTC = 700000 CNY（"),
+    ] {
+        let html = get(&d, &format!("/pay/{id}"), Some(lang))
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            html.contains("<p class=\"pw-fiat\" data-testid=\"fiat\">¥199.00 CNY</p>"),
+            "{html}"
+        );
+        assert!(html.contains(rate), "{lang}: {html}");
+        assert!(html.contains(priced["amount_due"].as_str().unwrap()));
+    }
+    // An invoice priced in the asset has no fiat line.
+    let (_, plain) = api(
+        &d,
+        "/v1/invoices",
+        Some(json!({"chain": CHAIN, "asset": "BTC", "amount": "0.001", "order_id": "plain-1"})),
+    )
+    .await;
+    let html = get(&d, &format!("/pay/{}", plain["id"].as_str().unwrap()), None)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!html.contains("CNY") && !html.contains("¥"), "{html}");
+    d.stop().await;
+}
+
 /// The SVG the checkout serves for a payment URI, to compare with.
 fn qr_text(uri: &Value) -> String {
     paywatch::invoice::uri::qr_svg(uri.as_str().unwrap()).unwrap()
+}
+
+/// The block explorer the browser test's chain links to.
+const EXPLORER_TX: &str = "https://explorer.example/tx/{txid}";
+const EXPLORER_ADDRESS: &str = "https://explorer.example/address/{address}";
+
+/// Debian's QR code reader (zbar-tools), when installed.
+fn zbarimg() -> Option<PathBuf> {
+    let path = PathBuf::from("/usr/bin/zbarimg");
+    path.is_file().then_some(path)
 }
 
 /// Node, the browser and playwright-core, when installed.
@@ -304,13 +491,14 @@ async fn a_buyer_pays_through_the_page_in_chromium() {
     let section = format!(
         "[[chain]]\nname = \"anvil\"\nkind = \"evm\"\nrpc_url = \"{}\"\nchain_id = 31337\nstart_height = {start}\n\
          confirmations = 3\npoll_interval_ms = 50\n\
+         explorer_tx_url = \"{EXPLORER_TX}\"\nexplorer_address_url = \"{EXPLORER_ADDRESS}\"\n\
          [chain.invoices]\nxpub = \"{EVM_ACCOUNT_XPUB}\"\n",
         anvil.url
     );
     let d = start_keyed(&keyed_config(
         dir.path(),
         &[section],
-        "[checkout]\nshop_name = \"Paywatch Test Shop\"\n",
+        "[checkout]\nshop_name = \"Paywatch Test Shop\"\n\n[[rate]]\npair = \"ETH/CNY\"\nfixed = \"20000\"\n",
     ))
     .await;
     let (code, inv) = api(
@@ -324,6 +512,16 @@ async fn a_buyer_pays_through_the_page_in_chromium() {
     .await;
     assert_eq!(code, 201, "{inv}");
     let id = inv["id"].as_str().unwrap();
+    let (code, priced) = api(
+        &d,
+        "/v1/invoices",
+        Some(
+            json!({"chain": "anvil", "asset": "ETH", "price": "199", "currency": "CNY",
+                    "order_id": "browser-fiat-1"}),
+        ),
+    )
+    .await;
+    assert_eq!(code, 201, "{priced}");
 
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("checkout-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
@@ -337,9 +535,22 @@ async fn a_buyer_pays_through_the_page_in_chromium() {
         .env("REDIRECT_URL", "https://shop.example/thanks/browser-1")
         .env("CONFIRM_BLOCKS", "3")
         .env("SCREENSHOT_DIR", &shots)
+        .env(
+            "FIAT_PAGE_URL",
+            format!("{}/pay/{}", d.url, priced["id"].as_str().unwrap()),
+        )
+        .env("FIAT_TEXT", "¥199.00 CNY")
+        .env("FIAT_RATE", "1 ETH = 20000 CNY")
+        .env(
+            "NOT_FOUND_URL",
+            format!("{}/pay/inv_00000000000000000000000000000", d.url),
+        )
+        .env("EXPLORER_TX", EXPLORER_TX)
+        .env("EXPLORER_ADDRESS", EXPLORER_ADDRESS)
+        .env("QR_DIR", shots.join("qr"))
         .env("CHROMIUM", &chromium)
         .env("PLAYWRIGHT_DIR", &npm);
-    // The script bounds its own run (90 s) and always closes the browser.
+    // The script bounds its own run (150 s) and always closes the browser.
     let out = tokio::task::spawn_blocking(move || cmd.output())
         .await
         .unwrap()
@@ -358,13 +569,45 @@ async fn a_buyer_pays_through_the_page_in_chromium() {
     assert_eq!(done["status"], "confirmed", "{done}");
     assert_eq!(done["paid"], "0.123456789012345679");
     assert_eq!(done["payments"].as_array().unwrap().len(), 2);
+    // The QR code as the buyer's camera sees it: the wallet link, then the
+    // address alone.
+    match zbarimg() {
+        Some(zbar) => {
+            for (file, want) in [
+                ("qr-uri.png", inv["payment_uri"].as_str().unwrap()),
+                ("qr-address.png", inv["address"].as_str().unwrap()),
+            ] {
+                let out = std::process::Command::new(&zbar)
+                    .args(["--quiet", "--raw", "-Sdisable", "-Sqrcode.enable"])
+                    .arg(shots.join("qr").join(file))
+                    .output()
+                    .expect("run zbarimg");
+                let read = String::from_utf8_lossy(&out.stdout);
+                assert_eq!(read.trim(), want, "{file} holds something else");
+            }
+        }
+        None => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "zbarimg is missing: run scripts/setup-deps.sh (zbar-tools)"
+            );
+            eprintln!("skipped: zbarimg is missing (zbar-tools), the QR images were not decoded")
+        }
+    }
     for name in [
         "phone-en-pending.png",
         "phone-zh-pending.png",
         "desktop-en-pending.png",
+        "phone-en-address-only.png",
         "phone-en-underpaid.png",
         "phone-en-paid.png",
         "phone-en-confirmed.png",
+        "phone-en-nojs-confirmed.png",
+        "phone-en-fiat.png",
+        "phone-zh-fiat.png",
+        "phone-zh-fiat-nojs.png",
+        "phone-en-404.png",
+        "phone-zh-404.png",
     ] {
         let len = std::fs::metadata(shots.join(name))
             .unwrap_or_else(|_| panic!("no screenshot {name}"))

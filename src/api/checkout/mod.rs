@@ -1,6 +1,9 @@
 //! The hosted checkout page a shop sends its buyer to: `GET {path}/{id}`
-//! shows what to pay, where and on which network, with the QR code, a
-//! countdown and the live status, in English or Chinese.
+//! shows what to pay, where and on which network (and the fiat price, when
+//! the invoice was priced in fiat), with the QR code, a countdown, the live
+//! status and each payment's confirmations, in English or Chinese. The
+//! server writes the invoice into the page, so a browser without
+//! JavaScript shows it too; the script then keeps it live.
 //!
 //! Everything under `{path}` is public and read-only, so it can be exposed
 //! through the merchant's reverse proxy while the API stays private: the
@@ -9,19 +12,23 @@
 //! under a strict Content-Security-Policy: no inline script, no third-party
 //! origin.
 
-use crate::config::CheckoutConfig;
+mod render;
+mod view;
+
+use crate::config::{ChainConfig, CheckoutConfig};
 use crate::invoice::service::InvoiceChain;
-use crate::invoice_record::{Invoice, InvoiceStatus};
+use crate::invoice_record::Invoice;
 use crate::store::Store;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
+use render::{escape, Frame, Texts};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+use view::{PageChain, QrContent};
 
 const PAGE: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/checkout.js");
@@ -33,23 +40,52 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 
 /// The longest a status request waits for a change.
 const MAX_WAIT: u64 = 30;
+/// How often a waiting status request looks again while a payment counts
+/// confirmations (new blocks that complete none write no event to wake it).
+const RECHECK: Duration = Duration::from_secs(3);
 
 type Resp = Response<Full<Bytes>>;
 
-/// The checkout page's settings and its theme stylesheet.
+/// The checkout page's settings, its texts, its theme stylesheet and what
+/// it needs of each chain.
 pub struct Checkout {
     cfg: CheckoutConfig,
+    texts: Texts,
     theme_css: String,
+    chains: BTreeMap<String, PageChain>,
+}
+
+/// An invoice the page shows: the invoice, its chain's invoice settings,
+/// what the page knows of the chain, and the chain's last indexed height.
+struct Found<'a> {
+    inv: Invoice,
+    chain: Arc<InvoiceChain>,
+    page: &'a PageChain,
+    tip: Option<u64>,
+}
+
+impl Found<'_> {
+    fn view(&self) -> Value {
+        view::public_view(&self.inv, &self.chain, self.page, self.tip)
+    }
 }
 
 impl Checkout {
-    pub fn new(cfg: CheckoutConfig) -> Self {
+    pub fn new(cfg: CheckoutConfig, chains: &[ChainConfig]) -> Self {
         let t = &cfg.theme;
         let theme_css = format!(
             ":root{{--pw-accent:{};--pw-accent-text:{};--pw-bg:{};--pw-card:{};--pw-text:{}}}\n",
             t.accent, t.accent_text, t.background, t.card, t.text
         );
-        Checkout { cfg, theme_css }
+        Checkout {
+            texts: Texts::new(&cfg.text),
+            cfg,
+            theme_css,
+            chains: chains
+                .iter()
+                .map(|c| (c.name.clone(), PageChain::new(c)))
+                .collect(),
+        }
     }
 
     /// Where the page lives, e.g. `/pay`.
@@ -89,8 +125,8 @@ impl Checkout {
             },
             [id] if !id.is_empty() => {
                 let lang = self.language(&q, accept_language);
-                match find(store, invoices, id) {
-                    Some((inv, chain)) => self.page(&inv, &chain, lang),
+                match self.find(store, invoices, id) {
+                    Some(found) => self.page(&found, lang, q.get("qr").map(String::as_str)),
                     None => self.not_found(&q, accept_language),
                 }
             }
@@ -109,25 +145,41 @@ impl Checkout {
                 };
                 self.status(store, invoices, id, since, wait).await
             }
-            [id, "qr.svg"] => match find(store, invoices, id) {
-                Some((inv, chain)) => match crate::invoice::uri::qr_svg(
-                    public_view(&inv, &chain)["payment_uri"]
-                        .as_str()
-                        .unwrap_or(""),
-                ) {
-                    Ok(svg) => asset(svg.as_bytes(), "image/svg+xml"),
-                    Err(e) => error(
-                        StatusCode::INTERNAL_SERVER_ERROR,
-                        "internal",
-                        &e.to_string(),
+            [id, "qr.svg"] => {
+                let address_only = match q.get("address_only").map(String::as_str) {
+                    None | Some("false") => false,
+                    Some("true") => true,
+                    Some(other) => {
+                        return error(
+                            StatusCode::BAD_REQUEST,
+                            "invalid_parameter",
+                            &format!("`address_only` must be true or false, not `{other}`"),
+                        )
+                    }
+                };
+                match self.find(store, invoices, id) {
+                    Some(found) => {
+                        let text = if address_only {
+                            found.inv.address.clone()
+                        } else {
+                            s(&found.view()["payment_uri"]).to_string()
+                        };
+                        match crate::invoice::uri::qr_svg(&text) {
+                            Ok(svg) => asset(svg.as_bytes(), "image/svg+xml"),
+                            Err(e) => error(
+                                StatusCode::INTERNAL_SERVER_ERROR,
+                                "internal",
+                                &e.to_string(),
+                            ),
+                        }
+                    }
+                    None => error(
+                        StatusCode::NOT_FOUND,
+                        "not_found",
+                        "no such payment request",
                     ),
-                },
-                None => error(
-                    StatusCode::NOT_FOUND,
-                    "not_found",
-                    "no such payment request",
-                ),
-            },
+                }
+            }
             _ => self.not_found(&q, accept_language),
         }
     }
@@ -174,67 +226,79 @@ impl Checkout {
         }
     }
 
-    fn page(&self, inv: &Invoice, chain: &InvoiceChain, lang: &str) -> Resp {
+    fn frame<'a>(&'a self, lang: &'a str, logo_url: Option<&'a str>) -> Frame<'a> {
+        Frame {
+            lang,
+            texts: &self.texts,
+            shop_name: &self.cfg.shop_name,
+            logo_url,
+        }
+    }
+
+    fn logo_url(&self) -> Option<String> {
+        self.cfg
+            .logo
+            .as_ref()
+            .map(|_| format!("{}/assets/logo", self.cfg.path))
+    }
+
+    /// The page: the invoice rendered for browsers without JavaScript, and
+    /// the same state as JSON for the script that keeps it live. `qr` is
+    /// the buyer's choice of what the QR code holds (`uri` or `address`).
+    fn page(&self, found: &Found<'_>, lang: &str, qr: Option<&str>) -> Resp {
         let base = &self.cfg.path;
-        let view = public_view(inv, chain);
+        let inv = &found.inv;
+        let view = found.view();
+        let qr = match qr {
+            Some("uri") => QrContent::Uri,
+            Some("address") => QrContent::Address,
+            _ => found.page.qr_default(inv),
+        };
+        let qr_url = format!("{base}/{}/qr.svg", inv.id);
+        let logo_url = self.logo_url();
         let state = json!({
             "lang": lang,
             "base": base,
             "status_url": format!("{base}/{}/status", inv.id),
-            "qr_url": format!("{base}/{}/qr.svg", inv.id),
+            "qr_url": qr_url,
+            "qr": qr.name(),
             "shop": {
                 "name": self.cfg.shop_name,
-                "logo_url": self.cfg.logo.as_ref().map(|_| format!("{base}/assets/logo")),
+                "logo_url": logo_url,
             },
-            "text": self.cfg.text,
+            "text": self.texts.json(),
             "invoice": view,
         });
-        let title = if self.cfg.shop_name.is_empty() {
-            format!(
-                "{} {}",
-                view["amount_due"].as_str().unwrap_or(""),
-                inv.asset.symbol
-            )
+        let to_pay = if inv.status == crate::invoice_record::InvoiceStatus::Underpaid {
+            s(&view["remaining"])
         } else {
-            format!(
-                "{} · {} {}",
-                self.cfg.shop_name,
-                view["amount_due"].as_str().unwrap_or(""),
-                inv.asset.symbol
-            )
+            s(&view["amount_due"])
         };
-        let noscript = format!(
-            "<p>{} {} · {}</p><p><code>{}</code></p>",
-            escape(view["remaining"].as_str().unwrap_or("")),
-            escape(&inv.asset.symbol),
-            escape(view["network"].as_str().unwrap_or("")),
-            escape(&inv.address),
+        let title = if self.cfg.shop_name.is_empty() {
+            format!("{to_pay} {}", inv.asset.symbol)
+        } else {
+            format!("{} · {to_pay} {}", self.cfg.shop_name, inv.asset.symbol)
+        };
+        let card = render::invoice_card(&self.frame(lang, logo_url.as_deref()), &view, qr, &qr_url);
+        let body = fill(
+            PAGE,
+            &[
+                ("LANG", if lang == "zh" { "zh-CN" } else { "en" }),
+                ("TITLE", &escape(&title)),
+                ("BASE", &escape(base)),
+                ("NOSCRIPT", &card),
+                ("STATE", &script_json(&state)),
+            ],
         );
-        let body = PAGE
-            .replace("{{LANG}}", if lang == "zh" { "zh-CN" } else { "en" })
-            .replace("{{TITLE}}", &escape(&title))
-            .replace("{{BASE}}", &escape(base))
-            .replace("{{NOSCRIPT}}", &noscript)
-            .replace("{{STATE}}", &script_json(&state));
         html(StatusCode::OK, body)
     }
 
     fn not_found(&self, q: &BTreeMap<String, String>, accept: Option<&str>) -> Resp {
-        let (lang, text) = match self.language(q, accept) {
-            "zh" => ("zh-CN", "找不到该付款请求。请回到商店重新下单。"),
-            _ => (
-                "en",
-                "This payment request does not exist. Please go back to the shop.",
-            ),
-        };
+        let lang = self.language(q, accept);
+        let logo_url = self.logo_url();
         html(
             StatusCode::NOT_FOUND,
-            format!(
-                "<!doctype html><html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
-                 <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-                 <meta name=\"robots\" content=\"noindex\"><title>404</title></head>\
-                 <body><p>{text}</p></body></html>"
-            ),
+            render::not_found_page(&self.frame(lang, logo_url.as_deref()), &self.cfg.path),
         )
     }
 
@@ -252,7 +316,8 @@ impl Checkout {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
         loop {
             rx.borrow_and_update();
-            let Some((inv, chain)) = tokio::task::block_in_place(|| find(store, invoices, id))
+            let Some(view) =
+                tokio::task::block_in_place(|| self.find(store, invoices, id).map(|f| f.view()))
             else {
                 return error(
                     StatusCode::NOT_FOUND,
@@ -260,78 +325,86 @@ impl Checkout {
                     "no such payment request",
                 );
             };
-            let view = public_view(&inv, &chain);
-            if since.as_deref() != view["version"].as_str() || wait == 0 {
-                let mut r = crate::api::json_response(StatusCode::OK, &view);
+            let answer = |view: &Value| {
+                let mut r = crate::api::json_response(StatusCode::OK, view);
                 secure(&mut r);
-                return r;
+                r
+            };
+            if since.as_deref() != view["version"].as_str()
+                || tokio::time::Instant::now() >= deadline
+            {
+                return answer(&view);
             }
+            let recheck = view::counts_confirmations(&view);
             tokio::select! {
                 r = rx.changed() => if r.is_err() { return error(StatusCode::SERVICE_UNAVAILABLE, "stopping", "the server is stopping") },
-                _ = tokio::time::sleep_until(deadline) => {
-                    let mut r = crate::api::json_response(StatusCode::OK, &view);
-                    secure(&mut r);
-                    return r;
-                }
+                _ = tokio::time::sleep(RECHECK), if recheck => {}
+                _ = tokio::time::sleep_until(deadline) => return answer(&view),
             }
         }
     }
-}
 
-/// The invoice and its chain, when both exist.
-fn find(
-    store: &Store,
-    invoices: &BTreeMap<String, Arc<InvoiceChain>>,
-    id: &str,
-) -> Option<(Invoice, Arc<InvoiceChain>)> {
-    if !id.starts_with("inv_") || id.len() > 64 {
-        return None;
+    /// The invoice `id` and its chain, when both exist.
+    fn find(
+        &self,
+        store: &Store,
+        invoices: &BTreeMap<String, Arc<InvoiceChain>>,
+        id: &str,
+    ) -> Option<Found<'_>> {
+        // Ids are `inv_` and hex digits: anything else is not looked up.
+        let well_formed = id.len() <= 64
+            && id
+                .strip_prefix("inv_")
+                .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric()));
+        if !well_formed {
+            return None;
+        }
+        let inv = store.invoice(id).ok()??;
+        let chain = invoices.get(&inv.chain)?.clone();
+        let page = self.chains.get(&inv.chain)?;
+        let tip = store.cursor(&inv.chain).ok().flatten().map(|(h, _)| h);
+        Some(Found {
+            inv,
+            chain,
+            page,
+            tip,
+        })
     }
-    let inv = store.invoice(id).ok()??;
-    let chain = invoices.get(&inv.chain)?.clone();
-    Some((inv, chain))
 }
 
-/// What a buyer may see of an invoice: never its metadata.
-pub fn public_view(inv: &Invoice, chain: &InvoiceChain) -> Value {
-    let due = inv.amount_due_base.base();
-    let left = due.saturating_sub(inv.received(false).base());
-    let remaining = crate::amount::from_base(left, inv.asset.decimals);
-    // Once part is paid, the wallet is asked for what is still due.
-    let payment_uri = if inv.status == InvoiceStatus::Underpaid && !left.is_zero() {
-        chain.payment_uri(&inv.address, &inv.asset, left, &inv.order_id)
-    } else {
-        inv.payment_uri.clone()
-    };
-    let redirect = match inv.status {
-        InvoiceStatus::Confirmed => inv.redirect_url.clone(),
-        _ => None,
-    };
-    let mut view = json!({
-        "id": inv.id,
-        "order_id": inv.order_id,
-        "status": inv.status,
-        "asset": inv.asset.symbol,
-        "network": chain.network_label(&inv.asset),
-        "address": inv.address,
-        "amount_due": inv.amount_due,
-        "paid": inv.paid,
-        "remaining": remaining,
-        "excess": inv.excess,
-        "payment_uri": payment_uri,
-        "expires_at": inv.expires_at,
-        "payments": inv.payments.iter().map(|p| json!({
-            "txid": p.txid,
-            "amount": p.amount.to_whole(inv.asset.decimals),
-            "confirmed": p.confirmed,
-        })).collect::<Vec<_>>(),
-        "redirect_url": redirect,
-        "amount_reserved_until": inv.amount_reserved_until,
-    });
-    let digest = Sha256::digest(serde_json::to_vec(&view).expect("a JSON value serializes"));
-    view["version"] = hex::encode(&digest[..8]).into();
-    view["now"] = crate::clock::now_secs().into();
-    view
+fn s(v: &Value) -> &str {
+    v.as_str().unwrap_or("")
+}
+
+/// `template` with each `{{NAME}}` of `values` replaced in one pass, so
+/// that nothing put in (an order id, a shop's name) is read as a
+/// placeholder again.
+fn fill(template: &str, values: &[(&str, &str)]) -> String {
+    let mut out =
+        String::with_capacity(template.len() + values.iter().map(|v| v.1.len()).sum::<usize>());
+    let mut rest = template;
+    while let Some(i) = rest.find("{{") {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 2..];
+        let value = after.find("}}").and_then(|j| {
+            values
+                .iter()
+                .find(|(k, _)| *k == &after[..j])
+                .map(|(_, v)| (j, *v))
+        });
+        match value {
+            Some((j, v)) => {
+                out.push_str(v);
+                rest = &after[j + 2..];
+            }
+            None => {
+                out.push_str("{{");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 /// JSON safe inside a `<script>` element.
@@ -341,21 +414,6 @@ fn script_json(v: &Value) -> String {
         .replace('<', "\\u003c")
         .replace('>', "\\u003e")
         .replace('&', "\\u0026")
-}
-
-fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Headers every checkout answer carries.
@@ -408,6 +466,17 @@ fn error(status: StatusCode, code: &str, message: &str) -> Resp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_the_page_is_filled_with_is_not_filled_again() {
+        assert_eq!(
+            fill(
+                "<p>{{A}}</p><s>{{B}}</s>{{C}}",
+                &[("A", "{{B}}"), ("B", "x{{A}}")]
+            ),
+            "<p>{{B}}</p><s>x{{A}}</s>{{C}}"
+        );
+    }
 
     #[test]
     fn script_json_cannot_close_the_script_element() {

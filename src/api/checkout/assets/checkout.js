@@ -2,108 +2,19 @@
  *
  * Reads the page state from the #pw-state JSON block, renders the invoice,
  * keeps it live by long-polling the public status endpoint and, once the
- * payment is confirmed, returns the buyer to the shop. Plain ES2017, no
- * dependencies; every string is set through textContent, never as HTML. */
+ * payment is confirmed, returns the buyer to the shop. The server already
+ * wrote the invoice into a <noscript> card for browsers without JavaScript;
+ * this script shows the live card instead. Plain ES2017, no dependencies;
+ * every string is set through textContent, never as HTML. */
 (function () {
   'use strict';
 
-  // UI strings by id. Merchant overrides in state.text[lang][id] win.
-  // {name} placeholders are filled in by t().
-  var DICT = {
-    en: {
-      title: 'Pay {amount} {asset} · {shop}',
-      order: 'Order',
-      send_exactly: 'Send exactly',
-      amount_still_due: 'Still to pay',
-      amount_total: 'Amount',
-      copy: 'Copy',
-      copied: 'Copied',
-      copy_failed: 'Copy failed',
-      copy_amount_label: 'Copy amount',
-      copy_address_label: 'Copy address',
-      expires_in: 'Expires in',
-      scan_hint: 'Scan with your wallet app',
-      qr_alt: 'QR code to pay {amount} {asset}',
-      address: 'Send to this address',
-      open_wallet: 'Open in wallet',
-      warning: 'Send only {asset} on {network} to this address. Other assets or networks will be lost.',
-      status_pending: 'Waiting for payment',
-      status_underpaid: 'Partly paid — {amount} {asset} still due',
-      status_paid: 'Payment received, waiting for confirmation',
-      status_confirmed: 'Payment confirmed',
-      status_expired: 'This payment request has expired',
-      status_paid_late: 'Payment received after expiry — contact the shop',
-      status_cancelled: 'This payment request was cancelled',
-      not_found: 'Invoice not found',
-      status_unknown: 'Payment status: {status}',
-      note_pending: 'This page updates by itself as soon as your payment is seen.',
-      note_underpaid: 'Send the remaining amount to the same address.',
-      note_paid: 'This usually takes a few minutes. You can keep this page open.',
-      note_confirmed: 'Thank you. You can close this page.',
-      redirecting: 'Returning to the shop…',
-      return_now: 'Return to the shop now',
-      note_do_not_pay: 'Do not send any payment to this address.',
-      note_reserved_until: 'A payment of exactly {amount} {asset} sent before {time} is still recorded for this order; after that the amount may belong to another order.',
-      note_paid_late: 'Quote order {order} when you contact the shop.',
-      note_not_found: 'Check the payment link, or contact the shop.',
-      overpaid: '{amount} {asset} more than due was received.',
-      reconnecting: 'Connection lost. Reconnecting…',
-      paid_label: 'Received',
-      remaining: 'Still due',
-      txs_title: 'Transactions received',
-      tx_confirmed: 'Confirmed',
-      tx_pending: 'Confirming',
-      lang_switch_label: 'Language: English. Switch to Chinese',
-      powered_by: 'Powered by paywatch',
-      load_error: 'This payment page could not be loaded. Reload the page or contact the shop.'
-    },
-    zh: {
-      title: '支付 {amount} {asset} · {shop}',
-      order: '订单号',
-      send_exactly: '请准确支付',
-      amount_still_due: '仍需支付',
-      amount_total: '金额',
-      copy: '复制',
-      copied: '已复制',
-      copy_failed: '复制失败',
-      copy_amount_label: '复制金额',
-      copy_address_label: '复制地址',
-      expires_in: '剩余支付时间',
-      scan_hint: '请使用钱包 App 扫码付款',
-      qr_alt: '支付 {amount} {asset} 的二维码',
-      address: '收款地址',
-      open_wallet: '在钱包中打开',
-      warning: '请仅通过 {network} 网络向此地址发送 {asset}，发送其他资产或使用其他网络将导致资金丢失。',
-      status_pending: '等待付款',
-      status_underpaid: '已部分付款，仍需支付 {amount} {asset}',
-      status_paid: '付款已收到，等待确认',
-      status_confirmed: '付款已确认',
-      status_expired: '此付款请求已过期',
-      status_paid_late: '付款在过期后到账，请联系商家',
-      status_cancelled: '此付款请求已取消',
-      not_found: '未找到此付款请求',
-      status_unknown: '付款状态：{status}',
-      note_pending: '检测到您的付款后，此页面会自动更新。',
-      note_underpaid: '请向同一地址补足剩余金额。',
-      note_paid: '通常需要几分钟，请保持此页面打开。',
-      note_confirmed: '感谢您的付款，现在可以关闭此页面。',
-      redirecting: '正在返回商家…',
-      return_now: '立即返回商家',
-      note_do_not_pay: '请勿再向此地址付款。',
-      note_reserved_until: '在 {time} 之前付款恰好 {amount} {asset} 仍会记入此订单；此后该金额可能属于其他订单。',
-      note_paid_late: '联系商家时请提供订单号 {order}。',
-      note_not_found: '请检查付款链接，或联系商家。',
-      overpaid: '实收金额超出应付金额 {amount} {asset}。',
-      reconnecting: '连接中断，正在重新连接…',
-      paid_label: '已收到',
-      remaining: '仍需支付',
-      txs_title: '已收到的交易',
-      tx_confirmed: '已确认',
-      tx_pending: '确认中',
-      lang_switch_label: '语言：中文。切换为英文',
-      powered_by: '由 paywatch 提供支持',
-      load_error: '无法加载此付款页面，请刷新页面或联系商家。'
-    }
+  // The page's texts come with its state (state.text[lang][id], the
+  // merchant's wording already applied); these few are for a page whose
+  // state could not be read. {name} placeholders are filled in by t().
+  var FALLBACK = {
+    en: { load_error: 'This payment page could not be loaded. Reload the page or contact the shop.' },
+    zh: { load_error: '无法加载此付款页面，请刷新页面或联系商家。' }
   };
 
   var PAYABLE = { pending: true, underpaid: true };
@@ -131,7 +42,11 @@
   }
   var lang = state.lang === 'zh' ||
     (typeof state.lang !== 'string' && /^zh/i.test(document.documentElement.lang)) ? 'zh' : 'en';
+  var texts = state.text && typeof state.text === 'object' ? state.text : {};
   var inv = isInvoice(state.invoice) ? state.invoice : null;
+  // What the QR code holds: the buyer's choice, else the chain's default.
+  var qrMode = state.qr === 'address' || state.qr === 'uri' ? state.qr :
+    (inv && inv.qr_default === 'address' ? 'address' : 'uri');
   var notFound = !inv;
   var offline = false;
   var skewMs = 0;          // server clock minus local clock
@@ -146,12 +61,14 @@
     return x === null || x === undefined ? '' : String(x);
   }
 
+  function lookup(table, key) {
+    return table && typeof table === 'object' && typeof table[key] === 'string' ? table[key] : null;
+  }
+
   function t(key, vars) {
-    var over = state.text && state.text[lang];
-    var s;
-    if (over && typeof over[key] === 'string') s = over[key];
-    else if (Object.prototype.hasOwnProperty.call(DICT[lang], key)) s = DICT[lang][key];
-    else s = DICT.en[key] || key;
+    var s = lookup(texts[lang], key);
+    if (s === null) s = lookup(texts.en, key);
+    if (s === null) s = lookup(FALLBACK[lang], key) || lookup(FALLBACK.en, key) || key;
     return s.replace(/\{(\w+)\}/g, function (m, k) {
       return vars && Object.prototype.hasOwnProperty.call(vars, k) ? str(vars[k]) : m;
     });
@@ -253,6 +170,31 @@
     btn.setAttribute('aria-label', fb ? btn.textContent : t(labelKey));
   }
 
+  // Confirmed, or how far it is: "2 of 12 confirmations".
+  function confirmationText(p) {
+    if (p.confirmed) return t('tx_confirmed');
+    var n = Number(p.confirmations);
+    var required = Number(p.confirmations_required);
+    var counted = p.confirmations !== null && p.confirmations !== undefined && isFinite(n);
+    if (counted && p.confirmations_required !== null && p.confirmations_required !== undefined &&
+        isFinite(required) && required > 0) {
+      return t('tx_confirmations', { n: Math.min(n, required), required: required });
+    }
+    if (counted) return t('tx_depth', { n: n });
+    return t('tx_pending');
+  }
+
+  function setLink(wrapId, linkId, url, text) {
+    var link = $(linkId);
+    if (url) {
+      link.href = url;
+      link.textContent = text;
+    } else {
+      link.removeAttribute('href');
+    }
+    show(wrapId, !!url);
+  }
+
   function renderTxs() {
     var list = $('pw-tx-list');
     var payments = inv && Array.isArray(inv.payments) ? inv.payments : [];
@@ -274,16 +216,75 @@
       id.className = 'pw-tx-id';
       id.setAttribute('translate', 'no');
       var txid = str(p.txid);
-      id.textContent = txid.length > 30 ? txid.slice(0, 14) + '…' + txid.slice(-12) : txid;
+      var short = txid.length > 30 ? txid.slice(0, 14) + '…' + txid.slice(-12) : txid;
       id.title = txid;
+      var explorer = safeHttpUrl(p.explorer_url);
+      if (explorer) {
+        var a = document.createElement('a');
+        a.className = 'pw-tx-link';
+        a.setAttribute('data-testid', 'tx-explorer');
+        a.href = explorer;
+        a.target = '_blank';
+        a.rel = 'noopener noreferrer';
+        a.title = t('explorer_tx');
+        a.textContent = short;
+        id.appendChild(a);
+      } else {
+        id.textContent = short;
+      }
       var tag = document.createElement('span');
       tag.className = 'pw-tag ' + (p.confirmed ? 'pw-tag-ok' : 'pw-tag-wait');
-      tag.textContent = p.confirmed ? t('tx_confirmed') : t('tx_pending');
+      tag.setAttribute('data-testid', 'tx-confirmations');
+      tag.textContent = confirmationText(p);
       li.appendChild(amount);
       li.appendChild(tag);
       li.appendChild(id);
       list.appendChild(li);
     });
+  }
+
+  // The price in fiat, when the invoice was priced in fiat, and the rate.
+  function renderFiat(underpaid) {
+    var p = inv.pricing;
+    var priced = !!p && typeof p === 'object' && typeof p.price_text === 'string' && p.price_text !== '';
+    show('pw-fiat', priced);
+    show('pw-fiat-rate', priced);
+    if (!priced) return;
+    setText('pw-fiat', underpaid ? t('fiat_total', { price: p.price_text }) : p.price_text);
+    var asOf = Number(p.rate_as_of);
+    var time = isFinite(asOf) && asOf > 0
+      ? new Date(asOf * 1000).toLocaleString(lang === 'zh' ? 'zh-CN' : 'en', { dateStyle: 'medium', timeStyle: 'short' })
+      : '';
+    setText('pw-fiat-rate', t('fiat_rate', {
+      asset: str(inv.asset), rate: str(p.rate), currency: str(p.currency), time: time
+    }));
+  }
+
+  function renderQr(toPay, asset, payable) {
+    ['uri', 'address'].forEach(function (mode) {
+      var btn = $(mode === 'uri' ? 'pw-qr-uri' : 'pw-qr-address');
+      var on = qrMode === mode;
+      btn.setAttribute('aria-pressed', on ? 'true' : 'false');
+      btn.classList.toggle('pw-active', on);
+      setText(btn.id, t(mode === 'uri' ? 'qr_wallet_link' : 'qr_address_only'));
+    });
+    $('pw-qr-mode').setAttribute('aria-label', t('qr_mode_label'));
+    setText('pw-qr-hint', t(qrMode === 'address' ? 'qr_hint_address' : 'qr_hint_uri'));
+    var qr = $('pw-qr');
+    qr.alt = t('qr_alt', { amount: toPay, asset: asset });
+    if (payable && typeof state.qr_url === 'string' && state.qr_url) {
+      // The payment URI changes with the amount still due: a digest of what
+      // the image holds in its URL makes the browser fetch it anew.
+      var content = qrMode === 'address' ? str(inv.address) : str(inv.payment_uri);
+      var base = qrMode === 'address' ? withParam(state.qr_url, 'address_only', 'true') : state.qr_url;
+      var src = safeImageUrl(withParam(base, 'v', digest(content)));
+      if (src && qr.getAttribute('data-src') !== src) {
+        qr.setAttribute('data-src', src);
+        qr.setAttribute('data-content', qrMode);
+        $('pw-qr-box').hidden = false;
+        qr.src = src;
+      }
+    }
   }
 
   function render() {
@@ -344,6 +345,7 @@
     amountEl.classList.toggle('pw-len-l', len > 16 && len <= 21);
     amountEl.classList.toggle('pw-len-xl', len > 21);
     setText('pw-amount-asset', asset);
+    renderFiat(underpaid);
     setText('pw-asset-network', network ? asset + ' · ' + network : asset);
     renderCopyButton('pw-copy-amount', 'copy_amount_label');
     show('pw-copy-amount', payable);
@@ -409,18 +411,12 @@
     renderCopyButton('pw-copy-address', 'copy_address_label');
     setText('pw-warning', t('warning', { asset: asset, network: network || asset }));
 
-    var qr = $('pw-qr');
-    qr.alt = t('qr_alt', { amount: toPay, asset: asset });
-    if (payable && typeof state.qr_url === 'string' && state.qr_url) {
-      // The image encodes the payment URI, which changes with the amount
-      // still due: a digest of it in the URL makes the browser fetch it anew.
-      var src = safeImageUrl(withParam(state.qr_url, 'v', digest(str(inv.payment_uri))));
-      if (src && qr.getAttribute('data-src') !== src) {
-        qr.setAttribute('data-src', src);
-        $('pw-qr-box').hidden = false;
-        qr.src = src;
-      }
-    }
+    renderQr(toPay, asset, payable);
+    var addressExplorer = safeHttpUrl(inv.address_explorer_url);
+    setLink('pw-address-explorer', 'pw-address-explorer-link', addressExplorer, t('explorer_address'));
+    // Once nothing more is to be paid, the address is still there to check.
+    setLink('pw-paid-to-explorer', 'pw-paid-to-explorer-link', payable ? null : addressExplorer,
+      t('explorer_address'));
 
     var wallet = $('pw-open-wallet');
     var uri = safeWalletUri(inv.payment_uri);
@@ -579,13 +575,25 @@
 
   // ---- Start ------------------------------------------------------------
 
-  function switchLanguage() {
-    lang = lang === 'en' ? 'zh' : 'en';
+  // Keeps a choice in the address bar, so that a reload keeps it too.
+  function remember(key, value) {
     try {
       var url = new URL(location.href);
-      url.searchParams.set('lang', lang);
+      url.searchParams.set(key, value);
       history.replaceState(history.state, '', url.href);
     } catch (e) { /* the address bar keeps its old value */ }
+  }
+
+  function switchLanguage() {
+    lang = lang === 'en' ? 'zh' : 'en';
+    remember('lang', lang);
+    render();
+  }
+
+  function switchQr(mode) {
+    if (qrMode === mode) return;
+    qrMode = mode;
+    remember('qr', mode);
     render();
   }
 
@@ -603,6 +611,8 @@
     }
     $('pw-qr').addEventListener('error', function () { $('pw-qr-box').hidden = true; });
     $('pw-lang').addEventListener('click', switchLanguage);
+    $('pw-qr-uri').addEventListener('click', function () { switchQr('uri'); });
+    $('pw-qr-address').addEventListener('click', function () { switchQr('address'); });
     wireCopy('pw-copy-address', 'pw-address', 'copy_address_label');
     wireCopy('pw-copy-amount', 'pw-amount', 'copy_amount_label');
 
