@@ -222,7 +222,7 @@ impl TryFrom<StoredTransfer> for Transfer {
         let bytes = hex::decode(&t.address_key).map_err(|e| {
             AddressError(format!("address_key `{}` is not hex: {e}", t.address_key))
         })?;
-        let address_key = AddressKey::from_display(&t.address, &bytes).ok_or_else(|| {
+        let address_key = AddressKey::from_display(&t.address, bytes).ok_or_else(|| {
             AddressError(format!(
                 "address_key `{}` is not the key of address `{}`",
                 t.address_key, t.address

@@ -250,7 +250,7 @@ pub fn address(data: &[u8]) {
 /// two must give back the same key, of the same kind.
 fn assert_stored_key_reads_back(a: &paywatch::address::WatchAddress) {
     assert_eq!(
-        paywatch::address::AddressKey::from_display(&a.display, a.key.as_bytes()).as_ref(),
+        paywatch::address::AddressKey::from_display(&a.display, a.key.as_bytes().to_vec()).as_ref(),
         Some(&a.key),
         "`{}`",
         a.display

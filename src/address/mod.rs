@@ -75,15 +75,14 @@ impl AddressKey {
     /// The display form tells the kinds apart: EVM addresses are shown as
     /// `0x…`, TRON ones as base58 `T…`, and a Bitcoin address or script hex
     /// never starts with either.
-    pub fn from_display(display: &str, bytes: &[u8]) -> Option<AddressKey> {
-        let kind = if display.starts_with("0x") {
-            KeyKind::Evm
+    pub fn from_display(display: &str, bytes: Vec<u8>) -> Option<AddressKey> {
+        if display.starts_with("0x") {
+            AddressKey::from_slice(KeyKind::Evm, &bytes)
         } else if display.starts_with('T') {
-            KeyKind::Tron
+            AddressKey::from_slice(KeyKind::Tron, &bytes)
         } else {
-            KeyKind::Script
-        };
-        AddressKey::from_slice(kind, bytes)
+            Some(AddressKey::Script(::bitcoin::ScriptBuf::from_bytes(bytes)))
+        }
     }
 }
 
@@ -107,8 +106,18 @@ impl fmt::Debug for AddressKey {
 }
 
 impl serde::Serialize for AddressKey {
+    /// Hex, written from a buffer on the stack for every key but a long
+    /// script: the API writes one per transfer it serves.
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        let bytes = self.as_bytes();
+        let mut buf = [0u8; 128];
+        match buf.get_mut(..bytes.len() * 2) {
+            Some(out) => {
+                hex::encode_to_slice(bytes, out).expect("the buffer is twice the key's length");
+                s.serialize_str(std::str::from_utf8(out).expect("hex is ASCII"))
+            }
+            None => s.collect_str(self),
+        }
     }
 }
 
@@ -158,12 +167,18 @@ mod tests {
             (&raw, KeyKind::Script),
         ] {
             assert_eq!(a.key.kind(), kind, "{}", a.display);
-            let back = AddressKey::from_display(&a.display, a.key.as_bytes());
+            let back = AddressKey::from_display(&a.display, a.key.as_bytes().to_vec());
             assert_eq!(back.as_ref(), Some(&a.key), "{}", a.display);
         }
         assert_eq!(
             serde_json::to_string(&evm.key).unwrap(),
             "\"dac17f958d2ee523a2206206994597c13d831ec7\""
+        );
+        // A script too long for the stack buffer is written the same way.
+        let long = bitcoin::parse_address(::bitcoin::Network::Bitcoin, &"51".repeat(100)).unwrap();
+        assert_eq!(
+            serde_json::to_string(&long.key).unwrap(),
+            format!("\"{}\"", "51".repeat(100))
         );
     }
 
