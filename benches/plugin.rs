@@ -246,7 +246,7 @@ fn queued(n: usize, addresses: usize) -> (tempfile::TempDir, Arc<paywatch::store
         })
         .unwrap();
     let events = paywatch::scan::block_events("mainnet", 1, &rows.changes);
-    let events = store.write_rows(rows, events).unwrap();
+    let (_, events) = store.write_rows(rows, events).unwrap();
     let deliveries = events
         .iter()
         .map(|e| Delivery {

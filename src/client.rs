@@ -7,7 +7,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
 use std::io::{IsTerminal, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How often a followed rescan asks for the chain's status.
@@ -26,7 +26,7 @@ struct Progress {
     unit: &'static str,
     bar: Option<ProgressBar>,
     /// The bar shows a spinner (a step with no measure) instead.
-    spinning: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    spinning: std::sync::Arc<AtomicBool>,
     /// When the last plain line was written, and the note it carried.
     last: std::sync::Arc<std::sync::Mutex<(Option<Instant>, String)>>,
 }
@@ -267,16 +267,18 @@ impl Client {
         let total = body.len() as u64;
         let progress = Progress::new(format!("import {rows} watches"), "bytes");
         progress.set(0, total);
-        let (shown, sent) = (progress.clone(), std::sync::Arc::new(AtomicU64::new(0)));
-        let chunks: Vec<Vec<u8>> = body.chunks(UPLOAD_CHUNK).map(<[u8]>::to_vec).collect();
-        let upload = futures_util::stream::iter(chunks.into_iter().map(move |c| {
-            let done = sent.fetch_add(c.len() as u64, Ordering::Relaxed) + c.len() as u64;
-            shown.set(done, total);
-            if done == total {
-                shown.wait("sent; the daemon is checking and storing them");
-            }
-            Ok::<_, std::io::Error>(c)
-        }));
+        // Pieces of the one buffer, each counted as it is handed on.
+        let body = bytes::Bytes::from(body);
+        let shown = progress.clone();
+        let upload =
+            futures_util::stream::iter((0..body.len()).step_by(UPLOAD_CHUNK).map(move |start| {
+                let end = (start + UPLOAD_CHUNK).min(body.len());
+                shown.set(end as u64, total);
+                if end == body.len() {
+                    shown.wait("sent; the daemon is checking and storing them");
+                }
+                Ok::<_, std::io::Error>(body.slice(start..end))
+            }));
         let answer = self
             .send(
                 self.http

@@ -198,10 +198,10 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
                     let events = match tokio::task::block_in_place(|| {
                         let rows = self.store.stage_confirm(&s.chain, upto)?;
                         if rows.changes.is_empty() {
-                            return Ok(Vec::new());
+                            return Ok::<_, StoreError>(Vec::new());
                         }
                         let events = confirmed_events(&s.network, h, &rows.changes);
-                        self.store.write_rows(rows, events)
+                        Ok(self.store.write_rows(rows, events)?.1)
                     }) {
                         Ok(events) => events,
                         Err(e) => {
@@ -331,7 +331,7 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
                 keep_headers: s.max_reorg_depth + 1,
             })?;
             let events = block_events(&s.network, block.height, &rows.changes);
-            self.store.write_rows(rows, events)
+            Ok::<_, StoreError>(self.store.write_rows(rows, events)?.1)
         })?;
         self.decoder.committed(&block);
         self.status.committed(block.height);
@@ -387,12 +387,12 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
         };
         let (removed, events) = tokio::task::block_in_place(|| {
             let rows = self.store.stage_rewind(&chain, ancestor)?;
-            let removed = rows.changes.clone();
-            let events = removed
+            let events = rows
+                .changes
                 .iter()
                 .map(|t| Event::for_transfer(EventType::Reorged, &self.settings.network, t, 0))
                 .collect();
-            Ok::<_, StoreError>((removed, self.store.write_rows(rows, events)?))
+            self.store.write_rows(rows, events)
         })?;
         self.decoder.rewound(&removed);
         let depth = from + 1 - ancestor.map_or(self.settings.start_height, |(h, _)| h + 1);

@@ -652,13 +652,15 @@ impl Store {
     }
 
     /// Writes staged rows and, in the same batch, `events` (given their
-    /// sequence numbers); returns the events as written.
+    /// sequence numbers); returns what the rows changed and the events as
+    /// written.
     pub fn write_rows<T>(
         &self,
         rows: Rows<T>,
         events: Vec<Event>,
-    ) -> Result<Vec<Event>, StoreError> {
-        self.write_with_events(rows.batch, events)
+    ) -> Result<(T, Vec<Event>), StoreError> {
+        let events = self.write_with_events(rows.batch, events)?;
+        Ok((rows.changes, events))
     }
 
     /// Writes `batch` with `events` appended to the outbox, each given the

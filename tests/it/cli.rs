@@ -47,38 +47,41 @@ fn check_config_accepts_the_shipped_examples_shape() {
 fn every_shipped_example_config_passes_check_config() {
     let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
-    // demo.toml is the template scripts/demo.sh fills in.
-    let demo = std::fs::read_to_string(repo.join("config/demo.toml"))
-        .unwrap()
-        .replace("@API_LISTEN@", "127.0.0.1:8480")
-        .replace("@ANVIL_URL@", "http://127.0.0.1:8545")
-        .replace(
-            "@TOKEN_ADDRESS@",
-            "0x5FbDB2315678afecb367f032d93F642f64180aa3",
-        )
-        .replace("@REPO@", repo.to_str().unwrap())
-        .replace("@RECEIVER_URL@", "http://127.0.0.1:9/hook");
-    assert!(
-        !demo.lines().any(|l| !l.starts_with('#') && l.contains('@')),
-        "a placeholder is left: {demo}"
+    // The templates the demos fill in (scripts/demo-lib.sh's fill_config),
+    // filled the same way: every @NAME@ the demo gives.
+    let fill = |template: &str, pairs: &[(&str, &str)]| {
+        let mut text = std::fs::read_to_string(repo.join(template)).unwrap();
+        for (name, value) in [
+            ("API_LISTEN", "127.0.0.1:8480"),
+            ("ANVIL_URL", "http://127.0.0.1:8545"),
+            (
+                "TOKEN_ADDRESS",
+                "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+            ),
+        ]
+        .iter()
+        .chain(pairs)
+        {
+            text = text.replace(&format!("@{name}@"), value);
+        }
+        assert!(
+            !text.lines().any(|l| !l.starts_with('#') && l.contains('@')),
+            "a placeholder is left in {template}: {text}"
+        );
+        text
+    };
+    let demo = fill(
+        "config/demo.toml",
+        &[
+            ("REPO", repo.to_str().unwrap()),
+            ("RECEIVER_URL", "http://127.0.0.1:9/hook"),
+        ],
     );
     // ... and the secret it writes beside it.
     std::fs::write(dir.path().join("webhook.secret"), "demo-secret-0123456789").unwrap();
     let demo_path = dir.path().join("demo.toml");
     std::fs::write(&demo_path, demo).unwrap();
-    // demo-shop.toml is the one scripts/demo-shop.sh fills in.
-    let shop = std::fs::read_to_string(repo.join("config/demo-shop.toml"))
-        .unwrap()
-        .replace("@API_LISTEN@", "127.0.0.1:8480")
-        .replace("@ANVIL_URL@", "http://127.0.0.1:8545")
-        .replace(
-            "@TOKEN_ADDRESS@",
-            "0x5FbDB2315678afecb367f032d93F642f64180aa3",
-        );
-    assert!(
-        !shop.lines().any(|l| !l.starts_with('#') && l.contains('@')),
-        "a placeholder is left: {shop}"
-    );
+    let shop = fill("config/demo-shop.toml", &[]);
     let shop_path = dir.path().join("demo-shop.toml");
     std::fs::write(&shop_path, shop).unwrap();
     // Where bitcoind is running, its cookie is there and nothing is said.

@@ -59,9 +59,17 @@ struct DemoRun {
 }
 
 /// Runs `bash {script}` in the repository with the binary under test, its
-/// temporary folder in `tmp` and `env` added; fails unless the demo exits 0
-/// within `TIMEOUT`, leaving no process running and nothing in `tmp`.
-fn run_demo(repo: &Path, script: &str, tmp: &Path, env: &[(&str, &str)]) -> DemoRun {
+/// temporary folder in a folder of the test's own (so that its removal
+/// shows) and `env` added; fails unless the demo exits 0 within `TIMEOUT`,
+/// leaving no process running and nothing in that folder. `None`: skipped,
+/// Anvil is not installed.
+fn run_demo(script: &str, env: &[(&str, &str)]) -> Option<DemoRun> {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    if !anvil_installed(repo) {
+        return None;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let tmp = tmp.path();
     let mut child = Command::new("bash")
         .arg(script)
         .current_dir(repo)
@@ -109,18 +117,14 @@ fn run_demo(repo: &Path, script: &str, tmp: &Path, env: &[(&str, &str)]) -> Demo
         .map(|e| e.unwrap().file_name())
         .collect();
     assert!(left.is_empty(), "{script} left {left:?} behind\n{output}");
-    DemoRun { stdout, output }
+    Some(DemoRun { stdout, output })
 }
 
 #[test]
 fn demo_script_delivers_both_payments_detected_and_confirmed() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if !anvil_installed(repo) {
+    let Some(DemoRun { stdout, output }) = run_demo("scripts/demo.sh", &[]) else {
         return;
-    }
-    // The demo's temporary folder goes here, so that its removal shows.
-    let tmp = tempfile::tempdir().unwrap();
-    let DemoRun { stdout, output } = run_demo(repo, "scripts/demo.sh", tmp.path(), &[]);
+    };
 
     // One receiver line per event and payment: "payment.detected  eth
     // 0x…  1.25 ETH  (order-1001)  signature ok".
@@ -142,18 +146,12 @@ fn demo_script_delivers_both_payments_detected_and_confirmed() {
 
 #[test]
 fn shop_demo_pays_a_token_invoice_partly_then_fully() {
-    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    if !anvil_installed(repo) {
-        return;
-    }
-    // The demo's temporary folder goes here, so that its removal shows.
-    let tmp = tempfile::tempdir().unwrap();
-    let DemoRun { stdout, output } = run_demo(
-        repo,
+    let Some(DemoRun { stdout, output }) = run_demo(
         "scripts/demo-shop.sh",
-        tmp.path(),
         &[("PAYWATCH_DEMO_SCREENSHOTS", "0")],
-    );
+    ) else {
+        return;
+    };
     // The number of the first line that starts with `text`, indent aside.
     let at = |text: &str| {
         stdout
