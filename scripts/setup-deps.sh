@@ -71,7 +71,9 @@ if ((!build_only)) && [ ! -x "$VENV/bin/python" ] && ! python3 -c 'import venv, 
 fi
 missing=()
 for p in "${APT_PKGS[@]}"; do
-    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+    # Installed, not merely known: a package removed without --purge still
+    # has a dpkg status ("deinstall ok config-files").
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
 done
 if ((${#missing[@]})); then
     for p in "${missing[@]}"; do
