@@ -1,7 +1,8 @@
 //! An invoice (payment request) as stored and served.
 
-use crate::amount::Amount;
+use crate::amount::{to_base, Amount, AmountError};
 use crate::transfer::{Asset, BlockRef, Direction, WatchRef};
+use ruint::aliases::U256;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +97,105 @@ pub struct Invoice {
     /// Where the checkout page sends the buyer once the invoice is confirmed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub redirect_url: Option<String>,
+    /// How far short of `amount_due` the payments may fall and still pay
+    /// the invoice; absent when they must reach it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub underpayment_tolerance: Option<Tolerance>,
+    /// Paid within the tolerance: what the payments fell short of
+    /// `amount_due` by, whole units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub amount_short: Option<String>,
+}
+
+/// An invoice's underpayment tolerance: the rule it was given and what
+/// that allows on its amount due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tolerance {
+    /// As set, normalised: `"1%"`, or an amount of the asset (`"0.5"`).
+    pub rule: String,
+    /// How much less than `amount_due` pays the invoice, whole units.
+    pub amount: String,
+    /// `amount` in base units.
+    pub amount_base: Amount,
+}
+
+/// An underpayment tolerance before it meets an invoice: a share of the
+/// amount due or an amount of the asset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToleranceRule {
+    /// Millionths of the amount due (`"1%"` is 10 000).
+    Share(u32),
+    /// Base units of the asset.
+    Amount(U256),
+}
+
+/// Why a tolerance was refused; the text is quoted as given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ToleranceError {
+    #[error(
+        "`{0}` is not a share below 100% with at most 4 decimal places, such as \"1%\" or \"0.5%\""
+    )]
+    Share(String),
+    #[error("{0}")]
+    Amount(AmountError),
+}
+
+/// Millionths in 100%.
+const WHOLE: u32 = 1_000_000;
+
+impl ToleranceRule {
+    /// `"1%"`, `"0.25%"`, or an amount of an asset with `decimals` places;
+    /// `"0"` and `"0%"` allow nothing.
+    pub fn parse(text: &str, decimals: u8) -> Result<Self, ToleranceError> {
+        let t = text.trim();
+        let zero_ok = |r: Result<U256, AmountError>| match r {
+            Err(AmountError::Zero(_)) => Ok(U256::ZERO),
+            r => r,
+        };
+        match t.strip_suffix('%') {
+            Some(share) => {
+                let share = share.trim_end();
+                let units = zero_ok(to_base(share, 4))
+                    .ok()
+                    .filter(|u| *u < U256::from(WHOLE))
+                    .ok_or_else(|| ToleranceError::Share(text.into()))?;
+                Ok(ToleranceRule::Share(units.to::<u32>()))
+            }
+            None => zero_ok(to_base(t, decimals))
+                .map(ToleranceRule::Amount)
+                .map_err(ToleranceError::Amount),
+        }
+    }
+
+    /// Whether the text is a share rather than an amount.
+    pub fn is_share(text: &str) -> bool {
+        text.trim().ends_with('%')
+    }
+
+    /// What the rule allows on `due` base units: a share is rounded down.
+    pub fn on(self, due: U256) -> U256 {
+        match self {
+            ToleranceRule::Share(m) => {
+                // due < 2^256 and m < 2^20: the product is checked, and a
+                // due so large that it overflows is a share of the quotient.
+                match due.checked_mul(U256::from(m)) {
+                    Some(p) => p / U256::from(WHOLE),
+                    None => (due / U256::from(WHOLE)) * U256::from(m),
+                }
+            }
+            ToleranceRule::Amount(a) => a,
+        }
+    }
+
+    /// The rule as invoices show it: `"1%"`, or the amount in whole units.
+    pub fn display(self, decimals: u8) -> String {
+        match self {
+            ToleranceRule::Share(m) => {
+                format!("{}%", crate::amount::from_base(U256::from(m), 4))
+            }
+            ToleranceRule::Amount(a) => crate::amount::from_base(a, decimals),
+        }
+    }
 }
 
 /// A fiat price and the rate it was converted at.
@@ -114,6 +214,16 @@ pub struct Pricing {
 }
 
 impl Invoice {
+    /// The least total that pays the invoice: `amount_due` less its
+    /// tolerance.
+    pub fn least_payable(&self) -> Amount {
+        let tol = self
+            .underpayment_tolerance
+            .as_ref()
+            .map_or(Amount::default(), |t| t.amount_base);
+        self.amount_due_base.checked_sub(tol).unwrap_or_default()
+    }
+
     /// What its payments add up to: all of them, or the confirmed ones.
     pub fn received(&self, confirmed_only: bool) -> Amount {
         self.payments
@@ -203,4 +313,111 @@ pub struct InvoiceEvent {
     /// The `id` of the payment event.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_event: Option<String>,
+}
+
+/// `invoice.unmatched_payment`: a payment to a shared invoice address that
+/// credits no invoice, because no invoice's amount names it or because
+/// more than one lies within its tolerance. paywatch never guesses: the
+/// merchant looks into it.
+#[derive(Clone, Debug, Serialize)]
+pub struct UnmatchedPayment {
+    /// `invoice:unmatched_payment:<n>`, `n` the `seq` of the payment event.
+    pub id: String,
+    /// Always `invoice.unmatched_payment`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub seq: u64,
+    pub chain: String,
+    pub network: String,
+    pub direction: Direction,
+    pub address: String,
+    pub asset: Asset,
+    /// The payment, base units.
+    pub amount: Amount,
+    pub watch: WatchRef,
+    pub txid: String,
+    pub index: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub block: Option<BlockRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmations: Option<u64>,
+    /// The `id` of the payment event.
+    pub payment_event: String,
+    /// The open invoices whose tolerance reaches down to the payment (two
+    /// or more, smallest amount due first), or none.
+    pub candidates: Vec<Candidate>,
+}
+
+/// An invoice an unmatched payment could have been for.
+#[derive(Clone, Debug, Serialize)]
+pub struct Candidate {
+    pub id: String,
+    pub order_id: String,
+    pub amount_due: String,
+    /// The least total that pays it, whole units.
+    pub least_payable: String,
+}
+
+/// What the invoice tracker writes to the feed.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum TrackerEvent {
+    Invoice(Box<InvoiceEvent>),
+    Unmatched(Box<UnmatchedPayment>),
+}
+
+impl TrackerEvent {
+    /// The event's `type`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TrackerEvent::Invoice(e) => e.kind.name(),
+            TrackerEvent::Unmatched(e) => e.kind,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_share_rounds_down_and_an_amount_is_in_the_assets_units() {
+        let one = ToleranceRule::parse("1%", 6).unwrap();
+        assert_eq!(one, ToleranceRule::Share(10_000));
+        assert_eq!(one.on(U256::from(25_010_000u64)), U256::from(250_100u64));
+        let tiny = ToleranceRule::parse(" 0.0001 % ", 6).unwrap();
+        assert_eq!(tiny.on(U256::from(9_999u64)), U256::ZERO);
+        assert_eq!(tiny.display(6), "0.0001%");
+        let half = ToleranceRule::parse("0.5", 6).unwrap();
+        assert_eq!(half, ToleranceRule::Amount(U256::from(500_000u64)));
+        assert_eq!(half.display(6), "0.5");
+        assert_eq!(
+            ToleranceRule::parse("0", 6),
+            Ok(ToleranceRule::Amount(U256::ZERO))
+        );
+        assert_eq!(ToleranceRule::parse("0%", 6), Ok(ToleranceRule::Share(0)));
+    }
+
+    #[test]
+    fn a_share_of_the_largest_amount_does_not_wrap() {
+        let r = ToleranceRule::parse("99.9999%", 18).unwrap();
+        let t = r.on(U256::MAX);
+        assert!(t < U256::MAX && t > U256::MAX / U256::from(2u8), "{t}");
+    }
+
+    #[test]
+    fn shares_of_100_percent_or_more_and_bad_text_are_refused() {
+        for bad in ["100%", "150%", "1.00001%", "-1%", "%", "x%", "1e2%"] {
+            assert!(
+                matches!(ToleranceRule::parse(bad, 6), Err(ToleranceError::Share(_))),
+                "{bad}"
+            );
+        }
+        for bad in ["0.0000001", "-1", "abc", ""] {
+            assert!(
+                matches!(ToleranceRule::parse(bad, 6), Err(ToleranceError::Amount(_))),
+                "{bad}"
+            );
+        }
+    }
 }

@@ -172,6 +172,10 @@ enum InvoiceCommand {
         /// Where the checkout page sends the buyer once paid.
         #[arg(long)]
         redirect_url: Option<String>,
+        /// How short a payment may fall and still pay: `1%`, or an amount
+        /// of the asset (default: the chain's `underpayment_tolerance`).
+        #[arg(long)]
+        underpayment_tolerance: Option<String>,
         /// A JSON object kept with the invoice and copied into its events.
         #[arg(long)]
         metadata: Option<String>,
@@ -365,6 +369,7 @@ fn main() -> ExitCode {
             order_id,
             expires_in,
             redirect_url,
+            underpayment_tolerance,
             metadata,
             target,
         }) => client_command(target, |c| async move {
@@ -382,6 +387,7 @@ fn main() -> ExitCode {
                 ("price", price),
                 ("currency", currency),
                 ("redirect_url", redirect_url),
+                ("underpayment_tolerance", underpayment_tolerance),
             ] {
                 if let Some(v) = value {
                     body[key] = v.into();

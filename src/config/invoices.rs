@@ -4,6 +4,7 @@
 use super::chain::ChainConfig;
 use crate::address::derive::AccountKey;
 use crate::address::WatchAddress;
+use crate::invoice_record::ToleranceRule;
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -21,6 +22,26 @@ pub(super) struct RawInvoices {
     zero_conf_rbf: Option<bool>,
     amount_reuse_after: Option<String>,
     max_amount: Option<std::collections::BTreeMap<String, String>>,
+    underpayment_tolerance: Option<RawTolerance>,
+}
+
+/// `underpayment_tolerance = "1%"` for every asset, or a table by asset.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum RawTolerance {
+    All(String),
+    ByAsset(std::collections::BTreeMap<String, String>),
+}
+
+/// `underpayment_tolerance`: how far short of its amount due an invoice
+/// may be paid and still count as paid.
+#[derive(Debug, Clone, Default)]
+pub struct ToleranceConfig {
+    /// A share (`"1%"`) for every asset without an entry of its own.
+    pub all: Option<String>,
+    /// By asset symbol (any case): a share or an amount of that asset,
+    /// whole units as written.
+    pub by_asset: std::collections::BTreeMap<String, String>,
 }
 
 /// Where invoice addresses come from.
@@ -57,6 +78,7 @@ pub struct InvoiceConfig {
     /// The largest amount an invoice may ask for, by asset symbol (any
     /// case), whole units as written.
     pub max_amount: std::collections::BTreeMap<String, String>,
+    pub underpayment_tolerance: ToleranceConfig,
 }
 
 /// Reads `[chain.invoices]` of `chain`: its account key or shared address
@@ -118,7 +140,37 @@ pub(super) fn invoice_config(
     if !(60..=30 * 86400).contains(&default_expires_in) {
         return Err("invoices.default_expires_in: between 60 and 2592000 seconds".into());
     }
+    let underpayment_tolerance = match raw.underpayment_tolerance {
+        None => ToleranceConfig::default(),
+        Some(RawTolerance::All(t)) => {
+            if !ToleranceRule::is_share(&t) {
+                return Err(format!(
+                    "invoices.underpayment_tolerance: `{t}` is an amount, and amounts differ by asset: \
+                     give a share such as \"1%\", or a table such as {{ USDT = \"0.5\" }}"
+                ));
+            }
+            ToleranceRule::parse(&t, 0)
+                .map_err(|e| format!("invoices.underpayment_tolerance: {e}"))?;
+            ToleranceConfig {
+                all: Some(t),
+                by_asset: Default::default(),
+            }
+        }
+        Some(RawTolerance::ByAsset(by_asset)) => {
+            for (symbol, t) in &by_asset {
+                if ToleranceRule::is_share(t) {
+                    ToleranceRule::parse(t, 0)
+                        .map_err(|e| format!("invoices.underpayment_tolerance.{symbol}: {e}"))?;
+                }
+            }
+            ToleranceConfig {
+                all: None,
+                by_asset,
+            }
+        }
+    };
     Ok(InvoiceConfig {
+        underpayment_tolerance,
         source,
         gap_limit: raw.gap_limit.unwrap_or(20).max(1),
         default_expires_in,

@@ -296,6 +296,27 @@ confirmations = 2
     }
 
     #[test]
+    fn underpayment_tolerances_are_shares_or_amounts_by_asset() {
+        let shared = "[chain.invoices]\nshared_address = \"bcrt1qcr8te4kr609gcawutmrza0j4xv80jy8zeqchgx\"\nunique_amount_step = \"0.0001\"\n";
+        let with = |t: &str| parse(&format!("{GOOD}{shared}underpayment_tolerance = {t}\n"));
+        let c = with("\"0.5%\"").unwrap();
+        let inv = c.chains[0].invoices.as_ref().unwrap();
+        assert_eq!(inv.underpayment_tolerance.all.as_deref(), Some("0.5%"));
+        let c = with("{ btc = \"0.00002\" }").unwrap();
+        let inv = c.chains[0].invoices.as_ref().unwrap();
+        assert_eq!(inv.underpayment_tolerance.by_asset["btc"], "0.00002");
+        let e = with("\"0.5\"").unwrap_err();
+        assert!(
+            e.contains("underpayment_tolerance") && e.contains("amounts differ by asset"),
+            "{e}"
+        );
+        for bad in ["\"100%\"", "\"1.23456%\"", "\"-1%\"", "{ BTC = \"x%\" }"] {
+            let e = with(bad).unwrap_err();
+            assert!(e.contains("share below 100%"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
     fn a_top_level_typo_suggests_the_key() {
         let e = parse(&GOOD.replace("data_dir", "data_dri")).unwrap_err();
         assert!(e.contains("did you mean `data_dir`?"), "{e}");

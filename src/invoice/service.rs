@@ -9,7 +9,9 @@ use crate::address::AddressFormat;
 use crate::amount::{from_base, to_base, AmountError};
 use crate::clock::now_secs;
 use crate::config::{ChainConfig, ChainKind, InvoiceSource};
-use crate::invoice_record::{Invoice, InvoiceStatus, Pricing};
+use crate::invoice_record::{
+    Invoice, InvoiceStatus, Pricing, Tolerance, ToleranceError, ToleranceRule,
+};
 use crate::store::{Inserted, InvoiceInsert, NewInvoice, Store, StoreError};
 use crate::transfer::Asset;
 use crate::transfer::WatchRecord;
@@ -65,6 +67,9 @@ pub struct CreateRequest {
     pub redirect_url: Option<String>,
     #[serde(default)]
     pub metadata: serde_json::Value,
+    /// `"1%"`, or an amount of the asset: payments this much short of the
+    /// amount due still pay the invoice. Replaces the chain's setting.
+    pub underpayment_tolerance: Option<String>,
     /// Decimal places a converted price is rounded up to, when fewer than
     /// the asset's (the Epusdt front asks for four).
     #[serde(skip)]
@@ -101,6 +106,13 @@ pub enum SetupError {
     UnknownAsset(String),
     #[error("invoices.max_amount.{symbol}: {source}")]
     MaxAmount { symbol: String, source: AmountError },
+    #[error("invoices.underpayment_tolerance: `{0}` is not an asset of this chain")]
+    ToleranceAsset(String),
+    #[error("invoices.underpayment_tolerance.{symbol}: {source}")]
+    Tolerance {
+        symbol: String,
+        source: ToleranceError,
+    },
     #[error("watching the shared address: {0}")]
     Store(#[from] StoreError),
 }
@@ -119,6 +131,8 @@ pub struct InvoiceChain {
     amount_reuse_after: std::time::Duration,
     /// The largest amount per asset symbol, base units.
     max_amount: std::collections::HashMap<String, U256>,
+    /// The underpayment tolerance by asset symbol, where one is set.
+    tolerance: std::collections::HashMap<String, ToleranceRule>,
     matcher: Arc<Matcher>,
     format: AddressFormat,
     /// One creation at a time: derivation indexes and unique amounts.
@@ -217,6 +231,31 @@ impl InvoiceChain {
             })?;
             max_amount.insert(asset.symbol.clone(), bound);
         }
+        let mut tolerance = std::collections::HashMap::new();
+        if let Some(all) = &cfg.underpayment_tolerance.all {
+            for a in &assets {
+                let rule = ToleranceRule::parse(all, a.decimals).map_err(|source| {
+                    SetupError::Tolerance {
+                        symbol: a.symbol.clone(),
+                        source,
+                    }
+                })?;
+                tolerance.insert(a.symbol.clone(), rule);
+            }
+        }
+        for (symbol, text) in &cfg.underpayment_tolerance.by_asset {
+            let asset = assets
+                .iter()
+                .find(|a| a.symbol.eq_ignore_ascii_case(symbol))
+                .ok_or_else(|| SetupError::ToleranceAsset(symbol.clone()))?;
+            let rule = ToleranceRule::parse(text, asset.decimals).map_err(|source| {
+                SetupError::Tolerance {
+                    symbol: symbol.clone(),
+                    source,
+                }
+            })?;
+            tolerance.insert(asset.symbol.clone(), rule);
+        }
         if matches!(chain.kind, ChainKind::Bitcoin(_)) {
             let cap = U256::from(BITCOIN_MAX_SATS);
             let bound = max_amount.entry("BTC".to_string()).or_insert(cap);
@@ -232,6 +271,7 @@ impl InvoiceChain {
             default_expires_in: cfg.default_expires_in,
             amount_reuse_after: cfg.amount_reuse_after,
             max_amount,
+            tolerance,
             matcher,
             format: chain.address_format(),
             creating: Mutex::new(()),
@@ -415,6 +455,43 @@ impl InvoiceChain {
                 ));
             }
         }
+        // The tolerance is checked against the requested amount: a share
+        // stays below any amount due, and a shared address's amount due is
+        // never less than the requested one.
+        let tolerance_rule = match req.underpayment_tolerance.as_deref() {
+            Some(t) => Some((
+                ToleranceRule::parse(t, asset.decimals).map_err(|e| {
+                    invalid(
+                        "invalid_underpayment_tolerance",
+                        format!("underpayment_tolerance: {e}"),
+                    )
+                })?,
+                true,
+            )),
+            None => self.tolerance.get(&asset.symbol).map(|r| (*r, false)),
+        };
+        if let Some((rule, given)) = tolerance_rule {
+            if rule.on(base) >= base {
+                let whose = if given {
+                    "underpayment_tolerance".to_string()
+                } else {
+                    format!(
+                        "the chain's invoices.underpayment_tolerance for {}",
+                        asset.symbol
+                    )
+                };
+                return Err(invalid(
+                    "invalid_underpayment_tolerance",
+                    format!(
+                        "{whose} ({} {}) is not less than the amount {amount} {}: \
+                         it would let a payment of nothing pay the invoice",
+                        rule.display(asset.decimals),
+                        asset.symbol,
+                        asset.symbol
+                    ),
+                ));
+            }
+        }
         let (address, key, derivation_index, due, unique) = match &self.source {
             Source::Derived(k) => {
                 let index = store.next_derivation_index(&self.chain)?;
@@ -489,6 +566,14 @@ impl InvoiceChain {
             rand::random::<u64>()
         );
         let amount_due = from_base(due, asset.decimals);
+        let underpayment_tolerance = tolerance_rule
+            .map(|(rule, _)| (rule, rule.on(due)))
+            .filter(|(_, tol)| !tol.is_zero())
+            .map(|(rule, tol)| Tolerance {
+                rule: rule.display(asset.decimals),
+                amount: from_base(tol, asset.decimals),
+                amount_base: tol.into(),
+            });
         let payment_uri = self.payment_uri(&address, &asset, due, &order_id);
         let now = now_secs();
         let invoice = Invoice {
@@ -515,6 +600,8 @@ impl InvoiceChain {
             metadata,
             pricing,
             redirect_url,
+            underpayment_tolerance,
+            amount_short: None,
         };
         if let Some(key) = key {
             let rec = WatchRecord {

@@ -6,10 +6,11 @@
 use crate::amount::Amount;
 use crate::clock::now_secs;
 use crate::invoice_record::{
-    Invoice, InvoiceEvent, InvoiceEventType, InvoicePayment, InvoiceStatus,
+    Candidate, Invoice, InvoiceEvent, InvoiceEventType, InvoicePayment, InvoiceStatus,
+    TrackerEvent, UnmatchedPayment,
 };
 use crate::store::{Store, StoreError};
-use crate::transfer::{BlockRef, Direction, WatchRef};
+use crate::transfer::{Asset, BlockRef, Direction, WatchRef};
 use serde::Deserialize;
 
 use std::collections::HashMap;
@@ -25,6 +26,7 @@ struct PaymentView {
     #[serde(rename = "type")]
     kind: String,
     chain: String,
+    network: String,
     direction: String,
     address: String,
     txid: String,
@@ -41,6 +43,8 @@ struct PaymentView {
     mempool: Option<MempoolView>,
     #[serde(default)]
     output_kept: Option<bool>,
+    #[serde(default)]
+    watch: WatchRef,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +87,7 @@ impl PaymentView {
 #[derive(Deserialize, PartialEq)]
 struct AssetView {
     symbol: String,
+    decimals: u8,
     contract: Option<String>,
 }
 
@@ -112,8 +117,8 @@ fn event(
     kind: InvoiceEventType,
     trigger: Option<&PaymentView>,
     key: u64,
-) -> InvoiceEvent {
-    InvoiceEvent {
+) -> TrackerEvent {
+    TrackerEvent::Invoice(Box::new(InvoiceEvent {
         id: format!("invoice:{}:{}:{key}", inv.id, kind.suffix()),
         kind,
         seq: 0,
@@ -133,7 +138,41 @@ fn event(
         block: trigger.and_then(|t| t.block),
         confirmations: trigger.and_then(|t| t.confirmations),
         payment_event: trigger.map(|t| t.id.clone()),
-    }
+    }))
+}
+
+/// `invoice.unmatched_payment` for payment `p`, event `key` of the feed.
+fn unmatched(p: &PaymentView, key: u64, candidates: &[&Invoice]) -> TrackerEvent {
+    TrackerEvent::Unmatched(Box::new(UnmatchedPayment {
+        id: format!("invoice:unmatched_payment:{key}"),
+        kind: "invoice.unmatched_payment",
+        seq: 0,
+        chain: p.chain.clone(),
+        network: p.network.clone(),
+        direction: Direction::In,
+        address: p.address.clone(),
+        asset: Asset {
+            symbol: p.asset.symbol.clone(),
+            decimals: p.asset.decimals,
+            contract: p.asset.contract.clone(),
+        },
+        amount: p.amount,
+        watch: p.watch.clone(),
+        txid: p.txid.clone(),
+        index: p.index,
+        block: p.block,
+        confirmations: p.confirmations,
+        payment_event: p.id.clone(),
+        candidates: candidates
+            .iter()
+            .map(|inv| Candidate {
+                id: inv.id.clone(),
+                order_id: inv.order_id.clone(),
+                amount_due: inv.amount_due.clone(),
+                least_payable: inv.least_payable().to_whole(inv.asset.decimals),
+            })
+            .collect(),
+    }))
 }
 
 impl Invoice {
@@ -144,8 +183,10 @@ impl Invoice {
         trigger: Option<&PaymentView>,
         key: u64,
         reuse_after: u64,
-    ) -> Vec<InvoiceEvent> {
+    ) -> Vec<TrackerEvent> {
         let due = self.amount_due_base;
+        // What pays it: the amount due, less the tolerance.
+        let enough = self.least_payable();
         let seen = self.received(false);
         let confirmed = self.received(true);
         let before = self.status;
@@ -157,14 +198,21 @@ impl Invoice {
             .filter(|x| !x.is_zero())
             .map(|x| x.to_whole(self.asset.decimals));
         self.status = match self.closed {
-            Some(_) if seen >= due => InvoiceStatus::PaidLate,
+            Some(_) if seen >= enough => InvoiceStatus::PaidLate,
             Some(closed) => closed,
             None if seen.is_zero() => InvoiceStatus::Pending,
-            None if seen < due => InvoiceStatus::Underpaid,
-            None if confirmed >= due => InvoiceStatus::Confirmed,
+            None if seen < enough => InvoiceStatus::Underpaid,
+            None if confirmed >= enough => InvoiceStatus::Confirmed,
             None => InvoiceStatus::Paid,
         };
-        let mut out = Vec::new();
+        self.amount_short = match self.status {
+            InvoiceStatus::Paid | InvoiceStatus::Confirmed | InvoiceStatus::PaidLate => due
+                .checked_sub(seen)
+                .filter(|x| !x.is_zero())
+                .map(|x| x.to_whole(self.asset.decimals)),
+            _ => None,
+        };
+        let mut out: Vec<TrackerEvent> = Vec::new();
         let after = self.status;
         if rank(after) < rank(before) || (before == InvoiceStatus::PaidLate && after != before) {
             // A block reorg, or a mempool payment replaced, double-spent
@@ -337,14 +385,46 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
                 p.amount.base(),
                 now_secs(),
             )?;
-            owner.and_then(|id| {
+            let exact = owner.and_then(|id| {
                 candidates.iter().position(|inv| {
                     inv.id == id
                         && asset_matches(inv)
                         && inv.amount_due_base == p.amount
                         && inv.payments.is_empty()
                 })
-            })
+            });
+            // Short of every amount due: the one invoice whose tolerance
+            // reaches down to it, and none when two or more do.
+            let now = now_secs();
+            let short = || {
+                let within: Vec<usize> = candidates
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, inv)| {
+                        asset_matches(inv)
+                            && inv.payments.is_empty()
+                            && holds_amount(inv, now)
+                            && inv.least_payable() <= p.amount
+                            && p.amount < inv.amount_due_base
+                    })
+                    .map(|(i, _)| i)
+                    .collect();
+                match within[..] {
+                    [one] => Some(one),
+                    _ => {
+                        // Reported once, when mined (a mempool sighting
+                        // may never be).
+                        if p.kind == "payment.detected" && p.block.is_some() {
+                            let mut named: Vec<&Invoice> =
+                                within.iter().map(|&i| &candidates[i]).collect();
+                            named.sort_by_key(|inv| (inv.amount_due_base, inv.created_at));
+                            out.push(unmatched(&p, *seq, &named));
+                        }
+                        None
+                    }
+                }
+            };
+            exact.or_else(short)
         };
         if let Some(i) = chosen {
             let mut inv = candidates.swap_remove(i);
@@ -380,14 +460,24 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
     Ok(batch.len() == BATCH)
 }
 
+/// Whether a shared-address invoice still holds its amount: open, or
+/// ended and keeping it for a late payer.
+fn holds_amount(inv: &Invoice, now: u64) -> bool {
+    inv.status.is_open() || inv.amount_reserved_until.is_some_and(|u| u > now)
+}
+
 /// Counts written events: `paywatch_events_total` by type, and
 /// `paywatch_invoices_total` by what happened to the invoice.
-fn count(events: &[InvoiceEvent]) {
+fn count(events: &[TrackerEvent]) {
     for e in events {
-        metrics::counter!(crate::telemetry::EVENTS, "chain" => e.chain.clone(), "type" => e.kind.name())
+        let (chain, symbol) = match e {
+            TrackerEvent::Invoice(e) => (&e.chain, &e.asset.symbol),
+            TrackerEvent::Unmatched(e) => (&e.chain, &e.asset.symbol),
+        };
+        metrics::counter!(crate::telemetry::EVENTS, "chain" => chain.clone(), "type" => e.name())
             .increment(1);
-        metrics::counter!(crate::telemetry::INVOICES, "chain" => e.chain.clone(),
-            "asset" => e.asset.symbol.clone(), "outcome" => e.kind.suffix())
+        metrics::counter!(crate::telemetry::INVOICES, "chain" => chain.clone(),
+            "asset" => symbol.clone(), "outcome" => &e.name()["invoice.".len()..])
         .increment(1);
     }
 }

@@ -10,7 +10,7 @@
 //! | `meta`     | `derive/<chain>`, `invoice_cursor`    | next index, event cursor |
 
 use super::{corrupt, Store, StoreError, CF_META};
-use crate::invoice_record::{Invoice, InvoiceEvent};
+use crate::invoice_record::{Invoice, TrackerEvent};
 use rocksdb::{IteratorMode, WriteBatch};
 use ruint::aliases::U256;
 
@@ -276,9 +276,9 @@ impl Store {
     pub fn commit_invoices(
         &self,
         changed: &[Invoice],
-        events: Vec<InvoiceEvent>,
+        events: Vec<TrackerEvent>,
         cursor: Option<u64>,
-    ) -> Result<Vec<InvoiceEvent>, StoreError> {
+    ) -> Result<Vec<TrackerEvent>, StoreError> {
         let _guard = self.invoice_lock.lock().expect("invoice lock");
         let cf = self.cf(CF_INVOICES);
         let now = crate::clock::now_secs();

@@ -846,7 +846,7 @@ impl Store {
 
 /// An event as the outbox stores it: it takes the sequence number it is
 /// given: payment events ([`Event`]), mempool events ([`MempoolEvent`])
-/// and invoice events ([`crate::invoice_record::InvoiceEvent`]).
+/// and what the invoice tracker writes ([`crate::invoice_record::TrackerEvent`]).
 pub(crate) trait OutboxEvent: serde::Serialize {
     fn set_seq(&mut self, seq: u64);
 
@@ -856,9 +856,12 @@ pub(crate) trait OutboxEvent: serde::Serialize {
     }
 }
 
-impl OutboxEvent for crate::invoice_record::InvoiceEvent {
+impl OutboxEvent for crate::invoice_record::TrackerEvent {
     fn set_seq(&mut self, seq: u64) {
-        self.seq = seq;
+        match self {
+            crate::invoice_record::TrackerEvent::Invoice(e) => e.seq = seq,
+            crate::invoice_record::TrackerEvent::Unmatched(e) => e.seq = seq,
+        }
     }
 
     fn to_bytes(&self) -> Vec<u8> {

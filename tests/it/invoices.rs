@@ -45,19 +45,31 @@ async fn create(d: &Daemon, body: Value) -> (u16, Value) {
     d.post_json("/v1/invoices", &body).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn derived_invoices_follow_their_payments() {
+/// A replay node at height 3 and a daemon following it as chain `btc`
+/// (`confirmations` deep), whose `[chain.invoices]` holds `body`.
+async fn regtest_invoices(
+    dir: &std::path::Path,
+    body: &str,
+    confirmations: u64,
+) -> (Vec<bitcoin::Block>, ReplayNode, Daemon) {
     let mut chain = Vec::new();
     extend(&mut chain, 1, 3, 0);
     let node = ReplayNode::start(1, &chain).await;
-    let dir = tempfile::tempdir().unwrap();
     let config = format!(
         "{}{}",
-        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 2)]),
-        invoices_section(&format!("xpub = \"{}\"", bip84_vpub())),
+        config_text(dir, &[node.chain_toml(CHAIN, "regtest", 1, confirmations)]),
+        invoices_section(body),
     );
     let d = Daemon::start(&config).await;
     d.wait_indexed(CHAIN, 3).await;
+    (chain, node, d)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn derived_invoices_follow_their_payments() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut chain, node, d) =
+        regtest_invoices(dir.path(), &format!("xpub = \"{}\"", bip84_vpub()), 2).await;
 
     // Addresses come from the account in order: the BIP-84 vectors.
     let (code, a1) = create(
@@ -331,21 +343,15 @@ struct SharedBtc {
 
 impl SharedBtc {
     async fn start(wallet: u32, settings: &str) -> SharedBtc {
-        let mut chain = Vec::new();
-        extend(&mut chain, 1, 3, 0);
-        let node = ReplayNode::start(1, &chain).await;
         let shared = wallet_script(wallet);
         let addr = regtest_address(&shared);
         let dir = tempfile::tempdir().unwrap();
-        let config = format!(
-            "{}{}",
-            config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 1)]),
-            invoices_section(&format!(
-                "shared_address = \"{addr}\"\nunique_amount_step = \"0.0001\"\n{settings}"
-            )),
-        );
-        let d = Daemon::start(&config).await;
-        d.wait_indexed(CHAIN, 3).await;
+        let (chain, node, d) = regtest_invoices(
+            dir.path(),
+            &format!("shared_address = \"{addr}\"\nunique_amount_step = \"0.0001\"\n{settings}"),
+            1,
+        )
+        .await;
         SharedBtc {
             chain,
             node,
@@ -515,6 +521,174 @@ async fn a_shared_address_tells_invoices_apart_by_amount() {
     btc.d.stop().await;
 }
 
+fn script_of(address: &Value) -> ScriptBuf {
+    Address::from_str(address.as_str().unwrap())
+        .unwrap()
+        .assume_checked()
+        .script_pubkey()
+}
+
+/// A payment from an exchange arrives short by the withdrawal fee: within
+/// the invoice's tolerance it pays the invoice, with `amount_short`; a
+/// payment short by more leaves it underpaid. Per-invoice tolerances
+/// replace the chain's, and tolerances that would let nothing pay are
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_exchange_withdrawal_short_by_its_fee_pays_within_the_tolerance() {
+    let dir = tempfile::tempdir().unwrap();
+    let section = format!(
+        "xpub = \"{}\"\nunderpayment_tolerance = {{ btc = \"0.00002\" }}",
+        bip84_vpub()
+    );
+    let (mut chain, node, d) = regtest_invoices(dir.path(), &section, 1).await;
+    let order = |id: &str, extra: Value| {
+        let mut body = json!({"chain": CHAIN, "asset": "BTC", "amount": "0.001", "order_id": id});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let (code, t1) = create(&d, order("T1", json!({}))).await;
+    assert_eq!(code, 201, "{t1}");
+    assert_eq!(
+        t1["underpayment_tolerance"],
+        json!({"rule": "0.00002", "amount": "0.00002", "amount_base": "2000"})
+    );
+    let (_, t2) = create(&d, order("T2", json!({"underpayment_tolerance": "0"}))).await;
+    assert!(t2.get("underpayment_tolerance").is_none(), "{t2}");
+    let (_, t3) = create(&d, order("T3", json!({"underpayment_tolerance": "0.5%"}))).await;
+    assert_eq!(t3["underpayment_tolerance"]["rule"], "0.5%");
+    assert_eq!(t3["underpayment_tolerance"]["amount"], "0.000005");
+    for bad in ["0.001", "0.002", "100%", "1.00001%", "abc", "-1"] {
+        let (code, e) = create(&d, order("T4", json!({"underpayment_tolerance": bad}))).await;
+        assert_eq!(code, 400, "{bad}: {e}");
+        assert_eq!(
+            e["error"]["code"], "invalid_underpayment_tolerance",
+            "{bad}: {e}"
+        );
+    }
+    let (code, e) = create(
+        &d,
+        json!({"chain": CHAIN, "asset": "BTC", "amount": "0.00001", "order_id": "T5"}),
+    )
+    .await;
+    assert_eq!(code, 400, "the chain's 0.00002 is more than 0.00001: {e}");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the chain's"),
+        "{e}"
+    );
+
+    // T1 short by 1500 sat (within 2000), T2 by 1 sat (no tolerance), T3
+    // by 1000 sat (beyond its 500).
+    pay(
+        &mut chain,
+        1,
+        &[
+            (script_of(&t1["address"]), 98_500),
+            (script_of(&t2["address"]), 99_999),
+            (script_of(&t3["address"]), 99_000),
+        ],
+        1,
+    );
+    node.set_chain(1, &chain);
+    let t1 = d
+        .invoice_until(t1["id"].as_str().unwrap(), "confirmed")
+        .await;
+    assert_eq!(t1["paid"], "0.000985");
+    assert_eq!(t1["amount_short"], "0.000015");
+    let events = d.events().await;
+    assert_eq!(
+        invoice_event_types(&events, t1["id"].as_str().unwrap()),
+        ["invoice.paid", "invoice.confirmed"]
+    );
+    for t in [&t2, &t3] {
+        let t = d
+            .invoice_until(t["id"].as_str().unwrap(), "underpaid")
+            .await;
+        assert!(t.get("amount_short").is_none(), "{t}");
+    }
+    d.stop().await;
+}
+
+/// On a shared address a short payment is credited only to the one open
+/// invoice whose tolerance reaches down to it; a payment short of every
+/// invoice, or within reach of two, credits none and is reported with its
+/// candidates.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_short_payment_on_a_shared_address_is_credited_only_when_one_invoice_fits() {
+    let mut btc = SharedBtc::start(93, "underpayment_tolerance = \"1%\"\nmax_open = 3").await;
+    let order = |id: &str, amount: &str| json!({"chain": CHAIN, "asset": "BTC", "amount": amount, "order_id": id});
+    let (_, a) = create(&btc.d, order("A", "0.01")).await;
+    assert_eq!(a["underpayment_tolerance"]["amount"], "0.0001", "{a}");
+    let (_, b) = create(&btc.d, order("B", "0.02")).await;
+    // C and D ask for the same price: D's amount is one step up. C's
+    // tolerance reaches down to 0.0495 and D's to 0.049599, so a payment
+    // from there up to 0.05 is within reach of both.
+    let (_, c) = create(&btc.d, order("C", "0.05")).await;
+    let (_, dd) = create(&btc.d, order("D", "0.05")).await;
+    assert_eq!(dd["amount_due"], "0.0501");
+    let id = |v: &Value| v["id"].as_str().unwrap().to_string();
+
+    // A: 5000 sat short, within its 10000.
+    btc.pay(995_000, 1).await;
+    let paid_a = btc.d.invoice_until(&id(&a), "confirmed").await;
+    assert_eq!(paid_a["amount_short"], "0.00005");
+    // B: 30000 sat short, beyond its 20000: no invoice fits.
+    btc.pay(1_970_000, 2).await;
+    // Within reach of C (4 950 000 and up) and of D (4 959 900 and up).
+    btc.pay(4_996_000, 3).await;
+    let events = btc
+        .d
+        .events_until("two unmatched payments", |ev| {
+            ev.iter()
+                .filter(|e| e["type"] == "invoice.unmatched_payment")
+                .count()
+                == 2
+        })
+        .await;
+    let unmatched: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "invoice.unmatched_payment")
+        .collect();
+    assert_eq!(unmatched[0]["amount"], "1970000");
+    assert_eq!(unmatched[0]["address"], btc.addr.as_str());
+    assert_eq!(unmatched[0]["candidates"], json!([]));
+    assert_eq!(unmatched[1]["amount"], "4996000");
+    let named: Vec<&str> = unmatched[1]["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(named, ["C", "D"], "{}", unmatched[1]);
+    assert_eq!(unmatched[1]["candidates"][1]["least_payable"], "0.049599");
+    for e in &unmatched {
+        assert!(e.get("invoice").is_none(), "{e}");
+        assert_eq!(
+            e["id"],
+            format!(
+                "invoice:unmatched_payment:{}",
+                events
+                    .iter()
+                    .find(|p| p["id"] == e["payment_event"])
+                    .expect("the payment event is in the feed")["seq"]
+            )
+            .as_str()
+        );
+    }
+    for v in [&b, &c, &dd] {
+        let (_, now) = btc.d.get(&format!("/v1/invoices/{}", id(v))).await;
+        assert_eq!(now["status"], "pending", "{now}");
+    }
+    // D's exact amount is D's, tolerance or not.
+    btc.pay(5_010_000, 4).await;
+    btc.d.invoice_until(&id(&dd), "confirmed").await;
+    btc.d.stop().await;
+}
+
 /// A block (height set later by `rewritten_chain`) holding one USDT
 /// transfer of `amount` base units to the 20-byte account `to_hex`: the real
 /// transfer 8f96aa13 of block 60836289 with its recipient, amount and ids
@@ -592,6 +766,14 @@ async fn usdt_on_a_shared_tron_address_paid_in_reverse_order() {
     .await;
     assert_eq!(t1["amount_due"], "25");
     assert_eq!(t2["amount_due"], "25.01");
+    // T3 takes payments up to 1 USDT short (an exchange's withdrawal fee).
+    let (code, t3) = create(
+        &d,
+        json!({"chain": "tron", "asset": "USDT", "amount": "30", "order_id": "T3", "underpayment_tolerance": "1"}),
+    )
+    .await;
+    assert_eq!(code, 201, "{t3}");
+    assert_eq!(t3["underpayment_tolerance"]["amount_base"], "1000000");
     // 2^256 - 1 base units: the unique step used to wrap around to 0.009999.
     let max = "115792089237316195423570985008687907853269984665640564039457584007913129.639935";
     for order in ["W1", "W2"] {
@@ -618,6 +800,7 @@ async fn usdt_on_a_shared_tron_address_paid_in_reverse_order() {
         |i| match i {
             3 => Some(usdt_payment(&a, account, 25_010_000, 1)),
             4 => Some(usdt_payment(&a, account, 25_000_000, 2)),
+            5 => Some(usdt_payment(&a, account, 29_200_000, 3)),
             _ => None,
         },
         &a,
@@ -632,6 +815,11 @@ async fn usdt_on_a_shared_tron_address_paid_in_reverse_order() {
         assert_eq!(got["payments"][0]["height"], height);
         assert!(got.get("excess").is_none(), "{got}");
     }
+    let got = d
+        .invoice_until(t3["id"].as_str().unwrap(), "confirmed")
+        .await;
+    assert_eq!(got["paid"], "29.2");
+    assert_eq!(got["amount_short"], "0.8", "{got}");
     d.stop().await;
 }
 
