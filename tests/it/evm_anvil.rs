@@ -433,6 +433,31 @@ async fn invoices_in_ether_and_a_token_are_paid_on_anvil() {
         ]
     );
     assert_eq!(kinds(&e4["id"]), ["invoice.expired", "invoice.paid_late"]);
+
+    // E5 takes payments up to 0.5% short: 0.004 ETH short is paid.
+    let (code, e5) = d
+        .post_json(
+            "/v1/invoices",
+            &json!({"chain": "anvil", "asset": "ETH", "amount": "1", "order_id": "E5", "underpayment_tolerance": "0.5%"}),
+        )
+        .await;
+    assert_eq!(code, 201, "{e5}");
+    assert_eq!(e5["underpayment_tolerance"]["amount"], "0.005");
+    anvil
+        .send(
+            &customer,
+            Some(e5["address"].as_str().unwrap()),
+            ETH - 4 * ETH / 1000,
+            "0x",
+        )
+        .await;
+    anvil.rpc("evm_mine", json!([])).await;
+    anvil.rpc("evm_mine", json!([])).await;
+    let paid5 = d
+        .invoice_until(e5["id"].as_str().unwrap(), "confirmed")
+        .await;
+    assert_eq!(paid5["paid"], "0.996");
+    assert_eq!(paid5["amount_short"], "0.004");
     d.stop().await;
 }
 
