@@ -368,7 +368,10 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
                 .iter()
                 .any(|x| x.txid == p.txid && x.index == p.index)
         };
-        let shared = candidates.iter().any(|inv| inv.derivation_index.is_none());
+        // The chain's shared invoice address is watched with this mark,
+        // so a payment to it is told apart even before any invoice used it.
+        let shared = p.watch.metadata["shared_invoice_address"] == true
+            || candidates.iter().any(|inv| inv.derivation_index.is_none());
         let chosen = if !shared {
             candidates.iter().position(asset_matches)
         } else if let Some(i) = candidates.iter().position(has) {
