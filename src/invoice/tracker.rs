@@ -397,9 +397,15 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
                 })
             });
             // Short of every amount due: the one invoice whose tolerance
-            // reaches down to it, and none when two or more do.
+            // reaches down to it, and none when two or more do. Decided
+            // when the payment is detected: a later event of a payment
+            // left unmatched (its confirmation, once another candidate
+            // was paid) does not credit it after all.
             let now = now_secs();
             let short = || {
+                if p.kind != "payment.detected" {
+                    return None;
+                }
                 let within: Vec<usize> = candidates
                     .iter()
                     .enumerate()
@@ -417,7 +423,7 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
                     _ => {
                         // Reported once, when mined (a mempool sighting
                         // may never be).
-                        if p.kind == "payment.detected" && p.block.is_some() {
+                        if p.block.is_some() {
                             let mut named: Vec<&Invoice> =
                                 within.iter().map(|&i| &candidates[i]).collect();
                             named.sort_by_key(|inv| (inv.amount_due_base, inv.created_at));
