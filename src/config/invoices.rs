@@ -38,7 +38,7 @@ enum RawTolerance {
 #[derive(Debug, Clone, Default)]
 pub struct ToleranceConfig {
     /// A share (`"1%"`) for every asset without an entry of its own.
-    pub all: Option<String>,
+    pub all: Option<ToleranceRule>,
     /// By asset symbol (any case): a share or an amount of that asset,
     /// whole units as written.
     pub by_asset: std::collections::BTreeMap<String, String>,
@@ -149,10 +149,11 @@ pub(super) fn invoice_config(
                      give a share such as \"1%\", or a table such as {{ USDT = \"0.5\" }}"
                 ));
             }
-            ToleranceRule::parse(&t, 0)
+            // A share needs no decimals: it is the same rule for every asset.
+            let rule = ToleranceRule::parse(&t, 0)
                 .map_err(|e| format!("invoices.underpayment_tolerance: {e}"))?;
             ToleranceConfig {
-                all: Some(t),
+                all: Some(rule),
                 by_asset: Default::default(),
             }
         }

@@ -301,7 +301,10 @@ confirmations = 2
         let with = |t: &str| parse(&format!("{GOOD}{shared}underpayment_tolerance = {t}\n"));
         let c = with("\"0.5%\"").unwrap();
         let inv = c.chains[0].invoices.as_ref().unwrap();
-        assert_eq!(inv.underpayment_tolerance.all.as_deref(), Some("0.5%"));
+        assert_eq!(
+            inv.underpayment_tolerance.all,
+            Some(crate::invoice_record::ToleranceRule::Share(5_000))
+        );
         let c = with("{ btc = \"0.00002\" }").unwrap();
         let inv = c.chains[0].invoices.as_ref().unwrap();
         assert_eq!(inv.underpayment_tolerance.by_asset["btc"], "0.00002");

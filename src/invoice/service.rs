@@ -221,9 +221,7 @@ impl InvoiceChain {
         };
         let mut max_amount = std::collections::HashMap::new();
         for (symbol, text) in &cfg.max_amount {
-            let asset = assets
-                .iter()
-                .find(|a| a.symbol.eq_ignore_ascii_case(symbol))
+            let asset = asset_named(&assets, symbol)
                 .ok_or_else(|| SetupError::UnknownAsset(symbol.clone()))?;
             let bound = to_base(text, asset.decimals).map_err(|source| SetupError::MaxAmount {
                 symbol: symbol.clone(),
@@ -232,21 +230,13 @@ impl InvoiceChain {
             max_amount.insert(asset.symbol.clone(), bound);
         }
         let mut tolerance = std::collections::HashMap::new();
-        if let Some(all) = &cfg.underpayment_tolerance.all {
+        if let Some(all) = cfg.underpayment_tolerance.all {
             for a in &assets {
-                let rule = ToleranceRule::parse(all, a.decimals).map_err(|source| {
-                    SetupError::Tolerance {
-                        symbol: a.symbol.clone(),
-                        source,
-                    }
-                })?;
-                tolerance.insert(a.symbol.clone(), rule);
+                tolerance.insert(a.symbol.clone(), all);
             }
         }
         for (symbol, text) in &cfg.underpayment_tolerance.by_asset {
-            let asset = assets
-                .iter()
-                .find(|a| a.symbol.eq_ignore_ascii_case(symbol))
+            let asset = asset_named(&assets, symbol)
                 .ok_or_else(|| SetupError::ToleranceAsset(symbol.clone()))?;
             let rule = ToleranceRule::parse(text, asset.decimals).map_err(|source| {
                 SetupError::Tolerance {
@@ -298,10 +288,7 @@ impl InvoiceChain {
         req: CreateRequest,
     ) -> Result<(Invoice, bool), CreateError> {
         let invalid = |code: &'static str, m: String| CreateError::Invalid(code, m);
-        let asset = self
-            .assets
-            .iter()
-            .find(|a| a.symbol.eq_ignore_ascii_case(req.asset.trim()))
+        let asset = asset_named(&self.assets, req.asset.trim())
             .ok_or_else(|| {
                 invalid(
                     "unknown_asset",
@@ -658,6 +645,13 @@ impl InvoiceChain {
         };
         format!("{} ({standard})", self.network_label)
     }
+}
+
+/// The asset of `assets` whose symbol is `symbol` in any case.
+fn asset_named<'a>(assets: &'a [Asset], symbol: &str) -> Option<&'a Asset> {
+    assets
+        .iter()
+        .find(|a| a.symbol.eq_ignore_ascii_case(symbol))
 }
 
 /// The network's name for buyers.

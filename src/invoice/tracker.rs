@@ -38,7 +38,7 @@ struct PaymentView {
     /// 0 for a mempool transaction.
     #[serde(default)]
     confirmations: Option<u64>,
-    asset: AssetView,
+    asset: Asset,
     #[serde(default)]
     mempool: Option<MempoolView>,
     #[serde(default)]
@@ -82,13 +82,6 @@ impl PaymentView {
             None => false,
         }
     }
-}
-
-#[derive(Deserialize, PartialEq)]
-struct AssetView {
-    symbol: String,
-    decimals: u8,
-    contract: Option<String>,
 }
 
 fn rank(s: InvoiceStatus) -> u8 {
@@ -151,11 +144,7 @@ fn unmatched(p: &PaymentView, key: u64, candidates: &[&Invoice]) -> TrackerEvent
         network: p.network.clone(),
         direction: Direction::In,
         address: p.address.clone(),
-        asset: Asset {
-            symbol: p.asset.symbol.clone(),
-            decimals: p.asset.decimals,
-            contract: p.asset.contract.clone(),
-        },
+        asset: p.asset.clone(),
         amount: p.amount,
         watch: p.watch.clone(),
         txid: p.txid.clone(),
