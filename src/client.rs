@@ -330,6 +330,23 @@ impl Client {
         .await
     }
 
+    /// A change by hand: `settle`, `invalidate` or `attach`; `body` holds
+    /// `note` and, for attach, `txid`.
+    pub async fn invoice_by_hand(
+        &self,
+        id: &str,
+        action: &str,
+        body: &Value,
+    ) -> anyhow::Result<Value> {
+        let id = invoice_id(id)?;
+        self.send(
+            self.http
+                .post(format!("{}/v1/invoices/{id}/{action}", self.base))
+                .json(body),
+        )
+        .await
+    }
+
     /// Asks the daemon to scan `chain` again from `from`.
     pub async fn rescan(&self, chain: &str, from: u64) -> anyhow::Result<Value> {
         self.send(

@@ -218,6 +218,7 @@ pub async fn run_with_listener(
                             rbf: inv.zero_conf_rbf,
                         },
                         amount_reuse_after: inv.amount_reuse_after.as_secs(),
+                        confirmations: c.confirmations,
                     },
                 ))
             })

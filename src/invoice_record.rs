@@ -22,6 +22,11 @@ pub enum InvoiceStatus {
     PaidLate,
     /// Cancelled before it was paid.
     Cancelled,
+    /// Marked paid by hand (`POST /v1/invoices/{id}/settle`): final.
+    Settled,
+    /// Marked invalid by hand (`POST /v1/invoices/{id}/invalidate`): final
+    /// unless settled by hand later.
+    Invalid,
 }
 
 impl InvoiceStatus {
@@ -33,6 +38,55 @@ impl InvoiceStatus {
     pub fn is_open(self) -> bool {
         matches!(self, InvoiceStatus::Pending | InvoiceStatus::Underpaid)
     }
+
+    /// Set by hand: payments still count towards `paid`, but the status
+    /// stays.
+    pub fn is_manual(self) -> bool {
+        matches!(self, InvoiceStatus::Settled | InvoiceStatus::Invalid)
+    }
+
+    /// The status as the API spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            InvoiceStatus::Pending => "pending",
+            InvoiceStatus::Underpaid => "underpaid",
+            InvoiceStatus::Paid => "paid",
+            InvoiceStatus::Confirmed => "confirmed",
+            InvoiceStatus::Expired => "expired",
+            InvoiceStatus::PaidLate => "paid_late",
+            InvoiceStatus::Cancelled => "cancelled",
+            InvoiceStatus::Settled => "settled",
+            InvoiceStatus::Invalid => "invalid",
+        }
+    }
+}
+
+/// What was done to an invoice by hand, kept in its `history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManualAction {
+    /// `settled`, `invalidated` or `payment_attached`.
+    pub action: ManualKind,
+    /// Unix seconds.
+    pub at: u64,
+    /// The name of the API key that did it; absent when the API needs no
+    /// key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The status before.
+    pub from: InvoiceStatus,
+    /// The transaction attached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txid: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ManualKind {
+    Settled,
+    Invalidated,
+    PaymentAttached,
 }
 
 /// One transfer counted towards an invoice.
@@ -105,6 +159,13 @@ pub struct Invoice {
     /// `amount_due` by, whole units.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub amount_short: Option<String>,
+    /// What was done by hand, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<ManualAction>,
+    /// The confirmations this invoice waits for, when its request set
+    /// them (0: a mempool payment confirms it); else the chain's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirmations: Option<u64>,
 }
 
 /// An invoice's underpayment tolerance: the rule it was given and what
@@ -224,6 +285,17 @@ impl Invoice {
         self.amount_due_base.checked_sub(tol).unwrap_or_default()
     }
 
+    /// Whether a payment of it is mined but not yet as deep as the
+    /// invoice's own `confirmations` ask: the tracker checks it again as
+    /// blocks arrive.
+    pub fn awaits_depth(&self) -> bool {
+        self.confirmations.is_some_and(|c| c > 0)
+            && self
+                .payments
+                .iter()
+                .any(|p| !p.confirmed && !p.mempool && p.height > 0)
+    }
+
     /// What its payments add up to: all of them, or the confirmed ones.
     pub fn received(&self, confirmed_only: bool) -> Amount {
         self.payments
@@ -257,6 +329,15 @@ pub enum InvoiceEventType {
     /// A mempool payment was replaced, double-spent or dropped.
     #[serde(rename = "invoice.reverted")]
     Reverted,
+    /// Marked paid by hand.
+    #[serde(rename = "invoice.settled")]
+    Settled,
+    /// Marked invalid by hand.
+    #[serde(rename = "invoice.invalidated")]
+    Invalidated,
+    /// A transaction credited by hand.
+    #[serde(rename = "invoice.payment_attached")]
+    PaymentAttached,
 }
 
 impl InvoiceEventType {
@@ -272,6 +353,9 @@ impl InvoiceEventType {
             InvoiceEventType::Cancelled => "invoice.cancelled",
             InvoiceEventType::Reorged => "invoice.reorged",
             InvoiceEventType::Reverted => "invoice.reverted",
+            InvoiceEventType::Settled => "invoice.settled",
+            InvoiceEventType::Invalidated => "invoice.invalidated",
+            InvoiceEventType::PaymentAttached => "invoice.payment_attached",
         }
     }
 
@@ -313,6 +397,11 @@ pub struct InvoiceEvent {
     /// The `id` of the payment event.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_event: Option<String>,
+    /// The id ends in the event's own `seq` rather than a payment event's:
+    /// for a change no payment event caused in this batch (by hand, or a
+    /// payment buried deep enough), so it never repeats another's id.
+    #[serde(skip)]
+    pub own_key: bool,
 }
 
 /// `invoice.unmatched_payment`: a payment to a shared invoice address that

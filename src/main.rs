@@ -176,6 +176,10 @@ enum InvoiceCommand {
         /// of the asset (default: the chain's `underpayment_tolerance`).
         #[arg(long)]
         underpayment_tolerance: Option<String>,
+        /// Confirmations to wait for instead of the chain's, within its
+        /// `min_confirmations` and `max_confirmations` (0: zero-conf).
+        #[arg(long)]
+        confirmations: Option<u64>,
         /// A JSON object kept with the invoice and copied into its events.
         #[arg(long)]
         metadata: Option<String>,
@@ -198,8 +202,8 @@ enum InvoiceCommand {
         chain: Option<String>,
         #[arg(long)]
         order_id: Option<String>,
-        /// pending, underpaid, paid, confirmed, expired, paid_late or
-        /// cancelled.
+        /// pending, underpaid, paid, confirmed, expired, paid_late,
+        /// cancelled, settled or invalid.
         #[arg(long)]
         status: Option<String>,
         /// The id the last page ended with.
@@ -220,6 +224,41 @@ enum InvoiceCommand {
     /// Example: paywatch invoice cancel inv_01J9Z3…
     Cancel {
         id: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Mark an invoice settled by hand (paid some other way, or a shortfall
+    /// accepted); recorded with the API key's name and the note.
+    ///
+    /// Example: paywatch invoice settle inv_01J9Z3… --note "paid by bank transfer"
+    Settle {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Mark an invoice invalid by hand: it will not be fulfilled.
+    ///
+    /// Example: paywatch invoice invalidate inv_01J9Z3… --note "fraud"
+    Invalidate {
+        id: String,
+        #[arg(long)]
+        note: Option<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Credit a transaction the buyer says was theirs; paywatch checks that
+    /// it pays the invoice's address in its asset and no other invoice has
+    /// it.
+    ///
+    /// Example: paywatch invoice attach inv_01J9Z3… --txid 5e1f… --note "buyer sent the fee short"
+    Attach {
+        id: String,
+        #[arg(long)]
+        txid: String,
+        #[arg(long)]
+        note: Option<String>,
         #[command(flatten)]
         target: Target,
     },
@@ -370,6 +409,7 @@ fn main() -> ExitCode {
             expires_in,
             redirect_url,
             underpayment_tolerance,
+            confirmations,
             metadata,
             target,
         }) => client_command(target, |c| async move {
@@ -395,6 +435,9 @@ fn main() -> ExitCode {
             }
             if let Some(e) = expires_in {
                 body["expires_in"] = e.into();
+            }
+            if let Some(c) = confirmations {
+                body["confirmations"] = c.into();
             }
             println!("{:#}", c.invoice_create(&body).await?);
             Ok(())
@@ -438,6 +481,30 @@ fn main() -> ExitCode {
                 Ok(())
             })
         }
+        Command::Invoice(InvoiceCommand::Settle { id, note, target }) => {
+            client_command(target, |c| async move {
+                let body = serde_json::json!({ "note": note });
+                println!("{:#}", c.invoice_by_hand(&id, "settle", &body).await?);
+                Ok(())
+            })
+        }
+        Command::Invoice(InvoiceCommand::Invalidate { id, note, target }) => {
+            client_command(target, |c| async move {
+                let body = serde_json::json!({ "note": note });
+                println!("{:#}", c.invoice_by_hand(&id, "invalidate", &body).await?);
+                Ok(())
+            })
+        }
+        Command::Invoice(InvoiceCommand::Attach {
+            id,
+            txid,
+            note,
+            target,
+        }) => client_command(target, |c| async move {
+            let body = serde_json::json!({ "txid": txid, "note": note });
+            println!("{:#}", c.invoice_by_hand(&id, "attach", &body).await?);
+            Ok(())
+        }),
         Command::Rescan {
             chain,
             from,

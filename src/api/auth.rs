@@ -7,15 +7,16 @@ use hyper::StatusCode;
 
 /// Checks the request's `Authorization: Bearer <token>` against the
 /// configured keys: writes need a write key; reads need any key unless reads
-/// are open.
+/// are open. Returns the name of the key that was given, if one was
+/// needed.
 pub(super) fn authorize(
     keys: &[ApiKey],
     open_reads: bool,
     headers: &HeaderMap,
     write: bool,
-) -> Result<(), ApiError> {
+) -> Result<Option<String>, ApiError> {
     if keys.is_empty() || (!write && open_reads) {
-        return Ok(());
+        return Ok(None);
     }
     let given = headers
         .get(AUTHORIZATION)
@@ -47,7 +48,7 @@ pub(super) fn authorize(
             "forbidden",
             format!("key `{}` may only read; this request changes state", k.name),
         )),
-        Some(_) => Ok(()),
+        Some(k) => Ok(Some(k.name.clone())),
     }
 }
 

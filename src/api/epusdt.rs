@@ -124,6 +124,7 @@ pub fn create_transaction(
         redirect_url: text("redirect_url"),
         round_to: Some(4),
         underpayment_tolerance: None,
+        confirmations: None,
         metadata: json!({"epusdt": {
             "amount": amount.trim(),
             "notify_url": notify_url,

@@ -1,6 +1,7 @@
 //! Invoices: `POST /v1/invoices`, `GET /v1/invoices` (filtered, paged),
-//! `GET /v1/invoices/{id}`, `POST /v1/invoices/{id}/cancel` and the QR
-//! code of its payment URI as SVG or PNG.
+//! `GET /v1/invoices/{id}`, `POST /v1/invoices/{id}/cancel`, the changes
+//! by hand (`settle`, `invalidate`, `attach`) and the QR code of its
+//! payment URI as SVG or PNG.
 
 use super::http::{
     json_response, parse_json, query_map, ranged, read_body, typed_response, MAX_BODY,
@@ -70,7 +71,7 @@ pub(super) fn list(state: &AppState, query: Option<&str>) -> Result<Resp, ApiErr
         Some(s) => Some(InvoiceStatus::parse(s).ok_or_else(|| {
             ApiError::bad_request(
                 "invalid_parameter",
-                format!("status: `{s}` is not pending, underpaid, paid, confirmed, expired, paid_late or cancelled"),
+                format!("status: `{s}` is not pending, underpaid, paid, confirmed, expired, paid_late, cancelled, settled or invalid"),
             )
         })?),
     };
@@ -117,13 +118,86 @@ pub(super) fn cancel(state: &AppState, id: &str) -> Result<Resp, ApiError> {
             "not_open",
             format!(
                 "invoice `{id}` is {}; only pending or underpaid invoices can be cancelled",
-                serde_json::to_value(status)
-                    .expect("a status serializes")
-                    .as_str()
-                    .unwrap_or("")
+                status.name()
             ),
         )),
         Some(Ok(inv)) => Ok(json_response(StatusCode::OK, &invoice_json(state, &inv))),
+    }
+}
+
+/// The body of `settle`, `invalidate` and `attach`.
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ByHandRequest {
+    note: Option<String>,
+    /// `attach` only.
+    txid: Option<String>,
+}
+
+/// `POST /v1/invoices/{id}/settle|invalidate|attach`: a change by hand,
+/// recorded with the name of the API key that made it.
+pub(super) async fn by_hand(
+    state: &AppState,
+    id: &str,
+    action: &str,
+    key_name: Option<String>,
+    req: Request<ReqBody>,
+) -> Result<Resp, ApiError> {
+    use crate::invoice::manual::{self, ByHand, ManualError};
+    // settle and invalidate may come without a body.
+    let bare = !req.headers().contains_key(hyper::header::CONTENT_TYPE)
+        && req
+            .headers()
+            .get(hyper::header::CONTENT_LENGTH)
+            .is_none_or(|v| v.as_bytes() == b"0");
+    let r: ByHandRequest = if bare && action != "attach" {
+        ByHandRequest::default()
+    } else {
+        let (_, body) = read_body(req, &["application/json"], MAX_BODY).await?;
+        parse_json(&body)?
+    };
+    if r.txid.is_some() && action != "attach" {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("request body: `txid` is for attach, not {action}"),
+        ));
+    }
+    let who = ByHand {
+        by: key_name,
+        note: manual::check_note(r.note.as_deref()).map_err(|e| match e {
+            ManualError::Invalid(code, m) => ApiError::bad_request(code, m),
+            e => ApiError::internal(e),
+        })?,
+    };
+    let reuse_after = |chain: &str| {
+        state
+            .invoices
+            .get(chain)
+            .map_or(0, |c| c.amount_reuse_after().as_secs())
+    };
+    let done = tokio::task::block_in_place(|| match action {
+        "settle" => manual::settle(&state.store, id, &who, reuse_after),
+        "invalidate" => manual::invalidate(&state.store, id, &who, reuse_after),
+        _ => match r.txid.as_deref() {
+            Some(txid) => manual::attach(&state.store, id, txid, &who, reuse_after),
+            None => Err(ManualError::Invalid(
+                "invalid_txid",
+                "give `txid`: the transaction to credit to the invoice".into(),
+            )),
+        },
+    });
+    match done {
+        Ok(inv) => Ok(json_response(StatusCode::OK, &invoice_json(state, &inv))),
+        Err(e) => Err(match e {
+            ManualError::NotFound(_) => ApiError::not_found(e.to_string()),
+            ManualError::Invalid(code, m) => ApiError::bad_request(code, m),
+            ManualError::Conflict(code, m) => ApiError::new(StatusCode::CONFLICT, code, m),
+            ManualError::NoTransaction(code, m) => ApiError::new(StatusCode::NOT_FOUND, code, m),
+            ManualError::NotForInvoice(code, m) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, m)
+            }
+            ManualError::Store(e) => ApiError::internal(e),
+        }),
     }
 }
 

@@ -208,9 +208,10 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
     let method = req.method().clone();
     // The Epusdt endpoint authenticates each request by its own signature.
     let epusdt = segments == ["api", "v1", "order", "create-transaction"];
+    let mut key_name = None;
     if segments != ["health"] && !epusdt {
         let write = !matches!(method, Method::GET | Method::HEAD);
-        auth::authorize(&state.keys, state.open_reads, req.headers(), write)?;
+        key_name = auth::authorize(&state.keys, state.open_reads, req.headers(), write)?;
     }
     match (&method, segments.as_slice()) {
         (&Method::GET, ["v1", "status"]) => Ok(status::status(state)),
@@ -234,6 +235,9 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
         (&Method::GET, ["v1", "invoices"]) => invoices::list(state, req.uri().query()),
         (&Method::GET, ["v1", "invoices", id]) => invoices::get(state, id),
         (&Method::POST, ["v1", "invoices", id, "cancel"]) => invoices::cancel(state, id),
+        (&Method::POST, ["v1", "invoices", id, action @ ("settle" | "invalidate" | "attach")]) => {
+            invoices::by_hand(state, id, action, key_name, req).await
+        }
         (&Method::GET, ["v1", "invoices", id, "qr.svg"]) => {
             invoices::qr(state, id, false, req.uri().query())
         }
@@ -246,7 +250,10 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
         (_, ["api", "v1", "order", "create-transaction"])
         | (_, ["v1", "invoices"])
         | (_, ["v1", "invoices", _])
-        | (_, ["v1", "invoices", _, "cancel" | "qr.svg" | "qr.png"])
+        | (
+            _,
+            ["v1", "invoices", _, "cancel" | "settle" | "invalidate" | "attach" | "qr.svg" | "qr.png"],
+        )
         | (_, ["v1", "deliveries"])
         | (_, ["v1", "deliveries", _])
         | (_, ["v1", "deliveries", _, "retry"])

@@ -355,6 +355,19 @@ pub(super) fn chains(raw: Vec<toml::Table>, base: &Path) -> Result<Vec<ChainConf
                 "invoices.zero_conf: needs a Bitcoin chain with a [chain.mempool] section".into(),
             ));
         }
+        if chain
+            .invoices
+            .as_ref()
+            .and_then(|i| i.confirmations)
+            .is_some_and(|b| b.min == 0)
+            && !follows_mempool
+        {
+            return Err(at(
+                "invoices.min_confirmations: 0 (a mempool payment confirms) needs a Bitcoin chain \
+                 with a [chain.mempool] section"
+                    .into(),
+            ));
+        }
         if chains.iter().any(|c| c.name == chain.name) {
             return Err(at(format!("name: chain `{}` is defined twice", chain.name)));
         }

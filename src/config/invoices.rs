@@ -23,6 +23,8 @@ pub(super) struct RawInvoices {
     amount_reuse_after: Option<String>,
     max_amount: Option<std::collections::BTreeMap<String, String>>,
     underpayment_tolerance: Option<RawTolerance>,
+    min_confirmations: Option<u64>,
+    max_confirmations: Option<u64>,
 }
 
 /// `underpayment_tolerance = "1%"` for every asset, or a table by asset.
@@ -79,7 +81,24 @@ pub struct InvoiceConfig {
     /// case), whole units as written.
     pub max_amount: std::collections::BTreeMap<String, String>,
     pub underpayment_tolerance: ToleranceConfig,
+    /// The confirmations an invoice may ask for instead of the chain's
+    /// (0: a mempool payment confirms it); `None` where the node's
+    /// finality mark confirms payments, not a depth.
+    pub confirmations: Option<ConfirmationBounds>,
 }
+
+/// `min_confirmations` and `max_confirmations`, around what invoices wait
+/// for by default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfirmationBounds {
+    /// 0 with `zero_conf`, else the chain's `confirmations`.
+    pub default: u64,
+    pub min: u64,
+    pub max: u64,
+}
+
+/// Where `max_confirmations` goes when not set: at least this deep.
+const DEFAULT_MAX_CONFIRMATIONS: u64 = 100;
 
 /// Reads `[chain.invoices]` of `chain`: its account key or shared address
 /// are parsed here, as that chain's addresses.
@@ -170,12 +189,47 @@ pub(super) fn invoice_config(
             }
         }
     };
+    let by_node = match &chain.kind {
+        super::ChainKind::Evm(e) => e.finality_tag.is_some(),
+        super::ChainKind::Tron(t) => t.solidified,
+        super::ChainKind::Bitcoin(_) => false,
+    };
+    let zero_conf = raw.zero_conf.unwrap_or(false);
+    let confirmations = if by_node {
+        if raw.min_confirmations.is_some() || raw.max_confirmations.is_some() {
+            return Err(
+                "invoices: `min_confirmations` and `max_confirmations` need a chain confirmed by \
+                 depth: this one's node marks payments final (`finality` or `solidified`)"
+                    .into(),
+            );
+        }
+        None
+    } else {
+        let default = if zero_conf { 0 } else { chain.confirmations };
+        let min = raw.min_confirmations.unwrap_or(default);
+        let max = raw
+            .max_confirmations
+            .unwrap_or(default.max(DEFAULT_MAX_CONFIRMATIONS));
+        if min > default || max < default {
+            return Err(format!(
+                "invoices: min_confirmations ({min}) to max_confirmations ({max}) must include what \
+                 invoices wait for by default ({default}: {})",
+                if zero_conf {
+                    "zero_conf"
+                } else {
+                    "the chain's confirmations"
+                }
+            ));
+        }
+        Some(ConfirmationBounds { default, min, max })
+    };
     Ok(InvoiceConfig {
+        confirmations,
         underpayment_tolerance,
         source,
         gap_limit: raw.gap_limit.unwrap_or(20).max(1),
         default_expires_in,
-        zero_conf: raw.zero_conf.unwrap_or(false),
+        zero_conf,
         amount_reuse_after,
         max_amount: raw.max_amount.unwrap_or_default(),
         zero_conf_rbf: raw.zero_conf_rbf.unwrap_or(false),

@@ -21,7 +21,7 @@ pub use chain::{
 pub use checkout::{CheckoutConfig, Explorer, RateConfig, RateSourceConfig, RateSourceKind, Theme};
 pub use delivery::{PluginConfig, PluginLimits, RetryPolicy, SinkConfig, SinkKind};
 pub use epusdt::EpusdtConfig;
-pub use invoices::{InvoiceConfig, InvoiceSource};
+pub use invoices::{ConfirmationBounds, InvoiceConfig, InvoiceSource};
 
 /// A secret that never shows in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq)]
@@ -317,6 +317,39 @@ confirmations = 2
             let e = with(bad).unwrap_err();
             assert!(e.contains("share below 100%"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn invoice_confirmation_bounds_hold_the_default_and_zero_needs_the_mempool() {
+        let shared = "[chain.invoices]\nshared_address = \"bcrt1qcr8te4kr609gcawutmrza0j4xv80jy8zeqchgx\"\nunique_amount_step = \"0.0001\"\n";
+        let with = |t: &str| parse(&format!("{GOOD}{shared}{t}\n"));
+        let bounds = |t: &str| {
+            with(t).unwrap().chains[0]
+                .invoices
+                .as_ref()
+                .unwrap()
+                .confirmations
+        };
+        let default = with("").unwrap().chains[0].confirmations;
+        assert_eq!(
+            bounds(""),
+            Some(ConfirmationBounds {
+                default,
+                min: default,
+                max: 100
+            })
+        );
+        assert_eq!(
+            bounds("min_confirmations = 1\nmax_confirmations = 12").map(|b| (b.min, b.max)),
+            Some((1, 12))
+        );
+        let e = with(&format!("min_confirmations = {}", default + 1)).unwrap_err();
+        assert!(
+            e.contains("must include what invoices wait for by default"),
+            "{e}"
+        );
+        let e = with("min_confirmations = 0").unwrap_err();
+        assert!(e.contains("[chain.mempool]"), "{e}");
     }
 
     #[test]

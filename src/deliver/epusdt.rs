@@ -44,11 +44,13 @@ pub(crate) fn float(text: &str) -> Option<Value> {
         .map(Value::from)
 }
 
-/// The callback for an `invoice.confirmed` event of an Epusdt order:
-/// where to send it and the signed body as Epusdt writes it (its fields in
-/// Epusdt's order, numbers as Go writes them); `None` for any other event.
+/// The callback for an `invoice.confirmed` event of an Epusdt order, or an
+/// `invoice.settled` one (the order marked paid by hand: the shop learns
+/// it as it learns a payment): where to send it and the signed
+/// body as Epusdt writes it (its fields in Epusdt's order, numbers as Go
+/// writes them); `None` for any other event.
 pub fn callback(event: &Value, token: &str) -> Option<(String, String)> {
-    if event["type"] != "invoice.confirmed" {
+    if event["type"] != "invoice.confirmed" && event["type"] != "invoice.settled" {
         return None;
     }
     let inv = &event["invoice"];
@@ -57,7 +59,7 @@ pub fn callback(event: &Value, token: &str) -> Option<(String, String)> {
     let block_transaction_id = inv["payments"]
         .as_array()
         .and_then(|p| p.last())
-        .map_or(Value::Null, |p| p["txid"].clone());
+        .map_or_else(|| Value::from(""), |p| p["txid"].clone());
     // Epusdt's fields in its order; the signature goes in before the last,
     // `status`.
     let mut fields = vec![
@@ -96,5 +98,34 @@ mod tests {
             sign(params.as_object().unwrap(), "epusdt_password_xasddawqe"),
             "1cd4b52df5587cfb1968b0c0c6e156cd"
         );
+    }
+
+    fn event(kind: &str, payments: Value) -> Value {
+        json!({"type": kind, "invoice": {
+            "id": "inv_1", "order_id": "42", "amount_due": "3.5", "address": "TAddr",
+            "payments": payments,
+            "metadata": {"epusdt": {"notify_url": "https://shop.example/n", "amount": "25"}},
+        }})
+    }
+
+    #[test]
+    fn an_order_settled_by_hand_is_called_back_as_paid() {
+        let (url, body) = callback(&event("invoice.settled", json!([])), "t").unwrap();
+        assert_eq!(url, "https://shop.example/n");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            (&v["status"], &v["block_transaction_id"]),
+            (&json!(2), &json!(""))
+        );
+        let paid = event("invoice.confirmed", json!([{"txid": "ab"}]));
+        let v: Value = serde_json::from_str(&callback(&paid, "t").unwrap().1).unwrap();
+        assert_eq!(v["block_transaction_id"], "ab");
+        for other in [
+            "invoice.invalidated",
+            "invoice.paid",
+            "invoice.payment_attached",
+        ] {
+            assert!(callback(&event(other, json!([])), "t").is_none(), "{other}");
+        }
     }
 }

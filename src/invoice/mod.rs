@@ -2,6 +2,7 @@
 //! tracked from the payment events, and offered as payment URIs.
 
 pub mod gojson;
+pub mod manual;
 pub mod notify;
 pub mod rates;
 pub mod service;

@@ -8,7 +8,7 @@ use crate::address::derive::AccountKey;
 use crate::address::AddressFormat;
 use crate::amount::{from_base, to_base, AmountError};
 use crate::clock::now_secs;
-use crate::config::{ChainConfig, ChainKind, InvoiceSource};
+use crate::config::{ChainConfig, ChainKind, ConfirmationBounds, InvoiceSource};
 use crate::invoice_record::{
     Invoice, InvoiceStatus, Pricing, Tolerance, ToleranceError, ToleranceRule,
 };
@@ -70,6 +70,9 @@ pub struct CreateRequest {
     /// `"1%"`, or an amount of the asset: payments this much short of the
     /// amount due still pay the invoice. Replaces the chain's setting.
     pub underpayment_tolerance: Option<String>,
+    /// Confirmations this invoice waits for, within the chain's
+    /// `min_confirmations` and `max_confirmations`; 0 is zero-conf.
+    pub confirmations: Option<u64>,
     /// Decimal places a converted price is rounded up to, when fewer than
     /// the asset's (the Epusdt front asks for four).
     #[serde(skip)]
@@ -133,6 +136,8 @@ pub struct InvoiceChain {
     max_amount: std::collections::HashMap<String, U256>,
     /// The underpayment tolerance by asset symbol, where one is set.
     tolerance: std::collections::HashMap<String, ToleranceRule>,
+    /// What an invoice may ask for instead of the default confirmations.
+    confirmations: Option<ConfirmationBounds>,
     matcher: Arc<Matcher>,
     format: AddressFormat,
     /// One creation at a time: derivation indexes and unique amounts.
@@ -262,6 +267,7 @@ impl InvoiceChain {
             amount_reuse_after: cfg.amount_reuse_after,
             max_amount,
             tolerance,
+            confirmations: cfg.confirmations,
             matcher,
             format: chain.address_format(),
             creating: Mutex::new(()),
@@ -365,6 +371,32 @@ impl InvoiceChain {
                 format!("expires_in: {expires_in} is not between 1 and {MAX_EXPIRES_IN} seconds"),
             ));
         }
+        let confirmations = match (req.confirmations, self.confirmations) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return Err(invalid(
+                    "invalid_confirmations",
+                    format!(
+                        "confirmations: chain {} counts a payment as confirmed at its node's \
+                         finality mark, not at a depth an invoice can choose",
+                        self.chain
+                    ),
+                ))
+            }
+            (Some(c), Some(b)) if c < b.min || c > b.max => {
+                return Err(invalid(
+                    "invalid_confirmations",
+                    format!(
+                        "confirmations: {c} is not between {} and {} (the chain's \
+                         min_confirmations and max_confirmations{})",
+                        b.min,
+                        b.max,
+                        if b.min == 0 { "; 0 is zero-conf" } else { "" }
+                    ),
+                ))
+            }
+            (Some(c), Some(_)) => Some(c),
+        };
         let metadata = match req.metadata {
             serde_json::Value::Null => serde_json::json!({}),
             m @ serde_json::Value::Object(_) => m,
@@ -589,6 +621,8 @@ impl InvoiceChain {
             redirect_url,
             underpayment_tolerance,
             amount_short: None,
+            history: Vec::new(),
+            confirmations,
         };
         if let Some(key) = key {
             let rec = WatchRecord {

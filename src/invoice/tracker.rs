@@ -5,12 +5,13 @@
 
 use crate::amount::Amount;
 use crate::clock::now_secs;
+use crate::event::EventType;
 use crate::invoice_record::{
     Candidate, Invoice, InvoiceEvent, InvoiceEventType, InvoicePayment, InvoiceStatus,
     TrackerEvent, UnmatchedPayment,
 };
 use crate::store::{Store, StoreError};
-use crate::transfer::{Asset, BlockRef, Direction, WatchRef};
+use crate::transfer::{Asset, BlockRef, Direction, Transfer, WatchRef};
 use serde::Deserialize;
 
 use std::collections::HashMap;
@@ -21,7 +22,7 @@ use tokio::sync::watch;
 const BATCH: usize = 512;
 
 #[derive(Deserialize)]
-struct PaymentView {
+pub(super) struct PaymentView {
     id: String,
     #[serde(rename = "type")]
     kind: String,
@@ -57,6 +58,8 @@ struct MempoolView {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ChainPolicy {
     pub zero_conf: ZeroConf,
+    /// The chain's `confirmations`: the depth of its `payment.confirmed`.
+    pub confirmations: u64,
     /// Seconds a shared-address invoice keeps its unique amount after it
     /// expired or was cancelled (`amount_reuse_after`).
     pub amount_reuse_after: u64,
@@ -71,6 +74,29 @@ pub struct ZeroConf {
 }
 
 impl PaymentView {
+    /// A mined transfer as its `payment.detected` event shows it: what an
+    /// attach by hand credits.
+    pub(super) fn of_transfer(t: &Transfer, network: &str) -> Self {
+        let e = crate::event::Event::for_transfer(EventType::Detected, network, t, 0);
+        PaymentView {
+            id: e.id,
+            kind: EventType::Detected.name().to_string(),
+            chain: t.chain.clone(),
+            network: network.to_string(),
+            direction: "in".into(),
+            address: t.address.clone(),
+            txid: t.txid.to_string(),
+            index: t.index,
+            amount: t.amount,
+            block: Some(t.block),
+            confirmations: None,
+            asset: t.asset.clone(),
+            mempool: None,
+            output_kept: None,
+            watch: t.watch.clone(),
+        }
+    }
+
     fn height(&self) -> u64 {
         self.block.as_ref().map_or(0, |b| b.height)
     }
@@ -89,14 +115,14 @@ fn rank(s: InvoiceStatus) -> u8 {
         InvoiceStatus::Pending => 0,
         InvoiceStatus::Underpaid => 1,
         InvoiceStatus::Paid | InvoiceStatus::PaidLate => 2,
-        InvoiceStatus::Confirmed => 3,
-        InvoiceStatus::Expired | InvoiceStatus::Cancelled => 0,
+        InvoiceStatus::Confirmed | InvoiceStatus::Settled => 3,
+        InvoiceStatus::Expired | InvoiceStatus::Cancelled | InvoiceStatus::Invalid => 0,
     }
 }
 
 /// Ends an open invoice as `status` (expired or cancelled); on a shared
 /// address its amount stays reserved for `reuse_after` seconds.
-fn close(inv: &mut Invoice, status: InvoiceStatus, reuse_after: u64) {
+pub(super) fn close(inv: &mut Invoice, status: InvoiceStatus, reuse_after: u64) {
     inv.closed = Some(status);
     inv.status = status;
     if inv.derivation_index.is_none() {
@@ -105,7 +131,7 @@ fn close(inv: &mut Invoice, status: InvoiceStatus, reuse_after: u64) {
 }
 
 /// An `invoice.*` event: the invoice, and the payment event that caused it.
-fn event(
+pub(super) fn event(
     inv: &Invoice,
     kind: InvoiceEventType,
     trigger: Option<&PaymentView>,
@@ -131,6 +157,7 @@ fn event(
         block: trigger.and_then(|t| t.block),
         confirmations: trigger.and_then(|t| t.confirmations),
         payment_event: trigger.map(|t| t.id.clone()),
+        own_key: false,
     }))
 }
 
@@ -166,8 +193,9 @@ fn unmatched(p: &PaymentView, key: u64, candidates: &[&Invoice]) -> TrackerEvent
 
 impl Invoice {
     /// Recomputes the status from the payments; returns the events the
-    /// change causes.
-    fn settle(
+    /// change causes. A status set by hand stays: payments only change
+    /// what was paid.
+    pub(super) fn settle(
         &mut self,
         trigger: Option<&PaymentView>,
         key: u64,
@@ -187,6 +215,7 @@ impl Invoice {
             .filter(|x| !x.is_zero())
             .map(|x| x.to_whole(self.asset.decimals));
         self.status = match self.closed {
+            _ if before.is_manual() => before,
             Some(_) if seen >= enough => InvoiceStatus::PaidLate,
             Some(closed) => closed,
             None if seen.is_zero() => InvoiceStatus::Pending,
@@ -195,6 +224,7 @@ impl Invoice {
             None => InvoiceStatus::Paid,
         };
         self.amount_short = match self.status {
+            _ if before.is_manual() => self.amount_short.take(),
             InvoiceStatus::Paid | InvoiceStatus::Confirmed | InvoiceStatus::PaidLate => due
                 .checked_sub(seen)
                 .filter(|x| !x.is_zero())
@@ -252,25 +282,52 @@ impl Invoice {
         out
     }
 
+    /// Whether payment event `p` finds the payment confirmed for this
+    /// invoice: at the chain's policy, or at the invoice's own
+    /// `confirmations` (0: zero-conf under the chain's RBF rule; more:
+    /// that deep, which a later block may reach instead).
+    fn counts_confirmed(&self, p: &PaymentView, policy: &ChainPolicy) -> bool {
+        let confirmed_event = p.kind == "payment.confirmed";
+        match self.confirmations {
+            None => confirmed_event || p.zero_conf_ok(policy.zero_conf),
+            Some(0) => {
+                p.block.is_some()
+                    || p.zero_conf_ok(ZeroConf {
+                        enabled: true,
+                        rbf: policy.zero_conf.rbf,
+                    })
+            }
+            Some(c) => {
+                p.block.is_some()
+                    && ((confirmed_event && c <= policy.confirmations)
+                        || p.confirmations.unwrap_or(0) >= c)
+            }
+        }
+    }
+
     /// Applies one payment event to the invoice; `true` when it counted.
-    fn apply(&mut self, p: &PaymentView, policy: ZeroConf) -> bool {
+    fn apply(&mut self, p: &PaymentView, policy: &ChainPolicy) -> bool {
         let pos = self
             .payments
             .iter()
             .position(|x| x.txid == p.txid && x.index == p.index);
+        let confirmed = self.counts_confirmed(p, policy);
         match (p.kind.as_str(), pos) {
             ("payment.detected", None) => self.payments.push(InvoicePayment {
                 txid: p.txid.clone(),
                 index: p.index,
                 amount: p.amount,
                 height: p.height(),
-                confirmed: p.zero_conf_ok(policy),
+                confirmed,
                 mempool: p.mempool.is_some(),
             }),
             // Seen in the mempool, now mined: the same payment.
             ("payment.detected", Some(i)) if p.block.is_some() && self.payments[i].mempool => {
                 self.payments[i].height = p.height();
                 self.payments[i].mempool = false;
+                if self.confirmations.is_some() {
+                    self.payments[i].confirmed |= confirmed;
+                }
             }
             ("payment.replaced" | "payment.double_spent" | "payment.dropped", Some(i))
                 if self.payments[i].mempool =>
@@ -281,13 +338,13 @@ impl Invoice {
             ("payment.replaced" | "payment.double_spent" | "payment.dropped", None) => {
                 return false
             }
-            ("payment.confirmed", Some(i)) => self.payments[i].confirmed = true,
+            ("payment.confirmed", Some(i)) => self.payments[i].confirmed |= confirmed,
             ("payment.confirmed", None) => self.payments.push(InvoicePayment {
                 txid: p.txid.clone(),
                 index: p.index,
                 amount: p.amount,
                 height: p.height(),
-                confirmed: true,
+                confirmed,
                 mempool: false,
             }),
             ("payment.reorged", Some(i)) => {
@@ -330,6 +387,7 @@ pub async fn run(
 
 /// One batch; `true` when more may be waiting.
 fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, StoreError> {
+    let _edit = store.invoice_edit();
     let cursor = store.invoice_cursor()?;
     let batch = store.events_after_raw(cursor, BATCH)?;
     let mut touched: HashMap<String, Invoice> = HashMap::new();
@@ -431,7 +489,7 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
             // with it, in the same batch: the payment moves to the new
             // transaction without the invoice going back and forth.
             let quiet = p.kind == "payment.replaced" && p.output_kept == Some(true);
-            if inv.apply(&p, policy.zero_conf) && !quiet {
+            if inv.apply(&p, &policy) && !quiet {
                 out.extend(inv.settle(Some(&p), *seq, policy.amount_reuse_after));
             }
             touched.insert(inv.id.clone(), inv);
@@ -440,6 +498,7 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
             touched.insert(inv.id.clone(), inv);
         }
     }
+    deepen(store, policies, &mut touched, &mut out)?;
     let now = now_secs();
     for inv in store.expired_invoices(now, BATCH)? {
         let mut inv = touched.remove(&inv.id).unwrap_or(inv);
@@ -458,6 +517,56 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
     Ok(batch.len() == BATCH)
 }
 
+/// Confirms the payments of invoices with their own `confirmations` that
+/// new blocks have buried deep enough: no payment event says so when the
+/// invoice's depth is not the chain's.
+fn deepen(
+    store: &Store,
+    policies: &HashMap<String, ChainPolicy>,
+    touched: &mut HashMap<String, Invoice>,
+    out: &mut Vec<TrackerEvent>,
+) -> Result<(), StoreError> {
+    for (chain, policy) in policies {
+        let Some((tip, _)) = store.cursor(chain)? else {
+            continue;
+        };
+        let mut waiting: Vec<Invoice> = Vec::new();
+        for inv in store.invoices_awaiting_depth(chain)? {
+            waiting.push(touched.remove(&inv.id).unwrap_or(inv));
+        }
+        let ids: Vec<String> = touched
+            .values()
+            .filter(|inv| inv.chain == *chain && inv.awaits_depth())
+            .map(|inv| inv.id.clone())
+            .collect();
+        waiting.extend(ids.iter().filter_map(|id| touched.remove(id)));
+        for mut inv in waiting {
+            let need = inv.confirmations.unwrap_or(policy.confirmations);
+            let mut deeper = false;
+            for p in &mut inv.payments {
+                if !p.confirmed
+                    && !p.mempool
+                    && p.height > 0
+                    && crate::event::confirmations(tip, p.height) >= need
+                {
+                    p.confirmed = true;
+                    deeper = true;
+                }
+            }
+            if deeper {
+                for mut e in inv.settle(None, 0, policy.amount_reuse_after) {
+                    if let TrackerEvent::Invoice(e) = &mut e {
+                        e.own_key = true;
+                    }
+                    out.push(e);
+                }
+            }
+            touched.insert(inv.id.clone(), inv);
+        }
+    }
+    Ok(())
+}
+
 /// Whether a shared-address invoice still holds its amount: open, or
 /// ended and keeping it for a late payer.
 fn holds_amount(inv: &Invoice, now: u64) -> bool {
@@ -466,7 +575,7 @@ fn holds_amount(inv: &Invoice, now: u64) -> bool {
 
 /// Counts written events: `paywatch_events_total` by type, and
 /// `paywatch_invoices_total` by what happened to the invoice.
-fn count(events: &[TrackerEvent]) {
+pub(super) fn count(events: &[TrackerEvent]) {
     for e in events {
         let (chain, symbol) = match e {
             TrackerEvent::Invoice(e) => (&e.chain, &e.asset.symbol),
@@ -487,6 +596,7 @@ pub fn cancel(
     id: &str,
     reuse_after: impl Fn(&str) -> u64,
 ) -> Result<Option<Result<Invoice, InvoiceStatus>>, StoreError> {
+    let _edit = store.invoice_edit();
     let Some(mut inv) = store.invoice(id)? else {
         return Ok(None);
     };

@@ -7,6 +7,7 @@
 //! |            | `a chain 0 address 0 id`              | empty          |
 //! |            | `u chain 0 address 0 asset 0 due(32)` | invoice id, then `0 until(8)` once it ended (a unique amount in use, or held for a late payer) |
 //! |            | `e expires_at(8) id`                  | empty (open invoices by expiry) |
+//! |            | `w chain 0 id`                        | empty (payments short of the invoice's own confirmations) |
 //! | `meta`     | `derive/<chain>`, `invoice_cursor`    | next index, event cursor |
 
 use super::{corrupt, Store, StoreError, CF_META};
@@ -37,6 +38,10 @@ fn unique_key(chain: &str, address: &str, asset: &str, due: U256) -> Vec<u8> {
         &due.to_be_bytes::<32>(),
     ]
     .concat()
+}
+
+fn depth_key(chain: &str, id: &str) -> Vec<u8> {
+    [b"w", chain.as_bytes(), b"\0", id.as_bytes()].concat()
 }
 
 fn expiry_key(expires_at: u64, id: &str) -> Vec<u8> {
@@ -200,6 +205,20 @@ impl Store {
         Ok(out)
     }
 
+    /// Invoices of `chain` with a mined payment not yet as deep as their
+    /// own `confirmations`.
+    pub fn invoices_awaiting_depth(&self, chain: &str) -> Result<Vec<Invoice>, StoreError> {
+        let prefix = [b"w", chain.as_bytes(), b"\0"].concat();
+        let mut out = Vec::new();
+        for item in self.prefix_iter(CF_INVOICES, &prefix) {
+            let (k, _) = item?;
+            if let Some(inv) = self.invoice(&String::from_utf8_lossy(&k[prefix.len()..]))? {
+                out.push(inv);
+            }
+        }
+        Ok(out)
+    }
+
     /// Open invoices whose expiry is at or before `now` (Unix seconds).
     pub fn expired_invoices(&self, now: u64, limit: usize) -> Result<Vec<Invoice>, StoreError> {
         let mut out = Vec::new();
@@ -292,6 +311,11 @@ impl Store {
             } else {
                 batch.delete_cf(cf, expiry_key(inv.expires_at, &inv.id));
             }
+            if inv.awaits_depth() {
+                batch.put_cf(cf, depth_key(&inv.chain, &inv.id), []);
+            } else if inv.confirmations.is_some() {
+                batch.delete_cf(cf, depth_key(&inv.chain, &inv.id));
+            }
             if inv.derivation_index.is_some() {
                 continue;
             }
@@ -325,7 +349,8 @@ impl Store {
 enum Hold {
     /// Open or paid: the amount is its own.
     Open,
-    /// Expired or cancelled: kept for a late payer until then (Unix seconds).
+    /// Expired, cancelled, or settled or invalidated by hand: kept for a
+    /// late payer until then (Unix seconds).
     Until(u64),
     /// Confirmed or paid late: the amount is free.
     Free,
@@ -335,9 +360,10 @@ fn hold(inv: &Invoice, now: u64) -> Hold {
     use crate::invoice_record::InvoiceStatus;
     match inv.status {
         InvoiceStatus::Confirmed | InvoiceStatus::PaidLate => Hold::Free,
-        InvoiceStatus::Expired | InvoiceStatus::Cancelled => {
-            Hold::Until(inv.amount_reserved_until.unwrap_or(now))
-        }
+        InvoiceStatus::Expired
+        | InvoiceStatus::Cancelled
+        | InvoiceStatus::Settled
+        | InvoiceStatus::Invalid => Hold::Until(inv.amount_reserved_until.unwrap_or(now)),
         InvoiceStatus::Pending | InvoiceStatus::Underpaid | InvoiceStatus::Paid => Hold::Open,
     }
 }

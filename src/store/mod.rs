@@ -140,6 +140,9 @@ pub struct Store {
     delivery_lock: Mutex<()>,
     /// Serializes invoice writes (order ids, unique amounts, indexes).
     invoice_lock: Mutex<()>,
+    /// Held across a read-modify-write of invoices: a tracker step, or a
+    /// change by hand (cancel, settle, attach).
+    invoice_edit: Mutex<()>,
     /// Set on the first write the disk refused (full, read-only, failing):
     /// the daemon stops rather than go on without recording anything.
     failure: tokio::sync::watch::Sender<Option<String>>,
@@ -278,8 +281,15 @@ impl Store {
             last_seq,
             delivery_lock: Mutex::new(()),
             invoice_lock: Mutex::new(()),
+            invoice_edit: Mutex::new(()),
             failure: tokio::sync::watch::channel(None).0,
         })
+    }
+
+    /// Held while invoices are read, changed and written back, so that a
+    /// tracker step and a change by hand never overwrite each other.
+    pub fn invoice_edit(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.invoice_edit.lock().expect("invoice edit lock")
     }
 
     /// The first write the disk refused, once there is one.
@@ -859,7 +869,12 @@ pub(crate) trait OutboxEvent: serde::Serialize {
 impl OutboxEvent for crate::invoice_record::TrackerEvent {
     fn set_seq(&mut self, seq: u64) {
         match self {
-            crate::invoice_record::TrackerEvent::Invoice(e) => e.seq = seq,
+            crate::invoice_record::TrackerEvent::Invoice(e) => {
+                e.seq = seq;
+                if e.own_key {
+                    e.id = format!("invoice:{}:{}:{seq}", e.invoice.id, e.kind.suffix());
+                }
+            }
             crate::invoice_record::TrackerEvent::Unmatched(e) => e.seq = seq,
         }
     }

@@ -443,7 +443,7 @@ async fn invoices_in_ether_and_a_token_are_paid_on_anvil() {
         .await;
     assert_eq!(code, 201, "{e5}");
     assert_eq!(e5["underpayment_tolerance"]["amount"], "0.005");
-    anvil
+    let paid_e5 = anvil
         .send(
             &customer,
             Some(e5["address"].as_str().unwrap()),
@@ -458,6 +458,58 @@ async fn invoices_in_ether_and_a_token_are_paid_on_anvil() {
         .await;
     assert_eq!(paid5["paid"], "0.996");
     assert_eq!(paid5["amount_short"], "0.004");
+
+    // Attaching by hand: E5's own payment is credited already; PWT sent
+    // to E5's address is not the ETH it asks for; ether sent to an
+    // address paywatch does not watch is in no block it scanned.
+    let e5_id = e5["id"].as_str().unwrap();
+    let attach = |txid: &str| {
+        let (d, txid) = (&d, txid.to_string());
+        async move {
+            d.post_json(
+                &format!("/v1/invoices/{e5_id}/attach"),
+                &json!({"txid": txid}),
+            )
+            .await
+        }
+    };
+    let own = paid_e5["transactionHash"].as_str().unwrap();
+    let token_to_e5 = pay_token(e5["address"].as_str().unwrap().to_string(), 1_000_000).await;
+    let elsewhere = anvil
+        .send(&customer, Some(accounts[3].as_str().unwrap()), ETH, "0x")
+        .await;
+    anvil.rpc("evm_mine", json!([])).await;
+    let token_txid = token_to_e5["transactionHash"].as_str().unwrap().to_string();
+    d.events_until("the token payment to E5", |ev| {
+        !of(ev, "payment.detected", &token_txid).is_empty()
+    })
+    .await;
+    for (txid, status, code) in [
+        (own, 409, "payment_already_credited"),
+        (token_txid.as_str(), 422, "transaction_not_for_invoice"),
+        (
+            elsewhere["transactionHash"].as_str().unwrap(),
+            404,
+            "transaction_not_found",
+        ),
+    ] {
+        let (st, err) = attach(txid).await;
+        assert_eq!(
+            (st, err["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{txid}: {err}"
+        );
+    }
+    // E4 was paid late; the merchant accepts it.
+    let (st, e4_now) = d
+        .post_json(
+            &format!("/v1/invoices/{e4_id}/settle"),
+            &json!({"note": "late, accepted"}),
+        )
+        .await;
+    assert_eq!(st, 200, "{e4_now}");
+    assert_eq!(e4_now["status"], "settled");
+    assert_eq!(e4_now["history"][0]["from"], "paid_late");
     d.stop().await;
 }
 

@@ -52,6 +52,16 @@ async fn regtest_invoices(
     body: &str,
     confirmations: u64,
 ) -> (Vec<bitcoin::Block>, ReplayNode, Daemon) {
+    regtest_invoices_with(dir, body, confirmations, "").await
+}
+
+/// As `regtest_invoices`, with `api` added to the `[api]` section.
+async fn regtest_invoices_with(
+    dir: &std::path::Path,
+    body: &str,
+    confirmations: u64,
+    api: &str,
+) -> (Vec<bitcoin::Block>, ReplayNode, Daemon) {
     let mut chain = Vec::new();
     extend(&mut chain, 1, 3, 0);
     let node = ReplayNode::start(1, &chain).await;
@@ -59,6 +69,11 @@ async fn regtest_invoices(
         "{}{}",
         config_text(dir, &[node.chain_toml(CHAIN, "regtest", 1, confirmations)]),
         invoices_section(body),
+    )
+    .replacen(
+        "listen = \"127.0.0.1:0\"\n",
+        &format!("listen = \"127.0.0.1:0\"\n{api}"),
+        1,
     );
     let d = Daemon::start(&config).await;
     d.wait_indexed(CHAIN, 3).await;
@@ -345,13 +360,39 @@ impl SharedBtc {
 
     /// As `start`, with payments confirmed `confirmations` deep.
     async fn start_at(wallet: u32, settings: &str, confirmations: u64) -> SharedBtc {
+        Self::start_with(wallet, settings, confirmations, "").await
+    }
+
+    /// As `start`, with one write key named `back office`, which the
+    /// daemon's client sends.
+    async fn start_keyed(wallet: u32, settings: &str) -> SharedBtc {
+        let keys = format!(
+            "[[api.keys]]\nname = \"back office\"\ntoken_sha256 = \"{}\"\nscope = \"write\"\n",
+            hex::encode(paywatch::config::token_digest("office-token"))
+        );
+        let mut btc = Self::start_with(wallet, settings, 1, &keys).await;
+        let mut auth = reqwest::header::HeaderMap::new();
+        auth.insert(
+            reqwest::header::AUTHORIZATION,
+            "Bearer office-token".parse().unwrap(),
+        );
+        btc.d.http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(90))
+            .default_headers(auth)
+            .build()
+            .unwrap();
+        btc
+    }
+
+    async fn start_with(wallet: u32, settings: &str, confirmations: u64, api: &str) -> SharedBtc {
         let shared = wallet_script(wallet);
         let addr = regtest_address(&shared);
         let dir = tempfile::tempdir().unwrap();
-        let (chain, node, d) = regtest_invoices(
+        let (chain, node, d) = regtest_invoices_with(
             dir.path(),
             &format!("shared_address = \"{addr}\"\nunique_amount_step = \"0.0001\"\n{settings}"),
             confirmations,
+            api,
         )
         .await;
         SharedBtc {
@@ -738,6 +779,322 @@ async fn an_unmatched_payment_is_not_credited_when_it_confirms_later() {
     btc.d.stop().await;
 }
 
+/// On a chain confirming at 2, a small order asks for 1 confirmation and
+/// a large one for 3: each is confirmed at its own depth, the large one
+/// only by a later block that carries no payment of it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_invoice_confirms_at_its_own_depth_within_the_chains_bounds() {
+    let mut btc = SharedBtc::start_at(
+        98,
+        "max_open = 3\nmin_confirmations = 1\nmax_confirmations = 4",
+        2,
+    )
+    .await;
+    let order = |id: &str, amount: &str, confirmations: Option<u64>| {
+        let mut o = json!({"chain": CHAIN, "asset": "BTC", "amount": amount, "order_id": id});
+        if let Some(c) = confirmations {
+            o["confirmations"] = c.into();
+        }
+        o
+    };
+    for bad in [0, 5] {
+        let (st, err) = create(&btc.d, order("X", "0.01", Some(bad))).await;
+        assert_eq!(
+            (st, err["error"]["code"].as_str()),
+            (400, Some("invalid_confirmations"))
+        );
+        assert!(
+            err["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("between 1 and 4"),
+            "{err}"
+        );
+    }
+    let (_, small) = create(&btc.d, order("small", "0.01", Some(1))).await;
+    let (_, large) = create(&btc.d, order("large", "0.02", Some(3))).await;
+    let (_, plain) = create(&btc.d, order("plain", "0.03", None)).await;
+    assert_eq!(small["confirmations"], 1);
+    assert!(plain.get("confirmations").is_none(), "{plain}");
+    let id = |v: &Value| v["id"].as_str().unwrap().to_string();
+    let shared = btc.shared.clone();
+    pay(
+        &mut btc.chain,
+        1,
+        &[
+            (shared.clone(), 1_000_000),
+            (shared.clone(), 2_000_000),
+            (shared, 3_000_000),
+        ],
+        1,
+    );
+    btc.node.set_chain(1, &btc.chain);
+    btc.d.invoice_until(&id(&small), "confirmed").await;
+    for v in [&large, &plain] {
+        btc.d.invoice_until(&id(v), "paid").await;
+    }
+    // Depth 2: the chain's own confirmation.
+    extend(&mut btc.chain, 1, 1, 2);
+    btc.node.set_chain(1, &btc.chain);
+    btc.d.invoice_until(&id(&plain), "confirmed").await;
+    let (_, now) = btc.d.get(&format!("/v1/invoices/{}", id(&large))).await;
+    assert_eq!(now["status"], "paid", "{now}");
+    // Depth 3: no payment event of its own, and yet confirmed.
+    extend(&mut btc.chain, 1, 1, 3);
+    btc.node.set_chain(1, &btc.chain);
+    let done = btc.d.invoice_until(&id(&large), "confirmed").await;
+    assert_eq!(done["payments"][0]["confirmed"], true);
+    let events = btc.d.events().await;
+    let confirmed = events
+        .iter()
+        .find(|e| e["type"] == "invoice.confirmed" && e["invoice"]["id"] == id(&large).as_str())
+        .unwrap();
+    assert_eq!(
+        confirmed["id"],
+        format!("invoice:{}:confirmed:{}", id(&large), confirmed["seq"]).as_str()
+    );
+    assert!(confirmed.get("txid").is_none(), "{confirmed}");
+    assert_eq!(
+        invoice_event_types(&events, &id(&large)),
+        ["invoice.paid", "invoice.confirmed"]
+    );
+    btc.d.stop().await;
+}
+
+/// `POST /v1/invoices/{id}/{action}` with `body`.
+async fn by_hand(d: &Daemon, inv: &Value, action: &str, body: Value) -> (u16, Value) {
+    let path = format!("/v1/invoices/{}/{action}", inv["id"].as_str().unwrap());
+    d.post_json(&path, &body).await
+}
+
+/// The back office at work on a shared address: a buyer's payment that
+/// matched no amount is attached to its order by hand, an order paid in
+/// cash is settled, a fraudulent one invalidated and later settled after
+/// all; each change is kept with the key that made it, and every attach
+/// that would credit the wrong invoice or nothing is refused with its own
+/// code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_merchant_settles_invalidates_and_attaches_by_hand() {
+    let mut btc = SharedBtc::start_keyed(96, "max_open = 4").await;
+    let order = |id: &str, amount: &str| json!({"chain": CHAIN, "asset": "BTC", "amount": amount, "order_id": id});
+    let (_, a) = create(&btc.d, order("A", "0.01")).await;
+    let (_, b) = create(&btc.d, order("B", "0.02")).await;
+    let (_, c) = create(&btc.d, order("C", "0.03")).await;
+    let id = |v: &Value| v["id"].as_str().unwrap().to_string();
+
+    // A's buyer sent 0.010005: no invoice's amount, so nothing credited.
+    btc.pay(1_000_500, 1).await;
+    let events = btc
+        .d
+        .events_until("the unmatched payment", |ev| {
+            ev.iter().any(|e| e["type"] == "invoice.unmatched_payment")
+        })
+        .await;
+    let txid = events
+        .iter()
+        .find(|e| e["type"] == "invoice.unmatched_payment")
+        .unwrap()["txid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (body, status, code) in [
+        (json!({"txid": "not hex"}), 400, "invalid_txid"),
+        (json!({}), 400, "invalid_txid"),
+        (
+            json!({"txid": "11".repeat(32)}),
+            404,
+            "transaction_not_found",
+        ),
+        (json!({"txid": txid, "extra": 1}), 400, "invalid_request"),
+        (
+            json!({"txid": txid, "note": "a\u{202e}b"}),
+            400,
+            "invalid_note",
+        ),
+    ] {
+        let (st, err) = by_hand(&btc.d, &a, "attach", body.clone()).await;
+        assert_eq!(
+            (st, err["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {err}"
+        );
+    }
+    let (st, got) = by_hand(
+        &btc.d,
+        &a,
+        "attach",
+        json!({"txid": txid, "note": "the buyer's txid"}),
+    )
+    .await;
+    assert_eq!(st, 200, "{got}");
+    assert_eq!(got["paid"], "0.010005");
+    assert_eq!(got["excess"], "0.000005");
+    assert_eq!(got["payments"][0]["txid"], txid.as_str());
+    let h = &got["history"][0];
+    assert_eq!(
+        (&h["action"], &h["by"], &h["note"], &h["from"], &h["txid"]),
+        (
+            &json!("payment_attached"),
+            &json!("back office"),
+            &json!("the buyer's txid"),
+            &json!("pending"),
+            &json!(txid)
+        ),
+        "{got}"
+    );
+    btc.d.invoice_until(&id(&a), "confirmed").await;
+    // Once credited, to this invoice or to another, never again.
+    let (st, err) = by_hand(&btc.d, &a, "attach", json!({"txid": txid})).await;
+    assert_eq!(
+        (st, err["error"]["code"].as_str()),
+        (409, Some("payment_already_credited"))
+    );
+    let (st, err) = by_hand(&btc.d, &b, "attach", json!({"txid": txid})).await;
+    assert_eq!(
+        (st, err["error"]["code"].as_str()),
+        (409, Some("payment_already_credited"))
+    );
+    assert!(
+        err["error"]["message"].as_str().unwrap().contains(&id(&a)),
+        "{err}"
+    );
+
+    // A transaction paying another address paywatch watches.
+    let other = wallet_script(97);
+    let other_addr = regtest_address(&other);
+    btc.d.watch(CHAIN, &other_addr, "elsewhere").await;
+    pay(&mut btc.chain, 1, &[(other, 50_000)], 2);
+    btc.node.set_chain(1, &btc.chain);
+    btc.d.wait_indexed(CHAIN, btc.chain.len() as u64).await;
+    let elsewhere = btc.d.transfers(CHAIN, &other_addr).await;
+    let other_txid = elsewhere[0]["txid"].as_str().unwrap();
+    let (st, err) = by_hand(&btc.d, &b, "attach", json!({"txid": other_txid})).await;
+    assert_eq!(
+        (st, err["error"]["code"].as_str()),
+        (422, Some("transaction_not_for_invoice")),
+        "{err}"
+    );
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains(&other_addr),
+        "{err}"
+    );
+
+    // B was paid in cash.
+    let (st, got) = by_hand(&btc.d, &b, "settle", json!({"note": "paid in cash"})).await;
+    assert_eq!(st, 200, "{got}");
+    assert_eq!(got["status"], "settled");
+    assert_eq!(got["history"][0]["by"], "back office");
+    assert_eq!(got["history"][0]["from"], "pending");
+    for (inv, action) in [(&b, "settle"), (&a, "settle")] {
+        let (st, err) = by_hand(&btc.d, inv, action, json!({})).await;
+        assert_eq!(
+            (st, err["error"]["code"].as_str()),
+            (409, Some("not_settleable")),
+            "{err}"
+        );
+    }
+
+    // C looks fraudulent: invalidated, with no body at all.
+    let r = btc
+        .d
+        .http
+        .post(format!("{}/v1/invoices/{}/invalidate", btc.d.url, id(&c)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (st, err) = by_hand(&btc.d, &c, "invalidate", json!({})).await;
+    assert_eq!(
+        (st, err["error"]["code"].as_str()),
+        (409, Some("not_invalidatable"))
+    );
+    let (st, err) = by_hand(&btc.d, &c, "attach", json!({"txid": txid})).await;
+    assert_eq!(
+        (st, err["error"]["code"].as_str()),
+        (409, Some("invoice_invalid"))
+    );
+    // Its amount stays its own: C's exact payment is recorded on C, which
+    // stays invalid, and no other invoice gets it.
+    btc.pay(3_000_000, 3).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let c_now = loop {
+        let (_, now) = btc.d.get(&format!("/v1/invoices/{}", id(&c))).await;
+        if now["paid"] == "0.03" {
+            break now;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "C never saw its payment: {now}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(c_now["status"], "invalid", "{c_now}");
+    // The buyer cleared it up: settled after all.
+    let (st, got) = by_hand(&btc.d, &c, "settle", json!({"note": "buyer verified"})).await;
+    assert_eq!(st, 200, "{got}");
+    let actions: Vec<(&str, &str)> = got["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["action"].as_str().unwrap(), h["from"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        actions,
+        [("invalidated", "pending"), ("settled", "invalid")]
+    );
+
+    // Each change is an event whose id ends in its own seq, as do those
+    // an attach causes, so no id repeats.
+    let events = btc.d.events().await;
+    // Confirmed at the attach, or by the next block's confirmation.
+    let mut of_a = invoice_event_types(&events, &id(&a));
+    assert_eq!(of_a[0], "invoice.payment_attached", "{of_a:?}");
+    of_a.sort();
+    assert_eq!(
+        of_a,
+        [
+            "invoice.confirmed",
+            "invoice.overpaid",
+            "invoice.paid",
+            "invoice.payment_attached"
+        ]
+    );
+    let attached = events
+        .iter()
+        .find(|e| e["type"] == "invoice.payment_attached")
+        .unwrap();
+    let seq = attached["seq"].as_u64().unwrap();
+    assert_eq!(
+        attached["id"],
+        format!("invoice:{}:payment_attached:{seq}", id(&a)).as_str()
+    );
+    assert_eq!(attached["txid"], txid.as_str());
+    assert_eq!(attached["invoice"]["paid"], "0.010005");
+    let paid = events
+        .iter()
+        .find(|e| e["type"] == "invoice.paid" && e["invoice"]["id"] == id(&a).as_str())
+        .unwrap();
+    assert_eq!(
+        paid["id"],
+        format!("invoice:{}:paid:{}", id(&a), paid["seq"]).as_str()
+    );
+    assert_eq!(paid["seq"], seq + 1);
+    assert_eq!(invoice_event_types(&events, &id(&b)), ["invoice.settled"]);
+    assert_eq!(
+        invoice_event_types(&events, &id(&c)),
+        ["invoice.invalidated", "invoice.settled"]
+    );
+    let mut ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let all = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), all, "an event id repeats");
+    btc.d.stop().await;
+}
+
 /// A block (height set later by `rewritten_chain`) holding one USDT
 /// transfer of `amount` base units to the 20-byte account `to_hex`: the real
 /// transfer 8f96aa13 of block 60836289 with its recipient, amount and ids
@@ -823,6 +1180,12 @@ async fn usdt_on_a_shared_tron_address_paid_in_reverse_order() {
     .await;
     assert_eq!(code, 201, "{t3}");
     assert_eq!(t3["underpayment_tolerance"]["amount_base"], "1000000");
+    // T4 takes no shortfall: its buyer's 39.5 matches nothing.
+    let (_, t4) = create(
+        &d,
+        json!({"chain": "tron", "asset": "USDT", "amount": "40", "order_id": "T4"}),
+    )
+    .await;
     // 2^256 - 1 base units: the unique step used to wrap around to 0.009999.
     let max = "115792089237316195423570985008687907853269984665640564039457584007913129.639935";
     for order in ["W1", "W2"] {
@@ -840,22 +1203,24 @@ async fn usdt_on_a_shared_tron_address_paid_in_reverse_order() {
         format!("tron:{shared}?amount=25.01&token=TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t").as_str()
     );
 
-    // 25.01 first (for T2), then 25 (for T1), then two empty blocks.
+    // 25.01 first (for T2), then 25 (for T1), 29.2 (T3), 39.5, then two
+    // empty blocks.
     let chain = rewritten_chain(
         BASE,
-        7,
+        8,
         0,
         None,
         |i| match i {
             3 => Some(usdt_payment(&a, account, 25_010_000, 1)),
             4 => Some(usdt_payment(&a, account, 25_000_000, 2)),
             5 => Some(usdt_payment(&a, account, 29_200_000, 3)),
+            6 => Some(usdt_payment(&a, account, 39_500_000, 4)),
             _ => None,
         },
         &a,
     );
     node.set_blocks(chain);
-    d.wait_indexed("tron", BASE + 6).await;
+    d.wait_indexed("tron", BASE + 7).await;
     for (inv, height) in [(&t1, BASE + 4), (&t2, BASE + 3)] {
         let got = d
             .invoice_until(inv["id"].as_str().unwrap(), "confirmed")
@@ -869,6 +1234,42 @@ async fn usdt_on_a_shared_tron_address_paid_in_reverse_order() {
         .await;
     assert_eq!(got["paid"], "29.2");
     assert_eq!(got["amount_short"], "0.8", "{got}");
+
+    // The buyer of T4 sends their txid: attached, underpaid; the
+    // merchant accepts the shortfall. T1's payment cannot be attached too.
+    let events = d
+        .events_until("the unmatched 39.5", |ev| {
+            ev.iter().any(|e| e["type"] == "invoice.unmatched_payment")
+        })
+        .await;
+    let stray = events
+        .iter()
+        .find(|e| e["type"] == "invoice.unmatched_payment")
+        .unwrap();
+    assert_eq!(stray["amount"], "39500000");
+    let (st, got) = by_hand(&d, &t4, "attach", json!({"txid": stray["txid"]})).await;
+    assert_eq!(st, 200, "{got}");
+    assert_eq!(
+        (&got["status"], &got["paid"]),
+        (&json!("underpaid"), &json!("39.5"))
+    );
+    let (st, got) = by_hand(&d, &t4, "settle", json!({"note": "shortfall accepted"})).await;
+    assert_eq!((st, &got["status"]), (200, &json!("settled")), "{got}");
+    let (_, t1_now) = d
+        .get(&format!("/v1/invoices/{}", t1["id"].as_str().unwrap()))
+        .await;
+    let (st, err) = by_hand(
+        &d,
+        &t4,
+        "attach",
+        json!({"txid": t1_now["payments"][0]["txid"]}),
+    )
+    .await;
+    assert_eq!(
+        (st, err["error"]["code"].as_str()),
+        (409, Some("payment_already_credited")),
+        "{err}"
+    );
     d.stop().await;
 }
 
@@ -1259,7 +1660,21 @@ async fn invoice_commands_create_read_list_and_cancel() {
         serde_json::from_str::<Value>(&out).unwrap()["status"],
         "cancelled"
     );
-    let (ok, out, _) = cli("invoice list --status cancelled --json").await.unwrap();
+    // Paid by bank transfer after all: settled by hand, with the note.
+    let (ok, out, err) = cli(&format!("invoice settle {b_id} --note by-bank-transfer"))
+        .await
+        .unwrap();
+    assert!(ok, "{err}");
+    let settled: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(settled["status"], "settled");
+    assert_eq!(settled["history"][0]["note"], "by-bank-transfer");
+    assert_eq!(settled["history"][0]["from"], "cancelled");
+    let (ok, _, err) = cli(&format!("invoice attach {b_id} --txid 00"))
+        .await
+        .unwrap();
+    assert!(!ok);
+    assert!(err.contains("invalid_txid"), "{err}");
+    let (ok, out, _) = cli("invoice list --status settled --json").await.unwrap();
     assert!(ok);
     let list: Value = serde_json::from_str(&out).unwrap();
     let ids: Vec<&str> = list["invoices"]

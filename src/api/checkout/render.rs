@@ -210,6 +210,8 @@ pub(super) fn invoice_card(f: &Frame<'_>, view: &Value, qr: QrContent, qr_url: &
         "expired",
         "paid_late",
         "cancelled",
+        "settled",
+        "invalid",
     ];
     let msg = if underpaid {
         tx.e(
@@ -226,7 +228,9 @@ pub(super) fn invoice_card(f: &Frame<'_>, view: &Value, qr: QrContent, qr_url: &
     let note = match st {
         "underpaid" => tx.e(lang, "note_underpaid", &[]),
         "paid" => tx.e(lang, "note_paid", &[]),
-        "confirmed" if view["redirect_url"].is_null() => tx.e(lang, "note_confirmed", &[]),
+        "confirmed" | "settled" if view["redirect_url"].is_null() => {
+            tx.e(lang, "note_confirmed", &[])
+        }
         "expired" | "cancelled" => {
             let mut n = tx.e(lang, "note_do_not_pay", &[]);
             if let Some(until) = view["amount_reserved_until"].as_u64() {
@@ -244,6 +248,7 @@ pub(super) fn invoice_card(f: &Frame<'_>, view: &Value, qr: QrContent, qr_url: &
             n
         }
         "paid_late" if !order.is_empty() => tx.e(lang, "note_paid_late", &[("order", order)]),
+        "invalid" => tx.e(lang, "note_invalid", &[("order", order)]),
         _ => String::new(),
     };
     h.push_str(&format!(

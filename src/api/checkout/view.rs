@@ -94,7 +94,7 @@ pub(super) fn public_view(
         inv.payment_uri.clone()
     };
     let redirect = match inv.status {
-        InvoiceStatus::Confirmed => inv.redirect_url.clone(),
+        InvoiceStatus::Confirmed | InvoiceStatus::Settled => inv.redirect_url.clone(),
         _ => None,
     };
     let mut view = json!({
@@ -146,7 +146,7 @@ fn payment_view(p: &InvoicePayment, inv: &Invoice, page: &PageChain, tip: Option
         "confirmed": p.confirmed,
         "mempool": p.mempool,
         "confirmations": confirmations,
-        "confirmations_required": page.required,
+        "confirmations_required": inv.confirmations.or(page.required),
         "explorer_url": page.explorer.tx(&p.txid),
     })
 }

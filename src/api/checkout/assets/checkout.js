@@ -19,10 +19,10 @@
 
   var PAYABLE = { pending: true, underpaid: true };
   // No further change is expected once an invoice is in one of these.
-  var FINAL = { confirmed: true, cancelled: true, paid_late: true };
+  var FINAL = { confirmed: true, cancelled: true, paid_late: true, settled: true };
   var KNOWN = {
     pending: true, underpaid: true, paid: true, confirmed: true,
-    expired: true, paid_late: true, cancelled: true
+    expired: true, paid_late: true, cancelled: true, settled: true, invalid: true
   };
   var REDIRECT_DELAY_MS = 3000;
   var POLL_WAIT_S = 25;
@@ -358,12 +358,12 @@
     else msg = t('status_unknown', { status: st });
     setText('pw-status', msg);
 
-    var redirect = st === 'confirmed' ? safeHttpUrl(inv.redirect_url) : null;
+    var redirect = st === 'confirmed' || st === 'settled' ? safeHttpUrl(inv.redirect_url) : null;
     var note = '';
     if (st === 'pending') note = t('note_pending');
     else if (underpaid) note = t('note_underpaid');
     else if (st === 'paid') note = t('note_paid');
-    else if (st === 'confirmed') note = redirect ? t('redirecting') : t('note_confirmed');
+    else if (st === 'confirmed' || st === 'settled') note = redirect ? t('redirecting') : t('note_confirmed');
     else if (st === 'expired' || st === 'cancelled') {
       note = t('note_do_not_pay');
       var until = Number(inv.amount_reserved_until);
@@ -376,6 +376,7 @@
       }
     }
     else if (st === 'paid_late') note = str(inv.order_id) ? t('note_paid_late', { order: str(inv.order_id) }) : '';
+    else if (st === 'invalid') note = t('note_invalid', { order: str(inv.order_id) });
     else if (st === 'not_found') note = t('note_not_found');
     setText('pw-note', note);
     show('pw-note', !!note);
