@@ -162,6 +162,10 @@ pub struct Invoice {
     /// What was done by hand, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<ManualAction>,
+    /// The address is one of the chain's `address_pool`, this invoice's
+    /// while it is open and for `amount_reuse_after` once it ended.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pooled: bool,
     /// The confirmations this invoice waits for, when its request set
     /// them (0: a mempool payment confirms it); else the chain's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -406,8 +410,8 @@ pub struct InvoiceEvent {
 
 /// `invoice.unmatched_payment`: a payment to a shared invoice address that
 /// credits no invoice, because no invoice's amount names it or because
-/// more than one lies within its tolerance. paywatch never guesses: the
-/// merchant looks into it.
+/// more than one lies within its tolerance, or one to a pool address no
+/// invoice holds. paywatch never guesses: the merchant looks into it.
 #[derive(Clone, Debug, Serialize)]
 pub struct UnmatchedPayment {
     /// `invoice:unmatched_payment:<n>`, `n` the `seq` of the payment event.

@@ -125,6 +125,57 @@ pub(super) fn cancel(state: &AppState, id: &str) -> Result<Resp, ApiError> {
     }
 }
 
+/// The most addresses one `POST /v1/chains/{chain}/pool` adds.
+const MAX_POOL_BATCH: usize = 10_000;
+
+/// `POST /v1/chains/{chain}/pool` `{"addresses": […]}`: the merchant's
+/// addresses for the chain's pool, watched from now on.
+pub(super) async fn pool_add(
+    state: &AppState,
+    chain_name: &str,
+    req: Request<ReqBody>,
+) -> Result<Resp, ApiError> {
+    use crate::invoice::service::PoolError;
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Body {
+        addresses: Vec<String>,
+    }
+    chain(state, chain_name)?;
+    let (_, body) = read_body(req, &["application/json"], MAX_BODY * 16).await?;
+    let b: Body = parse_json(&body)?;
+    if b.addresses.is_empty() || b.addresses.len() > MAX_POOL_BATCH {
+        return Err(ApiError::bad_request(
+            "invalid_request",
+            format!("addresses: give 1 to {MAX_POOL_BATCH} addresses"),
+        ));
+    }
+    let Some(c) = state.invoices.get(chain_name) else {
+        return Err(ApiError::bad_request(
+            "invoices_not_configured",
+            format!("chain {chain_name} has no [chain.invoices] section"),
+        ));
+    };
+    match tokio::task::block_in_place(|| c.add_to_pool(&state.store, &b.addresses)) {
+        Ok(added) => {
+            let now = crate::clock::now_secs();
+            let counts = state
+                .store
+                .pool_counts(chain_name, now)
+                .map_err(ApiError::internal)?;
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"added": added, "pool": counts}),
+            ))
+        }
+        Err(e @ PoolError::NotAPool(_)) => Err(ApiError::bad_request("not_a_pool", e.to_string())),
+        Err(e @ PoolError::Invalid(..)) => {
+            Err(ApiError::bad_request("invalid_address", e.to_string()))
+        }
+        Err(PoolError::Store(e)) => Err(ApiError::internal(e)),
+    }
+}
+
 /// The body of `settle`, `invalidate` and `attach`.
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]

@@ -227,6 +227,9 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
         (&Method::POST, ["v1", "chains", chain, "rescan"]) => {
             watches::rescan(state, chain, req).await
         }
+        (&Method::POST, ["v1", "chains", chain, "pool"]) => {
+            invoices::pool_add(state, chain, req).await
+        }
         (&Method::GET, ["v1", "events"]) => feed::events(state, req.uri().query()).await,
         (&Method::POST, ["api", "v1", "order", "create-transaction"]) => {
             epusdt::create(state, req).await
@@ -264,7 +267,7 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
         | (_, ["v1", "watches:batch"])
         | (_, ["v1", "watches", _, _])
         | (_, ["v1", "transfers"])
-        | (_, ["v1", "chains", _, "rescan"])
+        | (_, ["v1", "chains", _, "rescan" | "pool"])
         | (_, ["v1", "events"]) => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",

@@ -51,8 +51,24 @@ pub(super) fn status(state: &AppState) -> Resp {
             "events": {"last_seq": state.store.last_seq()},
             "delivery": delivery_status(state),
             "rates": state.rates.view(),
+            "invoice_pools": pool_status(state),
         }),
     )
+}
+
+/// Free and reserved addresses of each chain whose invoices use a pool.
+fn pool_status(state: &AppState) -> Value {
+    let now = crate::clock::now_secs();
+    state
+        .invoices
+        .iter()
+        .filter(|(_, c)| c.is_pool())
+        .map(|(name, _)| {
+            let counts = state.store.pool_counts(name, now).unwrap_or_default();
+            (name.clone(), json!(counts))
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
 }
 
 /// Plugins' health, the pipeline's position and per-sink queue sizes.

@@ -15,6 +15,7 @@ pub(super) struct RawInvoices {
     script_type: Option<String>,
     gap_limit: Option<u32>,
     shared_address: Option<String>,
+    address_pool: Option<Vec<String>>,
     unique_amount_step: Option<String>,
     max_open: Option<u32>,
     default_expires_in: Option<u64>,
@@ -59,6 +60,9 @@ pub enum InvoiceSource {
         step: String,
         max_open: u32,
     },
+    /// The merchant's own addresses, handed out in rotation: one invoice
+    /// per address at a time (more can be added through the API).
+    Pool(Vec<WatchAddress>),
 }
 
 #[derive(Debug, Clone)]
@@ -106,13 +110,46 @@ pub(super) fn invoice_config(
     raw: RawInvoices,
     chain: &ChainConfig,
 ) -> Result<InvoiceConfig, String> {
+    let pool = raw.address_pool;
     let source = match (raw.xpub, raw.shared_address) {
         (Some(_), Some(_)) => {
             return Err("invoices: set either `xpub` or `shared_address`, not both".into())
         }
+        _ if pool.is_some()
+            && (raw.unique_amount_step.is_some()
+                || raw.max_open.is_some()
+                || raw.script_type.is_some()) =>
+        {
+            return Err(
+                "invoices: `address_pool` takes no `unique_amount_step`, `max_open` or `script_type`"
+                    .into(),
+            )
+        }
+        (None, None) if pool.is_some() => {
+            let format = chain.address_format();
+            let mut parsed = Vec::new();
+            for (i, a) in pool.into_iter().flatten().enumerate() {
+                let address = format
+                    .parse(&a)
+                    .map_err(|e| format!("invoices.address_pool[{i}]: {e}"))?;
+                if parsed.iter().any(|p: &WatchAddress| p.key == address.key) {
+                    return Err(format!(
+                        "invoices.address_pool[{i}]: `{a}` is in the pool twice"
+                    ));
+                }
+                parsed.push(address);
+            }
+            InvoiceSource::Pool(parsed)
+        }
+        _ if pool.is_some() => {
+            return Err(
+                "invoices: set one of `xpub`, `shared_address` or `address_pool`".into(),
+            )
+        }
         (None, None) => {
             return Err(
-                "invoices: set `xpub` (an address per invoice) or `shared_address` with `unique_amount_step`"
+                "invoices: set `xpub` (an address per invoice), `shared_address` with \
+                 `unique_amount_step`, or `address_pool` (addresses handed out in turn)"
                     .into(),
             )
         }
@@ -146,8 +183,10 @@ pub(super) fn invoice_config(
             }
         }
     };
-    if raw.amount_reuse_after.is_some() && !matches!(source, InvoiceSource::Shared { .. }) {
-        return Err("invoices: `amount_reuse_after` goes with `shared_address`".into());
+    if raw.amount_reuse_after.is_some() && matches!(source, InvoiceSource::Derived(_)) {
+        return Err(
+            "invoices: `amount_reuse_after` goes with `shared_address` or `address_pool`".into(),
+        );
     }
     let amount_reuse_after = match raw.amount_reuse_after.as_deref() {
         None => Duration::from_secs(86400),

@@ -353,6 +353,26 @@ confirmations = 2
     }
 
     #[test]
+    fn an_address_pool_is_checked_address_by_address() {
+        let a = "bcrt1qcr8te4kr609gcawutmrza0j4xv80jy8zeqchgx";
+        let with = |t: &str| parse(&format!("{GOOD}[chain.invoices]\n{t}\n"));
+        let c = with(&format!("address_pool = [\"{a}\"]")).unwrap();
+        assert!(matches!(
+            &c.chains[0].invoices.as_ref().unwrap().source,
+            InvoiceSource::Pool(p) if p.len() == 1
+        ));
+        assert!(with("address_pool = []").is_ok());
+        let e = with(&format!("address_pool = [\"{a}\", \"{a}\"]")).unwrap_err();
+        assert!(e.contains("address_pool[1]") && e.contains("twice"), "{e}");
+        let e = with(&format!("address_pool = [\"{a}\", \"nope\"]")).unwrap_err();
+        assert!(e.contains("address_pool[1]"), "{e}");
+        let e = with(&format!("address_pool = []\nshared_address = \"{a}\"")).unwrap_err();
+        assert!(e.contains("one of"), "{e}");
+        let e = with("address_pool = []\nmax_open = 3").unwrap_err();
+        assert!(e.contains("max_open"), "{e}");
+    }
+
+    #[test]
     fn a_top_level_typo_suggests_the_key() {
         let e = parse(&GOOD.replace("data_dir", "data_dri")).unwrap_err();
         assert!(e.contains("did you mean `data_dir`?"), "{e}");

@@ -98,6 +98,43 @@ enum Source {
         step: String,
         max_open: u32,
     },
+    /// Addresses handed out in turn; the store holds the pool.
+    Pool,
+}
+
+/// Why addresses were not added to a pool.
+#[derive(Debug, thiserror::Error)]
+pub enum PoolError {
+    #[error("chain {0} takes invoices on an xpub or a shared address, not an address pool")]
+    NotAPool(String),
+    #[error("addresses[{0}]: {1}")]
+    Invalid(usize, String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Watches pool addresses, marked as the pool's, so that a payment to one
+/// is told apart even while no invoice holds it.
+fn watch_pool(
+    chain: &str,
+    matcher: &Matcher,
+    store: &Store,
+    addresses: &[crate::address::WatchAddress],
+) -> Result<usize, StoreError> {
+    for a in addresses {
+        let rec = WatchRecord {
+            chain: chain.to_string(),
+            address: a.display.clone(),
+            label: Some("invoice pool".into()),
+            metadata: serde_json::json!({"invoice_pool": true}),
+            created_at: now_secs(),
+        };
+        if let Inserted::Created(_) = store.insert_watch(chain, a.key.as_bytes(), rec)? {
+            matcher.add_keys([a.key.as_bytes()])?;
+        }
+    }
+    let displays: Vec<String> = addresses.iter().map(|a| a.display.clone()).collect();
+    store.add_pool_addresses(chain, &displays)
 }
 
 /// Why a chain's invoices cannot be set up.
@@ -223,6 +260,10 @@ impl InvoiceChain {
                     max_open: *max_open,
                 }
             }
+            InvoiceSource::Pool(addresses) => {
+                watch_pool(&chain.name, &matcher, store, addresses)?;
+                Source::Pool
+            }
         };
         let mut max_amount = std::collections::HashMap::new();
         for (symbol, text) in &cfg.max_amount {
@@ -278,6 +319,29 @@ impl InvoiceChain {
     /// expired or was cancelled.
     pub fn amount_reuse_after(&self) -> std::time::Duration {
         self.amount_reuse_after
+    }
+
+    /// Whether invoices take their addresses from a pool.
+    pub fn is_pool(&self) -> bool {
+        matches!(self.source, Source::Pool)
+    }
+
+    /// Adds the merchant's addresses to the chain's pool and watches them;
+    /// returns how many were new. All are checked before any is added.
+    pub fn add_to_pool(&self, store: &Store, addresses: &[String]) -> Result<usize, PoolError> {
+        if !self.is_pool() {
+            return Err(PoolError::NotAPool(self.chain.clone()));
+        }
+        let parsed = addresses
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                self.format
+                    .parse(a)
+                    .map_err(|e| PoolError::Invalid(i, e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(watch_pool(&self.chain, &self.matcher, store, &parsed)?)
     }
 
     /// The assets invoices on this chain can ask for.
@@ -576,6 +640,24 @@ impl InvoiceChain {
                 })?;
                 (address.clone(), None, None, due, Some(due))
             }
+            Source::Pool => {
+                let address = store
+                    .free_pool_address(&self.chain, now_secs())?
+                    .ok_or_else(|| {
+                        let held = store
+                            .pool_counts(&self.chain, now_secs())
+                            .unwrap_or_default();
+                        CreateError::Conflict(
+                            "pool_exhausted",
+                            format!(
+                                "every address of chain {}'s pool ({}) is held by an open invoice \
+                                 or kept for a late payer; add addresses or wait for one to end",
+                                self.chain, held.reserved
+                            ),
+                        )
+                    })?;
+                (address, None, None, base, None)
+            }
         };
         // Ids sort by creation time: milliseconds, then a random part.
         // The random part keeps the public checkout link unguessable.
@@ -623,6 +705,7 @@ impl InvoiceChain {
             amount_short: None,
             history: Vec::new(),
             confirmations,
+            pooled: matches!(self.source, Source::Pool),
         };
         if let Some(key) = key {
             let rec = WatchRecord {

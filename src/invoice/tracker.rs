@@ -233,6 +233,16 @@ impl Invoice {
         };
         let mut out: Vec<TrackerEvent> = Vec::new();
         let after = self.status;
+        // A pool address stays this invoice's a while after it is paid, so
+        // a second payment from its buyer does not credit the next holder.
+        if self.pooled
+            && after != before
+            && matches!(after, InvoiceStatus::Confirmed | InvoiceStatus::PaidLate)
+        {
+            let until = now_secs().saturating_add(reuse_after);
+            self.amount_reserved_until =
+                Some(self.amount_reserved_until.map_or(until, |u| u.max(until)));
+        }
         if rank(after) < rank(before) || (before == InvoiceStatus::PaidLate && after != before) {
             // A block reorg, or a mempool payment replaced, double-spent
             // or dropped.
@@ -419,7 +429,27 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
         // so a payment to it is told apart even before any invoice used it.
         let shared = p.watch.metadata["shared_invoice_address"] == true
             || candidates.iter().any(|inv| inv.derivation_index.is_none());
-        let chosen = if !shared {
+        // A pool address credits the invoice holding it, whatever the
+        // amount; while none does, the payment is reported.
+        let pooled =
+            p.watch.metadata["invoice_pool"] == true || candidates.iter().any(|inv| inv.pooled);
+        let chosen = if pooled {
+            match candidates.iter().position(has) {
+                Some(i) => Some(i),
+                None => {
+                    let owner = store.pool_owner(&p.chain, &p.address, now_secs())?;
+                    match owner.and_then(|id| candidates.iter().position(|inv| inv.id == id)) {
+                        Some(i) => Some(i).filter(|&i| asset_matches(&candidates[i])),
+                        None => {
+                            if p.kind == "payment.detected" && p.block.is_some() {
+                                out.push(unmatched(&p, *seq, &[]));
+                            }
+                            None
+                        }
+                    }
+                }
+            }
+        } else if !shared {
             candidates.iter().position(asset_matches)
         } else if let Some(i) = candidates.iter().position(has) {
             Some(i)

@@ -8,6 +8,7 @@
 //! |            | `u chain 0 address 0 asset 0 due(32)` | invoice id, then `0 until(8)` once it ended (a unique amount in use, or held for a late payer) |
 //! |            | `e expires_at(8) id`                  | empty (open invoices by expiry) |
 //! |            | `w chain 0 id`                        | empty (payments short of the invoice's own confirmations) |
+//! |            | `p chain 0 address`                   | a pool address: empty while never used, then its invoice id, then `0 until(8)` once that ended |
 //! | `meta`     | `derive/<chain>`, `invoice_cursor`    | next index, event cursor |
 
 use super::{corrupt, Store, StoreError, CF_META};
@@ -40,6 +41,14 @@ fn unique_key(chain: &str, address: &str, asset: &str, due: U256) -> Vec<u8> {
     .concat()
 }
 
+fn pool_prefix(chain: &str) -> Vec<u8> {
+    [b"p", chain.as_bytes(), b"\0"].concat()
+}
+
+fn pool_key(chain: &str, address: &str) -> Vec<u8> {
+    [pool_prefix(chain), address.as_bytes().to_vec()].concat()
+}
+
 fn depth_key(chain: &str, id: &str) -> Vec<u8> {
     [b"w", chain.as_bytes(), b"\0", id.as_bytes()].concat()
 }
@@ -59,6 +68,19 @@ pub struct NewInvoice<'a> {
     pub derivation_index: Option<u32>,
     /// The unique amount claimed on a shared address.
     pub unique_due: Option<U256>,
+}
+
+/// Who holds a pool address: an invoice id, and until when once that
+/// invoice ended.
+type Holder = (String, Option<u64>);
+
+/// A chain's address pool at one moment.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct PoolCounts {
+    /// Addresses a new invoice may be handed.
+    pub free: u64,
+    /// Held by an open invoice, or by an ended one for its late payer.
+    pub reserved: u64,
 }
 
 /// Result of [`Store::insert_invoice`].
@@ -155,6 +177,18 @@ impl Store {
             [],
         );
         batch.put_cf(cf, expiry_key(inv.expires_at, &inv.id), []);
+        if inv.pooled {
+            let k = pool_key(&inv.chain, &inv.address);
+            let free = match self.db.get_pinned_cf(cf, &k)? {
+                None => return Err(corrupt("address pool", "address not in the pool")),
+                Some(v) if v.is_empty() => true,
+                Some(v) => matches!(split_owner(&v)?, (_, Some(until)) if until <= inv.created_at),
+            };
+            if !free {
+                return Err(corrupt("address pool", "address handed out twice"));
+            }
+            batch.put_cf(cf, k, inv.id.as_bytes());
+        }
         if let Some(due) = n.unique_due {
             if self
                 .unique_amount_owner(
@@ -203,6 +237,102 @@ impl Store {
             }
         }
         Ok(out)
+    }
+
+    /// Adds addresses to `chain`'s pool; returns how many were new. One
+    /// already there keeps its invoice.
+    pub fn add_pool_addresses(
+        &self,
+        chain: &str,
+        addresses: &[String],
+    ) -> Result<usize, StoreError> {
+        let _guard = self.invoice_lock.lock().expect("invoice lock");
+        let cf = self.cf(CF_INVOICES);
+        let mut batch = WriteBatch::default();
+        let mut added = 0;
+        let mut seen = std::collections::HashSet::new();
+        for a in addresses {
+            let k = pool_key(chain, a);
+            if seen.insert(k.clone()) && self.db.get_pinned_cf(cf, &k)?.is_none() {
+                batch.put_cf(cf, k, []);
+                added += 1;
+            }
+        }
+        self.written(self.db.write_opt(batch, &Self::synced()))?;
+        Ok(added)
+    }
+
+    /// The pool entries of `chain`: address, and its holder (id and,
+    /// once that invoice ended, until when) if it ever had one.
+    fn pool_entries(&self, chain: &str) -> Result<Vec<(String, Option<Holder>)>, StoreError> {
+        let prefix = pool_prefix(chain);
+        let mut out = Vec::new();
+        for item in self.prefix_iter(CF_INVOICES, &prefix) {
+            let (k, v) = item?;
+            let address = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
+            let holder = if v.is_empty() {
+                None
+            } else {
+                let (id, until) = split_owner(&v)?;
+                Some((String::from_utf8_lossy(id).into_owned(), until))
+            };
+            out.push((address, holder));
+        }
+        Ok(out)
+    }
+
+    /// The invoice holding pool address `address` at `now`: an open one,
+    /// or one that ended and keeps it until its hold runs out.
+    pub fn pool_owner(
+        &self,
+        chain: &str,
+        address: &str,
+        now: u64,
+    ) -> Result<Option<String>, StoreError> {
+        let Some(v) = self
+            .db
+            .get_pinned_cf(self.cf(CF_INVOICES), pool_key(chain, address))?
+        else {
+            return Ok(None);
+        };
+        if v.is_empty() {
+            return Ok(None);
+        }
+        let (id, until) = split_owner(&v)?;
+        Ok(match until {
+            Some(until) if until <= now => None,
+            _ => Some(String::from_utf8_lossy(id).into_owned()),
+        })
+    }
+
+    /// The free pool address of `chain` that has waited longest: one never
+    /// handed out first, then the one whose last invoice is the oldest
+    /// (invoice ids sort by creation time). `None` when every address is
+    /// held.
+    pub fn free_pool_address(&self, chain: &str, now: u64) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .pool_entries(chain)?
+            .into_iter()
+            .filter_map(|(address, holder)| match holder {
+                None => Some((String::new(), address)),
+                Some((id, Some(until))) if until <= now => Some((id, address)),
+                Some(_) => None,
+            })
+            .min()
+            .map(|(_, address)| address))
+    }
+
+    /// How many of `chain`'s pool addresses are free and reserved at `now`.
+    pub fn pool_counts(&self, chain: &str, now: u64) -> Result<PoolCounts, StoreError> {
+        let mut c = PoolCounts::default();
+        for (_, holder) in self.pool_entries(chain)? {
+            match holder {
+                Some((_, None)) => c.reserved += 1,
+                Some((_, Some(until))) if until > now => c.reserved += 1,
+                _ => c.free += 1,
+            }
+        }
+        Ok(c)
     }
 
     /// Invoices of `chain` with a mined payment not yet as deep as their
@@ -319,8 +449,12 @@ impl Store {
             if inv.derivation_index.is_some() {
                 continue;
             }
-            let due = inv.amount_due_base.base();
-            let k = unique_key(&inv.chain, &inv.address, &inv.asset.symbol, due);
+            let k = if inv.pooled {
+                pool_key(&inv.chain, &inv.address)
+            } else {
+                let due = inv.amount_due_base.base();
+                unique_key(&inv.chain, &inv.address, &inv.asset.symbol, due)
+            };
             let owner = self.db.get_cf(cf, &k)?;
             let mine = match &owner {
                 Some(o) => split_owner(o)?.0 == inv.id.as_bytes(),
@@ -359,6 +493,12 @@ enum Hold {
 fn hold(inv: &Invoice, now: u64) -> Hold {
     use crate::invoice_record::InvoiceStatus;
     match inv.status {
+        // A pool address is kept after payment too: any amount to it
+        // credits its holder, so a buyer's second payment must not credit
+        // the next invoice.
+        InvoiceStatus::Confirmed | InvoiceStatus::PaidLate if inv.pooled => {
+            Hold::Until(inv.amount_reserved_until.unwrap_or(now))
+        }
         InvoiceStatus::Confirmed | InvoiceStatus::PaidLate => Hold::Free,
         InvoiceStatus::Expired
         | InvoiceStatus::Cancelled
@@ -384,4 +524,97 @@ fn split_owner(v: &[u8]) -> Result<(&[u8], Option<u64>), StoreError> {
 
 fn encode(inv: &Invoice) -> Vec<u8> {
     serde_json::to_vec(inv).expect("an invoice always serializes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::invoice_record::InvoiceStatus;
+
+    fn pooled(id: &str, address: &str, created_at: u64) -> Invoice {
+        serde_json::from_value(serde_json::json!({
+            "id": id, "chain": "tron", "network": "mainnet", "order_id": id,
+            "asset": {"symbol": "USDT", "decimals": 6, "contract": "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"},
+            "amount": "5", "amount_due": "5", "amount_due_base": "5000000",
+            "address": address, "payment_uri": "", "qr_svg_url": "",
+            "created_at": created_at, "expires_at": created_at + 60,
+            "status": "pending", "paid": "0", "payments": [], "pooled": true,
+        }))
+        .unwrap()
+    }
+
+    fn insert(store: &Store, inv: &Invoice) -> Result<InvoiceInsert, StoreError> {
+        store.insert_invoice(NewInvoice {
+            invoice: inv,
+            derivation_index: None,
+            unique_due: None,
+        })
+    }
+
+    #[test]
+    fn pool_addresses_rotate_one_invoice_at_a_time_and_are_held_past_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let pool = ["TA".to_string(), "TB".to_string(), "TA".to_string()];
+        assert_eq!(store.add_pool_addresses("tron", &pool).unwrap(), 2);
+        assert_eq!(store.add_pool_addresses("tron", &pool[..1]).unwrap(), 0);
+        assert_eq!(
+            store.free_pool_address("tron", 100).unwrap().as_deref(),
+            Some("TA")
+        );
+        let mut one = pooled("inv_1", "TA", 100);
+        insert(&store, &one).unwrap();
+        assert_eq!(
+            store.free_pool_address("tron", 100).unwrap().as_deref(),
+            Some("TB")
+        );
+        let mut two = pooled("inv_2", "TB", 110);
+        insert(&store, &two).unwrap();
+        assert_eq!(store.free_pool_address("tron", 110).unwrap(), None);
+        assert_eq!(
+            store.pool_counts("tron", 110).unwrap(),
+            PoolCounts {
+                free: 0,
+                reserved: 2
+            }
+        );
+        // Handing out a held address is refused, not done twice.
+        assert!(insert(&store, &pooled("inv_x", "TA", 120)).is_err());
+
+        // One expired, held until 200; the other paid, held until 300.
+        one.status = InvoiceStatus::Expired;
+        one.amount_reserved_until = Some(200);
+        two.status = InvoiceStatus::Confirmed;
+        two.amount_reserved_until = Some(300);
+        store
+            .commit_invoices(&[one, two], Vec::new(), None)
+            .unwrap();
+        assert_eq!(store.free_pool_address("tron", 199).unwrap(), None);
+        assert_eq!(
+            store.pool_owner("tron", "TA", 199).unwrap().as_deref(),
+            Some("inv_1")
+        );
+        assert_eq!(store.pool_owner("tron", "TA", 200).unwrap(), None);
+        assert_eq!(
+            store.free_pool_address("tron", 250).unwrap().as_deref(),
+            Some("TA")
+        );
+        // Both free: the one whose last invoice is older goes first.
+        assert_eq!(
+            store.free_pool_address("tron", 350).unwrap().as_deref(),
+            Some("TA")
+        );
+        assert_eq!(
+            store.pool_counts("tron", 250).unwrap(),
+            PoolCounts {
+                free: 1,
+                reserved: 1
+            }
+        );
+        insert(&store, &pooled("inv_3", "TA", 260)).unwrap();
+        assert_eq!(
+            store.pool_owner("tron", "TA", 1000).unwrap().as_deref(),
+            Some("inv_3")
+        );
+    }
 }

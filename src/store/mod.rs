@@ -43,7 +43,7 @@ use delivery::{CF_DELIVERIES, CF_PLUGIN_KV, CF_QUEUE};
 mod invoice;
 mod mempool;
 use invoice::CF_INVOICES;
-pub use invoice::{InvoiceInsert, NewInvoice};
+pub use invoice::{InvoiceInsert, NewInvoice, PoolCounts};
 use mempool::CF_MEMPOOL;
 
 const ALL_CFS: [&str; 13] = [

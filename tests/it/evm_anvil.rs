@@ -513,6 +513,125 @@ async fn invoices_in_ether_and_a_token_are_paid_on_anvil() {
     d.stop().await;
 }
 
+/// A merchant without an account key hands out its own two addresses in
+/// turn: one invoice per address at a time, any amount to it credits that
+/// invoice, a buyer's second payment after it is paid still does, and the
+/// pool says when it is exhausted instead of reusing a held address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_address_pool_hands_out_one_invoice_per_address() {
+    let Some(bin) = anvil_path() else { return };
+    let anvil = Anvil::start(&bin).await;
+    let accounts = anvil.rpc("eth_accounts", json!([])).await;
+    let account = |i: usize| accounts[i].as_str().unwrap().to_string();
+    let (customer, first, second) = (account(1), account(5), account(6));
+    let start = anvil.height().await + 1;
+    let dir = tempfile::tempdir().unwrap();
+    let section = format!(
+        "[[chain]]\nname = \"anvil\"\nkind = \"evm\"\nrpc_url = \"{}\"\nchain_id = 31337\n\
+         start_height = {start}\nconfirmations = 1\npoll_interval_ms = 50\n\
+         [chain.invoices]\naddress_pool = [\"{first}\"]\namount_reuse_after = \"1h\"\n",
+        anvil.url
+    );
+    let d = Daemon::start(&config_text(dir.path(), &[section])).await;
+    let order = |id: &str, amount: &str| json!({"chain": "anvil", "asset": "ETH", "amount": amount, "order_id": id});
+    let (code, p1) = d.post_json("/v1/invoices", &order("P1", "1")).await;
+    assert_eq!(code, 201, "{p1}");
+    assert_eq!(
+        p1["address"].as_str().unwrap().to_lowercase(),
+        first.to_lowercase()
+    );
+    assert_eq!(p1["pooled"], true);
+    let (code, err) = d.post_json("/v1/invoices", &order("P2", "2")).await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (409, Some("pool_exhausted")),
+        "{err}"
+    );
+
+    // The second address, through the API (the first is there already).
+    let (code, err) = d
+        .post_json(
+            "/v1/chains/anvil/pool",
+            &json!({"addresses": [second, "nope"]}),
+        )
+        .await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (400, Some("invalid_address")),
+        "{err}"
+    );
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("addresses[1]"),
+        "{err}"
+    );
+    let (code, added) = d
+        .post_json(
+            "/v1/chains/anvil/pool",
+            &json!({"addresses": [second, first]}),
+        )
+        .await;
+    assert_eq!(code, 200, "{added}");
+    assert_eq!(
+        added,
+        json!({"added": 1, "pool": {"free": 1, "reserved": 1}})
+    );
+    let (code, p2) = d.post_json("/v1/invoices", &order("P2", "2")).await;
+    assert_eq!(code, 201, "{p2}");
+    assert_eq!(
+        p2["address"].as_str().unwrap().to_lowercase(),
+        second.to_lowercase()
+    );
+    let (_, status) = d.get("/v1/status").await;
+    assert_eq!(
+        status["invoice_pools"]["anvil"],
+        json!({"free": 0, "reserved": 2})
+    );
+
+    // Paid in two parts, and the other in one.
+    anvil
+        .send(&customer, Some(&first), 4 * ETH / 10, "0x")
+        .await;
+    anvil
+        .send(&customer, Some(&first), 6 * ETH / 10, "0x")
+        .await;
+    anvil.send(&customer, Some(&second), 2 * ETH, "0x").await;
+    anvil.rpc("evm_mine", json!([])).await;
+    let id = |v: &Value| v["id"].as_str().unwrap().to_string();
+    d.invoice_until(&id(&p1), "confirmed").await;
+    d.invoice_until(&id(&p2), "confirmed").await;
+    // The first buyer pays again: still P1's, as an excess to refund.
+    anvil.send(&customer, Some(&first), ETH / 10, "0x").await;
+    anvil.rpc("evm_mine", json!([])).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, now) = d.get(&format!("/v1/invoices/{}", id(&p1))).await;
+        if now["excess"] == "0.1" {
+            assert_eq!(now["status"], "confirmed");
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{now}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Both paid, both held for their buyers' second payments.
+    let (code, err) = d.post_json("/v1/invoices", &order("P3", "3")).await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (409, Some("pool_exhausted")),
+        "{err}"
+    );
+    let events = d.events().await;
+    assert!(
+        !events
+            .iter()
+            .any(|e| e["type"] == "invoice.unmatched_payment"),
+        "every payment had its holder"
+    );
+    d.stop().await;
+}
+
 /// With `ws_url`, a block is fetched as soon as Anvil announces it over
 /// `newHeads`: the tip is polled only every 10 minutes here, so polling
 /// cannot be what finds the payments. Each is detected within seconds.
