@@ -465,14 +465,19 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
                 p.amount.base(),
                 now_secs(),
             )?;
-            let exact = owner.and_then(|id| {
-                candidates.iter().position(|inv| {
-                    inv.id == id
-                        && asset_matches(inv)
-                        && inv.amount_due_base == p.amount
-                        && inv.payments.is_empty()
-                })
-            });
+            // Only when the payment is detected: a payment that credited
+            // nothing then (made before any invoice held its amount) does
+            // not pay an invoice handed that amount before it confirmed.
+            let exact = owner
+                .filter(|_| p.kind == "payment.detected")
+                .and_then(|id| {
+                    candidates.iter().position(|inv| {
+                        inv.id == id
+                            && asset_matches(inv)
+                            && inv.amount_due_base == p.amount
+                            && inv.payments.is_empty()
+                    })
+                });
             // Short of every amount due: the one invoice whose tolerance
             // reaches down to it, and none when two or more do. Decided
             // when the payment is detected: a later event of a payment

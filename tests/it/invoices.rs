@@ -779,6 +779,36 @@ async fn an_unmatched_payment_is_not_credited_when_it_confirms_later() {
     btc.d.stop().await;
 }
 
+/// 0.01 BTC arrived on the shared address while no invoice held that
+/// amount, so it credited nothing. An invoice made next was handed 0.01,
+/// and the old payment's confirmation a block later paid it: a buyer who
+/// never paid got their order. It stays pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_payment_does_not_pay_an_invoice_handed_its_amount_before_it_confirmed() {
+    let mut btc = SharedBtc::start_at(99, "", 2).await;
+    btc.pay(1_000_000, 1).await;
+    btc.d
+        .events_until("the unmatched payment", |ev| {
+            ev.iter().any(|e| e["type"] == "invoice.unmatched_payment")
+        })
+        .await;
+    let order = |id: &str, amount: &str| json!({"chain": CHAIN, "asset": "BTC", "amount": amount, "order_id": id});
+    let (_, a) = create(&btc.d, order("A", "0.01")).await;
+    assert_eq!(a["amount_due"], "0.01");
+    // The block that confirms the old payment pays B: once B is paid, the
+    // tracker has read that block's events, the confirmation among them.
+    let (_, b) = create(&btc.d, order("B", "0.02")).await;
+    btc.pay(2_000_000, 2).await;
+    btc.d.invoice_until(b["id"].as_str().unwrap(), "paid").await;
+    let (_, now) = btc
+        .d
+        .get(&format!("/v1/invoices/{}", a["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(now["status"], "pending", "{now}");
+    assert_eq!(now["payments"], json!([]), "{now}");
+    btc.d.stop().await;
+}
+
 /// On a chain confirming at 2, a small order asks for 1 confirmation and
 /// a large one for 3: each is confirmed at its own depth, the large one
 /// only by a later block that carries no payment of it.
