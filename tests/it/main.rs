@@ -33,6 +33,7 @@ mod evm_replay;
 mod feed_identity;
 mod fiat_pricing;
 mod fuzz_inputs;
+mod invoice_campaign;
 mod invoices;
 mod json_fast_path;
 mod nats_sink;
