@@ -196,6 +196,11 @@ pub const RATE_DECIMALS: u8 = 18;
 
 /// Reads a positive decimal (`"7.2"`, `"98000.12"`, `"1e-7"`) scaled by
 /// 10^18; digits beyond the 18th decimal are rounded half up.
+/// A rate (scaled by 10^18) as a decimal string.
+pub fn from_base_rate(rate: U256) -> String {
+    from_base(rate, RATE_DECIMALS)
+}
+
 pub fn parse_rate(text: &str) -> Result<U256, AmountError> {
     let t = text.trim();
     let bad = || AmountError::NotRate(text.into());

@@ -263,6 +263,82 @@ impl ToleranceRule {
     }
 }
 
+/// A merchant's adjustment of the market rate, as BEpusdt writes it:
+/// `"~1.02"` multiplies the rate, `"+0.3"` adds to it and `"-0.1"` takes
+/// from it (in the invoice's currency per asset unit). A higher rate means
+/// fewer asset units for the same price: `"~0.98"` charges 2% more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateAdjust {
+    /// By this factor, scaled by 10^18.
+    Times(U256),
+    Plus(U256),
+    Minus(U256),
+}
+
+/// Why a rate adjustment was refused; the text is quoted as given.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdjustError {
+    #[error(
+        "`{0}` is not a rate adjustment: `~` and a factor (\"~1.02\"), or `+` or `-` and an amount (\"+0.3\")"
+    )]
+    Syntax(String),
+    #[error("`{adjust}` takes the rate {rate} to nothing or below")]
+    NotPositive { adjust: String, rate: String },
+}
+
+impl RateAdjust {
+    pub fn parse(text: &str) -> Result<Self, AdjustError> {
+        let t = text.trim();
+        let bad = || AdjustError::Syntax(text.into());
+        let (op, figure) = t.split_at_checked(1).ok_or_else(bad)?;
+        // A plain decimal: digits and at most one point, no exponent.
+        if figure.is_empty()
+            || figure.starts_with('.')
+            || figure.ends_with('.')
+            || !figure.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+        {
+            return Err(bad());
+        }
+        let value = crate::amount::parse_rate(figure).map_err(|_| bad())?;
+        match op {
+            "~" if !value.is_zero() => Ok(RateAdjust::Times(value)),
+            "+" => Ok(RateAdjust::Plus(value)),
+            "-" => Ok(RateAdjust::Minus(value)),
+            _ => Err(bad()),
+        }
+    }
+
+    /// The adjusted rate; a product is rounded down to 10^-18.
+    pub fn apply(self, rate: U256) -> Result<U256, AdjustError> {
+        let scale = U256::from(10u8).pow(U256::from(crate::amount::RATE_DECIMALS));
+        let out = match self {
+            RateAdjust::Times(f) => rate
+                .checked_mul(f)
+                .map(|p| p / scale)
+                .unwrap_or((rate / scale).saturating_mul(f)),
+            RateAdjust::Plus(a) => rate.saturating_add(a),
+            RateAdjust::Minus(a) => rate.saturating_sub(a),
+        };
+        if out.is_zero() {
+            return Err(AdjustError::NotPositive {
+                adjust: self.to_string(),
+                rate: crate::amount::from_base_rate(rate),
+            });
+        }
+        Ok(out)
+    }
+}
+
+impl std::fmt::Display for RateAdjust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RateAdjust::Times(v) => write!(f, "~{}", crate::amount::from_base_rate(*v)),
+            RateAdjust::Plus(v) => write!(f, "+{}", crate::amount::from_base_rate(*v)),
+            RateAdjust::Minus(v) => write!(f, "-{}", crate::amount::from_base_rate(*v)),
+        }
+    }
+}
+
 /// A fiat price and the rate it was converted at.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pricing {
@@ -276,6 +352,13 @@ pub struct Pricing {
     pub rate_sources: Vec<String>,
     /// Unix seconds of the oldest figure behind the rate.
     pub rate_as_of: u64,
+    /// With a `rate_adjust`: the market rate before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_rate: Option<String>,
+    /// The adjustment that made `rate` from `source_rate`, normalised
+    /// (`"~1.02"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_adjust: Option<String>,
 }
 
 impl Invoice {
@@ -472,6 +555,29 @@ impl TrackerEvent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[test]
+    fn rate_adjustments_multiply_add_and_subtract_like_bepusdt() {
+        let rate = crate::amount::parse_rate("7.25").unwrap();
+        let at = |a: &str| {
+            crate::amount::from_base_rate(RateAdjust::parse(a).unwrap().apply(rate).unwrap())
+        };
+        assert_eq!(at("~1.02"), "7.395");
+        assert_eq!(at("~0.98"), "7.105");
+        assert_eq!(at("+0.3"), "7.55");
+        assert_eq!(at("-0.1"), "7.15");
+        assert_eq!(at(" ~1 "), "7.25");
+        assert_eq!(RateAdjust::parse("~1.020").unwrap().to_string(), "~1.02");
+        let e = RateAdjust::parse("-7.25").unwrap().apply(rate).unwrap_err();
+        assert!(matches!(e, AdjustError::NotPositive { .. }), "{e}");
+        for bad in [
+            "1.02", "*2", "~", "~0", "+", "+-1", "~1e2", "~.5", "~1.", "+0x1", "",
+        ] {
+            assert!(
+                matches!(RateAdjust::parse(bad), Err(AdjustError::Syntax(_))),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn a_share_rounds_down_and_an_amount_is_in_the_assets_units() {

@@ -180,6 +180,10 @@ enum InvoiceCommand {
         /// `min_confirmations` and `max_confirmations` (0: zero-conf).
         #[arg(long)]
         confirmations: Option<u64>,
+        /// With --price: adjust the market rate (`~1.02` multiply, `+0.3`
+        /// add, `-0.1` subtract) instead of the chain's `rate_adjust`.
+        #[arg(long, requires = "price", allow_hyphen_values = true)]
+        rate_adjust: Option<String>,
         /// A JSON object kept with the invoice and copied into its events.
         #[arg(long)]
         metadata: Option<String>,
@@ -410,6 +414,7 @@ fn main() -> ExitCode {
             redirect_url,
             underpayment_tolerance,
             confirmations,
+            rate_adjust,
             metadata,
             target,
         }) => client_command(target, |c| async move {
@@ -428,6 +433,7 @@ fn main() -> ExitCode {
                 ("currency", currency),
                 ("redirect_url", redirect_url),
                 ("underpayment_tolerance", underpayment_tolerance),
+                ("rate_adjust", rate_adjust),
             ] {
                 if let Some(v) = value {
                     body[key] = v.into();

@@ -125,6 +125,7 @@ pub fn create_transaction(
         round_to: Some(4),
         underpayment_tolerance: None,
         confirmations: None,
+        rate_adjust: None,
         metadata: json!({"epusdt": {
             "amount": amount.trim(),
             "notify_url": notify_url,

@@ -4,7 +4,7 @@
 use super::chain::ChainConfig;
 use crate::address::derive::AccountKey;
 use crate::address::WatchAddress;
-use crate::invoice_record::ToleranceRule;
+use crate::invoice_record::{RateAdjust, ToleranceRule};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -23,15 +23,17 @@ pub(super) struct RawInvoices {
     zero_conf_rbf: Option<bool>,
     amount_reuse_after: Option<String>,
     max_amount: Option<std::collections::BTreeMap<String, String>>,
-    underpayment_tolerance: Option<RawTolerance>,
+    underpayment_tolerance: Option<RawPerAsset>,
     min_confirmations: Option<u64>,
     max_confirmations: Option<u64>,
+    rate_adjust: Option<RawPerAsset>,
 }
 
-/// `underpayment_tolerance = "1%"` for every asset, or a table by asset.
+/// One setting for every asset (`underpayment_tolerance = "1%"`), or a
+/// table by asset.
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum RawTolerance {
+enum RawPerAsset {
     All(String),
     ByAsset(std::collections::BTreeMap<String, String>),
 }
@@ -45,6 +47,13 @@ pub struct ToleranceConfig {
     /// By asset symbol (any case): a share or an amount of that asset,
     /// whole units as written.
     pub by_asset: std::collections::BTreeMap<String, String>,
+}
+
+/// `rate_adjust`: `"~1.02"` for every asset, or a table by asset.
+#[derive(Debug, Clone, Default)]
+pub struct RateAdjustConfig {
+    pub all: Option<RateAdjust>,
+    pub by_asset: std::collections::BTreeMap<String, RateAdjust>,
 }
 
 /// Where invoice addresses come from.
@@ -85,6 +94,9 @@ pub struct InvoiceConfig {
     /// case), whole units as written.
     pub max_amount: std::collections::BTreeMap<String, String>,
     pub underpayment_tolerance: ToleranceConfig,
+    /// How the market rate is adjusted for invoices priced in fiat: for
+    /// every asset, and by asset symbol (any case) where set.
+    pub rate_adjust: RateAdjustConfig,
     /// The confirmations an invoice may ask for instead of the chain's
     /// (0: a mempool payment confirms it); `None` where the node's
     /// finality mark confirms payments, not a depth.
@@ -200,7 +212,7 @@ pub(super) fn invoice_config(
     }
     let underpayment_tolerance = match raw.underpayment_tolerance {
         None => ToleranceConfig::default(),
-        Some(RawTolerance::All(t)) => {
+        Some(RawPerAsset::All(t)) => {
             if !ToleranceRule::is_share(&t) {
                 return Err(format!(
                     "invoices.underpayment_tolerance: `{t}` is an amount, and amounts differ by asset: \
@@ -215,7 +227,7 @@ pub(super) fn invoice_config(
                 by_asset: Default::default(),
             }
         }
-        Some(RawTolerance::ByAsset(by_asset)) => {
+        Some(RawPerAsset::ByAsset(by_asset)) => {
             for (symbol, t) in &by_asset {
                 if ToleranceRule::is_share(t) {
                     ToleranceRule::parse(t, 0)
@@ -262,7 +274,25 @@ pub(super) fn invoice_config(
         }
         Some(ConfirmationBounds { default, min, max })
     };
+    let parse_adjust = |key: &str, t: &str| {
+        RateAdjust::parse(t).map_err(|e| format!("invoices.rate_adjust{key}: {e}"))
+    };
+    let rate_adjust = match raw.rate_adjust {
+        None => RateAdjustConfig::default(),
+        Some(RawPerAsset::All(t)) => RateAdjustConfig {
+            all: Some(parse_adjust("", &t)?),
+            by_asset: Default::default(),
+        },
+        Some(RawPerAsset::ByAsset(m)) => RateAdjustConfig {
+            all: None,
+            by_asset: m
+                .iter()
+                .map(|(symbol, t)| Ok((symbol.clone(), parse_adjust(&format!(".{symbol}"), t)?)))
+                .collect::<Result<_, String>>()?,
+        },
+    };
     Ok(InvoiceConfig {
+        rate_adjust,
         confirmations,
         underpayment_tolerance,
         source,

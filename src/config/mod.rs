@@ -373,6 +373,23 @@ confirmations = 2
     }
 
     #[test]
+    fn rate_adjustments_are_parsed_for_every_asset_or_by_asset() {
+        let shared = "[chain.invoices]\nshared_address = \"bcrt1qcr8te4kr609gcawutmrza0j4xv80jy8zeqchgx\"\nunique_amount_step = \"0.0001\"\n";
+        let with = |t: &str| parse(&format!("{GOOD}{shared}rate_adjust = {t}\n"));
+        let c = with("\"~1.02\"").unwrap();
+        let adjust = &c.chains[0].invoices.as_ref().unwrap().rate_adjust;
+        assert_eq!(adjust.all.map(|a| a.to_string()).as_deref(), Some("~1.02"));
+        let c = with("{ BTC = \"+100\" }").unwrap();
+        let adjust = &c.chains[0].invoices.as_ref().unwrap().rate_adjust;
+        assert_eq!(adjust.by_asset["BTC"].to_string(), "+100");
+        let e = with("{ BTC = \"*2\" }").unwrap_err();
+        assert!(
+            e.contains("invoices.rate_adjust.BTC") && e.contains("not a rate adjustment"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn a_top_level_typo_suggests_the_key() {
         let e = parse(&GOOD.replace("data_dir", "data_dri")).unwrap_err();
         assert!(e.contains("did you mean `data_dir`?"), "{e}");

@@ -10,7 +10,7 @@ use crate::amount::{from_base, to_base, AmountError};
 use crate::clock::now_secs;
 use crate::config::{ChainConfig, ChainKind, ConfirmationBounds, InvoiceSource};
 use crate::invoice_record::{
-    Invoice, InvoiceStatus, Pricing, Tolerance, ToleranceError, ToleranceRule,
+    Invoice, InvoiceStatus, Pricing, RateAdjust, Tolerance, ToleranceError, ToleranceRule,
 };
 use crate::store::{Inserted, InvoiceInsert, NewInvoice, Store, StoreError};
 use crate::transfer::Asset;
@@ -73,6 +73,9 @@ pub struct CreateRequest {
     /// Confirmations this invoice waits for, within the chain's
     /// `min_confirmations` and `max_confirmations`; 0 is zero-conf.
     pub confirmations: Option<u64>,
+    /// An adjustment of the market rate for this invoice (`"~1.02"`,
+    /// `"+0.3"`, `"-0.1"`), instead of the chain's; with `price` only.
+    pub rate_adjust: Option<String>,
     /// Decimal places a converted price is rounded up to, when fewer than
     /// the asset's (the Epusdt front asks for four).
     #[serde(skip)]
@@ -153,6 +156,8 @@ pub enum SetupError {
         symbol: String,
         source: ToleranceError,
     },
+    #[error("invoices.rate_adjust: `{0}` is not an asset of this chain")]
+    RateAdjustAsset(String),
     #[error("watching the shared address: {0}")]
     Store(#[from] StoreError),
 }
@@ -173,6 +178,8 @@ pub struct InvoiceChain {
     max_amount: std::collections::HashMap<String, U256>,
     /// The underpayment tolerance by asset symbol, where one is set.
     tolerance: std::collections::HashMap<String, ToleranceRule>,
+    /// The rate adjustment by asset symbol, where one is set.
+    rate_adjust: std::collections::HashMap<String, RateAdjust>,
     /// What an invoice may ask for instead of the default confirmations.
     confirmations: Option<ConfirmationBounds>,
     matcher: Arc<Matcher>,
@@ -292,6 +299,17 @@ impl InvoiceChain {
             })?;
             tolerance.insert(asset.symbol.clone(), rule);
         }
+        let mut rate_adjust = std::collections::HashMap::new();
+        if let Some(all) = cfg.rate_adjust.all {
+            for a in &assets {
+                rate_adjust.insert(a.symbol.clone(), all);
+            }
+        }
+        for (symbol, adjust) in &cfg.rate_adjust.by_asset {
+            let asset = asset_named(&assets, symbol)
+                .ok_or_else(|| SetupError::RateAdjustAsset(symbol.clone()))?;
+            rate_adjust.insert(asset.symbol.clone(), *adjust);
+        }
         if matches!(chain.kind, ChainKind::Bitcoin(_)) {
             let cap = U256::from(BITCOIN_MAX_SATS);
             let bound = max_amount.entry("BTC".to_string()).or_insert(cap);
@@ -308,6 +326,7 @@ impl InvoiceChain {
             amount_reuse_after: cfg.amount_reuse_after,
             max_amount,
             tolerance,
+            rate_adjust,
             confirmations: cfg.confirmations,
             matcher,
             format: chain.address_format(),
@@ -406,6 +425,13 @@ impl InvoiceChain {
                 ))
             }
         };
+        if req.rate_adjust.is_some() && req.price.is_none() {
+            return Err(invalid(
+                "invalid_rate_adjust",
+                "rate_adjust: goes with `price` and `currency`; an amount in the asset has no rate"
+                    .into(),
+            ));
+        }
         let redirect_url = match req.redirect_url.as_deref().map(str::trim) {
             None | Some("") => None,
             // The buyer's browser goes there, not paywatch: any host will do.
@@ -509,6 +535,21 @@ impl InvoiceChain {
                         CreateError::Unavailable("rate_unavailable", e.to_string())
                     }
                 })?;
+                let adjust = match req.rate_adjust.as_deref() {
+                    Some(t) => Some(RateAdjust::parse(t).map_err(|e| {
+                        invalid("invalid_rate_adjust", format!("rate_adjust: {e}"))
+                    })?),
+                    None => self.rate_adjust.get(&asset.symbol).copied(),
+                };
+                let (rate, source_rate) = match adjust {
+                    None => (rate, None),
+                    Some(a) => (
+                        a.apply(rate).map_err(|e| {
+                            invalid("invalid_rate_adjust", format!("rate_adjust: {e}"))
+                        })?,
+                        Some(quote.rate.clone()),
+                    ),
+                };
                 let places = req.round_to.unwrap_or(asset.decimals).min(asset.decimals);
                 let base = price_to_base(&price, rate, asset.decimals, places)
                     .map_err(|e| invalid("invalid_price", e.to_string()))?;
@@ -517,9 +558,11 @@ impl InvoiceChain {
                     Some(Pricing {
                         price,
                         currency,
-                        rate: quote.rate,
+                        rate: super::rates::rate_text(rate),
                         rate_sources: quote.sources,
                         rate_as_of: quote.as_of,
+                        source_rate,
+                        rate_adjust: adjust.map(|a| a.to_string()),
                     }),
                 )
             }

@@ -313,3 +313,65 @@ fn rate_config_mistakes_are_named() {
         assert!(err.contains(want), "{text}: {err}");
     }
 }
+
+/// A merchant who charges 2% over the market rate sets `rate_adjust =
+/// "~0.98"` (a lower rate, more BTC for the price); one order is priced at
+/// the market rate plus 10000 instead. Each invoice shows the rate it was
+/// priced at next to the source rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_adjustment_prices_invoices_off_the_market_rate() {
+    let mut chain = Vec::new();
+    extend(&mut chain, 1, 2, 0);
+    let node = ReplayNode::start(1, &chain).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}[chain.invoices]\nxpub = \"{}\"\nrate_adjust = \"~0.98\"\n\n\
+         [[rate]]\npair = \"BTC/EUR\"\nfixed = \"90000\"\n",
+        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 1)]),
+        bip84_vpub(),
+    );
+    let d = Daemon::start(&config).await;
+    let order = |id: &str, adjust: Option<&str>| {
+        let mut o = json!({"chain": CHAIN, "asset": "BTC", "price": "9", "currency": "EUR", "order_id": id});
+        if let Some(a) = adjust {
+            o["rate_adjust"] = a.into();
+        }
+        o
+    };
+    // 9 / 88200, rounded up to the satoshi.
+    let (code, chain_wide) = d.post_json("/v1/invoices", &order("a1", None)).await;
+    assert_eq!(code, 201, "{chain_wide}");
+    assert_eq!(chain_wide["amount_due"], "0.00010205");
+    let p = &chain_wide["pricing"];
+    assert_eq!(
+        (&p["rate"], &p["source_rate"], &p["rate_adjust"]),
+        (&json!("88200"), &json!("90000"), &json!("~0.98")),
+        "{p}"
+    );
+    let (code, own) = d
+        .post_json("/v1/invoices", &order("a2", Some("+10000")))
+        .await;
+    assert_eq!(code, 201, "{own}");
+    assert_eq!(own["amount_due"], "0.00009");
+    assert_eq!(own["pricing"]["rate"], "100000");
+    for (body, why) in [
+        (order("a3", Some("-90000")), "to nothing or below"),
+        (order("a4", Some("1.02")), "not a rate adjustment"),
+        (
+            json!({"chain": CHAIN, "asset": "BTC", "amount": "0.1", "order_id": "a5", "rate_adjust": "~1.1"}),
+            "goes with `price`",
+        ),
+    ] {
+        let (code, err) = d.post_json("/v1/invoices", &body).await;
+        assert_eq!(
+            (code, err["error"]["code"].as_str()),
+            (400, Some("invalid_rate_adjust")),
+            "{err}"
+        );
+        assert!(
+            err["error"]["message"].as_str().unwrap().contains(why),
+            "{err}"
+        );
+    }
+    d.stop().await;
+}
