@@ -356,6 +356,83 @@ async fn zero_conf_invoices_refuse_replaceable_payments_and_go_back_when_replace
     d.stop().await;
 }
 
+/// The chain confirms at 3 and takes no zero-conf by default, but lets an
+/// invoice ask for it (`min_confirmations = 0`): a small order with
+/// `"confirmations": 0` is confirmed by a payment still in the mempool, a
+/// replaceable one is not, and an order without it waits for the chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invoice_asks_for_zero_conf_where_the_chain_allows_it() {
+    let mut chain = Vec::new();
+    extend(&mut chain, 1, 6, 0);
+    let mut node = ReplayNode::start(1, &chain).await;
+    let zmq = node.enable_zmq().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}{}[chain.invoices]\nxpub = \"{}\"\nmin_confirmations = 0\n",
+        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 3)]),
+        mempool_section(&zmq, 500),
+        bip84_vpub(),
+    );
+    let d = Daemon::start(&config).await;
+    d.wait_indexed(CHAIN, 6).await;
+    let create = |order: &str, confirmations: Option<u64>| {
+        let mut o = json!({"chain": CHAIN, "asset": "BTC", "amount": "0.001", "order_id": order});
+        if let Some(c) = confirmations {
+            o["confirmations"] = c.into();
+        }
+        o
+    };
+    let (_, fast) = d.post_json("/v1/invoices", &create("fast", Some(0))).await;
+    let (_, replaceable) = d.post_json("/v1/invoices", &create("rbf", Some(0))).await;
+    let (_, plain) = d.post_json("/v1/invoices", &create("plain", None)).await;
+    assert_eq!(fast["confirmations"], 0, "{fast}");
+    let script = |inv: &Value| {
+        use std::str::FromStr;
+        bitcoin::Address::from_str(inv["address"].as_str().unwrap())
+            .unwrap()
+            .assume_checked()
+            .script_pubkey()
+    };
+    let pays = |i: usize, inv: &Value, rbf: bool| {
+        tx(&[funding(&chain, i)], &[(script(inv), 100_000)], rbf)
+    };
+    node.mempool_add(&pays(0, &fast, false), 500);
+    node.mempool_add(&pays(1, &replaceable, true), 500);
+    node.mempool_add(&pays(2, &plain, false), 500);
+    let id = |v: &Value| v["id"].as_str().unwrap().to_string();
+    let got = d.invoice_until(&id(&fast), "confirmed").await;
+    assert_eq!(got["payments"][0]["mempool"], true);
+    d.invoice_until(&id(&replaceable), "paid").await;
+    d.invoice_until(&id(&plain), "paid").await;
+    // Mined: the replaceable one confirms at once, as a mined payment of
+    // a zero-conf invoice does; the plain one waits for 3.
+    let mut blocks = chain.clone();
+    let mined: Vec<_> = [
+        (0, &fast, false),
+        (1, &replaceable, true),
+        (2, &plain, false),
+    ]
+    .iter()
+    .map(|(i, inv, rbf)| pays(*i, inv, *rbf))
+    .collect();
+    let height = 1 + blocks.len() as u64;
+    let prev = blocks.last().unwrap().block_hash();
+    let mut txs = vec![coinbase(height, 7, wallet_script(70), 50_0000_0000)];
+    txs.extend(mined.iter().cloned());
+    blocks.push(block(prev, 1_700_000_000 + height as u32 * 600, txs));
+    for t in &mined {
+        node.mempool_remove(t.compute_txid());
+    }
+    node.set_chain(1, &blocks);
+    d.invoice_until(&id(&replaceable), "confirmed").await;
+    let (_, now) = d.get(&format!("/v1/invoices/{}", id(&plain))).await;
+    assert_eq!(now["status"], "paid", "{now}");
+    extend(&mut blocks, 1, 2, 8);
+    node.set_chain(1, &blocks);
+    d.invoice_until(&id(&plain), "confirmed").await;
+    d.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn removals_on_the_sequence_topic_settle_without_waiting_for_a_listing() {
     let mut chain = Vec::new();
