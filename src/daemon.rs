@@ -223,6 +223,20 @@ pub async fn run_with_listener(
                 ))
             })
             .collect();
+        let relocking: Vec<_> = state
+            .invoices
+            .values()
+            .filter(|c| c.relock_after().is_some())
+            .cloned()
+            .collect();
+        if !relocking.is_empty() {
+            tasks.push(tokio::spawn(crate::invoice::service::run_relock(
+                relocking,
+                store.clone(),
+                state.rates.clone(),
+                stop.clone(),
+            )));
+        }
         tasks.push(tokio::spawn(crate::invoice::tracker::run(
             store.clone(),
             policies,

@@ -145,7 +145,8 @@ pub struct Invoice {
     #[serde(default)]
     pub metadata: serde_json::Value,
     /// Set when the invoice was priced in fiat: the price and the rate that
-    /// fixed `amount`, locked for the invoice's life.
+    /// fixed `amount`, locked for the invoice's life unless the chain's
+    /// `relock_after` prices a pending invoice again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pricing: Option<Pricing>,
     /// Where the checkout page sends the buyer once the invoice is confirmed.
@@ -359,6 +360,41 @@ pub struct Pricing {
     /// (`"~1.02"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_adjust: Option<String>,
+    /// Decimal places the converted amount was rounded up to, when fewer
+    /// than the asset's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub places: Option<u8>,
+    /// Unix seconds the price was last converted (at creation, or at the
+    /// last re-lock); 0 for an invoice from before re-locking existed.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub locked_at: u64,
+    /// Times the invoice was re-priced (`relock_after`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub relocks: u64,
+    /// The amount due before the last re-lock, which still pays the
+    /// invoice when it arrives before `until`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<PreviousPrice>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// What an invoice asked for before it was re-priced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PreviousPrice {
+    /// Whole units.
+    pub amount_due: String,
+    pub amount_due_base: Amount,
+    /// The least total that paid it (its tolerance taken off), base units.
+    pub least_payable: Amount,
+    /// Unix seconds: payments reaching `least_payable` until then pay the
+    /// invoice (`relock_grace`).
+    pub until: u64,
+    /// Payments reached it in time: the invoice stays paid at this price.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub honoured: bool,
 }
 
 impl Invoice {
@@ -381,6 +417,13 @@ impl Invoice {
                 .payments
                 .iter()
                 .any(|p| !p.confirmed && !p.mempool && p.height > 0)
+    }
+
+    /// The amount due before a re-lock, while it still pays the invoice
+    /// at `now`, base units.
+    pub fn previous_due(&self, now: u64) -> Option<Amount> {
+        let prev = self.pricing.as_ref()?.previous.as_ref()?;
+        (now <= prev.until).then_some(prev.amount_due_base)
     }
 
     /// What its payments add up to: all of them, or the confirmed ones.
@@ -416,6 +459,9 @@ pub enum InvoiceEventType {
     /// A mempool payment was replaced, double-spent or dropped.
     #[serde(rename = "invoice.reverted")]
     Reverted,
+    /// Re-priced at a newer rate (`relock_after`).
+    #[serde(rename = "invoice.repriced")]
+    Repriced,
     /// Marked paid by hand.
     #[serde(rename = "invoice.settled")]
     Settled,
@@ -440,6 +486,7 @@ impl InvoiceEventType {
             InvoiceEventType::Cancelled => "invoice.cancelled",
             InvoiceEventType::Reorged => "invoice.reorged",
             InvoiceEventType::Reverted => "invoice.reverted",
+            InvoiceEventType::Repriced => "invoice.repriced",
             InvoiceEventType::Settled => "invoice.settled",
             InvoiceEventType::Invalidated => "invoice.invalidated",
             InvoiceEventType::PaymentAttached => "invoice.payment_attached",

@@ -27,6 +27,8 @@ pub(super) struct RawInvoices {
     min_confirmations: Option<u64>,
     max_confirmations: Option<u64>,
     rate_adjust: Option<RawPerAsset>,
+    relock_after: Option<String>,
+    relock_grace: Option<String>,
 }
 
 /// One setting for every asset (`underpayment_tolerance = "1%"`), or a
@@ -97,6 +99,12 @@ pub struct InvoiceConfig {
     /// How the market rate is adjusted for invoices priced in fiat: for
     /// every asset, and by asset symbol (any case) where set.
     pub rate_adjust: RateAdjustConfig,
+    /// An open invoice priced in fiat and not yet paid is priced again at
+    /// the current rate once its price is this old; `None`: prices stay
+    /// for the invoice's life.
+    pub relock_after: Option<Duration>,
+    /// After a re-lock, how long a payment of the old amount still pays.
+    pub relock_grace: Duration,
     /// The confirmations an invoice may ask for instead of the chain's
     /// (0: a mempool payment confirms it); `None` where the node's
     /// finality mark confirms payments, not a depth.
@@ -291,7 +299,23 @@ pub(super) fn invoice_config(
                 .collect::<Result<_, String>>()?,
         },
     };
+    let duration = |key: &str, t: Option<String>| {
+        t.map(|t| {
+            humantime::parse_duration(&t).map_err(|e| {
+                format!("invoices.{key}: `{t}` is not a duration such as \"15m\": {e}")
+            })
+        })
+        .transpose()
+    };
+    let relock_after = duration("relock_after", raw.relock_after)?;
+    if relock_after.is_some_and(|d| d < Duration::from_secs(1)) {
+        return Err("invoices.relock_after: at least 1s".into());
+    }
+    let relock_grace =
+        duration("relock_grace", raw.relock_grace)?.unwrap_or(Duration::from_secs(300));
     Ok(InvoiceConfig {
+        relock_after,
+        relock_grace,
         rate_adjust,
         confirmations,
         underpayment_tolerance,

@@ -390,6 +390,31 @@ confirmations = 2
     }
 
     #[test]
+    fn relock_windows_are_durations() {
+        let xpub = "[chain.invoices]\nshared_address = \"bcrt1qcr8te4kr609gcawutmrza0j4xv80jy8zeqchgx\"\nunique_amount_step = \"0.0001\"\n";
+        let with = |t: &str| parse(&format!("{GOOD}{xpub}{t}\n"));
+        let c = with("relock_after = \"15m\"").unwrap();
+        let inv = c.chains[0].invoices.as_ref().unwrap();
+        assert_eq!(inv.relock_after, Some(Duration::from_secs(900)));
+        assert_eq!(inv.relock_grace, Duration::from_secs(300));
+        assert_eq!(
+            with("").unwrap().chains[0]
+                .invoices
+                .as_ref()
+                .unwrap()
+                .relock_after,
+            None
+        );
+        let e = with("relock_after = \"soon\"").unwrap_err();
+        assert!(
+            e.contains("invoices.relock_after") && e.contains("not a duration"),
+            "{e}"
+        );
+        let e = with("relock_after = \"100ms\"").unwrap_err();
+        assert!(e.contains("at least 1s"), "{e}");
+    }
+
+    #[test]
     fn a_top_level_typo_suggests_the_key() {
         let e = parse(&GOOD.replace("data_dir", "data_dri")).unwrap_err();
         assert!(e.contains("did you mean `data_dir`?"), "{e}");

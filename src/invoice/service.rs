@@ -182,6 +182,8 @@ pub struct InvoiceChain {
     rate_adjust: std::collections::HashMap<String, RateAdjust>,
     /// What an invoice may ask for instead of the default confirmations.
     confirmations: Option<ConfirmationBounds>,
+    relock_after: Option<std::time::Duration>,
+    relock_grace: std::time::Duration,
     matcher: Arc<Matcher>,
     format: AddressFormat,
     /// One creation at a time: derivation indexes and unique amounts.
@@ -328,6 +330,8 @@ impl InvoiceChain {
             tolerance,
             rate_adjust,
             confirmations: cfg.confirmations,
+            relock_after: cfg.relock_after,
+            relock_grace: cfg.relock_grace,
             matcher,
             format: chain.address_format(),
             creating: Mutex::new(()),
@@ -338,6 +342,182 @@ impl InvoiceChain {
     /// expired or was cancelled.
     pub fn amount_reuse_after(&self) -> std::time::Duration {
         self.amount_reuse_after
+    }
+
+    /// The least amount from `base` up to `largest`, in steps of `step`,
+    /// that no invoice holds on the shared address.
+    fn free_unique_due(
+        &self,
+        store: &Store,
+        address: &str,
+        asset: &Asset,
+        base: U256,
+        step: U256,
+        largest: U256,
+    ) -> Result<Option<U256>, StoreError> {
+        let now = now_secs();
+        let mut due = base;
+        while due <= largest {
+            if store
+                .unique_amount_owner(&self.chain, address, &asset.symbol, due, now)?
+                .is_none()
+            {
+                return Ok(Some(due));
+            }
+            due = match due.checked_add(step) {
+                Some(d) => d,
+                None => break,
+            };
+        }
+        Ok(None)
+    }
+
+    /// Whether open invoices priced in fiat are re-priced, and how often
+    /// to look.
+    pub fn relock_after(&self) -> Option<std::time::Duration> {
+        self.relock_after
+    }
+
+    /// Prices again, at the current rate, every pending invoice priced in
+    /// fiat whose price is older than `relock_after`: a new amount due
+    /// (on a shared address, a free unique amount), `invoice.repriced`,
+    /// and the old amount kept payable for `relock_grace`. An invoice whose
+    /// pair has no usable rate now keeps its price and is tried again
+    /// later. Returns how many were re-priced.
+    pub fn relock_due(&self, store: &Store, rates: &Rates) -> Result<usize, StoreError> {
+        let Some(after) = self.relock_after else {
+            return Ok(0);
+        };
+        let now = now_secs();
+        let stale = |inv: &Invoice| {
+            inv.status == InvoiceStatus::Pending
+                && inv.expires_at > now
+                && inv
+                    .pricing
+                    .as_ref()
+                    .is_some_and(|p| p.locked_at.max(inv.created_at) + after.as_secs() <= now)
+        };
+        let due: Vec<String> = store
+            .open_invoices(&self.chain)?
+            .into_iter()
+            .filter(stale)
+            .map(|inv| inv.id)
+            .collect();
+        let mut repriced = 0;
+        for id in due {
+            let _guard = self.creating.lock().expect("invoice creation lock");
+            let _edit = store.invoice_edit();
+            // Read again under the locks: a payment may have come.
+            let Some(mut inv) = store.invoice(&id)?.filter(|inv| stale(inv)) else {
+                continue;
+            };
+            match self.reprice(store, rates, &mut inv, now)? {
+                None => continue,
+                Some(changed) => {
+                    let mut events = Vec::new();
+                    if changed {
+                        repriced += 1;
+                        let mut e = super::tracker::event(
+                            &inv,
+                            crate::invoice_record::InvoiceEventType::Repriced,
+                            None,
+                            0,
+                        );
+                        if let crate::invoice_record::TrackerEvent::Invoice(e) = &mut e {
+                            e.own_key = true;
+                        }
+                        events.push(e);
+                    }
+                    store.commit_invoices(std::slice::from_ref(&inv), events, None)?;
+                }
+            }
+        }
+        Ok(repriced)
+    }
+
+    /// Converts `inv`'s price again. `None` when no rate or amount is to be
+    /// had now; `Some(true)` when the amount due changed, `Some(false)`
+    /// when only the rate's time did.
+    fn reprice(
+        &self,
+        store: &Store,
+        rates: &Rates,
+        inv: &mut Invoice,
+        now: u64,
+    ) -> Result<Option<bool>, StoreError> {
+        let Some(pricing) = inv.pricing.clone() else {
+            return Ok(None);
+        };
+        let Ok((rate, quote)) = rates.quote(&inv.asset.symbol, &pricing.currency) else {
+            return Ok(None);
+        };
+        let adjust = pricing
+            .rate_adjust
+            .as_deref()
+            .and_then(|a| RateAdjust::parse(a).ok());
+        let Some(rate_used) = (match adjust {
+            Some(a) => a.apply(rate).ok(),
+            None => Some(rate),
+        }) else {
+            return Ok(None);
+        };
+        let places = pricing.places.unwrap_or(inv.asset.decimals);
+        let Ok(base) = price_to_base(&pricing.price, rate_used, inv.asset.decimals, places) else {
+            return Ok(None);
+        };
+        let due = match &self.source {
+            Source::Shared {
+                address,
+                step,
+                max_open,
+            } if to_base(&inv.amount, inv.asset.decimals).ok() != Some(base) => {
+                let Ok(step) = to_base(step, inv.asset.decimals) else {
+                    return Ok(None);
+                };
+                let Some(largest) = step
+                    .checked_mul(U256::from(max_open.saturating_sub(1)))
+                    .and_then(|s| base.checked_add(s))
+                else {
+                    return Ok(None);
+                };
+                match self.free_unique_due(store, address, &inv.asset, base, step, largest)? {
+                    Some(d) => d,
+                    None => return Ok(None),
+                }
+            }
+            Source::Shared { .. } => inv.amount_due_base.base(),
+            Source::Derived(_) | Source::Pool => base,
+        };
+        let least = inv.least_payable();
+        let p = inv.pricing.as_mut().expect("priced");
+        p.rate = super::rates::rate_text(rate_used);
+        p.source_rate = adjust.map(|_| quote.rate.clone());
+        p.rate_sources = quote.sources;
+        p.rate_as_of = quote.as_of;
+        p.locked_at = now;
+        if due == inv.amount_due_base.base() {
+            return Ok(Some(false));
+        }
+        p.relocks += 1;
+        p.previous = Some(crate::invoice_record::PreviousPrice {
+            amount_due: inv.amount_due.clone(),
+            amount_due_base: inv.amount_due_base,
+            least_payable: least,
+            until: now.saturating_add(self.relock_grace.as_secs()),
+            honoured: false,
+        });
+        inv.amount = from_base(base, inv.asset.decimals);
+        inv.amount_due = from_base(due, inv.asset.decimals);
+        inv.amount_due_base = due.into();
+        inv.payment_uri = self.payment_uri(&inv.address, &inv.asset, due, &inv.order_id);
+        if let Some(t) = &mut inv.underpayment_tolerance {
+            if let Ok(rule) = ToleranceRule::parse(&t.rule, inv.asset.decimals) {
+                let tol = rule.on(due);
+                t.amount = from_base(tol, inv.asset.decimals);
+                t.amount_base = tol.into();
+            }
+        }
+        Ok(Some(true))
     }
 
     /// Whether invoices take their addresses from a pool.
@@ -563,6 +743,10 @@ impl InvoiceChain {
                         rate_as_of: quote.as_of,
                         source_rate,
                         rate_adjust: adjust.map(|a| a.to_string()),
+                        places: (places < asset.decimals).then_some(places),
+                        locked_at: now_secs(),
+                        relocks: 0,
+                        previous: None,
                     }),
                 )
             }
@@ -656,22 +840,7 @@ impl InvoiceChain {
                             ),
                         )
                     })?;
-                let now = now_secs();
-                let mut found = None;
-                let mut due = base;
-                while due <= largest {
-                    if store
-                        .unique_amount_owner(&self.chain, address, &asset.symbol, due, now)?
-                        .is_none()
-                    {
-                        found = Some(due);
-                        break;
-                    }
-                    due = match due.checked_add(step) {
-                        Some(d) => d,
-                        None => break,
-                    };
-                }
+                let found = self.free_unique_due(store, address, &asset, base, step, largest)?;
                 let due = found.ok_or_else(|| {
                     CreateError::Conflict(
                         "too_many_open_invoices",
@@ -836,5 +1005,33 @@ fn network_label(chain: &ChainConfig) -> String {
             31337 => "Anvil".into(),
             id => format!("EVM chain {id}"),
         },
+    }
+}
+
+/// Re-prices, until `stop`, the stale invoices of every chain with
+/// `relock_after`, looking a tenth of its window apart (from 100 ms to 5 s).
+pub async fn run_relock(
+    chains: Vec<Arc<InvoiceChain>>,
+    store: Arc<Store>,
+    rates: Arc<Rates>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    let Some(window) = chains.iter().filter_map(|c| c.relock_after()).min() else {
+        return;
+    };
+    let every = (window / 10).clamp(
+        std::time::Duration::from_millis(100),
+        std::time::Duration::from_secs(5),
+    );
+    loop {
+        for c in &chains {
+            if let Err(e) = tokio::task::block_in_place(|| c.relock_due(&store, &rates)) {
+                tracing::error!(chain = %c.chain, "re-pricing invoices: {e}");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
     }
 }

@@ -203,8 +203,18 @@ impl Invoice {
     ) -> Vec<TrackerEvent> {
         let due = self.amount_due_base;
         // What pays it: the amount due, less the tolerance.
-        let enough = self.least_payable();
+        let mut enough = self.least_payable();
         let seen = self.received(false);
+        // Re-priced: the old price still pays when reached within the
+        // grace period, and then for good.
+        if let Some(prev) = self.pricing.as_mut().and_then(|p| p.previous.as_mut()) {
+            if !prev.honoured && seen >= prev.least_payable && now_secs() <= prev.until {
+                prev.honoured = true;
+            }
+            if prev.honoured {
+                enough = enough.min(prev.least_payable);
+            }
+        }
         let confirmed = self.received(true);
         let before = self.status;
         let had_excess = self.excess.is_some();
@@ -474,7 +484,8 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
                     candidates.iter().position(|inv| {
                         inv.id == id
                             && asset_matches(inv)
-                            && inv.amount_due_base == p.amount
+                            && (inv.amount_due_base == p.amount
+                                || inv.previous_due(now_secs()) == Some(p.amount))
                             && inv.payments.is_empty()
                     })
                 });

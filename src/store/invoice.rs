@@ -349,6 +349,23 @@ impl Store {
         Ok(out)
     }
 
+    /// Every open invoice of `chain`, soonest expiry first.
+    pub fn open_invoices(&self, chain: &str) -> Result<Vec<Invoice>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.prefix_iter(CF_INVOICES, b"e") {
+            let (k, _) = item?;
+            if k.len() < 9 {
+                return Err(corrupt("expiry index", hex::encode(&k)));
+            }
+            if let Some(inv) = self.invoice(&String::from_utf8_lossy(&k[9..]))? {
+                if inv.chain == chain {
+                    out.push(inv);
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// Open invoices whose expiry is at or before `now` (Unix seconds).
     pub fn expired_invoices(&self, now: u64, limit: usize) -> Result<Vec<Invoice>, StoreError> {
         let mut out = Vec::new();
@@ -448,6 +465,27 @@ impl Store {
             }
             if inv.derivation_index.is_some() {
                 continue;
+            }
+            // After a re-lock, the old amount stays this invoice's for the
+            // grace period, then is free.
+            if let Some(prev) = inv.pricing.as_ref().and_then(|p| p.previous.as_ref()) {
+                if !inv.pooled {
+                    let k = unique_key(
+                        &inv.chain,
+                        &inv.address,
+                        &inv.asset.symbol,
+                        prev.amount_due_base.base(),
+                    );
+                    if let Some(o) = self.db.get_cf(cf, &k)? {
+                        if split_owner(&o)?.0 == inv.id.as_bytes() {
+                            batch.put_cf(
+                                cf,
+                                &k,
+                                [inv.id.as_bytes(), b"\0", &prev.until.to_be_bytes()].concat(),
+                            );
+                        }
+                    }
+                }
             }
             let k = if inv.pooled {
                 pool_key(&inv.chain, &inv.address)

@@ -57,6 +57,14 @@ fn pair<'a>(status: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no {name} in {status}"))
 }
 
+/// A replay node with two blocks from height 1, and a data dir.
+async fn two_blocks() -> (Vec<bitcoin::Block>, ReplayNode, tempfile::TempDir) {
+    let mut chain = Vec::new();
+    extend(&mut chain, 1, 2, 0);
+    let node = ReplayNode::start(1, &chain).await;
+    (chain, node, tempfile::tempdir().unwrap())
+}
+
 /// Waits until `f` holds for the status of `name`.
 async fn rate_until(d: &Daemon, name: &str, f: impl Fn(&Value) -> bool) -> Value {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -84,10 +92,7 @@ async fn fiat_prices_use_the_agreed_rate_and_refuse_a_stale_one() {
     set(&answers, "/usd", 200, r#"{"USD": {"last": "98000.12"}}"#);
     let (rates_url, _rates_stop) = rate_server(answers.clone()).await;
 
-    let mut chain = Vec::new();
-    extend(&mut chain, 1, 2, 0);
-    let node = ReplayNode::start(1, &chain).await;
-    let dir = tempfile::tempdir().unwrap();
+    let (_, node, dir) = two_blocks().await;
     let config = format!(
         "{}[chain.invoices]\nxpub = \"{}\"\n\n\
          [[rate]]\npair = \"BTC/CNY\"\nrefresh = 1\nmax_age = 3\nmax_spread = \"2%\"\nmin_sources = 2\n\
@@ -320,10 +325,7 @@ fn rate_config_mistakes_are_named() {
 /// priced at next to the source rate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_adjustment_prices_invoices_off_the_market_rate() {
-    let mut chain = Vec::new();
-    extend(&mut chain, 1, 2, 0);
-    let node = ReplayNode::start(1, &chain).await;
-    let dir = tempfile::tempdir().unwrap();
+    let (_, node, dir) = two_blocks().await;
     let config = format!(
         "{}[chain.invoices]\nxpub = \"{}\"\nrate_adjust = \"~0.98\"\n\n\
          [[rate]]\npair = \"BTC/EUR\"\nfixed = \"90000\"\n",
@@ -373,5 +375,91 @@ async fn a_rate_adjustment_prices_invoices_off_the_market_rate() {
             "{err}"
         );
     }
+    d.stop().await;
+}
+
+/// With `relock_after`, pending invoices priced in fiat follow the rate:
+/// BTC falls from 90000 to 80000 EUR and both orders are re-priced up. A's
+/// buyer pays the old amount within the grace period, which still pays;
+/// B's buyer pays the old amount after it, which no longer does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relocked_invoice_follows_the_rate_and_honours_the_old_price_for_a_while() {
+    let answers: Answers = Arc::default();
+    set(&answers, "/eur", 200, r#"{"p": 90000}"#);
+    let (rates_url, _rates_stop) = rate_server(answers.clone()).await;
+    let (chain, node, dir) = two_blocks().await;
+    let config = format!(
+        "{}[chain.invoices]\nxpub = \"{}\"\nrelock_after = \"2s\"\nrelock_grace = \"3s\"\n\n\
+         [[rate]]\npair = \"BTC/EUR\"\nrefresh = 1\nmax_age = 5\n\
+         [[rate.source]]\nname = \"eur\"\nurl = \"{rates_url}/eur\"\npointer = \"/p\"\n",
+        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 1)]),
+        bip84_vpub(),
+    );
+    let d = Daemon::start(&config).await;
+    d.wait_indexed(CHAIN, 2).await;
+    rate_until(&d, "BTC/EUR", |p| p["usable"] == true).await;
+    let order = |id: &str, price: &str| json!({"chain": CHAIN, "asset": "BTC", "price": price, "currency": "EUR", "order_id": id});
+    let (_, a) = d.post_json("/v1/invoices", &order("A", "9")).await;
+    let (_, b) = d.post_json("/v1/invoices", &order("B", "18")).await;
+    assert_eq!(
+        (&a["amount_due"], &b["amount_due"]),
+        (&json!("0.0001"), &json!("0.0002"))
+    );
+    set(&answers, "/eur", 200, r#"{"p": 80000}"#);
+    let id = |v: &Value| v["id"].as_str().unwrap().to_string();
+    let repriced = |ev: &[Value], v: &Value| {
+        ev.iter()
+            .any(|e| e["type"] == "invoice.repriced" && e["invoice"]["id"] == id(v).as_str())
+    };
+    d.events_until("both re-priced", |ev| repriced(ev, &a) && repriced(ev, &b))
+        .await;
+    let (_, a_now) = d.get(&format!("/v1/invoices/{}", id(&a))).await;
+    assert_eq!(a_now["amount_due"], "0.0001125", "{a_now}");
+    assert_eq!(a_now["pricing"]["rate"], "80000");
+    assert_eq!(a_now["pricing"]["relocks"], 1);
+    assert_eq!(a_now["pricing"]["previous"]["amount_due"], "0.0001");
+    assert!(
+        a_now["payment_uri"]
+            .as_str()
+            .unwrap()
+            .contains("amount=0.0001125"),
+        "{a_now}"
+    );
+
+    let mut blocks = chain.clone();
+    let mut pay = |to: &Value, sats: u64, tag: u32| {
+        use std::str::FromStr;
+        let script = bitcoin::Address::from_str(to["address"].as_str().unwrap())
+            .unwrap()
+            .assume_checked()
+            .script_pubkey();
+        let height = 1 + blocks.len() as u64;
+        let prev = blocks.last().unwrap().block_hash();
+        let cb = coinbase(height, tag, script, sats);
+        blocks.push(block(prev, 1_700_000_000 + height as u32 * 600, vec![cb]));
+        node.set_chain(1, &blocks);
+    };
+    // Within the grace period, the old amount pays.
+    pay(&a, 10_000, 1);
+    let paid = d.invoice_until(&id(&a), "confirmed").await;
+    assert_eq!(paid["pricing"]["previous"]["honoured"], true, "{paid}");
+    // After it, it does not.
+    let (_, b_now) = d.get(&format!("/v1/invoices/{}", id(&b))).await;
+    assert_eq!(b_now["amount_due"], "0.000225");
+    let until = b_now["pricing"]["previous"]["until"].as_u64().unwrap();
+    while paywatch::clock::now_secs() <= until {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    pay(&b, 20_000, 2);
+    d.invoice_until(&id(&b), "underpaid").await;
+    let ev = d.events().await;
+    assert_eq!(
+        invoice_event_types(&ev, &id(&a)),
+        ["invoice.repriced", "invoice.paid", "invoice.confirmed"]
+    );
+    assert_eq!(
+        invoice_event_types(&ev, &id(&b)),
+        ["invoice.repriced", "invoice.underpaid"]
+    );
     d.stop().await;
 }
