@@ -449,7 +449,11 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
                 None => {
                     let owner = store.pool_owner(&p.chain, &p.address, now_secs())?;
                     match owner.and_then(|id| candidates.iter().position(|inv| inv.id == id)) {
-                        Some(i) => Some(i).filter(|&i| asset_matches(&candidates[i])),
+                        // Only when detected: a payment made before the
+                        // holder got the address is not its buyer's.
+                        Some(i) => Some(i).filter(|&i| {
+                            asset_matches(&candidates[i]) && p.kind == "payment.detected"
+                        }),
                         None => {
                             if p.kind == "payment.detected" && p.block.is_some() {
                                 out.push(unmatched(&p, *seq, &[]));

@@ -1,8 +1,9 @@
 //! A seeded random campaign over invoices, against a reference model of the
-//! invoice rules written here from docs/invoices.md. Two regtest replay
-//! nodes back two chains, one taking invoices on a shared address (unique
-//! amounts) and one on addresses derived from an account key, both with a
-//! 1% underpayment tolerance and 2 confirmations. Each step creates an
+//! invoice rules written here from docs/invoices.md. Three regtest replay
+//! nodes back three chains: one takes invoices on a shared address (unique
+//! amounts), one on addresses derived from an account key, one on an
+//! address pool that grows as the run goes; all with a 1% underpayment
+//! tolerance and 2 confirmations. Each step creates an
 //! invoice (some expire at once), pays one (exact, short within and beyond
 //! the tolerance, over, a second time, or after it expired), cancels one,
 //! mines an empty block or reorgs the last blocks away. After every step
@@ -25,6 +26,8 @@ use std::time::Duration;
 
 const SHARED: &str = "sh";
 const DERIVED: &str = "dv";
+const POOL: &str = "pl";
+const CHAINS: [&str; 3] = [SHARED, DERIVED, POOL];
 /// `unique_amount_step = "0.0001"`.
 const STEP: u64 = 10_000;
 const CONFIRMATIONS: u64 = 2;
@@ -160,6 +163,10 @@ struct World {
     tag: u32,
     payments: usize,
     reorgs: usize,
+    /// The pool's addresses, and whether an invoice has held one (holds
+    /// last 24 h, longer than any run, so a used address stays its
+    /// invoice's).
+    pool: Vec<(String, bool)>,
 }
 
 impl World {
@@ -256,6 +263,11 @@ impl World {
     }
 }
 
+/// The `n`th address the pool is given.
+fn pool_address(n: u32) -> String {
+    regtest_address(&wallet_script(300 + n))
+}
+
 fn sats(whole: &str) -> u64 {
     bitcoin::Amount::from_str_in(whole, bitcoin::Denomination::Bitcoin)
         .unwrap()
@@ -321,7 +333,7 @@ async fn random_invoices_and_payments_follow_the_invoice_rules() {
 
     let mut chains = HashMap::new();
     let mut nodes = HashMap::new();
-    for (name, tag) in [(SHARED, 1_000_000), (DERIVED, 2_000_000)] {
+    for (name, tag) in [(SHARED, 1_000_000), (DERIVED, 2_000_000), (POOL, 3_000_000)] {
         let mut blocks = Vec::new();
         extend(&mut blocks, 1, START as usize, tag);
         nodes.insert(name, ReplayNode::start(1, &blocks).await);
@@ -340,9 +352,15 @@ async fn random_invoices_and_payments_follow_the_invoice_rules() {
             nodes[DERIVED].chain_toml(DERIVED, "regtest", 1, CONFIRMATIONS),
             bip84_vpub()
         ),
+        format!(
+            "{}[chain.invoices]\naddress_pool = [\"{}\", \"{}\"]\nunderpayment_tolerance = \"1%\"\n",
+            nodes[POOL].chain_toml(POOL, "regtest", 1, CONFIRMATIONS),
+            pool_address(0),
+            pool_address(1),
+        ),
     ];
     let d = Daemon::start(&config_text(dir.path(), &sections)).await;
-    for c in [SHARED, DERIVED] {
+    for c in CHAINS {
         d.wait_indexed(c, START).await;
     }
     let mut w = World {
@@ -354,18 +372,36 @@ async fn random_invoices_and_payments_follow_the_invoice_rules() {
         tag: 0,
         payments: 0,
         reorgs: 0,
+        pool: (0..2).map(|n| (pool_address(n), false)).collect(),
     };
 
     for step in 0..steps {
-        let chain = if w.rng.random_bool(0.5) {
-            SHARED
-        } else {
-            DERIVED
-        };
+        let chain = CHAINS[w.rng.random_range(0..CHAINS.len())];
         let roll = w.rng.random_range(0..100);
         let what;
         let mut mined = false;
-        if w.invs.is_empty() || roll < 25 {
+        // The pool address a new invoice gets: the never used one first
+        // (by address); none when all are held.
+        let pool_next = w
+            .pool
+            .iter()
+            .filter(|(_, used)| !used)
+            .map(|(a, _)| a.clone())
+            .min();
+        if chain == POOL && roll < 25 && pool_next.is_none() {
+            let (code, err) = d
+                .post_json(
+                    "/v1/invoices",
+                    &json!({"chain": POOL, "asset": "BTC", "amount": "0.001", "order_id": format!("o{step}")}),
+                )
+                .await;
+            assert_eq!(
+                (code, err["error"]["code"].as_str()),
+                (409, Some("pool_exhausted")),
+                "step {step} (seed {seed}): {err}"
+            );
+            what = "create on an exhausted pool".to_string();
+        } else if w.invs.is_empty() || roll < 25 {
             // A new invoice; one in five expires at once.
             let base = STEP * w.rng.random_range(10..=60);
             let short = w.rng.random_bool(0.2);
@@ -377,6 +413,18 @@ async fn random_invoices_and_payments_follow_the_invoice_rules() {
                 )
                 .await;
             assert_eq!(code, 201, "step {step}: {inv}");
+            if chain == POOL {
+                assert_eq!(
+                    inv["address"].as_str(),
+                    pool_next.as_deref(),
+                    "step {step}: the pool address handed out (seed {seed})"
+                );
+                let taken = w
+                    .pool
+                    .iter_mut()
+                    .find(|(a, _)| Some(a) == pool_next.as_ref());
+                taken.unwrap().1 = true;
+            }
             let due = if chain == SHARED {
                 (0..100)
                     .map(|n| base + n * STEP)
@@ -419,6 +467,21 @@ async fn random_invoices_and_payments_follow_the_invoice_rules() {
                 w.invs[i].id,
                 if short { " (expired)" } else { "" }
             );
+        } else if let Some(address) = (roll < 75 && w.rng.random_bool(0.1))
+            .then_some(())
+            .and(pool_next.clone())
+        {
+            // A payment to a pool address no invoice holds: reported.
+            let script = Address::from_str(&address)
+                .unwrap()
+                .assume_checked()
+                .script_pubkey();
+            w.mine(POOL, Some((&script, 50_000)));
+            w.confirm(POOL);
+            w.payments += 1;
+            w.unmatched += 1;
+            what = format!("pay a free pool address {address}");
+            mined = true;
         } else if roll < 75 {
             // A payment to one invoice's address.
             let target = w.rng.random_range(0..w.invs.len());
@@ -506,6 +569,23 @@ async fn random_invoices_and_payments_follow_the_invoice_rules() {
             w.reorgs += 1;
             what = format!("reorg {depth} on {chain}");
             mined = true;
+        } else if roll < 96 {
+            let address = pool_address(w.pool.len() as u32);
+            let (code, added) = d
+                .post_json(
+                    &format!("/v1/chains/{POOL}/pool"),
+                    &json!({"addresses": [address]}),
+                )
+                .await;
+            assert_eq!(code, 200, "step {step}: {added}");
+            w.pool.push((address.clone(), false));
+            let free = w.pool.iter().filter(|(_, used)| !used).count();
+            assert_eq!(
+                added,
+                json!({"added": 1, "pool": {"free": free, "reserved": w.pool.len() - free}}),
+                "step {step} (seed {seed})"
+            );
+            what = format!("add {address} to the pool");
         } else {
             let open: Vec<usize> = (0..w.invs.len())
                 .filter(|&i| matches!(w.invs[i].status, St::Pending | St::Underpaid))
@@ -522,11 +602,11 @@ async fn random_invoices_and_payments_follow_the_invoice_rules() {
             what = format!("cancel {}", w.invs[i].id);
         }
         if mined {
-            for c in [SHARED, DERIVED] {
+            for c in CHAINS {
                 nodes[c].set_chain(1, &w.chains[c]);
             }
         }
-        for c in [SHARED, DERIVED] {
+        for c in CHAINS {
             d.wait_indexed(c, w.tip(c)).await;
         }
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);

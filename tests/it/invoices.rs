@@ -809,6 +809,48 @@ async fn an_old_payment_does_not_pay_an_invoice_handed_its_amount_before_it_conf
     btc.d.stop().await;
 }
 
+/// 0.0005 BTC reached a pool address no invoice held, and was reported.
+/// The next invoice was handed that address, and the old payment's
+/// confirmation a block later credited it: underpaid by a payment its
+/// buyer never made. It stays pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_payment_to_a_pool_address_is_not_credited_to_its_next_holder() {
+    // The pool hands out the address that sorts first before the other.
+    let mut pool: Vec<(String, ScriptBuf)> = [140, 141]
+        .map(|n| (regtest_address(&wallet_script(n)), wallet_script(n)))
+        .into();
+    pool.sort();
+    let dir = tempfile::tempdir().unwrap();
+    let (mut chain, node, d) = regtest_invoices(
+        dir.path(),
+        &format!("address_pool = [\"{}\", \"{}\"]", pool[1].0, pool[0].0),
+        2,
+    )
+    .await;
+    pay(&mut chain, 1, &[(pool[0].1.clone(), 50_000)], 1);
+    node.set_chain(1, &chain);
+    d.events_until("the unmatched payment", |ev| {
+        ev.iter().any(|e| e["type"] == "invoice.unmatched_payment")
+    })
+    .await;
+    let order =
+        |id: &str| json!({"chain": CHAIN, "asset": "BTC", "amount": "0.01", "order_id": id});
+    let (_, p) = create(&d, order("P")).await;
+    assert_eq!(p["address"], pool[0].0.as_str());
+    let (_, q) = create(&d, order("Q")).await;
+    // The block that confirms the old payment pays Q: once Q is paid, the
+    // tracker has read that block's events, the confirmation among them.
+    pay(&mut chain, 1, &[(pool[1].1.clone(), 1_000_000)], 2);
+    node.set_chain(1, &chain);
+    d.invoice_until(q["id"].as_str().unwrap(), "paid").await;
+    let (_, now) = d
+        .get(&format!("/v1/invoices/{}", p["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(now["status"], "pending", "{now}");
+    assert_eq!(now["payments"], json!([]), "{now}");
+    d.stop().await;
+}
+
 /// On a chain confirming at 2, a small order asks for 1 confirmation and
 /// a large one for 3: each is confirmed at its own depth, the large one
 /// only by a later block that carries no payment of it.
