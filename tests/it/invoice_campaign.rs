@@ -5,8 +5,9 @@
 //! address pool that grows as the run goes; all with a 1% underpayment
 //! tolerance and 2 confirmations. Each step creates an
 //! invoice (some expire at once), pays one (exact, short within and beyond
-//! the tolerance, over, a second time, or after it expired), cancels one,
-//! mines an empty block or reorgs the last blocks away. After every step
+//! the tolerance, over, a second time, or after it expired), cancels,
+//! settles or invalidates one, mines an empty block or reorgs the last
+//! blocks away. After every step
 //! each invoice's status, amount paid, payments and `invoice.*` events, and
 //! the count of unmatched payments, must equal the model's.
 //!
@@ -43,6 +44,8 @@ enum St {
     Expired,
     PaidLate,
     Cancelled,
+    Settled,
+    Invalid,
 }
 
 impl St {
@@ -55,15 +58,17 @@ impl St {
             St::Expired => "expired",
             St::PaidLate => "paid_late",
             St::Cancelled => "cancelled",
+            St::Settled => "settled",
+            St::Invalid => "invalid",
         }
     }
 
     fn rank(self) -> u8 {
         match self {
-            St::Pending | St::Expired | St::Cancelled => 0,
+            St::Pending | St::Expired | St::Cancelled | St::Invalid => 0,
             St::Underpaid => 1,
             St::Paid | St::PaidLate => 2,
-            St::Confirmed => 3,
+            St::Confirmed | St::Settled => 3,
         }
     }
 }
@@ -114,6 +119,13 @@ impl Inv {
         let had_excess = self.excess;
         self.paid = seen;
         self.excess = seen > self.due;
+        // Set by hand: the status stays whatever arrives.
+        if matches!(before, St::Settled | St::Invalid) {
+            if self.excess && !had_excess {
+                self.events.push("invoice.overpaid");
+            }
+            return;
+        }
         let enough = self.least();
         self.status = match self.closed {
             Some(_) if seen >= enough => St::PaidLate,
@@ -251,7 +263,10 @@ impl World {
                 let inv = &self.invs[i];
                 inv.shared()
                     && inv.payments.is_empty()
-                    && matches!(inv.status, St::Pending | St::Expired | St::Cancelled)
+                    && matches!(
+                        inv.status,
+                        St::Pending | St::Expired | St::Cancelled | St::Settled | St::Invalid
+                    )
                     && inv.least() <= amount
                     && amount < inv.due
             })
@@ -587,19 +602,43 @@ async fn random_invoices_and_payments_follow_the_invoice_rules() {
             );
             what = format!("add {address} to the pool");
         } else {
+            // Cancelled, or settled or invalidated by hand.
+            let (action, to, allowed): (&str, St, fn(St) -> bool) = match w.rng.random_range(0..4) {
+                0 | 1 => ("cancel", St::Cancelled, |s| {
+                    matches!(s, St::Pending | St::Underpaid)
+                }),
+                2 => ("settle", St::Settled, |s| {
+                    !matches!(s, St::Confirmed | St::Settled)
+                }),
+                _ => ("invalidate", St::Invalid, |s| s != St::Invalid),
+            };
             let open: Vec<usize> = (0..w.invs.len())
-                .filter(|&i| matches!(w.invs[i].status, St::Pending | St::Underpaid))
+                .filter(|&i| allowed(w.invs[i].status))
                 .collect();
             let Some(&i) = open.get(w.rng.random_range(0..open.len().max(1))) else {
                 continue;
             };
             let (code, got) = d
-                .post_json(&format!("/v1/invoices/{}/cancel", w.invs[i].id), &json!({}))
+                .post_json(
+                    &format!("/v1/invoices/{}/{action}", w.invs[i].id),
+                    &json!({}),
+                )
                 .await;
             assert_eq!(code, 200, "step {step}: {got}");
-            w.invs[i].close(St::Cancelled, "invoice.cancelled");
+            let inv = &mut w.invs[i];
+            match to {
+                St::Cancelled => inv.close(St::Cancelled, "invoice.cancelled"),
+                St::Settled => {
+                    inv.status = St::Settled;
+                    inv.events.push("invoice.settled");
+                }
+                _ => {
+                    inv.status = St::Invalid;
+                    inv.events.push("invoice.invalidated");
+                }
+            }
             w.hold(i);
-            what = format!("cancel {}", w.invs[i].id);
+            what = format!("{action} {}", w.invs[i].id);
         }
         if mined {
             for c in CHAINS {
