@@ -590,6 +590,15 @@ pub enum TrackerEvent {
 }
 
 impl TrackerEvent {
+    /// The event with its id ending in its own `seq` once written (see
+    /// [`InvoiceEvent::own_key`]).
+    pub fn keyed_by_own_seq(mut self) -> Self {
+        if let TrackerEvent::Invoice(e) = &mut self {
+            e.own_key = true;
+        }
+        self
+    }
+
     /// The event's `type`.
     pub fn name(&self) -> &'static str {
         match self {

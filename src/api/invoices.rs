@@ -100,13 +100,17 @@ pub(super) fn list(state: &AppState, query: Option<&str>) -> Result<Resp, ApiErr
     ))
 }
 
+/// A chain's `amount_reuse_after`, in seconds (0 for a chain without
+/// invoices).
+fn reuse_after(state: &AppState, chain: &str) -> u64 {
+    state
+        .invoices
+        .get(chain)
+        .map_or(0, |c| c.amount_reuse_after().as_secs())
+}
+
 pub(super) fn cancel(state: &AppState, id: &str) -> Result<Resp, ApiError> {
-    let reuse_after = |chain: &str| {
-        state
-            .invoices
-            .get(chain)
-            .map_or(0, |c| c.amount_reuse_after().as_secs())
-    };
+    let reuse_after = |chain: &str| reuse_after(state, chain);
     match tokio::task::block_in_place(|| {
         crate::invoice::tracker::cancel(&state.store, id, reuse_after)
     })
@@ -220,12 +224,7 @@ pub(super) async fn by_hand(
             e => ApiError::internal(e),
         })?,
     };
-    let reuse_after = |chain: &str| {
-        state
-            .invoices
-            .get(chain)
-            .map_or(0, |c| c.amount_reuse_after().as_secs())
-    };
+    let reuse_after = |chain: &str| reuse_after(state, chain);
     let done = tokio::task::block_in_place(|| match action {
         "settle" => manual::settle(&state.store, id, &who, reuse_after),
         "invalidate" => manual::invalidate(&state.store, id, &who, reuse_after),

@@ -3,7 +3,7 @@
 //! is kept in the invoice's `history` with who made it and is an event of
 //! its own.
 
-use super::tracker::{close, count, event, PaymentView};
+use super::tracker::{count, event, reserve, PaymentView};
 use crate::clock::now_secs;
 use crate::invoice_record::{
     Invoice, InvoiceEventType, InvoicePayment, InvoiceStatus, ManualAction, ManualKind,
@@ -77,16 +77,12 @@ fn record(inv: &mut Invoice, kind: ManualKind, who: &ByHand, txid: Option<String
 /// its unique amount for `reuse_after` seconds, so a late payment of it
 /// still lands here rather than on a newer invoice.
 fn mark(inv: &mut Invoice, status: InvoiceStatus, reuse_after: u64) {
-    let held = inv.status.is_open() || inv.status == InvoiceStatus::Paid;
-    if held {
-        // As a cancellation would, without the `closed` it leaves: that
-        // records how an invoice ended unpaid by itself.
-        let closed = inv.closed;
-        close(inv, status, reuse_after);
-        inv.closed = closed;
-    } else {
-        inv.status = status;
+    // As a cancellation would, without the `closed` it leaves: that
+    // records how an invoice ended unpaid by itself.
+    if inv.status.is_open() || inv.status == InvoiceStatus::Paid {
+        reserve(inv, reuse_after);
     }
+    inv.status = status;
 }
 
 /// Marks the invoice settled: paid, as far as the merchant is concerned
@@ -160,24 +156,13 @@ fn end_by_hand(
 }
 
 /// Writes a change by hand: its events' ids end in their own `seq`.
-fn commit(store: &Store, inv: &Invoice, mut events: Vec<TrackerEvent>) -> Result<(), StoreError> {
-    for e in &mut events {
-        if let TrackerEvent::Invoice(e) = e {
-            e.own_key = true;
-        }
-    }
+fn commit(store: &Store, inv: &Invoice, events: Vec<TrackerEvent>) -> Result<(), StoreError> {
+    let events = events
+        .into_iter()
+        .map(TrackerEvent::keyed_by_own_seq)
+        .collect();
     count(&store.commit_invoices(std::slice::from_ref(inv), events, None)?);
     Ok(())
-}
-
-/// Whether two addresses of one chain are the same: EVM addresses in any
-/// case, the others exactly.
-fn same_address(a: &str, b: &str) -> bool {
-    if a.starts_with("0x") {
-        a.eq_ignore_ascii_case(b)
-    } else {
-        a == b
-    }
 }
 
 /// Credits transaction `txid` to the invoice: paywatch looks it up in the
@@ -228,7 +213,8 @@ pub fn attach(
     let ours: Vec<&Transfer> = found
         .iter()
         .filter(|t| {
-            same_address(&t.address, &inv.address)
+            // Both in the chain's display form, as the tracker matches them.
+            t.address == inv.address
                 && t.asset.symbol == inv.asset.symbol
                 && t.asset.contract == inv.asset.contract
         })

@@ -274,44 +274,37 @@ impl InvoiceChain {
                 Source::Pool
             }
         };
-        let mut max_amount = std::collections::HashMap::new();
-        for (symbol, text) in &cfg.max_amount {
-            let asset = asset_named(&assets, symbol)
-                .ok_or_else(|| SetupError::UnknownAsset(symbol.clone()))?;
-            let bound = to_base(text, asset.decimals).map_err(|source| SetupError::MaxAmount {
-                symbol: symbol.clone(),
-                source,
-            })?;
-            max_amount.insert(asset.symbol.clone(), bound);
-        }
-        let mut tolerance = std::collections::HashMap::new();
-        if let Some(all) = cfg.underpayment_tolerance.all {
-            for a in &assets {
-                tolerance.insert(a.symbol.clone(), all);
-            }
-        }
-        for (symbol, text) in &cfg.underpayment_tolerance.by_asset {
-            let asset = asset_named(&assets, symbol)
-                .ok_or_else(|| SetupError::ToleranceAsset(symbol.clone()))?;
-            let rule = ToleranceRule::parse(text, asset.decimals).map_err(|source| {
-                SetupError::Tolerance {
-                    symbol: symbol.clone(),
+        let mut max_amount = per_asset(
+            &assets,
+            None,
+            &cfg.max_amount,
+            SetupError::UnknownAsset,
+            |asset, symbol, text| {
+                to_base(text, asset.decimals).map_err(|source| SetupError::MaxAmount {
+                    symbol: symbol.to_string(),
                     source,
-                }
-            })?;
-            tolerance.insert(asset.symbol.clone(), rule);
-        }
-        let mut rate_adjust = std::collections::HashMap::new();
-        if let Some(all) = cfg.rate_adjust.all {
-            for a in &assets {
-                rate_adjust.insert(a.symbol.clone(), all);
-            }
-        }
-        for (symbol, adjust) in &cfg.rate_adjust.by_asset {
-            let asset = asset_named(&assets, symbol)
-                .ok_or_else(|| SetupError::RateAdjustAsset(symbol.clone()))?;
-            rate_adjust.insert(asset.symbol.clone(), *adjust);
-        }
+                })
+            },
+        )?;
+        let tolerance = per_asset(
+            &assets,
+            cfg.underpayment_tolerance.all,
+            &cfg.underpayment_tolerance.by_asset,
+            SetupError::ToleranceAsset,
+            |asset, symbol, text| {
+                ToleranceRule::parse(text, asset.decimals).map_err(|source| SetupError::Tolerance {
+                    symbol: symbol.to_string(),
+                    source,
+                })
+            },
+        )?;
+        let rate_adjust = per_asset(
+            &assets,
+            cfg.rate_adjust.all,
+            &cfg.rate_adjust.by_asset,
+            SetupError::RateAdjustAsset,
+            |_, _, adjust| Ok(*adjust),
+        )?;
         if matches!(chain.kind, ChainKind::Bitcoin(_)) {
             let cap = U256::from(BITCOIN_MAX_SATS);
             let bound = max_amount.entry("BTC".to_string()).or_insert(cap);
@@ -417,16 +410,15 @@ impl InvoiceChain {
                     let mut events = Vec::new();
                     if changed {
                         repriced += 1;
-                        let mut e = super::tracker::event(
-                            &inv,
-                            crate::invoice_record::InvoiceEventType::Repriced,
-                            None,
-                            0,
+                        events.push(
+                            super::tracker::event(
+                                &inv,
+                                crate::invoice_record::InvoiceEventType::Repriced,
+                                None,
+                                0,
+                            )
+                            .keyed_by_own_seq(),
                         );
-                        if let crate::invoice_record::TrackerEvent::Invoice(e) = &mut e {
-                            e.own_key = true;
-                        }
-                        events.push(e);
                     }
                     store.commit_invoices(std::slice::from_ref(&inv), events, None)?;
                 }
@@ -974,6 +966,29 @@ impl InvoiceChain {
         };
         format!("{} ({standard})", self.network_label)
     }
+}
+
+/// A setting by asset symbol: `all` for every asset, then each entry of
+/// `by_asset` (its symbol in any case, `unknown` when no asset has it)
+/// made into the setting by `value`.
+fn per_asset<T: Copy, V>(
+    assets: &[Asset],
+    all: Option<T>,
+    by_asset: &std::collections::BTreeMap<String, V>,
+    unknown: fn(String) -> SetupError,
+    value: impl Fn(&Asset, &str, &V) -> Result<T, SetupError>,
+) -> Result<std::collections::HashMap<String, T>, SetupError> {
+    let mut out = std::collections::HashMap::new();
+    if let Some(all) = all {
+        for a in assets {
+            out.insert(a.symbol.clone(), all);
+        }
+    }
+    for (symbol, v) in by_asset {
+        let asset = asset_named(assets, symbol).ok_or_else(|| unknown(symbol.clone()))?;
+        out.insert(asset.symbol.clone(), value(asset, symbol, v)?);
+    }
+    Ok(out)
 }
 
 /// The asset of `assets` whose symbol is `symbol` in any case.

@@ -125,6 +125,12 @@ fn rank(s: InvoiceStatus) -> u8 {
 pub(super) fn close(inv: &mut Invoice, status: InvoiceStatus, reuse_after: u64) {
     inv.closed = Some(status);
     inv.status = status;
+    reserve(inv, reuse_after);
+}
+
+/// On a shared or pool address, keeps what the invoice holds (its unique
+/// amount or its address) for `reuse_after` seconds from now.
+pub(super) fn reserve(inv: &mut Invoice, reuse_after: u64) {
     if inv.derivation_index.is_none() {
         inv.amount_reserved_until = Some(now_secs().saturating_add(reuse_after));
     }
@@ -604,12 +610,8 @@ fn deepen(
                 }
             }
             if deeper {
-                for mut e in inv.settle(None, 0, policy.amount_reuse_after) {
-                    if let TrackerEvent::Invoice(e) = &mut e {
-                        e.own_key = true;
-                    }
-                    out.push(e);
-                }
+                let events = inv.settle(None, 0, policy.amount_reuse_after);
+                out.extend(events.into_iter().map(TrackerEvent::keyed_by_own_seq));
             }
             touched.insert(inv.id.clone(), inv);
         }

@@ -142,12 +142,19 @@ impl Store {
         due: U256,
         now: u64,
     ) -> Result<Option<String>, StoreError> {
-        let Some(v) = self
-            .db
-            .get_pinned_cf(self.cf(CF_INVOICES), unique_key(chain, address, asset, due))?
-        else {
+        self.holder(&unique_key(chain, address, asset, due), now)
+    }
+
+    /// Who holds `key` (a unique amount or a pool address) at `now`: the
+    /// invoice whose id it names, unless its hold ran out.
+    fn holder(&self, key: &[u8], now: u64) -> Result<Option<String>, StoreError> {
+        let Some(v) = self.db.get_pinned_cf(self.cf(CF_INVOICES), key)? else {
             return Ok(None);
         };
+        // A pool address never handed out.
+        if v.is_empty() {
+            return Ok(None);
+        }
         let (id, until) = split_owner(&v)?;
         Ok(match until {
             Some(until) if until <= now => None,
@@ -289,20 +296,7 @@ impl Store {
         address: &str,
         now: u64,
     ) -> Result<Option<String>, StoreError> {
-        let Some(v) = self
-            .db
-            .get_pinned_cf(self.cf(CF_INVOICES), pool_key(chain, address))?
-        else {
-            return Ok(None);
-        };
-        if v.is_empty() {
-            return Ok(None);
-        }
-        let (id, until) = split_owner(&v)?;
-        Ok(match until {
-            Some(until) if until <= now => None,
-            _ => Some(String::from_utf8_lossy(id).into_owned()),
-        })
+        self.holder(&pool_key(chain, address), now)
     }
 
     /// The free pool address of `chain` that has waited longest: one never
