@@ -337,6 +337,22 @@ impl InvoiceChain {
         self.amount_reuse_after
     }
 
+    /// Whether `base` units of `asset` are no more than its `max_amount`.
+    fn within_max(&self, asset: &Asset, base: U256) -> bool {
+        self.max_amount
+            .get(&asset.symbol)
+            .is_none_or(|bound| base <= *bound)
+    }
+
+    /// The largest amount a shared-address invoice asking `base` could be
+    /// handed (`max_open - 1` steps up); `None` when it would wrap past
+    /// 2^256 - 1 or pass `max_amount`.
+    fn largest_unique(&self, asset: &Asset, base: U256, step: U256, max_open: u32) -> Option<U256> {
+        step.checked_mul(U256::from(max_open.saturating_sub(1)))
+            .and_then(|s| base.checked_add(s))
+            .filter(|l| self.within_max(asset, *l))
+    }
+
     /// The least amount from `base` up to `largest`, in steps of `step`,
     /// that no invoice holds on the shared address.
     fn free_unique_due(
@@ -457,6 +473,19 @@ impl InvoiceChain {
         let Ok(base) = price_to_base(&pricing.price, rate_used, inv.asset.decimals, places) else {
             return Ok(None);
         };
+        // What create would refuse, a re-lock does not do: the invoice
+        // keeps its price.
+        let tolerance_rule = match &inv.underpayment_tolerance {
+            Some(t) => match ToleranceRule::parse(&t.rule, inv.asset.decimals) {
+                Ok(rule) => Some(rule),
+                Err(_) => return Ok(None),
+            },
+            None => None,
+        };
+        if !self.within_max(&inv.asset, base) || tolerance_rule.is_some_and(|r| r.on(base) >= base)
+        {
+            return Ok(None);
+        }
         let due = match &self.source {
             Source::Shared {
                 address,
@@ -466,10 +495,7 @@ impl InvoiceChain {
                 let Ok(step) = to_base(step, inv.asset.decimals) else {
                     return Ok(None);
                 };
-                let Some(largest) = step
-                    .checked_mul(U256::from(max_open.saturating_sub(1)))
-                    .and_then(|s| base.checked_add(s))
-                else {
+                let Some(largest) = self.largest_unique(&inv.asset, base, step, *max_open) else {
                     return Ok(None);
                 };
                 match self.free_unique_due(store, address, &inv.asset, base, step, largest)? {
@@ -502,12 +528,10 @@ impl InvoiceChain {
         inv.amount_due = from_base(due, inv.asset.decimals);
         inv.amount_due_base = due.into();
         inv.payment_uri = self.payment_uri(&inv.address, &inv.asset, due, &inv.order_id);
-        if let Some(t) = &mut inv.underpayment_tolerance {
-            if let Ok(rule) = ToleranceRule::parse(&t.rule, inv.asset.decimals) {
-                let tol = rule.on(due);
-                t.amount = from_base(tol, inv.asset.decimals);
-                t.amount_base = tol.into();
-            }
+        if let (Some(t), Some(rule)) = (&mut inv.underpayment_tolerance, tolerance_rule) {
+            let tol = rule.on(due);
+            t.amount = from_base(tol, inv.asset.decimals);
+            t.amount_base = tol.into();
         }
         Ok(Some(true))
     }
@@ -819,10 +843,8 @@ impl InvoiceChain {
                 })?;
                 // The largest amount this invoice could be handed must be
                 // payable: no wrapping past 2^256 - 1, nor past the bound.
-                let largest = step
-                    .checked_mul(U256::from(max_open.saturating_sub(1)))
-                    .and_then(|s| base.checked_add(s))
-                    .filter(|l| self.max_amount.get(&asset.symbol).is_none_or(|b| l <= b))
+                let largest = self
+                    .largest_unique(&asset, base, step, *max_open)
                     .ok_or_else(|| {
                         invalid(
                             "invalid_amount",

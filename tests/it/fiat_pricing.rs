@@ -463,3 +463,42 @@ async fn a_relocked_invoice_follows_the_rate_and_honours_the_old_price_for_a_whi
     );
     d.stop().await;
 }
+
+/// BTC falls from 90000 to 80000 EUR. Re-locking used to skip the checks
+/// creating an invoice makes, so A's 9 EUR would have become 0.0001125
+/// BTC, past the chain's max_amount of 0.00011. A keeps its price; B, well
+/// under the bound, is re-priced in the same pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relock_never_prices_an_invoice_past_its_max_amount() {
+    let answers: Answers = Arc::default();
+    set(&answers, "/eur", 200, r#"{"p": 90000}"#);
+    let (rates_url, _rates_stop) = rate_server(answers.clone()).await;
+    let (_, node, dir) = two_blocks().await;
+    let config = format!(
+        "{}[chain.invoices]\nxpub = \"{}\"\nrelock_after = \"1s\"\nmax_amount = {{ BTC = \"0.00011\" }}\n\n\
+         [[rate]]\npair = \"BTC/EUR\"\nrefresh = 1\nmax_age = 5\n\
+         [[rate.source]]\nname = \"eur\"\nurl = \"{rates_url}/eur\"\npointer = \"/p\"\n",
+        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 1)]),
+        bip84_vpub(),
+    );
+    let d = Daemon::start(&config).await;
+    rate_until(&d, "BTC/EUR", |p| p["usable"] == true).await;
+    let order = |id: &str, price: &str| json!({"chain": CHAIN, "asset": "BTC", "price": price, "currency": "EUR", "order_id": id});
+    let (_, a) = d.post_json("/v1/invoices", &order("A", "9")).await;
+    let (_, b) = d.post_json("/v1/invoices", &order("B", "4.5")).await;
+    set(&answers, "/eur", 200, r#"{"p": 80000}"#);
+    let id = |v: &Value| v["id"].as_str().unwrap().to_string();
+    let ev = d
+        .events_until("B re-priced", |ev| {
+            ev.iter()
+                .any(|e| e["type"] == "invoice.repriced" && e["invoice"]["id"] == id(&b).as_str())
+        })
+        .await;
+    assert!(invoice_event_types(&ev, &id(&a)).is_empty(), "{ev:?}");
+    let (_, a_now) = d.get(&format!("/v1/invoices/{}", id(&a))).await;
+    assert_eq!(a_now["amount_due"], "0.0001", "{a_now}");
+    assert!(a_now["pricing"].get("previous").is_none(), "{a_now}");
+    let (_, b_now) = d.get(&format!("/v1/invoices/{}", id(&b))).await;
+    assert_eq!(b_now["amount_due"], "0.00005625");
+    d.stop().await;
+}
