@@ -217,6 +217,7 @@ fn queued(n: usize, addresses: usize) -> (tempfile::TempDir, Arc<paywatch::store
                 k[13..].copy_from_slice(&((i % addresses) as u64).to_be_bytes());
                 paywatch::address::AddressKey::Tron(k)
             },
+            counterparty: Some("TKHuVq1oKVruCGLvqVexFs6dawKv6fQgFs".into()),
             asset: Asset {
                 symbol: "USDT".into(),
                 decimals: 6,

@@ -70,6 +70,12 @@ pub struct Event {
     pub network: String,
     pub direction: Direction,
     pub address: String,
+    /// Who sent an incoming transfer, who received an outgoing one;
+    /// `null` where the chain does not tell (see
+    /// [`Transfer::counterparty`]). Absent from events stored before it
+    /// was recorded.
+    #[serde(default)]
+    pub counterparty: Option<String>,
     pub txid: Hash32,
     pub index: u32,
     pub block: BlockRef,
@@ -100,6 +106,7 @@ impl Event {
             network: network.to_string(),
             direction: t.direction,
             address: t.address.clone(),
+            counterparty: t.counterparty.clone(),
             txid: t.txid,
             index: t.index,
             block: t.block,
@@ -138,6 +145,8 @@ pub struct MempoolEvent {
     pub network: String,
     pub direction: Direction,
     pub address: String,
+    /// The sender the transaction's first input tells, or `null`.
+    pub counterparty: Option<String>,
     pub txid: Hash32,
     pub index: u32,
     pub confirmations: u64,

@@ -178,6 +178,12 @@ pub struct Transfer {
     pub address: String,
     /// What the watched address is matched by; hex in JSON.
     pub address_key: AddressKey,
+    /// The other side, in the chain's display form: who sent an incoming
+    /// transfer, who received an outgoing one. Always known on account
+    /// chains; on Bitcoin read from the transaction's first input (or
+    /// output), `None` where the script does not tell (see
+    /// [`crate::chain::bitcoin::counterparty`]).
+    pub counterparty: Option<String>,
     pub asset: Asset,
     /// Base units; a decimal string in JSON.
     pub amount: Amount,
@@ -208,6 +214,9 @@ struct StoredTransfer {
     direction: Direction,
     address: String,
     address_key: String,
+    /// Absent from transfers stored before counterparties were recorded.
+    #[serde(default)]
+    counterparty: Option<String>,
     asset: Asset,
     amount: Amount,
     block: BlockRef,
@@ -235,6 +244,7 @@ impl TryFrom<StoredTransfer> for Transfer {
             direction: t.direction,
             address: t.address,
             address_key,
+            counterparty: t.counterparty,
             asset: t.asset,
             amount: t.amount,
             block: t.block,

@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod counterparty;
 pub mod walk;
 
 /// The asset of every Bitcoin transfer.
@@ -105,6 +106,30 @@ impl Spends {
     }
 }
 
+/// The sender of `tx`: the address its first input spends from, when
+/// paywatch indexed that output (`spent` lists the inputs that spend
+/// watched outputs) or the input's script tells it.
+fn tx_sender(
+    network: Network,
+    tx: &bitcoin::Transaction,
+    spent: &[(u32, &Received)],
+) -> Option<String> {
+    if tx.is_coinbase() {
+        return None;
+    }
+    if let Some((_, r)) = spent.iter().find(|(vin, _)| *vin == 0) {
+        return Some(r.address.clone());
+    }
+    input_sender(network, tx.input.first()?)
+}
+
+/// The address `input` spends from, as far as its script and witness tell
+/// (see [`counterparty`]).
+pub fn input_sender(network: Network, input: &bitcoin::TxIn) -> Option<String> {
+    let witness: Vec<&[u8]> = input.witness.iter().collect();
+    counterparty::sender(network, input.script_sig.as_bytes(), &witness)
+}
+
 /// Matches every output of `block` against `watches` and every input against
 /// the outputs received before (`spends`) or earlier in this block.
 pub fn scan_block(
@@ -126,28 +151,10 @@ pub fn scan_block(
     let mut hits: HashMap<&[u8], Arc<Received>> = HashMap::new();
     for tx in &block.txdata {
         let mut txid: Option<Txid> = None;
-        if !spends.is_empty() || !in_block.is_empty() {
-            for (vin, input) in tx.input.iter().enumerate() {
-                let prev = &input.previous_output;
-                let Some(r) = spends.received.get(prev).or_else(|| in_block.get(prev)) else {
-                    continue;
-                };
-                let id = *txid.get_or_insert_with(|| tx.compute_txid());
-                transfers.push(Transfer {
-                    chain: chain.to_string(),
-                    txid: display_hash(id.to_byte_array()),
-                    index: vin as u32,
-                    direction: Direction::Out,
-                    address: r.address.clone(),
-                    address_key: r.address_key.clone(),
-                    asset: btc_asset(),
-                    amount: r.amount.into(),
-                    block: block_ref,
-                    status: TransferStatus::Detected,
-                    watch: r.watch.clone(),
-                });
-            }
-        }
+        // Outputs are matched first, so that a spend's receiver can skip
+        // the transaction's own watched outputs; transfers are still listed
+        // spends first.
+        let mut paid: Vec<(u32, Arc<Received>)> = Vec::new();
         for (vout, out) in tx.output.iter().enumerate() {
             let script = out.script_pubkey.as_bytes();
             // A watched address paid many times in one block is looked up,
@@ -162,19 +169,59 @@ pub fn scan_block(
                     h
                 }),
             };
-            let Some(w) = hit else {
-                continue;
-            };
+            if let Some(w) = hit {
+                paid.push((vout as u32, w));
+            }
+        }
+        let mut spent: Vec<(u32, &Received)> = Vec::new();
+        if !spends.is_empty() || !in_block.is_empty() {
+            for (vin, input) in tx.input.iter().enumerate() {
+                let prev = &input.previous_output;
+                if let Some(r) = spends.received.get(prev).or_else(|| in_block.get(prev)) {
+                    spent.push((vin as u32, r));
+                }
+            }
+        }
+        if !spent.is_empty() {
             let id = *txid.get_or_insert_with(|| tx.compute_txid());
+            let to = counterparty::receiver(
+                network,
+                tx.output.iter().map(|o| o.script_pubkey.as_bytes()),
+                |vout| paid.iter().any(|(v, _)| *v as usize == vout),
+            );
+            for (vin, r) in &spent {
+                transfers.push(Transfer {
+                    chain: chain.to_string(),
+                    txid: display_hash(id.to_byte_array()),
+                    index: *vin,
+                    direction: Direction::Out,
+                    address: r.address.clone(),
+                    address_key: r.address_key.clone(),
+                    counterparty: to.clone(),
+                    asset: btc_asset(),
+                    amount: r.amount.into(),
+                    block: block_ref,
+                    status: TransferStatus::Detected,
+                    watch: r.watch.clone(),
+                });
+            }
+        }
+        if paid.is_empty() {
+            continue;
+        }
+        let id = *txid.get_or_insert_with(|| tx.compute_txid());
+        let from = tx_sender(network, tx, &spent);
+        for (vout, w) in paid {
             let t = Transfer {
                 chain: chain.to_string(),
                 txid: display_hash(id.to_byte_array()),
-                index: vout as u32,
+                index: vout,
                 direction: Direction::In,
                 address: w.address.clone(),
                 address_key: w.address_key.clone(),
+                counterparty: from.clone(),
                 asset: btc_asset(),
-                amount: out.value.to_sat().into(),
+                amount: tx.output[vout as usize].value.to_sat().into(),
                 block: block_ref,
                 status: TransferStatus::Detected,
                 watch: w.watch.clone(),

@@ -25,7 +25,7 @@
 //! Entries and their events are written together, so a restart neither
 //! loses a tracked transaction nor reports one twice.
 
-use super::bitcoin::{btc_asset, display_hash, txid_of, BitcoinNode};
+use super::bitcoin::{btc_asset, display_hash, input_sender, txid_of, BitcoinNode};
 use super::NodeError;
 use crate::address::bitcoin::display_script;
 use crate::amount::Amount;
@@ -62,6 +62,9 @@ struct Tracked {
     /// Outpoints spent, as `txid:vout`.
     inputs: Vec<String>,
     outputs: Vec<Output>,
+    /// The sender its first input tells (see `chain::bitcoin::counterparty`).
+    #[serde(default)]
+    counterparty: Option<String>,
     flags: MempoolFlags,
     /// Unconfirmed transactions it spent from when it was seen.
     #[serde(default)]
@@ -298,6 +301,11 @@ impl MempoolWatcher {
                     .map(|i| i.previous_output.to_string())
                     .collect(),
                 outputs,
+                counterparty: tx
+                    .input
+                    .first()
+                    .filter(|_| !tx.is_coinbase())
+                    .and_then(|i| input_sender(self.net, i)),
                 flags: self.flags(&tx, entry),
                 parents: entry["depends"]
                     .as_array()
@@ -371,6 +379,7 @@ impl MempoolWatcher {
             network: self.network.clone(),
             direction: Direction::In,
             address: o.address.clone(),
+            counterparty: t.counterparty.clone(),
             txid: t.txid,
             index: o.index,
             confirmations: 0,

@@ -174,18 +174,21 @@ impl<'a, L: Lookup> Matches<'a, L> {
         amount: Amount,
         asset: impl Fn() -> Asset,
     ) -> Result<(), DecodeError> {
-        self.one(txid, index, Direction::Out, from, amount, &asset)?;
-        self.one(txid, index, Direction::In, to, amount, &asset)
+        self.one(txid, index, Direction::Out, from, Some(to), amount, &asset)?;
+        self.one(txid, index, Direction::In, to, Some(from), amount, &asset)
     }
 
     /// One side of a transfer, recorded when `address` is watched (only
-    /// then are the address and the asset formatted).
+    /// then are the addresses and the asset formatted); `counterparty` is
+    /// the other side's key, when there is one.
+    #[allow(clippy::too_many_arguments)]
     pub fn one(
         &mut self,
         txid: Hash32,
         index: u32,
         direction: Direction,
         address: &[u8],
+        counterparty: Option<&[u8]>,
         amount: Amount,
         asset: impl Fn() -> Asset,
     ) -> Result<(), DecodeError> {
@@ -209,6 +212,7 @@ impl<'a, L: Lookup> Matches<'a, L> {
             direction,
             address: (self.display)(address),
             address_key: key,
+            counterparty: counterparty.map(self.display),
             asset: asset(),
             amount,
             block: self.block,

@@ -68,7 +68,8 @@ mod tests {
 
     /// Mempool events were written as JSON objects with their keys sorted at
     /// every level, `conflicting_txid` null when the node no longer told
-    /// the spender; the typed event is stored in exactly those bytes.
+    /// the spender; the typed event is stored in exactly those bytes (and
+    /// the sender, `counterparty`, in its sorted place).
     #[test]
     fn a_double_spent_event_is_stored_in_the_bytes_it_always_had() {
         let txid = Hash32::from_hex(&"ab".repeat(32)).unwrap();
@@ -80,6 +81,7 @@ mod tests {
             network: "regtest".into(),
             direction: Direction::In,
             address: "bcrt1qexample".into(),
+            counterparty: Some("bcrt1qsender".into()),
             txid,
             index: 1,
             confirmations: 0,
@@ -108,7 +110,8 @@ mod tests {
             concat!(
                 r#"{{"address":"bcrt1qexample","amount":"5000","#,
                 r#""asset":{{"contract":null,"decimals":8,"symbol":"BTC"}},"chain":"btc","#,
-                r#""confirmations":0,"conflicting_txid":null,"direction":"in","#,
+                r#""confirmations":0,"conflicting_txid":null,"counterparty":"bcrt1qsender","#,
+                r#""direction":"in","#,
                 r#""id":"btc:{t}:1:in:mempool:double_spent","index":1,"#,
                 r#""mempool":{{"fee_rate":2.5,"full_rbf":false,"rbf":true,"unconfirmed_inputs":false}},"#,
                 r#""network":"regtest","seq":7,"status":"mempool","txid":"{t}","#,

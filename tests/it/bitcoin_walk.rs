@@ -113,6 +113,7 @@ fn spends_of_outputs_received_before_are_found() {
                     direction: paywatch::transfer::Direction::In,
                     address: format!("earlier-{i}"),
                     address_key: paywatch::address::AddressKey::Script(bitcoin::ScriptBuf::new()),
+                    counterparty: None,
                     asset: paywatch::chain::bitcoin::btc_asset(),
                     amount: 1000u64.into(),
                     block: paywatch::transfer::BlockRef {
@@ -256,4 +257,62 @@ fn a_watch_added_while_a_block_is_scanned_does_not_hang_the_scan() {
     }
     stop.store(true, Ordering::Relaxed);
     writer.join().unwrap();
+}
+
+/// The sender paywatch reads off an input is checked against the truth on
+/// real blocks: where an input spends an output of the same block, that
+/// output's script is known. The inferred script must never differ from
+/// it, and must be found for the common kinds (P2PKH, P2WPKH, P2SH, P2WSH).
+#[test]
+fn the_sender_read_off_an_input_is_the_script_it_spends_on_real_blocks() {
+    use paywatch::chain::bitcoin::counterparty::spent_script;
+    let Some(blocks) = blocks() else { return };
+    let (mut checked, mut told, mut common_kinds, mut common_told) = (0, 0, 0, 0);
+    for (h, _, block) in &blocks {
+        let mut created = std::collections::HashMap::new();
+        for tx in &block.txdata {
+            let id = tx.compute_txid();
+            for (vout, out) in tx.output.iter().enumerate() {
+                created.insert(
+                    bitcoin::OutPoint::new(id, vout as u32),
+                    out.script_pubkey.clone(),
+                );
+            }
+        }
+        for tx in block.txdata.iter().skip(1) {
+            for input in &tx.input {
+                let Some(real) = created.get(&input.previous_output) else {
+                    continue;
+                };
+                checked += 1;
+                let witness: Vec<&[u8]> = input.witness.iter().collect();
+                let got = spent_script(input.script_sig.as_bytes(), &witness);
+                if let Some(got) = &got {
+                    told += 1;
+                    assert_eq!(
+                        got,
+                        real,
+                        "block {h}: input {} of {} names the wrong script",
+                        input.previous_output,
+                        tx.compute_txid()
+                    );
+                }
+                if real.is_p2pkh() || real.is_p2wpkh() || real.is_p2sh() || real.is_p2wsh() {
+                    common_kinds += 1;
+                    common_told += usize::from(got.is_some());
+                }
+            }
+        }
+    }
+    assert!(
+        checked > 50,
+        "only {checked} spends inside the fixture blocks"
+    );
+    assert!(told > 0);
+    // A P2SH or P2WSH script that ends in no signature check (a hash or
+    // time lock alone) is left unknown; nearly every spend names its sender.
+    assert!(
+        common_told * 100 >= common_kinds * 95,
+        "{common_told} of {common_kinds} common spends told"
+    );
 }

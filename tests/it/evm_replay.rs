@@ -95,6 +95,8 @@ async fn mainnet_case(block_receipts: bool) {
                     t["txid"].as_str().unwrap().to_string(),
                     t["index"].as_u64().unwrap() - 1,
                     t["address"].as_str().unwrap().to_lowercase(),
+                    // Who sent it: the log's `from`.
+                    t["counterparty"].as_str().unwrap().to_lowercase(),
                     t["amount"].as_str().unwrap().to_string(),
                 ));
             }
@@ -102,7 +104,7 @@ async fn mainnet_case(block_receipts: bool) {
     }
     let want: BTreeSet<_> = rows
         .iter()
-        .map(|r| (r.0, r.1.clone(), r.2, r.4.clone(), r.5.clone()))
+        .map(|r| (r.0, r.1.clone(), r.2, r.4.clone(), r.3.clone(), r.5.clone()))
         .collect();
     assert_eq!(got.len(), 41);
     assert_eq!(got, want);
@@ -121,6 +123,23 @@ async fn mainnet_case(block_receipts: bool) {
             )
         })
         .collect();
+    // An outgoing transfer's counterparty is the log's `to`, as etl has it.
+    for o in t
+        .iter()
+        .filter(|t| t["direction"] == "out" && t["asset"]["symbol"] == "USDT")
+    {
+        let row = rows
+            .iter()
+            .find(|r| {
+                Some(r.1.as_str()) == o["txid"].as_str() && r.2 + 1 == o["index"].as_u64().unwrap()
+            })
+            .expect("etl has every USDT transfer");
+        assert_eq!(
+            o["counterparty"].as_str().unwrap().to_lowercase(),
+            row.4,
+            "{o}"
+        );
+    }
     assert_eq!(
         outs,
         [

@@ -155,6 +155,13 @@ async fn real_blocks_yield_exact_trx_trc10_and_usdt_transfers() {
         json!({"symbol": "USDT", "decimals": 6, "contract": "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"})
     );
     assert_eq!(usdt["block"]["time"], 1713150507);
+    // Who paid: the transaction's owner_address (the Transfer log's `from`),
+    // and on the sender's side who was paid.
+    assert_eq!(usdt["counterparty"], "TP4MZM8iDVEfRbtbvcidqVQBt4SQ9Pfi8R");
+    let sent = &d
+        .transfers("tron-a", "418f92db973b39b3edc4897c0ca3ca25e05e8fef0e")
+        .await[0];
+    assert_eq!(sent["counterparty"], "TW3NSuhT68vXKdamU7Rkq6sfEVCFwoDfGb");
     let trc10 = &d
         .transfers("tron-b", "TCD3PsHkW4kygw8JncDAJ713xMdHwyDyCy")
         .await[0];

@@ -13,7 +13,7 @@
 //! [`super::scan_block`] is the straightforward version of the same rules;
 //! a test compares the two on every real block in the fixtures.
 
-use super::{btc_asset, display_hash, Received, Spends};
+use super::{btc_asset, counterparty, display_hash, Received, Spends};
 use crate::chain::{Block, DecodeError};
 use crate::transfer::{BlockRef, Direction, Transfer, TransferStatus};
 use crate::watch::Lookup;
@@ -135,7 +135,9 @@ pub fn scan_raw(
                 WalkError::Bytes(e) => malformed(format!("transaction {n}: {e}")),
                 WalkError::Store(e) => DecodeError::Store(e),
             })?;
-            let Some(txid) = txid else { continue };
+            let Some(Walked { txid, from, to }) = txid else {
+                continue;
+            };
             let shown = display_hash(txid.to_byte_array());
             for (vin, r) in spent.drain(..) {
                 transfers.push(Transfer {
@@ -145,6 +147,7 @@ pub fn scan_raw(
                     direction: Direction::Out,
                     address: r.address,
                     address_key: r.address_key,
+                    counterparty: to.clone(),
                     asset: btc_asset(),
                     amount: r.amount.into(),
                     block: block_ref,
@@ -169,6 +172,7 @@ pub fn scan_raw(
                     direction: Direction::In,
                     address: h.hit.address.clone(),
                     address_key: h.hit.address_key.clone(),
+                    counterparty: from.clone(),
                     asset: btc_asset(),
                     amount: h.value.into(),
                     block: block_ref,
@@ -206,8 +210,17 @@ impl From<BytesError> for WalkError {
     }
 }
 
+/// A transaction that touches a watched address: its txid and, as far as
+/// it tells them, its sender (for `paid`) and receiver (for `spent`).
+struct Walked {
+    txid: Txid,
+    from: Option<String>,
+    to: Option<String>,
+}
+
 /// Walks one transaction, collecting watched spends into `spent` and
-/// watched outputs into `paid`; returns its txid when either is non-empty.
+/// watched outputs into `paid`; returns what the transfers need when either
+/// is non-empty.
 #[allow(clippy::too_many_arguments)]
 fn walk_tx<'a>(
     c: &mut Cursor<'a>,
@@ -219,7 +232,7 @@ fn walk_tx<'a>(
     hits: &mut HashMap<&'a [u8], Arc<Received>>,
     spent: &mut Vec<(u32, Received)>,
     paid: &mut Vec<OutHit>,
-) -> Result<Option<Txid>, WalkError> {
+) -> Result<Option<Walked>, WalkError> {
     let start = c.pos;
     c.take(4)?; // version
     let segwit = c.b.get(c.pos) == Some(&0) && c.b.get(c.pos + 1) == Some(&1);
@@ -246,6 +259,7 @@ fn walk_tx<'a>(
         c.take(script)?;
         c.take(4)?; // sequence
     }
+    let outputs_at = c.pos;
     let outputs = c.len()?;
     for vout in 0..outputs {
         let value = c.u64()?;
@@ -279,6 +293,7 @@ fn walk_tx<'a>(
         }
     }
     let body_end = c.pos;
+    let witness_at = c.pos;
     if segwit {
         for _ in 0..inputs {
             let items = c.len()?;
@@ -298,5 +313,60 @@ fn walk_tx<'a>(
     e.input(&c.b[start..start + 4]);
     e.input(&c.b[body..body_end]);
     e.input(lock);
-    Ok(Some(Txid::from_raw_hash(sha256d::Hash::from_engine(e))))
+    let txid = Txid::from_raw_hash(sha256d::Hash::from_engine(e));
+    // The walk above read these bytes already: they cannot end early now.
+    let b = c.b;
+    let from = if paid.is_empty() {
+        None
+    } else if let Some((_, r)) = spent.iter().find(|(vin, _)| *vin == 0) {
+        Some(r.address.clone())
+    } else {
+        first_input_sender(network, b, body, segwit.then_some(witness_at))?
+    };
+    let to = if spent.is_empty() {
+        None
+    } else {
+        let mut o = Cursor { b, pos: outputs_at };
+        let n = o.len()?;
+        let mut scripts = Vec::with_capacity(n);
+        for _ in 0..n {
+            o.take(8)?;
+            let len = o.len()?;
+            scripts.push(o.take(len)?);
+        }
+        counterparty::receiver(network, scripts.into_iter(), |vout| {
+            paid.iter().any(|h| h.vout as usize == vout)
+        })
+    };
+    Ok(Some(Walked { txid, from, to }))
+}
+
+/// The sender told by the first input of the transaction whose inputs
+/// start at `inputs_at` (and whose witnesses, if any, at `witness_at`).
+fn first_input_sender(
+    network: Network,
+    b: &[u8],
+    inputs_at: usize,
+    witness_at: Option<usize>,
+) -> Result<Option<String>, BytesError> {
+    let mut i = Cursor { b, pos: inputs_at };
+    if i.len()? == 0 {
+        return Ok(None);
+    }
+    let prev = i.take(36)?;
+    // A coinbase spends nothing.
+    if prev[..32].iter().all(|x| *x == 0) && prev[32..] == [0xff; 4] {
+        return Ok(None);
+    }
+    let len = i.len()?;
+    let script_sig = i.take(len)?;
+    let mut witness = Vec::new();
+    if let Some(at) = witness_at {
+        let mut w = Cursor { b, pos: at };
+        for _ in 0..w.len()? {
+            let len = w.len()?;
+            witness.push(w.take(len)?);
+        }
+    }
+    Ok(counterparty::sender(network, script_sig, &witness))
 }

@@ -157,10 +157,18 @@ pub fn scan_block_with(
                         (Some(from), Some(Some(to))) => {
                             m.pair(txid, 0, &from, &to, v.into(), || assets.native.clone())?
                         }
+                        // A creation pays the contract it made.
                         (Some(from), None) => {
-                            m.one(txid, 0, Direction::Out, &from, v.into(), || {
-                                assets.native.clone()
-                            })?
+                            let made = receipt.contract_address.as_deref().and_then(address20);
+                            m.one(
+                                txid,
+                                0,
+                                Direction::Out,
+                                &from,
+                                made.as_ref().map(|a| a.as_slice()),
+                                v.into(),
+                                || assets.native.clone(),
+                            )?
                         }
                         _ => m.skipped += 1,
                     }

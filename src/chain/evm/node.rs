@@ -32,6 +32,8 @@ const RECEIPT_CONCURRENCY: usize = 16;
 #[derive(Debug, Deserialize)]
 struct StatusOnly {
     status: Option<String>,
+    #[serde(rename = "contractAddress")]
+    contract_address: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,8 +101,10 @@ impl EvmNode {
                 .await;
         let mut status_of = std::collections::HashMap::new();
         for (h, st) in valued.iter().zip(statuses) {
-            let st = st?.and_then(|r| r.status).unwrap_or_default();
-            status_of.insert(h.as_str(), st);
+            let (status, made) = st?
+                .map(|r| (r.status.unwrap_or_default(), r.contract_address))
+                .unwrap_or_default();
+            status_of.insert(h.as_str(), (status, made));
         }
         let receipts: Vec<serde_json::Value> = brief
             .transactions
@@ -109,8 +113,11 @@ impl EvmNode {
                 let h = t.hash.as_deref().unwrap_or_default();
                 let tx_logs: Vec<&serde_json::Value> =
                     logs.iter().filter(|l| l["transactionHash"] == h).collect();
-                let status = status_of.get(h).cloned().unwrap_or_else(|| "0x1".into());
-                json!({"transactionHash": h, "status": status, "logs": tx_logs})
+                let (status, made) = status_of
+                    .get(h)
+                    .cloned()
+                    .unwrap_or_else(|| ("0x1".into(), None));
+                json!({"transactionHash": h, "status": status, "contractAddress": made, "logs": tx_logs})
             })
             .collect();
         serde_json::to_string(&receipts)

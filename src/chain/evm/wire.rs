@@ -39,6 +39,9 @@ wire! {
         transaction_hash: Option<Cow<'a, str>> = "transactionHash",
         #[serde(borrow)]
         status: Option<Cow<'a, str>> = "status",
+        /// The contract a creation made; `null` otherwise.
+        #[serde(borrow)]
+        contract_address: Option<Cow<'a, str>> = "contractAddress",
         #[serde(borrow)]
         logs: Vec<LogJson<'a>> = "logs",
     }
