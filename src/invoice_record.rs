@@ -171,6 +171,65 @@ pub struct Invoice {
     /// them (0: a mempool payment confirms it); else the chain's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirmations: Option<u64>,
+    /// Refunds requested (`POST /v1/invoices/{id}/refunds`), oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refunds: Vec<Refund>,
+}
+
+/// Where a refund is: the merchant pays it from its own wallet, paywatch
+/// sees the payment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    /// Waiting for the merchant's payment.
+    Requested,
+    /// The payment is in a block, not yet confirmed.
+    Sent,
+    /// The payment is confirmed.
+    Completed,
+}
+
+/// A refund of (part of) an invoice's payments to its buyer. paywatch
+/// holds no keys: it prepares the payment (URI and QR) for the merchant's
+/// wallet and follows it on chain, from the invoice's address or one of
+/// the chain's `refund_from` addresses to `address`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refund {
+    /// `<invoice id>-r<n>`, n from 1.
+    pub id: String,
+    pub status: RefundStatus,
+    /// Whole units of the invoice's asset.
+    pub amount: String,
+    pub amount_base: Amount,
+    /// Who gets it, in the chain's display form.
+    pub address: String,
+    /// The merchant's addresses a payment of it is taken from.
+    pub from: Vec<String>,
+    /// What the merchant's wallet pays: `address`, `amount` and asset.
+    pub payment_uri: String,
+    /// `payment_uri` as a QR code.
+    pub qr_svg_url: String,
+    /// Unix seconds.
+    pub created_at: u64,
+    /// The name of the API key that asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The payment that pays it, once seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txid: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u64>,
+}
+
+impl Refund {
+    /// Not yet completed: still watched for.
+    pub fn is_open(&self) -> bool {
+        self.status != RefundStatus::Completed
+    }
 }
 
 /// An invoice's underpayment tolerance: the rule it was given and what
@@ -471,6 +530,18 @@ pub enum InvoiceEventType {
     /// A transaction credited by hand.
     #[serde(rename = "invoice.payment_attached")]
     PaymentAttached,
+    /// A refund was asked for.
+    #[serde(rename = "refund.requested")]
+    RefundRequested,
+    /// The merchant's payment of a refund is in a block.
+    #[serde(rename = "refund.sent")]
+    RefundSent,
+    /// The merchant's payment of a refund is confirmed.
+    #[serde(rename = "refund.completed")]
+    RefundCompleted,
+    /// A reorg took the payment of a refund away: requested again.
+    #[serde(rename = "refund.reorged")]
+    RefundReorged,
 }
 
 impl InvoiceEventType {
@@ -490,12 +561,23 @@ impl InvoiceEventType {
             InvoiceEventType::Settled => "invoice.settled",
             InvoiceEventType::Invalidated => "invoice.invalidated",
             InvoiceEventType::PaymentAttached => "invoice.payment_attached",
+            InvoiceEventType::RefundRequested => "refund.requested",
+            InvoiceEventType::RefundSent => "refund.sent",
+            InvoiceEventType::RefundCompleted => "refund.completed",
+            InvoiceEventType::RefundReorged => "refund.reorged",
         }
     }
 
-    /// What happened, without the `invoice.` prefix.
+    /// What happened, as event ids spell it: without the `invoice.`
+    /// prefix, `refund_` and the step for a refund.
     pub fn suffix(self) -> &'static str {
-        &self.name()["invoice.".len()..]
+        match self {
+            InvoiceEventType::RefundRequested => "refund_requested",
+            InvoiceEventType::RefundSent => "refund_sent",
+            InvoiceEventType::RefundCompleted => "refund_completed",
+            InvoiceEventType::RefundReorged => "refund_reorged",
+            _ => &self.name()["invoice.".len()..],
+        }
     }
 }
 
@@ -531,6 +613,9 @@ pub struct InvoiceEvent {
     /// The `id` of the payment event.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub payment_event: Option<String>,
+    /// The refund a `refund.*` event is about, as it is after the change.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund: Option<Refund>,
     /// The id ends in the event's own `seq` rather than a payment event's:
     /// for a change no payment event caused in this batch (by hand, or a
     /// payment buried deep enough), so it never repeats another's id.
@@ -597,6 +682,15 @@ impl TrackerEvent {
             e.own_key = true;
         }
         self
+    }
+
+    /// What happened, for metrics: `paid`, `unmatched_payment`,
+    /// `refund_sent`, …
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            TrackerEvent::Invoice(e) => e.kind.suffix(),
+            TrackerEvent::Unmatched(e) => &e.kind["invoice.".len()..],
+        }
     }
 
     /// The event's `type`.

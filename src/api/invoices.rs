@@ -1,7 +1,7 @@
 //! Invoices: `POST /v1/invoices`, `GET /v1/invoices` (filtered, paged),
 //! `GET /v1/invoices/{id}`, `POST /v1/invoices/{id}/cancel`, the changes
-//! by hand (`settle`, `invalidate`, `attach`) and the QR code of its
-//! payment URI as SVG or PNG.
+//! by hand (`settle`, `invalidate`, `attach`), refunds, and the QR code of
+//! its payment URI (or a refund's) as SVG or PNG.
 
 use super::http::{
     json_response, parse_json, query_map, ranged, read_body, typed_response, MAX_BODY,
@@ -251,6 +251,47 @@ pub(super) async fn by_hand(
     }
 }
 
+/// `POST /v1/invoices/{id}/refunds`: a refund for the merchant's wallet to
+/// pay, followed on chain.
+pub(super) async fn refund(
+    state: &AppState,
+    id: &str,
+    key_name: Option<String>,
+    req: Request<ReqBody>,
+) -> Result<Resp, ApiError> {
+    use crate::invoice::manual::ManualError;
+    use crate::invoice::refund::{self, RefundRequest};
+    let (_, body) = read_body(req, &["application/json"], MAX_BODY).await?;
+    let r: RefundRequest = parse_json(&body)?;
+    let chain_name = match state.store.invoice(id).map_err(ApiError::internal)? {
+        Some(inv) => inv.chain,
+        None => return Err(ApiError::not_found(format!("no invoice `{id}`"))),
+    };
+    let Some(c) = state.invoices.get(&chain_name) else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "invoices_not_configured",
+            format!("chain {chain_name} has no [chain.invoices] section any more"),
+        ));
+    };
+    match tokio::task::block_in_place(|| refund::request(&state.store, c, id, r, key_name)) {
+        Ok(inv) => Ok(json_response(
+            StatusCode::CREATED,
+            &invoice_json(state, &inv),
+        )),
+        Err(e) => Err(match e {
+            ManualError::NotFound(_) => ApiError::not_found(e.to_string()),
+            ManualError::Invalid(code, m) => ApiError::bad_request(code, m),
+            ManualError::Conflict(code, m) => ApiError::new(StatusCode::CONFLICT, code, m),
+            ManualError::NoTransaction(code, m) => ApiError::new(StatusCode::NOT_FOUND, code, m),
+            ManualError::NotForInvoice(code, m) => {
+                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, m)
+            }
+            ManualError::Store(e) => ApiError::internal(e),
+        }),
+    }
+}
+
 pub(super) fn qr(
     state: &AppState,
     id: &str,
@@ -261,9 +302,21 @@ pub(super) fn qr(
         return Err(ApiError::not_found(format!("no invoice `{id}`")));
     };
     let q = query_map(query);
+    // A refund's QR: what the merchant's wallet scans to pay it.
+    let (uri, address) = match q.get("refund") {
+        None => (inv.payment_uri.as_str(), inv.address.as_str()),
+        Some(rid) => match inv.refunds.iter().find(|r| r.id == *rid) {
+            Some(r) => (r.payment_uri.as_str(), r.address.as_str()),
+            None => {
+                return Err(ApiError::not_found(format!(
+                    "invoice `{id}` has no refund `{rid}`"
+                )))
+            }
+        },
+    };
     let text = match q.get("address_only").map(String::as_str) {
-        None | Some("false") => inv.payment_uri.as_str(),
-        Some("true") => inv.address.as_str(),
+        None | Some("false") => uri,
+        Some("true") => address,
         Some(other) => {
             return Err(ApiError::bad_request(
                 "invalid_parameter",

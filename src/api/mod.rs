@@ -241,6 +241,9 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
         (&Method::POST, ["v1", "invoices", id, action @ ("settle" | "invalidate" | "attach")]) => {
             invoices::by_hand(state, id, action, key_name, req).await
         }
+        (&Method::POST, ["v1", "invoices", id, "refunds"]) => {
+            invoices::refund(state, id, key_name, req).await
+        }
         (&Method::GET, ["v1", "invoices", id, "qr.svg"]) => {
             invoices::qr(state, id, false, req.uri().query())
         }
@@ -255,7 +258,7 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
         | (_, ["v1", "invoices", _])
         | (
             _,
-            ["v1", "invoices", _, "cancel" | "settle" | "invalidate" | "attach" | "qr.svg" | "qr.png"],
+            ["v1", "invoices", _, "cancel" | "settle" | "invalidate" | "attach" | "refunds" | "qr.svg" | "qr.png"],
         )
         | (_, ["v1", "deliveries"])
         | (_, ["v1", "deliveries", _])

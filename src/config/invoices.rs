@@ -29,6 +29,7 @@ pub(super) struct RawInvoices {
     rate_adjust: Option<RawPerAsset>,
     relock_after: Option<String>,
     relock_grace: Option<String>,
+    refund_from: Option<Vec<String>>,
 }
 
 /// One setting for every asset (`underpayment_tolerance = "1%"`), or a
@@ -109,6 +110,9 @@ pub struct InvoiceConfig {
     /// (0: a mempool payment confirms it); `None` where the node's
     /// finality mark confirms payments, not a depth.
     pub confirmations: Option<ConfirmationBounds>,
+    /// The merchant's addresses refunds may be paid from besides the
+    /// invoice's own (watched, so the payment is seen).
+    pub refund_from: Vec<WatchAddress>,
 }
 
 /// `min_confirmations` and `max_confirmations`, around what invoices wait
@@ -313,7 +317,19 @@ pub(super) fn invoice_config(
     }
     let relock_grace =
         duration("relock_grace", raw.relock_grace)?.unwrap_or(Duration::from_secs(300));
+    let mut refund_from: Vec<WatchAddress> = Vec::new();
+    for (i, a) in raw.refund_from.unwrap_or_default().iter().enumerate() {
+        let parsed = chain
+            .address_format()
+            .parse(a)
+            .map_err(|e| format!("invoices.refund_from[{i}]: {e}"))?;
+        if refund_from.iter().any(|r| r.key == parsed.key) {
+            return Err(format!("invoices.refund_from[{i}]: `{a}` is listed twice"));
+        }
+        refund_from.push(parsed);
+    }
     Ok(InvoiceConfig {
+        refund_from,
         relock_after,
         relock_grace,
         rate_adjust,

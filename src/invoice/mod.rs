@@ -5,6 +5,7 @@ pub mod gojson;
 pub mod manual;
 pub mod notify;
 pub mod rates;
+pub mod refund;
 pub mod service;
 pub mod tracker;
 pub mod uri;

@@ -158,7 +158,7 @@ pub enum SetupError {
     },
     #[error("invoices.rate_adjust: `{0}` is not an asset of this chain")]
     RateAdjustAsset(String),
-    #[error("watching the shared address: {0}")]
+    #[error("watching the shared, pool or refund_from addresses: {0}")]
     Store(#[from] StoreError),
 }
 
@@ -186,6 +186,8 @@ pub struct InvoiceChain {
     relock_grace: std::time::Duration,
     matcher: Arc<Matcher>,
     format: AddressFormat,
+    /// `refund_from`, display form.
+    refund_from: Vec<String>,
     /// One creation at a time: derivation indexes and unique amounts.
     creating: Mutex<()>,
 }
@@ -274,6 +276,19 @@ impl InvoiceChain {
                 Source::Pool
             }
         };
+        // Watched, so that a refund paid from one is seen going out.
+        for a in &cfg.refund_from {
+            let rec = WatchRecord {
+                chain: chain.name.clone(),
+                address: a.display.clone(),
+                label: Some("refunds".into()),
+                metadata: serde_json::json!({"refund_from": true}),
+                created_at: now_secs(),
+            };
+            if let Inserted::Created(_) = store.insert_watch(&chain.name, a.key.as_bytes(), rec)? {
+                matcher.add_keys([a.key.as_bytes()])?;
+            }
+        }
         let mut max_amount = per_asset(
             &assets,
             None,
@@ -327,8 +342,29 @@ impl InvoiceChain {
             relock_grace: cfg.relock_grace,
             matcher,
             format: chain.address_format(),
+            refund_from: cfg.refund_from.iter().map(|a| a.display.clone()).collect(),
             creating: Mutex::new(()),
         }))
+    }
+
+    /// `text` as an address of this chain, in its display form.
+    pub fn parse_address(&self, text: &str) -> Result<String, String> {
+        self.format
+            .parse(text.trim())
+            .map(|a| a.display)
+            .map_err(|e| e.to_string())
+    }
+
+    pub fn is_bitcoin(&self) -> bool {
+        matches!(self.flavor, Flavor::Bitcoin)
+    }
+
+    /// The addresses a refund of an invoice at `address` may be paid
+    /// from: that one, then the chain's `refund_from`.
+    pub fn refund_sources(&self, address: &str) -> Vec<String> {
+        let mut from = vec![address.to_string()];
+        from.extend(self.refund_from.iter().filter(|a| *a != address).cloned());
+        from
     }
 
     /// How long a shared-address amount stays reserved for an invoice that
@@ -932,6 +968,7 @@ impl InvoiceChain {
             history: Vec::new(),
             confirmations,
             pooled: matches!(self.source, Source::Pool),
+            refunds: Vec::new(),
         };
         if let Some(key) = key {
             let rec = WatchRecord {

@@ -23,33 +23,36 @@ const BATCH: usize = 512;
 
 #[derive(Deserialize)]
 pub(super) struct PaymentView {
-    id: String,
+    pub(super) id: String,
     #[serde(rename = "type")]
-    kind: String,
-    chain: String,
-    network: String,
-    direction: String,
-    address: String,
-    txid: String,
-    index: u32,
-    amount: Amount,
+    pub(super) kind: String,
+    pub(super) chain: String,
+    pub(super) network: String,
+    pub(super) direction: String,
+    pub(super) address: String,
+    pub(super) txid: String,
+    pub(super) index: u32,
+    pub(super) amount: Amount,
     /// Absent for a mempool transaction.
     #[serde(default)]
-    block: Option<BlockRef>,
+    pub(super) block: Option<BlockRef>,
     /// 0 for a mempool transaction.
     #[serde(default)]
-    confirmations: Option<u64>,
-    asset: Asset,
+    pub(super) confirmations: Option<u64>,
+    pub(super) asset: Asset,
     #[serde(default)]
-    mempool: Option<MempoolView>,
+    pub(super) mempool: Option<MempoolView>,
     #[serde(default)]
-    output_kept: Option<bool>,
+    pub(super) output_kept: Option<bool>,
     #[serde(default)]
-    watch: WatchRef,
+    pub(super) watch: WatchRef,
+    /// The other side: the receiver of an outgoing payment.
+    #[serde(default)]
+    pub(super) counterparty: Option<String>,
 }
 
 #[derive(Deserialize)]
-struct MempoolView {
+pub(super) struct MempoolView {
     rbf: bool,
     full_rbf: bool,
 }
@@ -94,6 +97,7 @@ impl PaymentView {
             mempool: None,
             output_kept: None,
             watch: t.watch.clone(),
+            counterparty: t.counterparty.clone(),
         }
     }
 
@@ -163,6 +167,7 @@ pub(super) fn event(
         block: trigger.and_then(|t| t.block),
         confirmations: trigger.and_then(|t| t.confirmations),
         payment_event: trigger.map(|t| t.id.clone()),
+        refund: None,
         own_key: false,
     }))
 }
@@ -424,7 +429,21 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
         let Ok(p) = serde_json::from_slice::<PaymentView>(raw) else {
             continue; // invoice events and anything else
         };
-        if !p.kind.starts_with("payment.") || p.direction != "in" {
+        if !p.kind.starts_with("payment.") {
+            continue;
+        }
+        // An outgoing payment may pay a refund to its receiver.
+        if p.direction == "out" {
+            if let Some(to) = p.counterparty.as_deref() {
+                for inv in store.invoices_refunding(&p.chain, to)? {
+                    let mut inv = touched.remove(&inv.id).unwrap_or(inv);
+                    out.extend(super::refund::follow(&mut inv, &p, *seq));
+                    touched.insert(inv.id.clone(), inv);
+                }
+            }
+            continue;
+        }
+        if p.direction != "in" {
             continue;
         }
         let mut candidates: Vec<Invoice> = Vec::new();
@@ -636,7 +655,7 @@ pub(super) fn count(events: &[TrackerEvent]) {
         metrics::counter!(crate::telemetry::EVENTS, "chain" => chain.clone(), "type" => e.name())
             .increment(1);
         metrics::counter!(crate::telemetry::INVOICES, "chain" => chain.clone(),
-            "asset" => symbol.clone(), "outcome" => &e.name()["invoice.".len()..])
+            "asset" => symbol.clone(), "outcome" => e.outcome())
         .increment(1);
     }
 }

@@ -9,6 +9,7 @@
 //! |            | `e expires_at(8) id`                  | empty (open invoices by expiry) |
 //! |            | `w chain 0 id`                        | empty (payments short of the invoice's own confirmations) |
 //! |            | `p chain 0 address`                   | a pool address: empty while never used, then its invoice id, then `0 until(8)` once that ended |
+//! |            | `r chain 0 to 0 id`                   | empty (the invoice has a refund to address `to`) |
 //! | `meta`     | `derive/<chain>`, `invoice_cursor`    | next index, event cursor |
 
 use super::{corrupt, Store, StoreError, CF_META};
@@ -55,6 +56,10 @@ fn depth_key(chain: &str, id: &str) -> Vec<u8> {
 
 fn expiry_key(expires_at: u64, id: &str) -> Vec<u8> {
     [b"e", &expires_at.to_be_bytes()[..], id.as_bytes()].concat()
+}
+
+fn refund_prefix(chain: &str, to: &str) -> Vec<u8> {
+    [b"r", chain.as_bytes(), b"\0", to.as_bytes(), b"\0"].concat()
 }
 
 fn derive_key(chain: &str) -> Vec<u8> {
@@ -329,6 +334,19 @@ impl Store {
         Ok(c)
     }
 
+    /// Invoices of `chain` with a refund to `to` (display form).
+    pub fn invoices_refunding(&self, chain: &str, to: &str) -> Result<Vec<Invoice>, StoreError> {
+        let prefix = refund_prefix(chain, to);
+        let mut out = Vec::new();
+        for item in self.prefix_iter(CF_INVOICES, &prefix) {
+            let (k, _) = item?;
+            if let Some(inv) = self.invoice(&String::from_utf8_lossy(&k[prefix.len()..]))? {
+                out.push(inv);
+            }
+        }
+        Ok(out)
+    }
+
     /// Invoices of `chain` with a mined payment not yet as deep as their
     /// own `confirmations`.
     pub fn invoices_awaiting_depth(&self, chain: &str) -> Result<Vec<Invoice>, StoreError> {
@@ -456,6 +474,16 @@ impl Store {
                 batch.put_cf(cf, depth_key(&inv.chain, &inv.id), []);
             } else if inv.confirmations.is_some() {
                 batch.delete_cf(cf, depth_key(&inv.chain, &inv.id));
+            }
+            // Kept once completed too: a deep reorg can still take the
+            // payment of a refund away.
+            for r in &inv.refunds {
+                let k = [
+                    refund_prefix(&inv.chain, &r.address),
+                    inv.id.as_bytes().to_vec(),
+                ]
+                .concat();
+                batch.put_cf(cf, k, []);
             }
             if inv.derivation_index.is_some() {
                 continue;

@@ -3,13 +3,16 @@
 // live ("n of N confirmations", explorer links) and is sent back to the shop
 // once the payment confirms. Also: the QR switch between the wallet link and
 // the address alone, the fiat price of an invoice priced in fiat, the page
-// with JavaScript off, and the page of an unknown invoice.
+// with JavaScript off, a refunded invoice, and the page of an unknown
+// invoice.
 //
 // Environment:
 //   PAGE_URL        full URL of the checkout page of a pending ETH invoice
 //   FIAT_PAGE_URL   the page of a pending ETH invoice priced in fiat
 //   FIAT_TEXT       the price as that page must show it, e.g. "¥199.00 CNY"
 //   FIAT_RATE       the rate as it must show it, e.g. "1 ETH = 20000 CNY"
+//   REFUND_PAGE_URL the page of a confirmed ETH invoice with two refunds:
+//                   REFUND_DONE ETH completed, REFUND_OPEN ETH requested
 //   NOT_FOUND_URL   the page of an invoice that does not exist
 //   EXPLORER_TX     the explorer's transaction URL template ({txid})
 //   EXPLORER_ADDRESS the explorer's address URL template ({address})
@@ -41,8 +44,14 @@ const TEXT = {
     hint_uri: 'Holds the address and the amount',
     hint_address: 'Holds only the address',
     not_found: 'Invoice not found',
+    refunds: (done, open) => `${done} ETH was refunded to you. The shop is refunding ${open} ETH to you.`,
   },
-  zh: { pending: '等待付款', rate: '汇率 ', not_found: '未找到此付款请求' },
+  zh: {
+    pending: '等待付款',
+    rate: '汇率 ',
+    not_found: '未找到此付款请求',
+    refunds: (done, open) => `已向您退款 ${done} ETH。 商家正在向您退款 ${open} ETH。`,
+  },
 };
 
 class StepError extends Error {}
@@ -188,6 +197,9 @@ async function main() {
   const fiatText = env('FIAT_TEXT');
   const fiatRate = env('FIAT_RATE');
   const notFoundUrl = env('NOT_FOUND_URL');
+  const refundUrl = env('REFUND_PAGE_URL');
+  const refundDone = env('REFUND_DONE');
+  const refundOpen = env('REFUND_OPEN');
   const explorerTx = env('EXPLORER_TX');
   const explorerAddress = env('EXPLORER_ADDRESS');
   const qrDir = env('QR_DIR');
@@ -476,6 +488,22 @@ async function main() {
       await p.close();
     }
     log(8, `the fiat-priced invoice shows "${fiatText}" and "${fiatRate}" in English and Chinese, with and without JavaScript`);
+
+    // 8b. A refunded invoice tells the buyer what came back and what is on
+    // its way, in both languages, with and without JavaScript.
+    step = 'step 8b (refunds)';
+    for (const [locale, js] of [['en-US', true], ['zh-CN', true], ['zh-CN', false]]) {
+      const label = `phone-${locale.slice(0, 2)}-refund${js ? '' : '-nojs'}`;
+      const p = await newPage({ ...phone, locale, javaScriptEnabled: js }, label);
+      await p.page.goto(refundUrl, { waitUntil: 'load' });
+      if (js) await waitStatus(p.page, 'confirmed', 5000);
+      const want = TEXT[locale.slice(0, 2)].refunds(refundDone, refundOpen);
+      const got = await text(p.page, 'refund');
+      check(got === want, `${label}: refund line "${got}", expected "${want}"`);
+      await p.page.screenshot({ path: path.join(shots, `${label}.png`), fullPage: true });
+      await p.close();
+    }
+    log('8b', `the refunded invoice shows "${TEXT.en.refunds(refundDone, refundOpen)}" in English and Chinese`);
 
     // 9. An unknown invoice: a 404 with the page's look, in the buyer's language.
     step = 'step 9 (unknown invoice)';

@@ -522,6 +522,41 @@ async fn a_buyer_pays_through_the_page_in_chromium() {
     )
     .await;
     assert_eq!(code, 201, "{priced}");
+    // A confirmed invoice with two refunds: one paid back from the
+    // invoice's address and confirmed, one not paid yet.
+    let (code, refunded) = api(
+        &d,
+        "/v1/invoices",
+        Some(json!({"chain": "anvil", "asset": "ETH", "amount": "0.5", "order_id": "browser-refund-1"})),
+    )
+    .await;
+    assert_eq!(code, 201, "{refunded}");
+    let refunded_id = refunded["id"].as_str().unwrap();
+    let shop = refunded["address"].as_str().unwrap();
+    anvil
+        .send(&buyer, Some(shop), 500_000_000_000_000_000, "0x")
+        .await;
+    anvil.rpc("anvil_mine", json!([3])).await;
+    d.invoice_until(refunded_id, "confirmed").await;
+    let refunds = format!("/v1/invoices/{refunded_id}/refunds");
+    let (code, r) = api(&d, &refunds, Some(json!({"amount": "0.1"}))).await;
+    assert_eq!(code, 201, "{r}");
+    anvil.rpc("anvil_impersonateAccount", json!([shop])).await;
+    anvil
+        .send(shop, Some(&buyer), 100_000_000_000_000_000, "0x")
+        .await;
+    anvil.rpc("anvil_mine", json!([3])).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, now) = api(&d, &format!("/v1/invoices/{refunded_id}"), None).await;
+        if now["refunds"][0]["status"] == "completed" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{now}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let (code, r) = api(&d, &refunds, Some(json!({"amount": "0.05"}))).await;
+    assert_eq!(code, 201, "{r}");
 
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("checkout-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
@@ -540,6 +575,9 @@ async fn a_buyer_pays_through_the_page_in_chromium() {
             format!("{}/pay/{}", d.url, priced["id"].as_str().unwrap()),
         )
         .env("FIAT_TEXT", "¥199.00 CNY")
+        .env("REFUND_PAGE_URL", format!("{}/pay/{refunded_id}", d.url))
+        .env("REFUND_DONE", "0.1")
+        .env("REFUND_OPEN", "0.05")
         .env("FIAT_RATE", "1 ETH = 20000 CNY")
         .env(
             "NOT_FOUND_URL",
@@ -606,6 +644,9 @@ async fn a_buyer_pays_through_the_page_in_chromium() {
         "phone-en-fiat.png",
         "phone-zh-fiat.png",
         "phone-zh-fiat-nojs.png",
+        "phone-en-refund.png",
+        "phone-zh-refund.png",
+        "phone-zh-refund-nojs.png",
         "phone-en-404.png",
         "phone-zh-404.png",
     ] {

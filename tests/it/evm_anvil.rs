@@ -513,6 +513,192 @@ async fn invoices_in_ether_and_a_token_are_paid_on_anvil() {
     d.stop().await;
 }
 
+/// A refund, watch-only: paywatch prepares it for the merchant's wallet and
+/// follows the payment. The buyer's address is the sender of the
+/// invoice's payment; a payment to another address and one short of the
+/// amount do not count; the merchant's payment from the invoice's address
+/// makes it sent, then completed; a second refund paid from a
+/// `refund_from` address is followed the same way; refunds beyond what
+/// was paid are refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_is_followed_from_the_merchants_address_to_the_buyer() {
+    let Some(bin) = anvil_path() else { return };
+    let anvil = Anvil::start(&bin).await;
+    let accounts = anvil.rpc("eth_accounts", json!([])).await;
+    let account = |i: usize| accounts[i].as_str().unwrap().to_string();
+    let (customer, stranger, treasury) = (account(1), account(2), account(7));
+    let start = anvil.height().await + 1;
+    let dir = tempfile::tempdir().unwrap();
+    let section = format!(
+        "[[chain]]\nname = \"anvil\"\nkind = \"evm\"\nrpc_url = \"{}\"\nchain_id = 31337\n\
+         start_height = {start}\nconfirmations = 2\npoll_interval_ms = 50\n\
+         [chain.invoices]\nxpub = \"{EVM_ACCOUNT_XPUB}\"\nrefund_from = [\"{treasury}\"]\n",
+        anvil.url
+    );
+    let d = Daemon::start(&config_text(dir.path(), &[section])).await;
+    let (code, inv) = d
+        .post_json(
+            "/v1/invoices",
+            &json!({"chain": "anvil", "asset": "ETH", "amount": "1", "order_id": "R1"}),
+        )
+        .await;
+    assert_eq!(code, 201, "{inv}");
+    let id = inv["id"].as_str().unwrap().to_string();
+    let shop = inv["address"].as_str().unwrap().to_string();
+    let refunds = format!("/v1/invoices/{id}/refunds");
+
+    // Nothing paid yet: nothing to refund.
+    let (code, err) = d.post_json(&refunds, &json!({"amount": "0.1"})).await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (409, Some("refund_exceeds_paid")),
+        "{err}"
+    );
+    anvil.send(&customer, Some(&shop), ETH, "0x").await;
+    anvil.rpc("evm_mine", json!([])).await;
+    d.invoice_until(&id, "confirmed").await;
+
+    for (body, status, code) in [
+        (json!({"amount": "1.5"}), 409, "refund_exceeds_paid"),
+        (json!({"amount": "0"}), 400, "invalid_amount"),
+        (
+            json!({"amount": "0.4", "asset": "USDT"}),
+            400,
+            "invalid_asset",
+        ),
+        (
+            json!({"amount": "0.4", "address": "0x12"}),
+            400,
+            "invalid_address",
+        ),
+        (
+            json!({"amount": "0.4", "address": treasury}),
+            400,
+            "invalid_address",
+        ),
+    ] {
+        let (st, err) = d.post_json(&refunds, &body).await;
+        assert_eq!(
+            (st, err["error"]["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {err}"
+        );
+    }
+    let (code, now) = d
+        .post_json(
+            &refunds,
+            &json!({"amount": "0.4", "note": "one item returned"}),
+        )
+        .await;
+    assert_eq!(code, 201, "{now}");
+    let r1 = &now["refunds"][0];
+    assert_eq!(r1["status"], "requested");
+    assert_eq!(
+        r1["address"].as_str().unwrap().to_lowercase(),
+        customer.to_lowercase()
+    );
+    assert_eq!(
+        r1["payment_uri"],
+        format!(
+            "ethereum:{}@31337?value=400000000000000000",
+            r1["address"].as_str().unwrap()
+        )
+        .as_str()
+    );
+    assert_eq!(r1["from"][0], shop.as_str());
+    let (code, _) = d.get(r1["qr_svg_url"].as_str().unwrap()).await;
+    assert_eq!(code, 200);
+
+    // The merchant's wallet, here the invoice's address on Anvil.
+    anvil.rpc("anvil_impersonateAccount", json!([shop])).await;
+    let wrong = anvil.send(&shop, Some(&stranger), 4 * ETH / 10, "0x").await;
+    let short = anvil.send(&shop, Some(&customer), ETH / 10, "0x").await;
+    anvil.rpc("evm_mine", json!([])).await;
+    anvil.rpc("evm_mine", json!([])).await;
+    for r in [&wrong, &short] {
+        let txid = r["transactionHash"].as_str().unwrap().to_string();
+        d.events_until("the merchant's other payments", |ev| {
+            !of(ev, "payment.confirmed", &txid).is_empty()
+        })
+        .await;
+    }
+    let (_, still) = d.get(&format!("/v1/invoices/{id}")).await;
+    assert_eq!(still["refunds"][0]["status"], "requested", "{still}");
+
+    let paid = anvil.send(&shop, Some(&customer), 4 * ETH / 10, "0x").await;
+    let paid_txid = paid["transactionHash"].as_str().unwrap().to_string();
+    let sent = d
+        .events_until("refund.sent", |ev| {
+            ev.iter().any(|e| e["type"] == "refund.sent")
+        })
+        .await;
+    let e = sent.iter().find(|e| e["type"] == "refund.sent").unwrap();
+    assert_eq!(e["refund"]["txid"], paid_txid.as_str(), "{e}");
+    assert_eq!(e["direction"], "out");
+    assert_eq!(e["amount"], "400000000000000000");
+    anvil.rpc("evm_mine", json!([])).await;
+    d.events_until("refund.completed", |ev| {
+        ev.iter().any(|e| e["type"] == "refund.completed")
+    })
+    .await;
+    let (_, done) = d.get(&format!("/v1/invoices/{id}")).await;
+    assert_eq!(done["refunds"][0]["status"], "completed", "{done}");
+    assert_eq!(
+        done["status"], "confirmed",
+        "a refund leaves the invoice's status"
+    );
+
+    // A second refund, paid from the chain's refund_from address.
+    let (code, err) = d
+        .post_json(&refunds, &json!({"amount": "0.7", "address": customer}))
+        .await;
+    assert_eq!(
+        (code, err["error"]["code"].as_str()),
+        (409, Some("refund_exceeds_paid")),
+        "0.4 + 0.7 is more than the 1 paid: {err}"
+    );
+    let (code, now) = d
+        .post_json(&refunds, &json!({"amount": "0.6", "address": customer}))
+        .await;
+    assert_eq!(code, 201, "{now}");
+    assert_eq!(now["refunds"][1]["id"], format!("{id}-r2").as_str());
+    anvil
+        .send(&treasury, Some(&customer), 6 * ETH / 10, "0x")
+        .await;
+    anvil.rpc("evm_mine", json!([])).await;
+    anvil.rpc("evm_mine", json!([])).await;
+    let events = d
+        .events_until("the second refund completed", |ev| {
+            ev.iter()
+                .filter(|e| e["type"] == "refund.completed")
+                .count()
+                == 2
+        })
+        .await;
+    assert_eq!(
+        invoice_event_types(&events, &id),
+        [
+            "invoice.paid",
+            "invoice.confirmed",
+            "refund.requested",
+            "refund.sent",
+            "refund.completed",
+            "refund.requested",
+            "refund.sent",
+            "refund.completed"
+        ]
+    );
+    // The payment events carry who was paid.
+    let out = of(&events, "payment.detected", &paid_txid);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(out[0]["direction"], "out");
+    assert_eq!(
+        out[0]["counterparty"].as_str().unwrap().to_lowercase(),
+        customer.to_lowercase()
+    );
+    d.stop().await;
+}
+
 /// A merchant without an account key hands out its own two addresses in
 /// turn: one invoice per address at a time, any amount to it credits that
 /// invoice, a buyer's second payment after it is paid still does, and the

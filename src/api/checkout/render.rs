@@ -269,6 +269,26 @@ pub(super) fn invoice_card(f: &Frame<'_>, view: &Value, qr: QrContent, qr_url: &
             tx.e(lang, "overpaid", &[("amount", excess), ("asset", asset)])
         ));
     }
+    let refunds: Vec<String> = view["refunds"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .map(|r| {
+            let step = match s(&r["status"]) {
+                "sent" => "refund_sent",
+                "completed" => "refund_completed",
+                _ => "refund_requested",
+            };
+            tx.e(lang, step, &[("amount", s(&r["amount"])), ("asset", asset)])
+        })
+        .collect();
+    if !refunds.is_empty() {
+        h.push_str(&format!(
+            "<p class=\"pw-note\" data-testid=\"refund\">{}</p>",
+            refunds.join(" ")
+        ));
+    }
     if let Some(url) = view["redirect_url"]
         .as_str()
         .filter(|u| u.starts_with("https://") || u.starts_with("http://"))

@@ -116,6 +116,12 @@ pub(super) fn public_view(
         "payments": inv.payments.iter().map(|p| payment_view(p, inv, page, tip)).collect::<Vec<_>>(),
         "redirect_url": redirect,
         "amount_reserved_until": inv.amount_reserved_until,
+        // What the buyer is owed back and where it is; never the address.
+        "refunds": inv.refunds.iter().map(|r| json!({
+            "amount": r.amount,
+            "status": r.status,
+            "explorer_url": r.txid.as_deref().and_then(|t| page.explorer.tx(t)),
+        })).collect::<Vec<_>>(),
     });
     let digest = Sha256::digest(serde_json::to_vec(&view).expect("a JSON value serializes"));
     view["version"] = hex::encode(&digest[..8]).into();

@@ -385,6 +385,14 @@
     setText('pw-excess', excess ? t('overpaid', { amount: excess, asset: asset }) : '');
     show('pw-excess', !!excess);
 
+    var refunds = Array.isArray(inv.refunds) ? inv.refunds : [];
+    var refundText = refunds.map(function (r) {
+      var step = r.status === 'completed' || r.status === 'sent' ? r.status : 'requested';
+      return t('refund_' + step, { amount: str(r.amount), asset: asset });
+    }).join(' ');
+    setText('pw-refund', refundText);
+    show('pw-refund', !!refundText);
+
     var link = $('pw-redirect-link');
     if (redirect) {
       link.href = redirect;
