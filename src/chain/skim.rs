@@ -231,6 +231,15 @@ impl<'a> Skim<'a> {
         }
     }
 
+    /// `true` or `false`.
+    pub fn bool(&mut self) -> Result<bool> {
+        match self.peek() {
+            Some(b't') => self.literal(b"true").map(|_| true),
+            Some(b'f') => self.literal(b"false").map(|_| false),
+            _ => self.err("expected true or false"),
+        }
+    }
+
     fn literal(&mut self, word: &'static [u8]) -> Result<()> {
         if self.b[self.i..].starts_with(word) {
             self.i += word.len();
@@ -448,6 +457,13 @@ impl<'a> Wire<'a> for u64 {
     #[inline]
     fn read(s: &mut Skim<'a>, _: &Cx<'_>) -> Result<Option<Self>> {
         s.u64().map(Some)
+    }
+}
+
+impl<'a> Wire<'a> for bool {
+    #[inline]
+    fn read(s: &mut Skim<'a>, _: &Cx<'_>) -> Result<Option<Self>> {
+        s.bool().map(Some)
     }
 }
 

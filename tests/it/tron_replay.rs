@@ -449,3 +449,90 @@ async fn malformed_answers_are_skipped_counted_and_survived() {
         .contains("checksum"));
     d.stop().await;
 }
+
+/// TRX that a contract pays out (an exchange's batch withdrawal, a dapp's
+/// payout) is not in the transaction but in its info's
+/// `internal_transactions`: each value of an internal transaction that was
+/// not rejected is a transfer from the contract, TRX or TRC-10; a rejected
+/// one, a zero value and those of a failed transaction move nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trx_paid_out_by_a_contract_is_found_in_its_internal_transactions() {
+    let Some(fx) = fixtures() else { return };
+    let mut b = real_block(&fx, A);
+    // The payee, and the paying contract, in the info's hex form.
+    let (payee, contract) = (
+        "415a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a",
+        "41c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3",
+    );
+    let call = |to: &str, from: &str, value: Value| {
+        json!({"caller_address": from, "transferTo_address": to,
+               "callValueInfo": [value], "note": "63616c6c"})
+    };
+    let infos = b.info.as_array_mut().unwrap();
+    assert!(infos[5]["id"].as_str().unwrap().starts_with("8f96aa13"));
+    let mut rejected = call(payee, contract, json!({"callValue": 7_000_000}));
+    rejected["rejected"] = json!(true);
+    infos[5]["internal_transactions"] = json!([
+        call(payee, contract, json!({"callValue": 5_000_000})),
+        rejected,
+        call(
+            payee,
+            contract,
+            json!({"tokenId": "1002000", "callValue": 42})
+        ),
+        call(contract, payee, json!({})),
+    ]);
+    // A failed call: what it moved inside was reverted with it.
+    assert!(infos[7]["id"].as_str().unwrap().starts_with("30257012"));
+    infos[7]["result"] = json!("FAILED");
+    infos[7]["receipt"]["result"] = json!("REVERT");
+    infos[7]["internal_transactions"] =
+        json!([call(payee, contract, json!({"callValue": 9_000_000}))]);
+    let node = TronReplay::start(vec![]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&config_text(
+        dir.path(),
+        &[node.chain_toml("tron", A, "confirmations = 1")],
+    ))
+    .await;
+    d.watch("tron", "TJCx4A1XzNvy32sqbmi86xcURjRi1Etver", "payee")
+        .await;
+    node.set_blocks(vec![b]);
+    d.wait_indexed("tron", A).await;
+    let t = d
+        .transfers("tron", "TJCx4A1XzNvy32sqbmi86xcURjRi1Etver")
+        .await;
+    let base = 1u64 << 30;
+    assert_eq!(
+        got_set(&t),
+        want_set(&[])
+            .into_iter()
+            .chain([
+                (
+                    "8f96aa13".into(),
+                    base,
+                    "in".into(),
+                    "5000000".into(),
+                    "TRX".into()
+                ),
+                (
+                    "8f96aa13".into(),
+                    base + 32,
+                    "in".into(),
+                    "42".into(),
+                    "TRC10".into()
+                ),
+            ])
+            .collect(),
+        "{t:#?}"
+    );
+    for x in &t {
+        assert_eq!(
+            x["counterparty"], "TTpKHSFUdoi9j2zacMcRx522rztL61ojFS",
+            "{x}"
+        );
+    }
+    let trc10 = t.iter().find(|x| x["asset"]["symbol"] == "TRC10").unwrap();
+    assert_eq!(trc10["asset"]["contract"], "1002000");
+    d.stop().await;
+}

@@ -21,7 +21,7 @@ use crate::config::Token;
 use crate::transfer::{Asset, BlockRef, Hash32};
 use crate::watch::{Lookup, Matcher};
 use std::sync::Arc;
-use wire::{node_address, topic_address, BlockJson, InfoJson, ValueJson};
+use wire::{node_address, topic_address, BlockJson, InfoJson, InternalJson, ValueJson};
 
 /// A TRON address: 21 bytes, `0x41` then the 20-byte account id.
 pub type TronAddress = [u8; 21];
@@ -150,7 +150,7 @@ pub fn scan_block_with(
     }
 
     for info in &infos {
-        if info.log.is_empty() {
+        if info.log.is_empty() && info.internal_transactions.is_empty() {
             continue;
         }
         let Some(txid) = info.id.as_deref().and_then(|t| Hash32::from_hex(t).ok()) else {
@@ -205,9 +205,73 @@ pub fn scan_block_with(
             };
             out.pair(txid, 1 + i as u32, &from, &to, amount.into(), asset)?;
         }
+        internal_transfers(&mut out, txid, &info.internal_transactions)?;
     }
 
     Ok(out.finish(hash, parent))
+}
+
+/// Where the transfers of a transaction's internal transactions are
+/// numbered from: value `k` of internal transaction `n` is
+/// `INTERNAL_INDEX_BASE + 16 n + k`, above any log's `1 + i`.
+pub const INTERNAL_INDEX_BASE: u32 = 1 << 30;
+
+/// Values one internal transaction may carry before the rest are skipped.
+const VALUES_PER_INTERNAL: usize = 16;
+
+/// TRX and TRC-10 moved by contracts inside a successful transaction (a
+/// contract paying out, an exchange's batch withdrawal): each value of an
+/// internal transaction that was not rejected, from `caller_address` to
+/// `transferTo_address`.
+fn internal_transfers<L: Lookup>(
+    m: &mut Matches<'_, L>,
+    txid: Hash32,
+    internals: &[InternalJson<'_>],
+) -> Result<(), DecodeError> {
+    for (n, it) in internals.iter().enumerate() {
+        if it.rejected
+            || it
+                .call_value_info
+                .iter()
+                .all(|v| v.call_value.unwrap_or(0) == 0)
+        {
+            continue;
+        }
+        let from = it.caller_address.as_deref().and_then(node_address);
+        let to = it.transfer_to_address.as_deref().and_then(node_address);
+        let (Some(from), Some(to)) = (from, to) else {
+            m.skipped += 1;
+            continue;
+        };
+        for (k, v) in it.call_value_info.iter().enumerate() {
+            let Some(amount) = v.call_value.filter(|a| *a > 0) else {
+                continue;
+            };
+            let index = (k < VALUES_PER_INTERNAL)
+                .then(|| u32::try_from(n.checked_mul(VALUES_PER_INTERNAL)? + k).ok())
+                .flatten()
+                .and_then(|i| INTERNAL_INDEX_BASE.checked_add(i));
+            let Some(index) = index else {
+                m.skipped += 1;
+                continue;
+            };
+            match v.token_id.as_deref().filter(|t| !t.is_empty() && *t != "_") {
+                None => m.pair(txid, index, &from, &to, amount.into(), trx_asset)?,
+                Some(t) => {
+                    let Some(id) = asset_id(t) else {
+                        m.skipped += 1;
+                        continue;
+                    };
+                    m.pair(txid, index, &from, &to, amount.into(), || Asset {
+                        symbol: "TRC10".into(),
+                        decimals: 0,
+                        contract: Some(id.clone()),
+                    })?
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A TRC-10 asset id: plain in the visible form, hex of its ASCII otherwise.

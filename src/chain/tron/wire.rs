@@ -80,6 +80,31 @@ wire! {
         receipt: Option<ReceiptJson<'a>> = "receipt",
         #[serde(borrow)]
         log: Vec<LogJson<'a>> = "log",
+        /// TRX and TRC-10 that contracts moved during the call.
+        #[serde(borrow)]
+        internal_transactions: Vec<InternalJson<'a>> = "internal_transactions",
+    }
+
+    /// One element of `internal_transactions`: a value transfer made by a
+    /// contract during the transaction (`note` says call, create or
+    /// suicide; all of them move `callValueInfo`).
+    pub(super) struct InternalJson<'a> {
+        #[serde(borrow)]
+        caller_address: Option<Cow<'a, str>> = "caller_address",
+        #[serde(borrow)]
+        transfer_to_address: Option<Cow<'a, str>> = "transferTo_address",
+        #[serde(borrow)]
+        call_value_info: Vec<CallValueJson<'a>> = "callValueInfo",
+        /// Present, and true, when the call failed and moved nothing.
+        rejected: bool = "rejected",
+    }
+
+    /// What one internal transaction moved: sun of TRX, or units of the
+    /// TRC-10 asset `tokenId`. java-tron leaves a zero `callValue` out.
+    pub(super) struct CallValueJson<'a> {
+        call_value: Option<u64> = "callValue",
+        #[serde(borrow)]
+        token_id: Option<Cow<'a, str>> = "tokenId",
     }
 
     pub(super) struct ReceiptJson<'a> {
