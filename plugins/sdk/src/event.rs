@@ -53,6 +53,14 @@ pub struct Event {
     pub direction: String,
     /// The watched address, in the chain's display form.
     pub address: String,
+    /// The other side, in the chain's display form: who sent an incoming
+    /// transfer, who received an outgoing one. Always known on EVM and
+    /// TRON; on Bitcoin read from the transaction's first input (or, for an
+    /// outgoing transfer, its first output to an unwatched address), `None`
+    /// where the script does not tell (taproot, P2PK, a coinbase) and for
+    /// invoice events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counterparty: Option<String>,
     /// The transaction id. Empty for invoice events no payment caused
     /// (`invoice.expired`, `invoice.cancelled`).
     #[serde(default)]

@@ -39,6 +39,7 @@ pub const SAMPLE_EVENT: &str = r#"{
   "network": "mainnet",
   "direction": "in",
   "address": "TXYZ9w2bBfV4H6jTqJtG6Gx1v1Uy5kP8aQ",
+  "counterparty": "TP4MZM8iDVEfRbtbvcidqVQBt4SQ9Pfi8R",
   "txid": "6c3f2d",
   "index": 1,
   "block": { "height": 71234567, "hash": "00000000043ee5c79a1b2c3d4e5f6071", "time": 1763700000 },
