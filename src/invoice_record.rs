@@ -174,6 +174,54 @@ pub struct Invoice {
     /// Refunds requested (`POST /v1/invoices/{id}/refunds`), oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refunds: Vec<Refund>,
+    /// The invoice with payment options this one is an option of: made
+    /// when the buyer chose this network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub choice: Option<String>,
+    /// Another option of the same choice was paid first: this one was
+    /// closed, and whatever it receives is an excess to refund.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub superseded_by: Option<String>,
+}
+
+/// An order the buyer may pay on one of several networks: priced in fiat,
+/// each option gets its address and amount (an [`Invoice`] of its own)
+/// when the buyer chooses it. The first option paid wins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Choice {
+    /// `inv_…`, like an invoice's: the checkout link is the same.
+    pub id: String,
+    pub order_id: String,
+    /// The fiat price and its currency.
+    pub price: String,
+    pub currency: String,
+    pub options: Vec<ChoiceOption>,
+    /// Unix seconds.
+    pub created_at: u64,
+    pub expires_at: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_url: Option<String>,
+    #[serde(default)]
+    pub metadata: serde_json::Value,
+    /// A share (`"1%"`) every option's invoice takes as its tolerance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub underpayment_tolerance: Option<String>,
+    /// The rate adjustment every option's invoice takes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_adjust: Option<String>,
+}
+
+/// One way to pay a [`Choice`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChoiceOption {
+    pub chain: String,
+    /// The asset's symbol.
+    pub asset: String,
+    /// What buyers are told the network is, e.g. `TRON (TRC-20)`.
+    pub network: String,
+    /// The option's invoice, once the buyer chose it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invoice: Option<String>,
 }
 
 /// Where a refund is: the merchant pays it from its own wallet, paywatch

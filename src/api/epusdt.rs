@@ -123,6 +123,7 @@ pub fn create_transaction(
         expires_in: cfg.expires_in.map(|e| e as i64),
         redirect_url: text("redirect_url"),
         round_to: Some(4),
+        choice: None,
         underpayment_tolerance: None,
         confirmations: None,
         rate_adjust: None,

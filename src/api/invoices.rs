@@ -20,8 +20,12 @@ pub(super) fn invoice_json(state: &AppState, inv: &crate::invoice_record::Invoic
 }
 
 pub(super) async fn create(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError> {
-    use crate::invoice::service::{CreateError, CreateRequest};
+    use crate::invoice::service::CreateRequest;
     let (_, body) = read_body(req, &["application/json"], MAX_BODY).await?;
+    // With `options`, the buyer picks the network.
+    if serde_json::from_slice::<Value>(&body).is_ok_and(|v| v.get("options").is_some()) {
+        return create_choice(state, &body);
+    }
     let r: CreateRequest = parse_json(&body)?;
     if serde_json::to_vec(&r.metadata)
         .map(|v| v.len())
@@ -46,19 +50,95 @@ pub(super) async fn create(state: &AppState, req: Request<ReqBody>) -> Result<Re
             &invoice_json(state, &inv),
         )),
         Ok((inv, false)) => Ok(json_response(StatusCode::OK, &invoice_json(state, &inv))),
-        Err(CreateError::Invalid(code, m)) => Err(ApiError::bad_request(code, m)),
-        Err(CreateError::Conflict(code, m)) => Err(ApiError::new(StatusCode::CONFLICT, code, m)),
-        Err(CreateError::Unavailable(code, m)) => {
-            Err(ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, m))
-        }
-        Err(CreateError::Store(e)) => Err(ApiError::internal(e)),
+        Err(e) => Err(create_error(e)),
     }
+}
+
+fn create_error(e: crate::invoice::service::CreateError) -> ApiError {
+    use crate::invoice::service::CreateError;
+    match e {
+        CreateError::Invalid(code, m) => ApiError::bad_request(code, m),
+        CreateError::Conflict(code, m) => ApiError::new(StatusCode::CONFLICT, code, m),
+        CreateError::Unavailable(code, m) => {
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, code, m)
+        }
+        CreateError::Store(e) => ApiError::internal(e),
+    }
+}
+
+/// `POST /v1/invoices` with `options`: an order the buyer pays on the
+/// network of its choice.
+fn create_choice(state: &AppState, body: &[u8]) -> Result<Resp, ApiError> {
+    use crate::invoice::choice::{self, ChoiceRequest};
+    let r: ChoiceRequest = parse_json(body)?;
+    let metadata_len = serde_json::to_vec(&r.metadata)
+        .map(|v| v.len())
+        .unwrap_or(0);
+    if metadata_len > MAX_METADATA || !(r.metadata.is_object() || r.metadata.is_null()) {
+        return Err(ApiError::bad_request(
+            "invalid_metadata",
+            format!("metadata: a JSON object of at most {MAX_METADATA} bytes"),
+        ));
+    }
+    let (c, new) = tokio::task::block_in_place(|| {
+        choice::create(&state.store, &state.invoices, &state.rates, r)
+    })
+    .map_err(create_error)?;
+    let code = if new {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok(json_response(code, &choice_json(state, &c)?))
+}
+
+/// A choice as the API shows it, its options' invoices included.
+pub(super) fn choice_json(
+    state: &AppState,
+    c: &crate::invoice_record::Choice,
+) -> Result<Value, ApiError> {
+    let children = crate::invoice::choice::children(&state.store, c).map_err(ApiError::internal)?;
+    let mut v = crate::invoice::choice::view(c, &children, |inv| invoice_json(state, inv));
+    if let Some(ch) = &state.checkout {
+        v["checkout_url"] = ch.url(&c.id).into();
+    }
+    Ok(v)
 }
 
 pub(super) fn get(state: &AppState, id: &str) -> Result<Resp, ApiError> {
     match state.store.invoice(id).map_err(ApiError::internal)? {
         Some(inv) => Ok(json_response(StatusCode::OK, &invoice_json(state, &inv))),
-        None => Err(ApiError::not_found(format!("no invoice `{id}`"))),
+        None => match state.store.choice(id).map_err(ApiError::internal)? {
+            Some(c) => Ok(json_response(StatusCode::OK, &choice_json(state, &c)?)),
+            None => Err(ApiError::not_found(format!("no invoice `{id}`"))),
+        },
+    }
+}
+
+/// `POST /v1/invoices/{id}/options/{n}`: the buyer chose option `n`; its
+/// invoice, made now the first time (201), as it is after that (200).
+pub(super) fn choose(state: &AppState, id: &str, n: &str) -> Result<Resp, ApiError> {
+    use crate::invoice::choice::{self, ChooseError};
+    let Ok(n) = n.parse::<usize>() else {
+        return Err(ApiError::not_found(format!(
+            "invoice `{id}` has no option `{n}`"
+        )));
+    };
+    match tokio::task::block_in_place(|| {
+        choice::choose(&state.store, &state.invoices, &state.rates, id, n)
+    }) {
+        Ok((inv, new)) => {
+            let code = if new {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            Ok(json_response(code, &invoice_json(state, &inv)))
+        }
+        Err(ChooseError::NotFound(m)) => Err(ApiError::not_found(m)),
+        Err(ChooseError::Conflict(code, m)) => Err(ApiError::new(StatusCode::CONFLICT, code, m)),
+        Err(ChooseError::Create(e)) => Err(create_error(e)),
+        Err(ChooseError::Store(e)) => Err(ApiError::internal(e)),
     }
 }
 

@@ -197,6 +197,7 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
                 .handle(
                     &state.store,
                     &state.invoices,
+                    &state.rates,
                     rest,
                     req.uri().query(),
                     accept,
@@ -241,6 +242,7 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
         (&Method::POST, ["v1", "invoices", id, action @ ("settle" | "invalidate" | "attach")]) => {
             invoices::by_hand(state, id, action, key_name, req).await
         }
+        (&Method::POST, ["v1", "invoices", id, "options", n]) => invoices::choose(state, id, n),
         (&Method::POST, ["v1", "invoices", id, "refunds"]) => {
             invoices::refund(state, id, key_name, req).await
         }
@@ -260,6 +262,7 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
             _,
             ["v1", "invoices", _, "cancel" | "settle" | "invalidate" | "attach" | "refunds" | "qr.svg" | "qr.png"],
         )
+        | (_, ["v1", "invoices", _, "options", _])
         | (_, ["v1", "deliveries"])
         | (_, ["v1", "deliveries", _])
         | (_, ["v1", "deliveries", _, "retry"])

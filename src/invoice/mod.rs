@@ -1,6 +1,7 @@
 //! Payment requests (invoices): created with a fresh receive address each,
 //! tracked from the payment events, and offered as payment URIs.
 
+pub mod choice;
 pub mod gojson;
 pub mod manual;
 pub mod notify;

@@ -50,6 +50,78 @@ pub enum CreateError {
     Store(#[from] StoreError),
 }
 
+/// A new invoice id: `inv_`, the time in Unix milliseconds (12 hex
+/// digits) and 64 random bits, so ids sort by creation time and a checkout
+/// link cannot be guessed.
+pub fn new_invoice_id() -> String {
+    format!(
+        "inv_{:012x}{:016x}",
+        crate::clock::now_ms(),
+        rand::random::<u64>()
+    )
+}
+
+/// A fiat price and its currency as a request gives them: the price in
+/// at most [`PRICE_DECIMALS`] places, the currency code upper-cased.
+pub fn check_price(price: &str, currency: &str) -> Result<(String, String), CreateError> {
+    let base = to_base(price, PRICE_DECIMALS)
+        .map_err(|m| CreateError::Invalid("invalid_price", format!("price: {m}")))?;
+    let code = currency.trim().to_uppercase();
+    if code.is_empty() || code.len() > 16 || !code.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(CreateError::Invalid(
+            "invalid_currency",
+            format!("currency: `{currency}` is not a currency code such as \"CNY\""),
+        ));
+    }
+    Ok((from_base(base, PRICE_DECIMALS), code))
+}
+
+/// Where the checkout page sends the buyer: an http(s) URL, any host (the
+/// buyer's browser goes there, not paywatch).
+pub fn check_redirect_url(url: Option<&str>) -> Result<Option<String>, CreateError> {
+    match url.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(u) => {
+            super::notify::check("redirect_url", u, true)
+                .map_err(|e| CreateError::Invalid("invalid_redirect_url", e.to_string()))?;
+            Ok(Some(u.to_string()))
+        }
+    }
+}
+
+/// An order id: trimmed, 1 to [`MAX_ORDER_ID`] bytes, no control or format
+/// characters (which could make one order look like another).
+pub fn check_order_id(order_id: &str) -> Result<String, CreateError> {
+    let order_id = order_id.trim();
+    if order_id.is_empty() || order_id.len() > MAX_ORDER_ID || order_id.chars().any(is_invisible) {
+        return Err(CreateError::Invalid(
+            "invalid_order_id",
+            format!(
+                "order_id: 1 to {MAX_ORDER_ID} bytes, no control or format characters \
+                 (bidi controls, zero-width spaces)"
+            ),
+        ));
+    }
+    Ok(order_id.to_string())
+}
+
+/// Seconds an invoice stays open: as asked, else `default` (else the
+/// longest allowed), 1 s to 30 days.
+pub fn check_expires_in(asked: Option<i64>, default: Option<u64>) -> Result<u64, CreateError> {
+    let expires_in = asked.unwrap_or(default.unwrap_or(DEFAULT_CHOICE_EXPIRES_IN) as i64);
+    if expires_in <= 0 || expires_in as u64 > MAX_EXPIRES_IN {
+        return Err(CreateError::Invalid(
+            "invalid_expires_in",
+            format!("expires_in: {expires_in} is not between 1 and {MAX_EXPIRES_IN} seconds"),
+        ));
+    }
+    Ok(expires_in as u64)
+}
+
+/// How long an invoice with options stays open when the request does not
+/// say: its options' chains may each have their own default.
+const DEFAULT_CHOICE_EXPIRES_IN: u64 = 1800;
+
 /// A request for a new invoice.
 #[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -80,6 +152,10 @@ pub struct CreateRequest {
     /// the asset's (the Epusdt front asks for four).
     #[serde(skip)]
     pub round_to: Option<u8>,
+    /// The choice (invoice with payment options) the new invoice is an
+    /// option of.
+    #[serde(skip)]
+    pub choice: Option<String>,
 }
 
 /// What the request asks for: an asset amount, or a fiat price.
@@ -632,22 +708,8 @@ impl InvoiceChain {
                     .map_err(|m| invalid("invalid_amount", format!("amount: {m}")))?,
             ),
             (None, Some(p), Some(c)) => {
-                let price = to_base(p, PRICE_DECIMALS)
-                    .map_err(|m| invalid("invalid_price", format!("price: {m}")))?;
-                let currency = c.trim().to_uppercase();
-                if currency.is_empty()
-                    || currency.len() > 16
-                    || !currency.bytes().all(|b| b.is_ascii_alphanumeric())
-                {
-                    return Err(invalid(
-                        "invalid_currency",
-                        format!("currency: `{c}` is not a currency code such as \"CNY\""),
-                    ));
-                }
-                Requested::Price {
-                    price: from_base(price, PRICE_DECIMALS),
-                    currency,
-                }
+                let (price, currency) = check_price(p, c)?;
+                Requested::Price { price, currency }
             }
             _ => {
                 return Err(invalid(
@@ -664,35 +726,9 @@ impl InvoiceChain {
                     .into(),
             ));
         }
-        let redirect_url = match req.redirect_url.as_deref().map(str::trim) {
-            None | Some("") => None,
-            // The buyer's browser goes there, not paywatch: any host will do.
-            Some(u) => {
-                super::notify::check("redirect_url", u, true)
-                    .map_err(|e| invalid("invalid_redirect_url", e.to_string()))?;
-                Some(u.to_string())
-            }
-        };
-        let order_id = req.order_id.trim().to_string();
-        if order_id.is_empty()
-            || order_id.len() > MAX_ORDER_ID
-            || order_id.chars().any(is_invisible)
-        {
-            return Err(invalid(
-                "invalid_order_id",
-                format!(
-                    "order_id: 1 to {MAX_ORDER_ID} bytes, no control or format characters \
-                     (bidi controls, zero-width spaces)"
-                ),
-            ));
-        }
-        let expires_in = req.expires_in.unwrap_or(self.default_expires_in as i64);
-        if expires_in <= 0 || expires_in as u64 > MAX_EXPIRES_IN {
-            return Err(invalid(
-                "invalid_expires_in",
-                format!("expires_in: {expires_in} is not between 1 and {MAX_EXPIRES_IN} seconds"),
-            ));
-        }
+        let redirect_url = check_redirect_url(req.redirect_url.as_deref())?;
+        let order_id = check_order_id(&req.order_id)?;
+        let expires_in = check_expires_in(req.expires_in, Some(self.default_expires_in))?;
         let confirmations = match (req.confirmations, self.confirmations) {
             (None, _) => None,
             (Some(_), None) => {
@@ -923,11 +959,7 @@ impl InvoiceChain {
         };
         // Ids sort by creation time: milliseconds, then a random part.
         // The random part keeps the public checkout link unguessable.
-        let id = format!(
-            "inv_{:012x}{:016x}",
-            crate::clock::now_ms(),
-            rand::random::<u64>()
-        );
+        let id = new_invoice_id();
         let amount_due = from_base(due, asset.decimals);
         let underpayment_tolerance = tolerance_rule
             .map(|(rule, _)| (rule, rule.on(due)))
@@ -953,7 +985,7 @@ impl InvoiceChain {
             derivation_index,
             payment_uri,
             created_at: now,
-            expires_at: now + expires_in as u64,
+            expires_at: now + expires_in,
             status: InvoiceStatus::Pending,
             paid: "0".into(),
             excess: None,
@@ -969,6 +1001,8 @@ impl InvoiceChain {
             confirmations,
             pooled: matches!(self.source, Source::Pool),
             refunds: Vec::new(),
+            choice: req.choice.clone(),
+            superseded_by: None,
         };
         if let Some(key) = key {
             let rec = WatchRecord {

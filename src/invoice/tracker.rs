@@ -212,6 +212,19 @@ impl Invoice {
         key: u64,
         reuse_after: u64,
     ) -> Vec<TrackerEvent> {
+        // Another option of its order was paid first: everything it gets
+        // is an excess to refund, and its status stays.
+        if self.superseded_by.is_some() {
+            let seen = self.received(false);
+            let had = Amount::from_whole(&self.paid, self.asset.decimals).unwrap_or_default();
+            self.paid = seen.to_whole(self.asset.decimals);
+            self.excess = (!seen.is_zero()).then(|| seen.to_whole(self.asset.decimals));
+            return if seen > had {
+                vec![event(self, InvoiceEventType::Overpaid, trigger, key)]
+            } else {
+                Vec::new()
+            };
+        }
         let due = self.amount_due_base;
         // What pays it: the amount due, less the tolerance.
         let mut enough = self.least_payable();
@@ -574,6 +587,9 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
         }
     }
     deepen(store, policies, &mut touched, &mut out)?;
+    super::choice::decide(store, &mut touched, &mut out, |chain| {
+        policies.get(chain).map_or(0, |p| p.amount_reuse_after)
+    })?;
     let now = now_secs();
     for inv in store.expired_invoices(now, BATCH)? {
         let mut inv = touched.remove(&inv.id).unwrap_or(inv);

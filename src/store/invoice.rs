@@ -10,10 +10,12 @@
 //! |            | `w chain 0 id`                        | empty (payments short of the invoice's own confirmations) |
 //! |            | `p chain 0 address`                   | a pool address: empty while never used, then its invoice id, then `0 until(8)` once that ended |
 //! |            | `r chain 0 to 0 id`                   | empty (the invoice has a refund to address `to`) |
+//! |            | `c id`                                | an invoice with payment options (a choice): JSON |
+//! |            | `C order_id`                          | the choice's id |
 //! | `meta`     | `derive/<chain>`, `invoice_cursor`    | next index, event cursor |
 
 use super::{corrupt, Store, StoreError, CF_META};
-use crate::invoice_record::{Invoice, TrackerEvent};
+use crate::invoice_record::{Choice, Invoice, TrackerEvent};
 use rocksdb::{IteratorMode, WriteBatch};
 use ruint::aliases::U256;
 
@@ -332,6 +334,59 @@ impl Store {
             }
         }
         Ok(c)
+    }
+
+    /// The invoice with payment options `id`.
+    pub fn choice(&self, id: &str) -> Result<Option<Choice>, StoreError> {
+        match self
+            .db
+            .get_pinned_cf(self.cf(CF_INVOICES), [b"c", id.as_bytes()].concat())?
+        {
+            None => Ok(None),
+            Some(v) => Ok(Some(
+                serde_json::from_slice(&v).map_err(|e| corrupt("invoice with options", e))?,
+            )),
+        }
+    }
+
+    /// Records a new invoice with payment options, unless its order id has
+    /// one already: that one is returned.
+    pub fn insert_choice(&self, choice: &Choice) -> Result<Option<Choice>, StoreError> {
+        let _guard = self.invoice_lock.lock().expect("invoice lock");
+        let order = [b"C", choice.order_id.as_bytes()].concat();
+        let cf = self.cf(CF_INVOICES);
+        if let Some(id) = self.db.get_cf(cf, &order)? {
+            let id = String::from_utf8_lossy(&id).into_owned();
+            return match self.choice(&id)? {
+                Some(c) => Ok(Some(c)),
+                None => Err(corrupt(
+                    "invoice with options",
+                    format!("{id} is indexed, not stored"),
+                )),
+            };
+        }
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            cf,
+            [b"c", choice.id.as_bytes()].concat(),
+            serde_json::to_vec(choice).expect("a choice serializes"),
+        );
+        batch.put_cf(cf, order, choice.id.as_bytes());
+        self.written(self.db.write_opt(batch, &Self::synced()))?;
+        Ok(None)
+    }
+
+    /// Writes a choice back (an option's invoice made).
+    pub fn put_choice(&self, choice: &Choice) -> Result<(), StoreError> {
+        let _guard = self.invoice_lock.lock().expect("invoice lock");
+        let mut batch = WriteBatch::default();
+        batch.put_cf(
+            self.cf(CF_INVOICES),
+            [b"c", choice.id.as_bytes()].concat(),
+            serde_json::to_vec(choice).expect("a choice serializes"),
+        );
+        self.written(self.db.write_opt(batch, &Self::synced()))?;
+        Ok(())
     }
 
     /// Invoices of `chain` with a refund to `to` (display form).

@@ -3,14 +3,16 @@
 // live ("n of N confirmations", explorer links) and is sent back to the shop
 // once the payment confirms. Also: the QR switch between the wallet link and
 // the address alone, the fiat price of an invoice priced in fiat, the page
-// with JavaScript off, a refunded invoice, and the page of an unknown
-// invoice.
+// with JavaScript off, a choice of network, a refunded invoice, and the
+// page of an unknown invoice.
 //
 // Environment:
 //   PAGE_URL        full URL of the checkout page of a pending ETH invoice
 //   FIAT_PAGE_URL   the page of a pending ETH invoice priced in fiat
 //   FIAT_TEXT       the price as that page must show it, e.g. "¥199.00 CNY"
 //   FIAT_RATE       the rate as it must show it, e.g. "1 ETH = 20000 CNY"
+//   CHOICE_PAGE_URL the page of an order offered as ETH or as BNB on a second
+//                   chain; the buyer picks the second, CHOICE_NETWORK
 //   REFUND_PAGE_URL the page of a confirmed ETH invoice with two refunds:
 //                   REFUND_DONE ETH completed, REFUND_OPEN ETH requested
 //   NOT_FOUND_URL   the page of an invoice that does not exist
@@ -45,12 +47,14 @@ const TEXT = {
     hint_address: 'Holds only the address',
     not_found: 'Invoice not found',
     refunds: (done, open) => `${done} ETH was refunded to you. The shop is refunding ${open} ETH to you.`,
+    choose: 'Choose how to pay',
   },
   zh: {
     pending: '等待付款',
     rate: '汇率 ',
     not_found: '未找到此付款请求',
     refunds: (done, open) => `已向您退款 ${done} ETH。 商家正在向您退款 ${open} ETH。`,
+    choose: '选择付款方式',
   },
 };
 
@@ -198,6 +202,8 @@ async function main() {
   const fiatRate = env('FIAT_RATE');
   const notFoundUrl = env('NOT_FOUND_URL');
   const refundUrl = env('REFUND_PAGE_URL');
+  const choiceUrl = env('CHOICE_PAGE_URL');
+  const choiceNetwork = env('CHOICE_NETWORK');
   const refundDone = env('REFUND_DONE');
   const refundOpen = env('REFUND_OPEN');
   const explorerTx = env('EXPLORER_TX');
@@ -504,6 +510,31 @@ async function main() {
       await p.close();
     }
     log('8b', `the refunded invoice shows "${TEXT.en.refunds(refundDone, refundOpen)}" in English and Chinese`);
+
+    // 8c. An order offered on two networks: the buyer sees both, in either
+    // language, picks the second and lands on its invoice's page.
+    step = 'step 8c (choice of network)';
+    for (const [locale, js] of [['en-US', true], ['zh-CN', true], ['zh-CN', false]]) {
+      const lang = locale.slice(0, 2);
+      const label = `phone-${lang}-choice${js ? '' : '-nojs'}`;
+      const p = await newPage({ ...phone, locale, javaScriptEnabled: js }, label);
+      await p.page.goto(choiceUrl, { waitUntil: 'load' });
+      const st = await text(p.page, 'status');
+      check(st === TEXT[lang].choose, `${label}: status "${st}", expected "${TEXT[lang].choose}"`);
+      const options = await texts(p.page, 'option');
+      check(options.length === 2 && options[0].startsWith('ETH') && options[1].startsWith('BNB'), `${label}: options ${JSON.stringify(options)}`);
+      await p.page.screenshot({ path: path.join(shots, `${label}.png`), fullPage: true });
+      if (lang === 'en') {
+        await p.page.locator(byId('option')).nth(1).click();
+        await p.page.waitForURL((u) => !u.search.includes('option=') && u.href !== choiceUrl, { timeout: 10000 });
+        await waitStatus(p.page, 'pending', 5000);
+        const badge = await text(p.page, 'asset-network');
+        check(badge.includes(choiceNetwork), `${label}: the chosen page shows "${badge}", expected ${choiceNetwork}`);
+        await p.page.screenshot({ path: path.join(shots, `${label}-chosen.png`), fullPage: true });
+      }
+      await p.close();
+    }
+    log('8c', `the buyer chose ${choiceNetwork} of two networks and got its invoice`);
 
     // 9. An unknown invoice: a 404 with the page's look, in the buyer's language.
     step = 'step 9 (unknown invoice)';

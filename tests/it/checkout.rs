@@ -495,10 +495,19 @@ async fn a_buyer_pays_through_the_page_in_chromium() {
          [chain.invoices]\nxpub = \"{EVM_ACCOUNT_XPUB}\"\n",
         anvil.url
     );
+    // A second chain, for an order the buyer may pay on either.
+    let bsc = Anvil::start_with(&bin, &["--chain-id", "97"]).await;
+    let bsc_section = format!(
+        "[[chain]]\nname = \"bsc\"\nkind = \"evm\"\nrpc_url = \"{}\"\nchain_id = 97\nstart_height = {}\n\
+         confirmations = 3\npoll_interval_ms = 50\n[chain.invoices]\nxpub = \"{EVM_ACCOUNT_XPUB}\"\n",
+        bsc.url,
+        bsc.height().await + 1
+    );
     let d = start_keyed(&keyed_config(
         dir.path(),
-        &[section],
-        "[checkout]\nshop_name = \"Paywatch Test Shop\"\n\n[[rate]]\npair = \"ETH/CNY\"\nfixed = \"20000\"\n",
+        &[section, bsc_section],
+        "[checkout]\nshop_name = \"Paywatch Test Shop\"\n\n[[rate]]\npair = \"ETH/CNY\"\nfixed = \"20000\"\n\n\
+         [[rate]]\npair = \"BNB/CNY\"\nfixed = \"4000\"\n",
     ))
     .await;
     let (code, inv) = api(
@@ -558,6 +567,16 @@ async fn a_buyer_pays_through_the_page_in_chromium() {
     let (code, r) = api(&d, &refunds, Some(json!({"amount": "0.05"}))).await;
     assert_eq!(code, 201, "{r}");
 
+    let (code, choice) = api(
+        &d,
+        "/v1/invoices",
+        Some(json!({"options": [{"chain": "anvil", "asset": "ETH"}, {"chain": "bsc", "asset": "BNB"}],
+                    "price": "100", "currency": "CNY", "order_id": "browser-choice-1"})),
+    )
+    .await;
+    assert_eq!(code, 201, "{choice}");
+    let choice_id = choice["id"].as_str().unwrap().to_string();
+
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("checkout-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
     std::fs::create_dir_all(&shots).unwrap();
@@ -577,6 +596,8 @@ async fn a_buyer_pays_through_the_page_in_chromium() {
         .env("FIAT_TEXT", "¥199.00 CNY")
         .env("REFUND_PAGE_URL", format!("{}/pay/{refunded_id}", d.url))
         .env("REFUND_DONE", "0.1")
+        .env("CHOICE_PAGE_URL", format!("{}/pay/{choice_id}", d.url))
+        .env("CHOICE_NETWORK", "BNB Smart Chain testnet")
         .env("REFUND_OPEN", "0.05")
         .env("FIAT_RATE", "1 ETH = 20000 CNY")
         .env(
@@ -601,6 +622,12 @@ async fn a_buyer_pays_through_the_page_in_chromium() {
         "the browser run failed:\n{stdout}\n{stderr}"
     );
     eprintln!("screenshots kept in {}", shots.display());
+
+    // The buyer's choice made the second option's invoice, and only it.
+    let (_, chosen) = api(&d, &format!("/v1/invoices/{choice_id}"), None).await;
+    assert!(chosen["options"][0]["invoice"].is_null(), "{chosen}");
+    assert_eq!(chosen["options"][1]["invoice"]["chain"], "bsc", "{chosen}");
+    assert_eq!(chosen["options"][1]["invoice"]["amount_due"], "0.025");
 
     // What the buyer saw is what the API says.
     let (_, done) = api(&d, &format!("/v1/invoices/{id}"), None).await;
@@ -645,6 +672,10 @@ async fn a_buyer_pays_through_the_page_in_chromium() {
         "phone-zh-fiat.png",
         "phone-zh-fiat-nojs.png",
         "phone-en-refund.png",
+        "phone-en-choice.png",
+        "phone-zh-choice.png",
+        "phone-zh-choice-nojs.png",
+        "phone-en-choice-chosen.png",
         "phone-zh-refund.png",
         "phone-zh-refund-nojs.png",
         "phone-en-404.png",

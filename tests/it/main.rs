@@ -34,6 +34,7 @@ mod feed_identity;
 mod fiat_pricing;
 mod fuzz_inputs;
 mod invoice_campaign;
+mod invoice_options;
 mod invoices;
 mod json_fast_path;
 mod nats_sink;

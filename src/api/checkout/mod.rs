@@ -8,7 +8,9 @@
 //! Everything under `{path}` is public and read-only, so it can be exposed
 //! through the merchant's reverse proxy while the API stays private: the
 //! page, its own static files, the QR code and a status document that holds
-//! only the invoice's public fields (never its metadata). The page runs
+//! only the invoice's public fields (never its metadata). The one change a
+//! buyer makes is the choice of network on the page of an invoice with
+//! payment options (`?option=n`), which makes that option's invoice once. The page runs
 //! under a strict Content-Security-Policy: no inline script, no third-party
 //! origin.
 
@@ -103,6 +105,7 @@ impl Checkout {
         &self,
         store: &Store,
         invoices: &BTreeMap<String, Arc<InvoiceChain>>,
+        rates: &crate::invoice::rates::Rates,
         rest: &str,
         query: Option<&str>,
         accept_language: Option<&str>,
@@ -127,7 +130,10 @@ impl Checkout {
                 let lang = self.language(&q, accept_language);
                 match self.find(store, invoices, id) {
                     Some(found) => self.page(&found, lang, q.get("qr").map(String::as_str)),
-                    None => self.not_found(&q, accept_language),
+                    None => match self.choice(store, invoices, rates, id, &q, lang) {
+                        Some(r) => r,
+                        None => self.not_found(&q, accept_language),
+                    },
                 }
             }
             [id, "status"] => {
@@ -351,12 +357,7 @@ impl Checkout {
         invoices: &BTreeMap<String, Arc<InvoiceChain>>,
         id: &str,
     ) -> Option<Found<'_>> {
-        // Ids are `inv_` and hex digits: anything else is not looked up.
-        let well_formed = id.len() <= 64
-            && id
-                .strip_prefix("inv_")
-                .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric()));
-        if !well_formed {
+        if !well_formed(id) {
             return None;
         }
         let inv = store.invoice(id).ok()??;
@@ -370,6 +371,84 @@ impl Checkout {
             tip,
         })
     }
+}
+
+impl Checkout {
+    /// The page of an order with payment options: the options to choose
+    /// from; with `?option=n`, that option's invoice made (the first time)
+    /// and its page opened; once an option paid the order, that page.
+    fn choice(
+        &self,
+        store: &Store,
+        invoices: &BTreeMap<String, Arc<InvoiceChain>>,
+        rates: &crate::invoice::rates::Rates,
+        id: &str,
+        q: &BTreeMap<String, String>,
+        lang: &str,
+    ) -> Option<Resp> {
+        use crate::invoice::choice::{self, ChooseError};
+        use crate::invoice::service::CreateError;
+        if !well_formed(id) {
+            return None;
+        }
+        let c = store.choice(id).ok()??;
+        let base = &self.cfg.path;
+        let open = |inv: &str| see_other(&format!("{base}/{inv}?lang={lang}"));
+        if let Some(option) = q.get("option") {
+            let n = option.parse::<usize>().ok()?;
+            let chosen =
+                tokio::task::block_in_place(|| choice::choose(store, invoices, rates, id, n));
+            match chosen {
+                Ok((inv, _)) => return Some(open(&inv.id)),
+                // Paid with another option, or expired: the page says so.
+                Err(ChooseError::Conflict(..)) => {}
+                Err(ChooseError::NotFound(_)) => return None,
+                Err(ChooseError::Create(CreateError::Unavailable(code, m))) => {
+                    return Some(error(StatusCode::SERVICE_UNAVAILABLE, code, &m))
+                }
+                Err(ChooseError::Create(CreateError::Invalid(code, m)))
+                | Err(ChooseError::Create(CreateError::Conflict(code, m))) => {
+                    return Some(error(StatusCode::CONFLICT, code, &m))
+                }
+                Err(ChooseError::Create(CreateError::Store(e))) | Err(ChooseError::Store(e)) => {
+                    return Some(error(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        &e.to_string(),
+                    ))
+                }
+            }
+        }
+        let children = choice::children(store, &c).ok()?;
+        let view = choice::view(&c, &children, |inv| json!({"id": inv.id}));
+        if let Some(paid) = view["paid_by"].as_str() {
+            return Some(open(paid));
+        }
+        let logo_url = self.logo_url();
+        Some(html(
+            StatusCode::OK,
+            render::choice_page(&self.frame(lang, logo_url.as_deref()), base, &view),
+        ))
+    }
+}
+
+/// Ids are `inv_` and hex digits: anything else is not looked up.
+fn well_formed(id: &str) -> bool {
+    id.len() <= 64
+        && id
+            .strip_prefix("inv_")
+            .is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// A `303 See Other` to `location`.
+fn see_other(location: &str) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::SEE_OTHER;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(hyper::header::LOCATION, v);
+    }
+    secure(&mut r);
+    r
 }
 
 fn s(v: &Value) -> &str {

@@ -499,6 +499,70 @@ pub(super) fn not_found_page(f: &Frame<'_>, base: &str) -> String {
     )
 }
 
+/// The page of an order the buyer pays on the network of its choice: the
+/// price, and a link per option (`?option=n`) that makes the option's
+/// invoice and opens its page. Works without JavaScript.
+pub(super) fn choice_page(f: &Frame<'_>, base: &str, view: &Value) -> String {
+    let (lang, tx) = (f.lang, f.texts);
+    let id = s(&view["id"]);
+    let expired = s(&view["status"]) == "expired";
+    let price = super::view::price_text(s(&view["price"]), s(&view["currency"]));
+    let mut body = format!(
+        "<section class=\"pw-amount-box\"><p class=\"pw-label\">{}</p>\
+         <p class=\"pw-amount\" data-testid=\"price\" translate=\"no\">{}</p></section>",
+        tx.e(lang, "amount_total", &[]),
+        escape(&price)
+    );
+    if expired {
+        body.push_str(&format!(
+            "<div class=\"pw-status-box\" data-status=\"expired\" role=\"status\"><span class=\"pw-icon\" aria-hidden=\"true\"></span>\
+             <div class=\"pw-status-text\"><p class=\"pw-status\" data-testid=\"status\" data-status=\"expired\">{}</p>\
+             <p class=\"pw-note\">{}</p></div></div>",
+            tx.e(lang, "status_expired", &[]),
+            tx.e(lang, "note_do_not_pay", &[]),
+        ));
+    } else {
+        body.push_str(&format!(
+            "<p class=\"pw-status pw-choose\" data-testid=\"status\" data-status=\"choose\">{}</p>\
+             <p class=\"pw-note\">{}</p><ul class=\"pw-options\">",
+            tx.e(lang, "choose_network", &[]),
+            tx.e(lang, "choose_note", &[]),
+        ));
+        for (n, o) in view["options"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+        {
+            body.push_str(&format!(
+                "<li><a class=\"pw-option\" data-testid=\"option\" href=\"{}/{}?option={n}&amp;lang={lang}\">\
+                 <span class=\"pw-option-asset\" translate=\"no\">{}</span>\
+                 <span class=\"pw-option-network\">{}</span></a></li>",
+                escape(base),
+                escape(id),
+                escape(s(&o["asset"])),
+                escape(s(&o["network"])),
+            ));
+        }
+        body.push_str("</ul>");
+    }
+    format!(
+        "<!doctype html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"referrer\" content=\"no-referrer\">\n<meta name=\"robots\" content=\"noindex\">\n\
+         <title>{}</title>\n<link rel=\"icon\" href=\"data:,\">\n\
+         <link rel=\"stylesheet\" href=\"{base}/assets/checkout.css\">\n\
+         <link rel=\"stylesheet\" href=\"{base}/assets/theme.css\">\n</head>\n<body>\n\
+         <div class=\"pw-page\">\n<main class=\"pw-card\" data-testid=\"choice\">{}{body}{}</main>\n</div>\n</body>\n</html>\n",
+        if lang == "zh" { "zh-CN" } else { "en" },
+        escape(&if f.shop_name.is_empty() { price.clone() } else { format!("{} · {price}", f.shop_name) }),
+        f.head(s(&view["order_id"])),
+        f.foot(),
+        base = escape(base),
+    )
+}
+
 /// Unix seconds as `2024-10-19 10:48 UTC`.
 fn utc(secs: u64) -> String {
     let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs);
