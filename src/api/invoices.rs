@@ -318,16 +318,22 @@ pub(super) async fn by_hand(
     });
     match done {
         Ok(inv) => Ok(json_response(StatusCode::OK, &invoice_json(state, &inv))),
-        Err(e) => Err(match e {
-            ManualError::NotFound(_) => ApiError::not_found(e.to_string()),
-            ManualError::Invalid(code, m) => ApiError::bad_request(code, m),
-            ManualError::Conflict(code, m) => ApiError::new(StatusCode::CONFLICT, code, m),
-            ManualError::NoTransaction(code, m) => ApiError::new(StatusCode::NOT_FOUND, code, m),
-            ManualError::NotForInvoice(code, m) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, m)
-            }
-            ManualError::Store(e) => ApiError::internal(e),
-        }),
+        Err(e) => Err(manual_error(e)),
+    }
+}
+
+/// The answer to a change by hand (or a refund) that was refused.
+fn manual_error(e: crate::invoice::manual::ManualError) -> ApiError {
+    use crate::invoice::manual::ManualError;
+    match e {
+        ManualError::NotFound(_) => ApiError::not_found(e.to_string()),
+        ManualError::Invalid(code, m) => ApiError::bad_request(code, m),
+        ManualError::Conflict(code, m) => ApiError::new(StatusCode::CONFLICT, code, m),
+        ManualError::NoTransaction(code, m) => ApiError::new(StatusCode::NOT_FOUND, code, m),
+        ManualError::NotForInvoice(code, m) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, m)
+        }
+        ManualError::Store(e) => ApiError::internal(e),
     }
 }
 
@@ -339,7 +345,6 @@ pub(super) async fn refund(
     key_name: Option<String>,
     req: Request<ReqBody>,
 ) -> Result<Resp, ApiError> {
-    use crate::invoice::manual::ManualError;
     use crate::invoice::refund::{self, RefundRequest};
     let (_, body) = read_body(req, &["application/json"], MAX_BODY).await?;
     let r: RefundRequest = parse_json(&body)?;
@@ -359,16 +364,7 @@ pub(super) async fn refund(
             StatusCode::CREATED,
             &invoice_json(state, &inv),
         )),
-        Err(e) => Err(match e {
-            ManualError::NotFound(_) => ApiError::not_found(e.to_string()),
-            ManualError::Invalid(code, m) => ApiError::bad_request(code, m),
-            ManualError::Conflict(code, m) => ApiError::new(StatusCode::CONFLICT, code, m),
-            ManualError::NoTransaction(code, m) => ApiError::new(StatusCode::NOT_FOUND, code, m),
-            ManualError::NotForInvoice(code, m) => {
-                ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, m)
-            }
-            ManualError::Store(e) => ApiError::internal(e),
-        }),
+        Err(e) => Err(manual_error(e)),
     }
 }
 

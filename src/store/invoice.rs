@@ -366,11 +366,7 @@ impl Store {
             };
         }
         let mut batch = WriteBatch::default();
-        batch.put_cf(
-            cf,
-            [b"c", choice.id.as_bytes()].concat(),
-            serde_json::to_vec(choice).expect("a choice serializes"),
-        );
+        write_choice(&mut batch, cf, choice);
         batch.put_cf(cf, order, choice.id.as_bytes());
         self.written(self.db.write_opt(batch, &Self::synced()))?;
         Ok(None)
@@ -380,11 +376,7 @@ impl Store {
     pub fn put_choice(&self, choice: &Choice) -> Result<(), StoreError> {
         let _guard = self.invoice_lock.lock().expect("invoice lock");
         let mut batch = WriteBatch::default();
-        batch.put_cf(
-            self.cf(CF_INVOICES),
-            [b"c", choice.id.as_bytes()].concat(),
-            serde_json::to_vec(choice).expect("a choice serializes"),
-        );
+        write_choice(&mut batch, self.cf(CF_INVOICES), choice);
         self.written(self.db.write_opt(batch, &Self::synced()))?;
         Ok(())
     }
@@ -592,6 +584,15 @@ impl Store {
         }
         self.write_with_events(batch, events)
     }
+}
+
+/// Writes `choice` under its id.
+fn write_choice(batch: &mut WriteBatch, cf: &rocksdb::ColumnFamily, choice: &Choice) {
+    batch.put_cf(
+        cf,
+        [b"c", choice.id.as_bytes()].concat(),
+        serde_json::to_vec(choice).expect("a choice serializes"),
+    );
 }
 
 /// How a shared-address invoice holds its unique amount.

@@ -478,22 +478,43 @@ fn short_txid(txid: &str) -> String {
 /// nothing about why.
 pub(super) fn not_found_page(f: &Frame<'_>, base: &str) -> String {
     let (lang, tx) = (f.lang, f.texts);
+    let body = format!(
+        "<div class=\"pw-status-box\" data-status=\"not_found\" role=\"status\"><span class=\"pw-icon\" aria-hidden=\"true\"></span>\
+         <div class=\"pw-status-text\"><p class=\"pw-status\" data-testid=\"status\" data-status=\"not_found\">{}</p>\
+         <p class=\"pw-note\">{}</p></div></div>",
+        tx.e(lang, "not_found", &[]),
+        tx.e(lang, "note_not_found", &[]),
+    );
+    shell(
+        f,
+        base,
+        &tx.e(lang, "not_found", &[]),
+        "not-found",
+        "",
+        &body,
+    )
+}
+
+/// A page without the invoice script: the card, headed by the shop and
+/// `order_id`, holding `body` (HTML), under `title` (HTML-escaped already).
+fn shell(
+    f: &Frame<'_>,
+    base: &str,
+    title: &str,
+    testid: &str,
+    order_id: &str,
+    body: &str,
+) -> String {
     format!(
         "<!doctype html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"referrer\" content=\"no-referrer\">\n<meta name=\"robots\" content=\"noindex\">\n\
-         <title>{}</title>\n<link rel=\"icon\" href=\"data:,\">\n\
+         <title>{title}</title>\n<link rel=\"icon\" href=\"data:,\">\n\
          <link rel=\"stylesheet\" href=\"{base}/assets/checkout.css\">\n\
          <link rel=\"stylesheet\" href=\"{base}/assets/theme.css\">\n</head>\n<body>\n\
-         <div class=\"pw-page\">\n<main class=\"pw-card\" data-testid=\"not-found\">{}\
-         <div class=\"pw-status-box\" data-status=\"not_found\" role=\"status\"><span class=\"pw-icon\" aria-hidden=\"true\"></span>\
-         <div class=\"pw-status-text\"><p class=\"pw-status\" data-testid=\"status\" data-status=\"not_found\">{}</p>\
-         <p class=\"pw-note\">{}</p></div></div>{}</main>\n</div>\n</body>\n</html>\n",
-        if lang == "zh" { "zh-CN" } else { "en" },
-        tx.e(lang, "not_found", &[]),
-        f.head(""),
-        tx.e(lang, "not_found", &[]),
-        tx.e(lang, "note_not_found", &[]),
+         <div class=\"pw-page\">\n<main class=\"pw-card\" data-testid=\"{testid}\">{}{body}{}</main>\n</div>\n</body>\n</html>\n",
+        if f.lang == "zh" { "zh-CN" } else { "en" },
+        f.head(order_id),
         f.foot(),
         base = escape(base),
     )
@@ -547,19 +568,18 @@ pub(super) fn choice_page(f: &Frame<'_>, base: &str, view: &Value) -> String {
         }
         body.push_str("</ul>");
     }
-    format!(
-        "<!doctype html>\n<html lang=\"{}\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"referrer\" content=\"no-referrer\">\n<meta name=\"robots\" content=\"noindex\">\n\
-         <title>{}</title>\n<link rel=\"icon\" href=\"data:,\">\n\
-         <link rel=\"stylesheet\" href=\"{base}/assets/checkout.css\">\n\
-         <link rel=\"stylesheet\" href=\"{base}/assets/theme.css\">\n</head>\n<body>\n\
-         <div class=\"pw-page\">\n<main class=\"pw-card\" data-testid=\"choice\">{}{body}{}</main>\n</div>\n</body>\n</html>\n",
-        if lang == "zh" { "zh-CN" } else { "en" },
-        escape(&if f.shop_name.is_empty() { price.clone() } else { format!("{} · {price}", f.shop_name) }),
-        f.head(s(&view["order_id"])),
-        f.foot(),
-        base = escape(base),
+    let title = if f.shop_name.is_empty() {
+        price
+    } else {
+        format!("{} · {price}", f.shop_name)
+    };
+    shell(
+        f,
+        base,
+        &escape(&title),
+        "choice",
+        s(&view["order_id"]),
+        &body,
     )
 }
 
