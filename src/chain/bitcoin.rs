@@ -46,7 +46,7 @@ pub(crate) fn txid_of(h: &Hash32) -> Txid {
 
 /// A watched output that has been received, kept to recognise its spend.
 #[derive(Clone, Debug)]
-struct Received {
+pub(super) struct Received {
     amount: u64,
     address: String,
     address_key: AddressKey,
@@ -108,8 +108,9 @@ impl Spends {
 
 /// The sender of `tx`: the address its first input spends from, when
 /// paywatch indexed that output (`spent` lists the inputs that spend
-/// watched outputs) or the input's script tells it.
-fn tx_sender(
+/// watched outputs) or the input's script and witness tell it (see
+/// [`counterparty`]).
+pub(super) fn tx_sender(
     network: Network,
     tx: &bitcoin::Transaction,
     spent: &[(u32, &Received)],
@@ -120,12 +121,7 @@ fn tx_sender(
     if let Some((_, r)) = spent.iter().find(|(vin, _)| *vin == 0) {
         return Some(r.address.clone());
     }
-    input_sender(network, tx.input.first()?)
-}
-
-/// The address `input` spends from, as far as its script and witness tell
-/// (see [`counterparty`]).
-pub fn input_sender(network: Network, input: &bitcoin::TxIn) -> Option<String> {
+    let input = tx.input.first()?;
     let witness: Vec<&[u8]> = input.witness.iter().collect();
     counterparty::sender(network, input.script_sig.as_bytes(), &witness)
 }

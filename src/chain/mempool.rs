@@ -25,7 +25,7 @@
 //! Entries and their events are written together, so a restart neither
 //! loses a tracked transaction nor reports one twice.
 
-use super::bitcoin::{btc_asset, display_hash, input_sender, txid_of, BitcoinNode};
+use super::bitcoin::{btc_asset, display_hash, tx_sender, txid_of, BitcoinNode};
 use super::NodeError;
 use crate::address::bitcoin::display_script;
 use crate::amount::Amount;
@@ -301,11 +301,7 @@ impl MempoolWatcher {
                     .map(|i| i.previous_output.to_string())
                     .collect(),
                 outputs,
-                counterparty: tx
-                    .input
-                    .first()
-                    .filter(|_| !tx.is_coinbase())
-                    .and_then(|i| input_sender(self.net, i)),
+                counterparty: tx_sender(self.net, &tx, &[]),
                 flags: self.flags(&tx, entry),
                 parents: entry["depends"]
                     .as_array()

@@ -27,6 +27,10 @@ use std::sync::Arc;
 /// The most options one order offers.
 pub const MAX_OPTIONS: usize = 8;
 
+/// How long an order with options stays open when the request does not
+/// say: its options' chains may each have a default of their own.
+const DEFAULT_EXPIRES_IN: u64 = 1800;
+
 /// The chains that take invoices, by name.
 pub type Chains = BTreeMap<String, Arc<InvoiceChain>>;
 
@@ -108,7 +112,7 @@ pub fn create(
     };
     let (price, currency) = service::check_price(price, currency)?;
     let order_id = service::check_order_id(&r.order_id)?;
-    let expires_in = service::check_expires_in(r.expires_in, None)?;
+    let expires_in = service::check_expires_in(r.expires_in, DEFAULT_EXPIRES_IN)?;
     let redirect_url = service::check_redirect_url(r.redirect_url.as_deref())?;
     if let Some(t) = &r.underpayment_tolerance {
         if !ToleranceRule::is_share(t) || ToleranceRule::parse(t, 0).is_err() {

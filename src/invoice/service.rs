@@ -105,10 +105,10 @@ pub fn check_order_id(order_id: &str) -> Result<String, CreateError> {
     Ok(order_id.to_string())
 }
 
-/// Seconds an invoice stays open: as asked, else `default` (else the
-/// longest allowed), 1 s to 30 days.
-pub fn check_expires_in(asked: Option<i64>, default: Option<u64>) -> Result<u64, CreateError> {
-    let expires_in = asked.unwrap_or(default.unwrap_or(DEFAULT_CHOICE_EXPIRES_IN) as i64);
+/// Seconds an invoice stays open: as asked, else `default`; 1 s to 30
+/// days.
+pub fn check_expires_in(asked: Option<i64>, default: u64) -> Result<u64, CreateError> {
+    let expires_in = asked.unwrap_or(default as i64);
     if expires_in <= 0 || expires_in as u64 > MAX_EXPIRES_IN {
         return Err(CreateError::Invalid(
             "invalid_expires_in",
@@ -117,10 +117,6 @@ pub fn check_expires_in(asked: Option<i64>, default: Option<u64>) -> Result<u64,
     }
     Ok(expires_in as u64)
 }
-
-/// How long an invoice with options stays open when the request does not
-/// say: its options' chains may each have their own default.
-const DEFAULT_CHOICE_EXPIRES_IN: u64 = 1800;
 
 /// A request for a new invoice.
 #[derive(Debug, serde::Deserialize)]
@@ -192,6 +188,30 @@ pub enum PoolError {
     Store(#[from] StoreError),
 }
 
+/// Watches one of the merchant's own addresses that invoices use, with
+/// `label` and the metadata mark `mark: true` that tells its payments
+/// apart; a watch that exists already is kept as it is.
+fn watch_marked(
+    chain: &str,
+    matcher: &Matcher,
+    store: &Store,
+    a: &crate::address::WatchAddress,
+    label: &str,
+    mark: &str,
+) -> Result<(), StoreError> {
+    let rec = WatchRecord {
+        chain: chain.to_string(),
+        address: a.display.clone(),
+        label: Some(label.into()),
+        metadata: serde_json::json!({ mark: true }),
+        created_at: now_secs(),
+    };
+    if let Inserted::Created(_) = store.insert_watch(chain, a.key.as_bytes(), rec)? {
+        matcher.add_keys([a.key.as_bytes()])?;
+    }
+    Ok(())
+}
+
 /// Watches pool addresses, marked as the pool's, so that a payment to one
 /// is told apart even while no invoice holds it.
 fn watch_pool(
@@ -201,16 +221,7 @@ fn watch_pool(
     addresses: &[crate::address::WatchAddress],
 ) -> Result<usize, StoreError> {
     for a in addresses {
-        let rec = WatchRecord {
-            chain: chain.to_string(),
-            address: a.display.clone(),
-            label: Some("invoice pool".into()),
-            metadata: serde_json::json!({"invoice_pool": true}),
-            created_at: now_secs(),
-        };
-        if let Inserted::Created(_) = store.insert_watch(chain, a.key.as_bytes(), rec)? {
-            matcher.add_keys([a.key.as_bytes()])?;
-        }
+        watch_marked(chain, matcher, store, a, "invoice pool", "invoice_pool")?;
     }
     let displays: Vec<String> = addresses.iter().map(|a| a.display.clone()).collect();
     store.add_pool_addresses(chain, &displays)
@@ -329,18 +340,14 @@ impl InvoiceChain {
                     })?;
                 }
                 // The shared address is always watched.
-                let rec = WatchRecord {
-                    chain: chain.name.clone(),
-                    address: parsed.display.clone(),
-                    label: Some("invoices".into()),
-                    metadata: serde_json::json!({"shared_invoice_address": true}),
-                    created_at: now_secs(),
-                };
-                if let Inserted::Created(_) =
-                    store.insert_watch(&chain.name, parsed.key.as_bytes(), rec)?
-                {
-                    matcher.add_keys([parsed.key.as_bytes()])?;
-                }
+                watch_marked(
+                    &chain.name,
+                    &matcher,
+                    store,
+                    parsed,
+                    "invoices",
+                    "shared_invoice_address",
+                )?;
                 Source::Shared {
                     address: parsed.display.clone(),
                     step: step.clone(),
@@ -354,16 +361,7 @@ impl InvoiceChain {
         };
         // Watched, so that a refund paid from one is seen going out.
         for a in &cfg.refund_from {
-            let rec = WatchRecord {
-                chain: chain.name.clone(),
-                address: a.display.clone(),
-                label: Some("refunds".into()),
-                metadata: serde_json::json!({"refund_from": true}),
-                created_at: now_secs(),
-            };
-            if let Inserted::Created(_) = store.insert_watch(&chain.name, a.key.as_bytes(), rec)? {
-                matcher.add_keys([a.key.as_bytes()])?;
-            }
+            watch_marked(&chain.name, &matcher, store, a, "refunds", "refund_from")?;
         }
         let mut max_amount = per_asset(
             &assets,
@@ -728,7 +726,7 @@ impl InvoiceChain {
         }
         let redirect_url = check_redirect_url(req.redirect_url.as_deref())?;
         let order_id = check_order_id(&req.order_id)?;
-        let expires_in = check_expires_in(req.expires_in, Some(self.default_expires_in))?;
+        let expires_in = check_expires_in(req.expires_in, self.default_expires_in)?;
         let confirmations = match (req.confirmations, self.confirmations) {
             (None, _) => None,
             (Some(_), None) => {

@@ -383,9 +383,14 @@ impl Store {
 
     /// Invoices of `chain` with a refund to `to` (display form).
     pub fn invoices_refunding(&self, chain: &str, to: &str) -> Result<Vec<Invoice>, StoreError> {
-        let prefix = refund_prefix(chain, to);
+        self.invoices_listed(&refund_prefix(chain, to))
+    }
+
+    /// The invoices an index lists: each key under `prefix` ends in an
+    /// invoice id.
+    fn invoices_listed(&self, prefix: &[u8]) -> Result<Vec<Invoice>, StoreError> {
         let mut out = Vec::new();
-        for item in self.prefix_iter(CF_INVOICES, &prefix) {
+        for item in self.prefix_iter(CF_INVOICES, prefix) {
             let (k, _) = item?;
             if let Some(inv) = self.invoice(&String::from_utf8_lossy(&k[prefix.len()..]))? {
                 out.push(inv);
@@ -397,15 +402,7 @@ impl Store {
     /// Invoices of `chain` with a mined payment not yet as deep as their
     /// own `confirmations`.
     pub fn invoices_awaiting_depth(&self, chain: &str) -> Result<Vec<Invoice>, StoreError> {
-        let prefix = [b"w", chain.as_bytes(), b"\0"].concat();
-        let mut out = Vec::new();
-        for item in self.prefix_iter(CF_INVOICES, &prefix) {
-            let (k, _) = item?;
-            if let Some(inv) = self.invoice(&String::from_utf8_lossy(&k[prefix.len()..]))? {
-                out.push(inv);
-            }
-        }
-        Ok(out)
+        self.invoices_listed(&[b"w", chain.as_bytes(), b"\0"].concat())
     }
 
     /// Every open invoice of `chain`, soonest expiry first.

@@ -478,12 +478,10 @@ fn short_txid(txid: &str) -> String {
 /// nothing about why.
 pub(super) fn not_found_page(f: &Frame<'_>, base: &str) -> String {
     let (lang, tx) = (f.lang, f.texts);
-    let body = format!(
-        "<div class=\"pw-status-box\" data-status=\"not_found\" role=\"status\"><span class=\"pw-icon\" aria-hidden=\"true\"></span>\
-         <div class=\"pw-status-text\"><p class=\"pw-status\" data-testid=\"status\" data-status=\"not_found\">{}</p>\
-         <p class=\"pw-note\">{}</p></div></div>",
-        tx.e(lang, "not_found", &[]),
-        tx.e(lang, "note_not_found", &[]),
+    let body = status_box(
+        "not_found",
+        &tx.e(lang, "not_found", &[]),
+        &tx.e(lang, "note_not_found", &[]),
     );
     shell(
         f,
@@ -492,6 +490,16 @@ pub(super) fn not_found_page(f: &Frame<'_>, base: &str) -> String {
         "not-found",
         "",
         &body,
+    )
+}
+
+/// The status box of a page without the invoice script: its icon, the
+/// status `text` and a `note` (both HTML-escaped already).
+fn status_box(status: &str, text: &str, note: &str) -> String {
+    format!(
+        "<div class=\"pw-status-box\" data-status=\"{status}\" role=\"status\"><span class=\"pw-icon\" aria-hidden=\"true\"></span>\
+         <div class=\"pw-status-text\"><p class=\"pw-status\" data-testid=\"status\" data-status=\"{status}\">{text}</p>\
+         <p class=\"pw-note\">{note}</p></div></div>"
     )
 }
 
@@ -535,12 +543,10 @@ pub(super) fn choice_page(f: &Frame<'_>, base: &str, view: &Value) -> String {
         escape(&price)
     );
     if expired {
-        body.push_str(&format!(
-            "<div class=\"pw-status-box\" data-status=\"expired\" role=\"status\"><span class=\"pw-icon\" aria-hidden=\"true\"></span>\
-             <div class=\"pw-status-text\"><p class=\"pw-status\" data-testid=\"status\" data-status=\"expired\">{}</p>\
-             <p class=\"pw-note\">{}</p></div></div>",
-            tx.e(lang, "status_expired", &[]),
-            tx.e(lang, "note_do_not_pay", &[]),
+        body.push_str(&status_box(
+            "expired",
+            &tx.e(lang, "status_expired", &[]),
+            &tx.e(lang, "note_do_not_pay", &[]),
         ));
     } else {
         body.push_str(&format!(

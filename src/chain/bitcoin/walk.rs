@@ -292,8 +292,8 @@ fn walk_tx<'a>(
             });
         }
     }
+    // The witnesses, if any, start where the body ends.
     let body_end = c.pos;
-    let witness_at = c.pos;
     if segwit {
         for _ in 0..inputs {
             let items = c.len()?;
@@ -321,7 +321,7 @@ fn walk_tx<'a>(
     } else if let Some((_, r)) = spent.iter().find(|(vin, _)| *vin == 0) {
         Some(r.address.clone())
     } else {
-        first_input_sender(network, b, body, segwit.then_some(witness_at))?
+        first_input_sender(network, b, body, segwit.then_some(body_end))?
     };
     let to = if spent.is_empty() {
         None
