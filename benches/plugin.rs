@@ -234,6 +234,7 @@ fn queued(n: usize, addresses: usize) -> (tempfile::TempDir, Arc<paywatch::store
                 label: Some("order".into()),
                 metadata: serde_json::json!({}),
             },
+            risk: Risk::default(),
         })
         .collect();
     let rows = store
@@ -244,9 +245,11 @@ fn queued(n: usize, addresses: usize) -> (tempfile::TempDir, Arc<paywatch::store
             transfers,
             confirm_upto: None,
             keep_headers: 10,
+            history: Vec::new(),
+            freezes: &[],
         })
         .unwrap();
-    let events = paywatch::scan::block_events("mainnet", 1, &rows.changes);
+    let events = paywatch::scan::block_events("mainnet", 1, &rows.changes, false);
     let (_, events) = store.write_rows(rows, events).unwrap();
     let deliveries = events
         .iter()

@@ -29,6 +29,7 @@ LAYERS = [
     ["store"],
     ["watch"],
     ["telemetry"],
+    ["risk"],
     ["chain"],
     ["scan"],
     ["plugin"],

@@ -22,6 +22,7 @@ struct ScanLaunch {
     status: Arc<ChainStatus>,
     stop: watch::Receiver<bool>,
     rescan: tokio::sync::mpsc::Receiver<u64>,
+    screen: crate::risk::Screen,
 }
 
 impl Launch for ScanLaunch {
@@ -36,7 +37,14 @@ impl Launch for ScanLaunch {
         if started.node_finality {
             settings.finality = Finality::Node;
         }
-        let mut scanner = Scanner::new(settings, self.store, node, decoder, self.status);
+        let mut scanner = Scanner::new(
+            settings,
+            self.store,
+            node,
+            decoder,
+            self.status,
+            self.screen,
+        );
         if let Some(wake) = &started.wake {
             scanner = scanner.with_wake(wake.clone());
         }
@@ -119,6 +127,17 @@ pub async fn run_with_listener(
     let mut chains = BTreeMap::new();
     let mut invoices = BTreeMap::new();
     let mut tasks = Vec::new();
+    let sanctions = crate::risk::Sanctions::load(config.risk.sanctions_file.clone())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tasks.push(tokio::spawn(
+        sanctions
+            .clone()
+            .follow(std::time::Duration::from_secs(2), stop.clone()),
+    ));
+    let risk = crate::risk::RiskSetup {
+        cfg: config.risk.clone(),
+        sanctions: sanctions.clone(),
+    };
     for chain in &config.chains {
         crate::telemetry::register_chain(&chain.name);
         let matcher = Arc::new(
@@ -149,6 +168,9 @@ pub async fn run_with_listener(
             status: status.clone(),
             stop: stop.clone(),
             rescan: rescan_rx,
+            screen: risk.screen(chain, &store).with_context(|| {
+                format!("chain {}: cannot load risk screening's state", chain.name)
+            })?,
         };
         let (scanner, started) = crate::chain::start(
             chain,
@@ -156,6 +178,7 @@ pub async fn run_with_listener(
             &store,
             status.clone(),
             stop.clone(),
+            &risk,
             launch,
         )
         .await?;
@@ -201,6 +224,7 @@ pub async fn run_with_listener(
         epusdt: config.epusdt.clone(),
         checkout,
         rates,
+        sanctions,
     });
     // Without a chain that takes invoices there is nothing to track, and
     // the feed need not be read a second time.

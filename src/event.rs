@@ -3,7 +3,9 @@
 //! the block change that caused it.
 
 use crate::amount::Amount;
-use crate::transfer::{Asset, BlockRef, Direction, Hash32, Transfer, WatchRef};
+use crate::transfer::{
+    Asset, BlockRef, Direction, Freeze, FreezeChange, Hash32, Risk, Transfer, WatchRef,
+};
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +30,9 @@ pub enum EventType {
     /// A mempool payment left the mempool unmined and unspent.
     #[serde(rename = "payment.dropped")]
     Dropped,
+    /// Risk screening flagged a transfer (sent beside `payment.detected`).
+    #[serde(rename = "payment.flagged")]
+    Flagged,
 }
 
 impl EventType {
@@ -40,6 +45,7 @@ impl EventType {
             EventType::Replaced => "payment.replaced",
             EventType::DoubleSpent => "payment.double_spent",
             EventType::Dropped => "payment.dropped",
+            EventType::Flagged => "payment.flagged",
         }
     }
 
@@ -51,6 +57,7 @@ impl EventType {
             EventType::Replaced => "replaced",
             EventType::DoubleSpent => "double_spent",
             EventType::Dropped => "dropped",
+            EventType::Flagged => "flagged",
         }
     }
 }
@@ -83,6 +90,9 @@ pub struct Event {
     pub asset: Asset,
     pub amount: Amount,
     pub watch: WatchRef,
+    /// What risk screening found. Absent from events stored before it.
+    #[serde(default)]
+    pub risk: Risk,
 }
 
 impl Event {
@@ -114,7 +124,85 @@ impl Event {
             asset: t.asset.clone(),
             amount: t.amount,
             watch: t.watch.clone(),
+            risk: t.risk.clone(),
         }
+    }
+}
+
+/// What happened to a watched address itself.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AddressEventType {
+    /// A listed stablecoin's issuer blacklisted the address: what is paid
+    /// to it in that token can no longer be moved.
+    #[serde(rename = "address.frozen")]
+    Frozen,
+    /// The issuer took the address off its blacklist.
+    #[serde(rename = "address.unfrozen")]
+    Unfrozen,
+}
+
+impl AddressEventType {
+    pub fn name(self) -> &'static str {
+        match self {
+            AddressEventType::Frozen => "address.frozen",
+            AddressEventType::Unfrozen => "address.unfrozen",
+        }
+    }
+}
+
+/// `address.frozen` / `address.unfrozen`: a blacklist log of a listed
+/// token about a watched address.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AddressEvent {
+    /// `chain:txid:index:frozen:block:type`, as payment events' ids.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: AddressEventType,
+    pub seq: u64,
+    pub chain: String,
+    pub network: String,
+    pub address: String,
+    /// The token whose issuer froze or released the address.
+    pub asset: Asset,
+    pub txid: Hash32,
+    pub index: u32,
+    pub block: BlockRef,
+    pub watch: WatchRef,
+    /// Tether's `DestroyedBlackFunds`: the frozen balance the issuer burned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destroyed: Option<Amount>,
+}
+
+impl AddressEvent {
+    /// The event a blacklist change of a watched address causes; `None`
+    /// for an address that is not watched.
+    pub fn for_freeze(chain: &str, network: &str, block: BlockRef, f: &Freeze) -> Option<Self> {
+        let watch = f.watch.clone()?;
+        let (kind, destroyed) = match f.change {
+            FreezeChange::Frozen => (AddressEventType::Frozen, None),
+            FreezeChange::Unfrozen => (AddressEventType::Unfrozen, None),
+            FreezeChange::Destroyed(a) => (AddressEventType::Frozen, Some(a)),
+        };
+        Some(AddressEvent {
+            id: format!(
+                "{chain}:{}:{}:frozen:{}:{}",
+                f.txid,
+                f.index,
+                hex::encode(&block.hash.bytes[24..]),
+                kind.name().trim_start_matches("address.")
+            ),
+            kind,
+            seq: 0,
+            chain: chain.to_string(),
+            network: network.to_string(),
+            address: f.address_display.clone(),
+            asset: f.asset.clone(),
+            txid: f.txid,
+            index: f.index,
+            block,
+            watch,
+            destroyed,
+        })
     }
 }
 
@@ -154,6 +242,9 @@ pub struct MempoolEvent {
     pub asset: Asset,
     pub amount: Amount,
     pub watch: WatchRef,
+    /// What risk screening found (no blacklist or history update comes
+    /// from the mempool).
+    pub risk: Risk,
     pub mempool: MempoolFlags,
     /// `payment.replaced`: the replacing transaction.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -27,6 +27,13 @@ pub enum InvoiceStatus {
     /// Marked invalid by hand (`POST /v1/invoices/{id}/invalidate`): final
     /// unless settled by hand later.
     Invalid,
+    /// Paid and confirmed, but a payment was flagged (`sanctioned`,
+    /// `frozen_sender`, `lookalike`) and the invoice holds flagged
+    /// payments (`hold_flagged`): waits for `release` or `reject`.
+    Held,
+    /// A held invoice turned down by hand (`POST /v1/invoices/{id}/reject`):
+    /// final unless settled by hand later.
+    Rejected,
 }
 
 impl InvoiceStatus {
@@ -42,7 +49,10 @@ impl InvoiceStatus {
     /// Set by hand: payments still count towards `paid`, but the status
     /// stays.
     pub fn is_manual(self) -> bool {
-        matches!(self, InvoiceStatus::Settled | InvoiceStatus::Invalid)
+        matches!(
+            self,
+            InvoiceStatus::Settled | InvoiceStatus::Invalid | InvoiceStatus::Rejected
+        )
     }
 
     /// The status as the API spells it.
@@ -57,6 +67,8 @@ impl InvoiceStatus {
             InvoiceStatus::Cancelled => "cancelled",
             InvoiceStatus::Settled => "settled",
             InvoiceStatus::Invalid => "invalid",
+            InvoiceStatus::Held => "held",
+            InvoiceStatus::Rejected => "rejected",
         }
     }
 }
@@ -87,6 +99,8 @@ pub enum ManualKind {
     Settled,
     Invalidated,
     PaymentAttached,
+    Released,
+    Rejected,
 }
 
 /// One transfer counted towards an invoice.
@@ -101,6 +115,9 @@ pub struct InvoicePayment {
     /// Seen in the mempool, not (yet) in a block.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub mempool: bool,
+    /// What risk screening found about the payment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flags: Vec<crate::transfer::RiskFlag>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -182,6 +199,13 @@ pub struct Invoice {
     /// closed, and whatever it receives is an excess to refund.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub superseded_by: Option<String>,
+    /// A payment flagged `sanctioned`, `frozen_sender` or `lookalike`
+    /// holds the invoice at `held` instead of `confirmed`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub hold_flagged: bool,
+    /// Released by hand from `held`: flags no longer hold it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub released: bool,
 }
 
 /// An order the buyer may pay on one of several networks: priced in fiat,
@@ -578,6 +602,15 @@ pub enum InvoiceEventType {
     /// A transaction credited by hand.
     #[serde(rename = "invoice.payment_attached")]
     PaymentAttached,
+    /// Paid and confirmed with a flagged payment: held for a decision.
+    #[serde(rename = "invoice.held")]
+    Held,
+    /// A held invoice released by hand.
+    #[serde(rename = "invoice.released")]
+    Released,
+    /// A held invoice turned down by hand.
+    #[serde(rename = "invoice.rejected")]
+    Rejected,
     /// A refund was asked for.
     #[serde(rename = "refund.requested")]
     RefundRequested,
@@ -609,6 +642,9 @@ impl InvoiceEventType {
             InvoiceEventType::Settled => "invoice.settled",
             InvoiceEventType::Invalidated => "invoice.invalidated",
             InvoiceEventType::PaymentAttached => "invoice.payment_attached",
+            InvoiceEventType::Held => "invoice.held",
+            InvoiceEventType::Released => "invoice.released",
+            InvoiceEventType::Rejected => "invoice.rejected",
             InvoiceEventType::RefundRequested => "refund.requested",
             InvoiceEventType::RefundSent => "refund.sent",
             InvoiceEventType::RefundCompleted => "refund.completed",

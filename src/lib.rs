@@ -15,6 +15,7 @@ pub mod event;
 pub mod invoice;
 pub mod invoice_record;
 pub mod plugin;
+pub mod risk;
 pub mod scan;
 pub mod status;
 pub mod store;

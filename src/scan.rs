@@ -6,7 +6,8 @@
 //! height order; near the tip the same loop fetches one block at a time.
 
 use crate::chain::{Block, DecodeError, Decoder, Node, NodeError};
-use crate::event::{confirmations, Event, EventType};
+use crate::event::{confirmations, AddressEvent, Event, EventType};
+use crate::risk::Screen;
 use crate::status::{eta, ChainStatus, ScanState, UNKNOWN};
 use crate::store::{BlockChanges, BlockCommit, Store, StoreError};
 use crate::telemetry;
@@ -73,6 +74,8 @@ pub struct Scanner<N: Node, D: Decoder<Raw = N::Raw>> {
     last_progress: Instant,
     /// Rung when the node announces a block: the tip is asked at once.
     wake: Option<Arc<tokio::sync::Notify>>,
+    /// Sets each transfer's risk flags before it is committed.
+    screen: Screen,
 }
 
 /// How often a progress line is logged while catching up.
@@ -85,8 +88,10 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
         node: N,
         decoder: D,
         status: Arc<ChainStatus>,
+        screen: Screen,
     ) -> Self {
         Scanner {
+            screen,
             settings,
             store,
             node,
@@ -200,7 +205,12 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
                         if rows.changes.is_empty() {
                             return Ok::<_, StoreError>(Vec::new());
                         }
-                        let events = confirmed_events(&s.network, h, &rows.changes);
+                        let events = confirmed_events(
+                            &s.network,
+                            h,
+                            &rows.changes,
+                            self.screen.report_dust(),
+                        );
                         Ok(self.store.write_rows(rows, events)?.1)
                     }) {
                         Ok(events) => events,
@@ -318,10 +328,12 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
         }
     }
 
-    fn commit(&mut self, block: Block) -> Result<(), ScanError> {
+    fn commit(&mut self, mut block: Block) -> Result<(), ScanError> {
         let confirm_upto = self.confirm_upto(block.height);
         let s = &self.settings;
+        let screen = &self.screen;
         let events = tokio::task::block_in_place(|| {
+            let history = screen.screen(&mut block.transfers, &block.freezes)?;
             let rows = self.store.stage_block(BlockCommit {
                 chain: &s.chain,
                 height: block.height,
@@ -329,10 +341,31 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
                 transfers: block.transfers.clone(),
                 confirm_upto,
                 keep_headers: s.max_reorg_depth + 1,
+                history,
+                freezes: &block.freezes,
             })?;
-            let events = block_events(&s.network, block.height, &rows.changes);
-            Ok::<_, StoreError>(self.store.write_rows(rows, events)?.1)
+            let events = block_events(
+                &s.network,
+                block.height,
+                &rows.changes,
+                screen.report_dust(),
+            );
+            let at = crate::transfer::BlockRef {
+                height: block.height,
+                hash: block.hash,
+                time: block.time,
+            };
+            let frozen = rows
+                .changes
+                .new_freezes
+                .iter()
+                .filter_map(|i| {
+                    AddressEvent::for_freeze(&s.chain, &s.network, at, &block.freezes[*i])
+                })
+                .collect();
+            Ok::<_, StoreError>(self.store.write_rows_with(rows, events, frozen)?.1)
         })?;
+        self.screen.committed(&block.transfers, &block.freezes);
         self.decoder.committed(&block);
         self.status.committed(block.height);
         count_block(&s.chain, &block, &events);
@@ -387,13 +420,17 @@ impl<N: Node, D: Decoder<Raw = N::Raw>> Scanner<N, D> {
         };
         let (removed, events) = tokio::task::block_in_place(|| {
             let rows = self.store.stage_rewind(&chain, ancestor)?;
+            let report_dust = self.screen.report_dust();
             let events = rows
                 .changes
                 .iter()
+                .filter(|t| t.risk.reported(report_dust))
                 .map(|t| Event::for_transfer(EventType::Reorged, &self.settings.network, t, 0))
                 .collect();
             self.store.write_rows(rows, events)
         })?;
+        // The rewind put the blacklists back as they were at the ancestor.
+        tokio::task::block_in_place(|| self.screen.reload_frozen())?;
         self.decoder.rewound(&removed);
         let depth = from + 1 - ancestor.map_or(self.settings.start_height, |(h, _)| h + 1);
         metrics::counter!(telemetry::REORGS, "chain" => chain.clone()).increment(1);
@@ -455,13 +492,21 @@ fn count_events(chain: &str, events: &[Event]) {
 
 /// The events committing a block at `height` causes, in feed order:
 /// `payment.confirmed` for each earlier transfer it makes deep enough, then
-/// for each new transfer `payment.detected` and, when it is deep enough
-/// already, `payment.confirmed`.
-pub fn block_events(network: &str, height: u64, c: &BlockChanges) -> Vec<Event> {
-    let mut events = confirmed_events(network, height, &c.confirmed);
+/// for each new transfer `payment.detected`, `payment.flagged` when risk
+/// screening flagged it and, when it is deep enough already,
+/// `payment.confirmed`. Zero-value and dust transfers cause none of these
+/// unless `report_dust` (but `payment.flagged` for another flag).
+pub fn block_events(network: &str, height: u64, c: &BlockChanges, report_dust: bool) -> Vec<Event> {
+    let mut events = confirmed_events(network, height, &c.confirmed, report_dust);
     for t in &c.recorded {
-        events.push(Event::for_transfer(EventType::Detected, network, t, 1));
-        if t.status == TransferStatus::Confirmed {
+        let reported = t.risk.reported(report_dust);
+        if reported {
+            events.push(Event::for_transfer(EventType::Detected, network, t, 1));
+        }
+        if t.risk.flagged_event(report_dust) {
+            events.push(Event::for_transfer(EventType::Flagged, network, t, 1));
+        }
+        if reported && t.status == TransferStatus::Confirmed {
             events.push(Event::for_transfer(EventType::Confirmed, network, t, 1));
         }
     }
@@ -469,9 +514,15 @@ pub fn block_events(network: &str, height: u64, c: &BlockChanges) -> Vec<Event> 
 }
 
 /// `payment.confirmed` for transfers confirmed while the tip is at `tip`.
-fn confirmed_events(network: &str, tip: u64, confirmed: &[Transfer]) -> Vec<Event> {
+fn confirmed_events(
+    network: &str,
+    tip: u64,
+    confirmed: &[Transfer],
+    report_dust: bool,
+) -> Vec<Event> {
     confirmed
         .iter()
+        .filter(|t| t.risk.reported(report_dust))
         .map(|t| {
             Event::for_transfer(
                 EventType::Confirmed,

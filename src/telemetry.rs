@@ -39,6 +39,10 @@ pub const INVOICES: &str = "paywatch_invoices_total";
 pub const RATE: &str = "paywatch_rate";
 pub const RATE_UPDATED: &str = "paywatch_rate_updated_timestamp_seconds";
 pub const RATE_FAILURES: &str = "paywatch_rate_fetch_failures_total";
+pub const RISK_FLAGS: &str = "paywatch_risk_flags_total";
+pub const SANCTIONS_ADDRESSES: &str = "paywatch_sanctions_addresses";
+pub const SANCTIONS_AGE: &str = "paywatch_sanctions_list_age_seconds";
+pub const FROZEN_ADDRESSES: &str = "paywatch_frozen_addresses";
 
 /// The node operations timed under `op` (see `scan::timed`).
 pub const NODE_OPS: [&str; 5] = ["verify", "tip", "finalized", "hash_at", "fetch"];
@@ -147,6 +151,23 @@ fn describe() {
         "Unix time of a rate source's latest figure"
     );
     describe_counter!(RATE_FAILURES, "Failed requests to a rate source");
+    describe_counter!(
+        RISK_FLAGS,
+        "Risk flags set on committed transfers, by chain and flag"
+    );
+    describe_gauge!(
+        SANCTIONS_ADDRESSES,
+        "Addresses on the sanctions list in force"
+    );
+    describe_gauge!(
+        SANCTIONS_AGE,
+        Unit::Seconds,
+        "Age of the sanctions list in force: now less its file's modification time"
+    );
+    describe_gauge!(
+        FROZEN_ADDRESSES,
+        "Addresses the listed tokens' issuers have frozen, as followed from their logs, by chain"
+    );
     describe_counter!(REORGS, "Reorgs rolled back");
     describe_histogram!(REORG_DEPTH, Unit::Count, "Blocks rolled back per reorg");
     describe_counter!(DECODE_SKIPPED, "Malformed transactions or logs skipped");

@@ -190,6 +190,8 @@ pub struct Transfer {
     pub block: BlockRef,
     pub status: TransferStatus,
     pub watch: WatchRef,
+    /// What risk screening found, decided when the block was committed.
+    pub risk: Risk,
 }
 
 impl Transfer {
@@ -222,6 +224,9 @@ struct StoredTransfer {
     block: BlockRef,
     status: TransferStatus,
     watch: WatchRef,
+    /// Absent from transfers stored before risk screening.
+    #[serde(default)]
+    risk: Risk,
 }
 
 impl TryFrom<StoredTransfer> for Transfer {
@@ -250,8 +255,149 @@ impl TryFrom<StoredTransfer> for Transfer {
             block: t.block,
             status: t.status,
             watch: t.watch,
+            risk: t.risk,
         })
     }
+}
+
+/// One thing risk screening can find about a transfer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RiskFlag {
+    /// Moves nothing (a token transfer of 0: the usual poisoning).
+    ZeroValue,
+    /// Below the asset's dust threshold.
+    Dust,
+    /// From or to an address this watched address never dealt with, that
+    /// shares the first and last characters of one it did.
+    Lookalike,
+    /// The counterparty is frozen by a listed stablecoin's issuer.
+    FrozenSender,
+    /// The watched address itself is frozen by the issuer of the asset paid.
+    FrozenAddress,
+    /// The counterparty is on the operator's sanctions list.
+    Sanctioned,
+    /// A token or internal transfer made by a contract (or a spender with an
+    /// allowance) on the counterparty's behalf, not by a transaction the
+    /// counterparty sent.
+    ContractSender,
+}
+
+impl RiskFlag {
+    pub const ALL: [RiskFlag; 7] = [
+        RiskFlag::ZeroValue,
+        RiskFlag::Dust,
+        RiskFlag::Lookalike,
+        RiskFlag::FrozenSender,
+        RiskFlag::FrozenAddress,
+        RiskFlag::Sanctioned,
+        RiskFlag::ContractSender,
+    ];
+
+    /// The flag as JSON spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            RiskFlag::ZeroValue => "zero_value",
+            RiskFlag::Dust => "dust",
+            RiskFlag::Lookalike => "lookalike",
+            RiskFlag::FrozenSender => "frozen_sender",
+            RiskFlag::FrozenAddress => "frozen_address",
+            RiskFlag::Sanctioned => "sanctioned",
+            RiskFlag::ContractSender => "contract_sender",
+        }
+    }
+}
+
+/// The flags risk screening set on a transfer, in [`RiskFlag`] order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Risk {
+    pub flags: Vec<RiskFlag>,
+}
+
+impl Risk {
+    pub fn has(&self, flag: RiskFlag) -> bool {
+        self.flags.contains(&flag)
+    }
+
+    /// Adds `flag` once, keeping the order.
+    pub fn set(&mut self, flag: RiskFlag) {
+        if let Err(at) = self.flags.binary_search(&flag) {
+            self.flags.insert(at, flag);
+        }
+    }
+
+    /// Zero-value or dust: never counted toward an invoice.
+    pub fn is_dust(&self) -> bool {
+        self.has(RiskFlag::ZeroValue) || self.has(RiskFlag::Dust)
+    }
+
+    /// Worth a `payment.flagged` event: any flag but `contract_sender`,
+    /// which many honest payments (exchange withdrawals) carry.
+    pub fn alerts(&self) -> bool {
+        self.flags.iter().any(|f| *f != RiskFlag::ContractSender)
+    }
+
+    /// Whether the transfer causes the usual `payment.*` events: not when
+    /// it is zero-value or dust, unless `report_dust`.
+    pub fn reported(&self, report_dust: bool) -> bool {
+        report_dust || !self.is_dust()
+    }
+
+    /// Whether the transfer causes `payment.flagged`: a flag beyond
+    /// `contract_sender`, and, for a transfer not reported otherwise, one
+    /// beyond its being dust (a poisoning attempt, not just dust).
+    pub fn flagged_event(&self, report_dust: bool) -> bool {
+        let serious = |f: &RiskFlag| {
+            !matches!(
+                f,
+                RiskFlag::ContractSender | RiskFlag::ZeroValue | RiskFlag::Dust
+            )
+        };
+        if self.reported(report_dust) {
+            self.alerts()
+        } else {
+            self.flags.iter().any(serious)
+        }
+    }
+
+    /// A flag an invoice with `hold_flagged` holds for a person to decide:
+    /// `sanctioned`, `frozen_sender` or `lookalike`.
+    pub fn holds(&self) -> bool {
+        self.has(RiskFlag::Sanctioned)
+            || self.has(RiskFlag::FrozenSender)
+            || self.has(RiskFlag::Lookalike)
+    }
+}
+
+/// A change a listed stablecoin's issuer made to its blacklist, read from
+/// the token's logs in the block scan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Freeze {
+    /// The token contract's address key.
+    pub contract: AddressKey,
+    /// The blacklisted (or released) address.
+    pub address: AddressKey,
+    /// Its display form.
+    pub address_display: String,
+    pub change: FreezeChange,
+    /// The token, as its transfers name it.
+    pub asset: Asset,
+    pub txid: Hash32,
+    /// The log's position, as transfers number it.
+    pub index: u32,
+    /// The watch on `address`, when it is watched.
+    pub watch: Option<WatchRef>,
+}
+
+/// What a blacklist log says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FreezeChange {
+    /// Tether's `AddedBlackList`, Circle's `Blacklisted`.
+    Frozen,
+    /// Tether's `RemovedBlackList`, Circle's `UnBlacklisted`.
+    Unfrozen,
+    /// Tether's `DestroyedBlackFunds`: the frozen balance was burned.
+    Destroyed(Amount),
 }
 
 /// `(txid, direction, index)`: what makes a transfer unique in a chain.

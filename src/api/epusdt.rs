@@ -126,6 +126,7 @@ pub fn create_transaction(
         choice: None,
         underpayment_tolerance: None,
         confirmations: None,
+        hold_flagged: None,
         rate_adjust: None,
         metadata: json!({"epusdt": {
             "amount": amount.trim(),

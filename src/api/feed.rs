@@ -22,18 +22,18 @@ pub(super) fn transfers(state: &AppState, query: Option<&str>) -> Result<Resp, A
     let c = chain(state, chain_name)?;
     let limit = ranged(&q, "limit", 100usize, 1..=MAX_PAGE)?;
     let tip = c.status.indexed_height().unwrap_or(0);
-    let (list, next) = match (q.get("address"), q.get("txid")) {
-        (Some(a), None) => {
+    let after = match q.get("cursor") {
+        Some(cur) => Some(hex::decode(cur).map_err(|_| {
+            ApiError::bad_request("invalid_cursor", "`cursor` is not one this API returned")
+        })?),
+        None => None,
+    };
+    let (list, next) = match (q.get("address"), q.get("txid"), q.get("counterparty")) {
+        (Some(a), None, None) => {
             let addr = c
                 .format
                 .parse(a)
                 .map_err(|e| ApiError::bad_request("invalid_address", e.0))?;
-            let after = match q.get("cursor") {
-                Some(cur) => Some(hex::decode(cur).map_err(|_| {
-                    ApiError::bad_request("invalid_cursor", "`cursor` is not one this API returned")
-                })?),
-                None => None,
-            };
             let page = state.store.transfers_by_address(
                 chain_name,
                 addr.key.as_bytes(),
@@ -42,7 +42,19 @@ pub(super) fn transfers(state: &AppState, query: Option<&str>) -> Result<Resp, A
             )?;
             (page.transfers, page.next)
         }
-        (None, Some(t)) => {
+        (None, None, Some(a)) => {
+            let addr = c.format.parse(a).map_err(|e| {
+                ApiError::bad_request("invalid_address", format!("counterparty: {}", e.0))
+            })?;
+            let page = state.store.transfers_by_counterparty(
+                chain_name,
+                &addr.display,
+                after.as_deref(),
+                limit,
+            )?;
+            (page.transfers, page.next)
+        }
+        (None, Some(t), None) => {
             let txid = Hash32::from_hex(t).map_err(|_| {
                 ApiError::bad_request("invalid_txid", format!("`{t}` is not a 32-byte hex txid"))
             })?;
@@ -51,7 +63,7 @@ pub(super) fn transfers(state: &AppState, query: Option<&str>) -> Result<Resp, A
         _ => {
             return Err(ApiError::bad_request(
                 "missing_parameter",
-                "give exactly one of `address` or `txid`",
+                "give exactly one of `address`, `counterparty` or `txid`",
             ))
         }
     };
@@ -107,5 +119,42 @@ pub(super) async fn events(state: &AppState, query: Option<&str>) -> Result<Resp
     Ok(json_response(
         StatusCode::OK,
         &json!({"events": list, "next_after": last}),
+    ))
+}
+
+/// `GET /v1/risk/frozen?chain=`: the addresses the listed tokens' issuers
+/// froze, as paywatch followed their blacklist logs (from the chain's
+/// start height on), watched or not.
+pub(super) fn frozen(state: &AppState, query: Option<&str>) -> Result<Resp, ApiError> {
+    let q = query_map(query);
+    let Some(chain_name) = q.get("chain") else {
+        return Err(ApiError::bad_request(
+            "missing_parameter",
+            "`chain` is required",
+        ));
+    };
+    chain(state, chain_name)?;
+    let list = tokio::task::block_in_place(|| state.store.frozen(chain_name))?;
+    #[derive(serde::Serialize)]
+    struct View<'a> {
+        address: &'a str,
+        asset: &'a str,
+        contract: &'a str,
+        height: u64,
+        txid: Hash32,
+    }
+    let frozen: Vec<View<'_>> = list
+        .iter()
+        .map(|r| View {
+            address: &r.address,
+            asset: &r.asset,
+            contract: &r.contract,
+            height: r.height,
+            txid: r.txid,
+        })
+        .collect();
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({"chain": chain_name, "frozen": frozen}),
     ))
 }

@@ -260,7 +260,7 @@ pub(super) async fn pool_add(
     }
 }
 
-/// The body of `settle`, `invalidate` and `attach`.
+/// The body of `settle`, `invalidate`, `release`, `reject` and `attach`.
 #[derive(serde::Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct ByHandRequest {
@@ -269,7 +269,8 @@ struct ByHandRequest {
     txid: Option<String>,
 }
 
-/// `POST /v1/invoices/{id}/settle|invalidate|attach`: a change by hand,
+/// `POST /v1/invoices/{id}/settle|invalidate|release|reject|attach`: a
+/// change by hand,
 /// recorded with the name of the API key that made it.
 pub(super) async fn by_hand(
     state: &AppState,
@@ -279,7 +280,7 @@ pub(super) async fn by_hand(
     req: Request<ReqBody>,
 ) -> Result<Resp, ApiError> {
     use crate::invoice::manual::{self, ByHand, ManualError};
-    // settle and invalidate may come without a body.
+    // All but attach may come without a body.
     let bare = !req.headers().contains_key(hyper::header::CONTENT_TYPE)
         && req
             .headers()
@@ -308,6 +309,8 @@ pub(super) async fn by_hand(
     let done = tokio::task::block_in_place(|| match action {
         "settle" => manual::settle(&state.store, id, &who, reuse_after),
         "invalidate" => manual::invalidate(&state.store, id, &who, reuse_after),
+        "release" => manual::release(&state.store, id, &who, reuse_after),
+        "reject" => manual::reject(&state.store, id, &who, reuse_after),
         _ => match r.txid.as_deref() {
             Some(txid) => manual::attach(&state.store, id, txid, &who, reuse_after),
             None => Err(ManualError::Invalid(

@@ -70,6 +70,8 @@ pub struct AppState {
     pub checkout: Option<Arc<crate::api::checkout::Checkout>>,
     /// Exchange rates for invoices priced in fiat.
     pub rates: Arc<crate::invoice::rates::Rates>,
+    /// The sanctions list in force (for the status and metrics).
+    pub sanctions: Arc<crate::risk::Sanctions>,
 }
 
 type Resp = Response<Full<Bytes>>;
@@ -239,9 +241,10 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
         (&Method::GET, ["v1", "invoices"]) => invoices::list(state, req.uri().query()),
         (&Method::GET, ["v1", "invoices", id]) => invoices::get(state, id),
         (&Method::POST, ["v1", "invoices", id, "cancel"]) => invoices::cancel(state, id),
-        (&Method::POST, ["v1", "invoices", id, action @ ("settle" | "invalidate" | "attach")]) => {
-            invoices::by_hand(state, id, action, key_name, req).await
-        }
+        (
+            &Method::POST,
+            ["v1", "invoices", id, action @ ("settle" | "invalidate" | "attach" | "release" | "reject")],
+        ) => invoices::by_hand(state, id, action, key_name, req).await,
         (&Method::POST, ["v1", "invoices", id, "options", n]) => invoices::choose(state, id, n),
         (&Method::POST, ["v1", "invoices", id, "refunds"]) => {
             invoices::refund(state, id, key_name, req).await
@@ -252,6 +255,7 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
         (&Method::GET, ["v1", "invoices", id, "qr.png"]) => {
             invoices::qr(state, id, true, req.uri().query())
         }
+        (&Method::GET, ["v1", "risk", "frozen"]) => feed::frozen(state, req.uri().query()),
         (&Method::GET, ["v1", "deliveries"]) => deliveries::list(state, req.uri().query()),
         (&Method::GET, ["v1", "deliveries", id]) => deliveries::get(state, id),
         (&Method::POST, ["v1", "deliveries", id, "retry"]) => deliveries::retry(state, id),
@@ -260,7 +264,8 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
         | (_, ["v1", "invoices", _])
         | (
             _,
-            ["v1", "invoices", _, "cancel" | "settle" | "invalidate" | "attach" | "refunds" | "qr.svg" | "qr.png"],
+            ["v1", "invoices", _, "cancel" | "settle" | "invalidate" | "attach" | "release" | "reject" | "refunds"
+            | "qr.svg" | "qr.png"],
         )
         | (_, ["v1", "invoices", _, "options", _])
         | (_, ["v1", "deliveries"])
@@ -273,6 +278,7 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
         | (_, ["v1", "watches:batch"])
         | (_, ["v1", "watches", _, _])
         | (_, ["v1", "transfers"])
+        | (_, ["v1", "risk", "frozen"])
         | (_, ["v1", "chains", _, "rescan" | "pool"])
         | (_, ["v1", "events"]) => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,

@@ -29,8 +29,10 @@ pub(super) fn metrics(state: &AppState) -> Result<Resp, ApiError> {
             )
         })
         .collect();
-    let text =
-        tokio::task::block_in_place(|| crate::telemetry::render(handle, &chains, &state.store));
+    let text = tokio::task::block_in_place(|| {
+        risk_gauges(state);
+        crate::telemetry::render(handle, &chains, &state.store)
+    });
     Ok(typed_response(
         "text/plain; version=0.0.4; charset=utf-8",
         text,
@@ -52,8 +54,26 @@ pub(super) fn status(state: &AppState) -> Resp {
             "delivery": delivery_status(state),
             "rates": state.rates.view(),
             "invoice_pools": pool_status(state),
+            "risk": {"sanctions": state.sanctions.status()},
         }),
     )
+}
+
+/// The sanctions list's size and age, and each chain's frozen addresses.
+fn risk_gauges(state: &AppState) {
+    use crate::telemetry::{FROZEN_ADDRESSES, SANCTIONS_ADDRESSES, SANCTIONS_AGE};
+    if let Some(s) = state.sanctions.status() {
+        metrics::gauge!(SANCTIONS_ADDRESSES).set(s.addresses as f64);
+        if let Some(m) = s.file_modified_at {
+            let age = crate::clock::now_secs().saturating_sub(m);
+            metrics::gauge!(SANCTIONS_AGE).set(age as f64);
+        }
+    }
+    for name in state.chains.keys() {
+        if let Ok(list) = state.store.frozen(name) {
+            metrics::gauge!(FROZEN_ADDRESSES, "chain" => name.clone()).set(list.len() as f64);
+        }
+    }
 }
 
 /// Free and reserved addresses of each chain whose invoices use a pool.

@@ -51,6 +51,7 @@ fn api(keys: bool) -> Api {
         epusdt: None,
         checkout: None,
         rates: Arc::new(crate::invoice::rates::Rates::new(&[])),
+        sanctions: crate::risk::Sanctions::none(),
     };
     Api {
         router: router(Arc::new(state)),

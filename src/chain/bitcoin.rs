@@ -199,6 +199,7 @@ pub fn scan_block(
                     block: block_ref,
                     status: TransferStatus::Detected,
                     watch: r.watch.clone(),
+                    risk: Default::default(),
                 });
             }
         }
@@ -221,6 +222,7 @@ pub fn scan_block(
                 block: block_ref,
                 status: TransferStatus::Detected,
                 watch: w.watch.clone(),
+                risk: Default::default(),
             };
             if let Some((op, r)) = Received::of(&t) {
                 in_block.insert(op, r);
@@ -234,6 +236,7 @@ pub fn scan_block(
         parent: display_hash(block.header.prev_blockhash.to_byte_array()),
         time: block_ref.time,
         transfers,
+        freezes: Vec::new(),
         skipped: 0,
     })
 }

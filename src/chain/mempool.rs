@@ -33,7 +33,7 @@ use crate::config::MempoolConfig;
 use crate::event::{EventType, MempoolEvent, MempoolFlags, MempoolStatus};
 use crate::status::ChainStatus;
 use crate::store::Store;
-use crate::transfer::{Direction, Hash32, WatchRef};
+use crate::transfer::{Direction, Hash32, Risk, WatchRef};
 use crate::watch::{Lookup, Matcher};
 use bitcoin::hashes::Hash;
 use bitcoin::{Network, OutPoint, Transaction, Txid};
@@ -53,6 +53,9 @@ struct Output {
     address_key: bitcoin::ScriptBuf,
     amount: u64,
     watch: WatchRef,
+    /// What risk screening found when it was seen.
+    #[serde(default)]
+    risk: Risk,
 }
 
 /// A mempool transaction paying a watched address.
@@ -109,6 +112,8 @@ pub struct MempoolWatcher {
     spent: HashMap<OutPoint, Txid>,
     /// Mempool transactions already looked at that pay no watched address.
     seen: HashSet<Txid>,
+    /// Flags what is seen (without changing any record).
+    screen: crate::risk::Screen,
 }
 
 impl MempoolWatcher {
@@ -122,8 +127,10 @@ impl MempoolWatcher {
         matcher: Arc<Matcher>,
         store: Arc<Store>,
         status: Arc<ChainStatus>,
+        screen: crate::risk::Screen,
     ) -> Self {
         MempoolWatcher {
+            screen,
             chain: chain.to_string(),
             network: network.to_string(),
             net,
@@ -237,6 +244,8 @@ impl MempoolWatcher {
             }
         }
         let mut outputs = Vec::new();
+        let mut sender = None;
+        let asset = btc_asset();
         for (vout, out) in tx.output.iter().enumerate() {
             let script = out.script_pubkey.as_bytes();
             if let Some(w) = self
@@ -244,12 +253,27 @@ impl MempoolWatcher {
                 .lookup(script)
                 .map_err(|e| NodeError::Invalid(e.to_string()))?
             {
+                let sender = sender.get_or_insert_with(|| tx_sender(self.net, &tx, &[]));
+                let address = display_script(self.net, script);
+                let risk = self
+                    .screen
+                    .peek(&crate::risk::Probe {
+                        direction: Direction::In,
+                        address: &address,
+                        address_key: script,
+                        counterparty: sender.as_deref(),
+                        asset: &asset,
+                        amount: Amount::from(out.value.to_sat()),
+                        risk: Risk::default(),
+                    })
+                    .map_err(|e| NodeError::Invalid(e.to_string()))?;
                 outputs.push(Output {
                     index: vout as u32,
-                    address: display_script(self.net, script),
+                    address,
                     address_key: out.script_pubkey.clone(),
                     amount: out.value.to_sat(),
                     watch: w.as_ref(),
+                    risk,
                 });
             }
         }
@@ -301,7 +325,7 @@ impl MempoolWatcher {
                     .map(|i| i.previous_output.to_string())
                     .collect(),
                 outputs,
-                counterparty: tx_sender(self.net, &tx, &[]),
+                counterparty: sender.flatten(),
                 flags: self.flags(&tx, entry),
                 parents: entry["depends"]
                     .as_array()
@@ -383,6 +407,7 @@ impl MempoolWatcher {
             asset: btc_asset(),
             amount: Amount::from(o.amount),
             watch: o.watch.clone(),
+            risk: o.risk.clone(),
             mempool: t.flags.clone(),
             replaced_by: None,
             output_kept: None,

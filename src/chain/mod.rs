@@ -19,7 +19,10 @@ pub use start::{start, Launch, StartError, Started};
 use crate::address::{AddressKey, KeyKind};
 use crate::amount::Amount;
 use crate::store::StoreError;
-use crate::transfer::{Asset, BlockRef, Direction, Hash32, Transfer, TransferStatus};
+use crate::transfer::{
+    Asset, BlockRef, Direction, Freeze, FreezeChange, Hash32, Risk, RiskFlag, Transfer,
+    TransferStatus,
+};
 use crate::watch::Lookup;
 use std::future::Future;
 
@@ -29,6 +32,64 @@ pub const TRANSFER_TOPIC: [u8; 32] = [
     0xdd, 0xf2, 0x52, 0xad, 0x1b, 0xe2, 0xc8, 0x9b, 0x69, 0xc2, 0xb0, 0x68, 0xfc, 0x37, 0x8d, 0xaa,
     0x95, 0x2b, 0xa7, 0xf1, 0x63, 0xc4, 0xa1, 0x16, 0x28, 0xf5, 0x5a, 0x4d, 0xf5, 0x23, 0xb3, 0xef,
 ];
+
+/// The blacklist events of the stablecoins' issuers, as `eth_getLogs`
+/// filters by them: Tether's `AddedBlackList(address)`,
+/// `RemovedBlackList(address)`, `DestroyedBlackFunds(address,uint256)`,
+/// Circle's `Blacklisted(address)`, `UnBlacklisted(address)`.
+pub static BLACKLIST_TOPICS: std::sync::LazyLock<[[u8; 32]; 5]> = std::sync::LazyLock::new(|| {
+    [
+        "AddedBlackList(address)",
+        "RemovedBlackList(address)",
+        "DestroyedBlackFunds(address,uint256)",
+        "Blacklisted(address)",
+        "UnBlacklisted(address)",
+    ]
+    .map(|s| alloy::primitives::keccak256(s.as_bytes()).0)
+});
+
+/// A log's 32-byte word from hex (with or without `0x`).
+fn word(hex: &str) -> Option<[u8; 32]> {
+    let h = hex.strip_prefix("0x").unwrap_or(hex);
+    let mut b = [0u8; 32];
+    const_hex::decode_to_slice(h, &mut b).ok()?;
+    Some(b)
+}
+
+/// What a blacklist log of a listed token says, and about which 20-byte
+/// account: Tether's events carry it in the data (or, in some deployments,
+/// as an indexed topic), Circle's as a topic. `None` for any other log.
+pub(crate) fn blacklist_change<T: AsRef<str>>(
+    topics: &[T],
+    data: Option<&str>,
+) -> Option<Result<([u8; 20], FreezeChange), ()>> {
+    let topic = word(topics.first()?.as_ref())?;
+    let which = BLACKLIST_TOPICS.iter().position(|t| *t == topic)?;
+    let data = data
+        .map(|d| d.strip_prefix("0x").unwrap_or(d))
+        .unwrap_or("");
+    let mut words = (0..data.len() / 64).map(|i| word(&data[i * 64..i * 64 + 64]));
+    let account = match topics.get(1) {
+        Some(t) => word(t.as_ref()),
+        None => words.next().flatten(),
+    };
+    let parsed = account
+        .filter(|w| w[..12].iter().all(|b| *b == 0))
+        .and_then(|w| {
+            let mut a = [0u8; 20];
+            a.copy_from_slice(&w[12..]);
+            let change = match which {
+                0 | 3 => FreezeChange::Frozen,
+                1 | 4 => FreezeChange::Unfrozen,
+                _ => {
+                    let balance = words.next().flatten()?;
+                    FreezeChange::Destroyed(ruint::aliases::U256::from_be_bytes(balance).into())
+                }
+            };
+            Some((a, change))
+        });
+    Some(parsed.ok_or(()))
+}
 
 /// A block reduced to what paywatch keeps: its place in the chain and the
 /// transfers that touch watched addresses.
@@ -40,6 +101,8 @@ pub struct Block {
     /// Unix seconds.
     pub time: u64,
     pub transfers: Vec<Transfer>,
+    /// Blacklist changes of listed tokens, in block order.
+    pub freezes: Vec<Freeze>,
     /// Malformed transactions or logs that were skipped.
     pub skipped: u64,
 }
@@ -141,6 +204,7 @@ pub(crate) struct Matches<'a, L> {
     /// The form of this chain's address keys.
     pub kind: KeyKind,
     pub transfers: Vec<Transfer>,
+    pub freezes: Vec<Freeze>,
     pub skipped: u64,
 }
 
@@ -159,8 +223,48 @@ impl<'a, L: Lookup> Matches<'a, L> {
             display,
             kind,
             transfers: Vec::new(),
+            freezes: Vec::new(),
             skipped: 0,
         }
+    }
+
+    /// Marks the transfers recorded since `start` as made by a contract on
+    /// the counterparty's behalf.
+    pub fn on_behalf_since(&mut self, start: usize) {
+        for t in &mut self.transfers[start..] {
+            t.risk.set(RiskFlag::ContractSender);
+        }
+    }
+
+    /// Records a listed token's blacklist change about `address`.
+    pub fn freeze(
+        &mut self,
+        token: &crate::config::Token,
+        address: &[u8],
+        change: FreezeChange,
+        txid: Hash32,
+        index: u32,
+    ) -> Result<(), DecodeError> {
+        let Some(key) = AddressKey::from_slice(self.kind, address) else {
+            self.skipped += 1;
+            return Ok(());
+        };
+        let watch = self.watches.lookup(address)?.map(|w| w.as_ref());
+        self.freezes.push(Freeze {
+            contract: token.contract.clone(),
+            address: key,
+            address_display: (self.display)(address),
+            change,
+            asset: Asset {
+                symbol: token.symbol.clone(),
+                decimals: token.decimals,
+                contract: Some(token.display.clone()),
+            },
+            txid,
+            index,
+            watch,
+        });
+        Ok(())
     }
 
     /// A transfer from `from` to `to`: `out` if the sender is watched, `in`
@@ -218,6 +322,7 @@ impl<'a, L: Lookup> Matches<'a, L> {
             block: self.block,
             status: TransferStatus::Detected,
             watch: w.as_ref(),
+            risk: Risk::default(),
         });
         Ok(())
     }
@@ -240,6 +345,7 @@ impl<'a, L: Lookup> Matches<'a, L> {
             parent,
             time: self.block.time,
             transfers: self.transfers,
+            freezes: self.freezes,
             skipped: self.skipped,
         }
     }

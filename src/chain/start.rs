@@ -31,6 +31,13 @@ pub enum StartError {
     /// The node serves another chain than the one configured.
     #[error("chain {chain}: {detail}")]
     WrongChain { chain: String, detail: String },
+    /// Risk screening's state could not be read.
+    #[error("chain {chain}: cannot load risk screening's state")]
+    Risk {
+        chain: String,
+        #[source]
+        source: StoreError,
+    },
     /// The node client cannot be built.
     #[error("chain {chain}: {source}")]
     Node {
@@ -68,6 +75,7 @@ pub async fn start<L: Launch>(
     store: &Arc<Store>,
     status: Arc<ChainStatus>,
     stop: watch::Receiver<bool>,
+    risk: &crate::risk::RiskSetup,
     launch: L,
 ) -> Result<(L::Output, Started), StartError> {
     let node_error = |source| StartError::Node {
@@ -97,6 +105,11 @@ pub async fn start<L: Launch>(
                     matcher,
                     store.clone(),
                     status,
+                    risk.screen(chain, store)
+                        .map_err(|source| StartError::Risk {
+                            chain: chain.name.clone(),
+                            source,
+                        })?,
                 );
                 started.tasks.push(tokio::spawn(watcher.run(stop.clone())));
             }

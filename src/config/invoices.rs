@@ -30,6 +30,8 @@ pub(super) struct RawInvoices {
     relock_after: Option<String>,
     relock_grace: Option<String>,
     refund_from: Option<Vec<String>>,
+    #[serde(default)]
+    hold_flagged: bool,
 }
 
 /// One setting for every asset (`underpayment_tolerance = "1%"`), or a
@@ -113,6 +115,10 @@ pub struct InvoiceConfig {
     /// The merchant's addresses refunds may be paid from besides the
     /// invoice's own (watched, so the payment is seen).
     pub refund_from: Vec<WatchAddress>,
+    /// Invoices hold a payment flagged `sanctioned`, `frozen_sender` or
+    /// `lookalike` at `held` for a person to release or reject (an
+    /// invoice's request may say otherwise).
+    pub hold_flagged: bool,
 }
 
 /// `min_confirmations` and `max_confirmations`, around what invoices wait
@@ -329,6 +335,7 @@ pub(super) fn invoice_config(
         refund_from.push(parsed);
     }
     Ok(InvoiceConfig {
+        hold_flagged: raw.hold_flagged,
         refund_from,
         relock_after,
         relock_grace,

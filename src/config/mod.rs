@@ -14,6 +14,7 @@ mod delivery;
 mod epusdt;
 mod invoices;
 mod locate;
+mod risk;
 pub use api::{token_digest, ApiConfig, ApiKey, KeyScope, DEFAULT_LISTEN};
 pub use chain::{
     BitcoinConfig, ChainConfig, ChainKind, EvmConfig, MempoolConfig, RpcAuth, Token, TronConfig,
@@ -22,6 +23,7 @@ pub use checkout::{CheckoutConfig, Explorer, RateConfig, RateSourceConfig, RateS
 pub use delivery::{PluginConfig, PluginLimits, RetryPolicy, SinkConfig, SinkKind};
 pub use epusdt::EpusdtConfig;
 pub use invoices::{ConfirmationBounds, InvoiceConfig, InvoiceSource};
+pub use risk::{RiskConfig, DEFAULT_DUST, MAX_AFFIX};
 
 /// A secret that never shows in `Debug` output or logs.
 #[derive(Clone, PartialEq, Eq)]
@@ -72,6 +74,7 @@ struct RawConfig {
     checkout: Option<checkout::RawCheckout>,
     #[serde(default)]
     rate: Vec<checkout::RawRate>,
+    risk: Option<risk::RawRisk>,
 }
 
 // ---- typed form ---------------------------------------------------------
@@ -89,6 +92,8 @@ pub struct Config {
     pub checkout: CheckoutConfig,
     /// Exchange rates for invoices priced in fiat.
     pub rates: Vec<RateConfig>,
+    /// Risk screening of matched transfers.
+    pub risk: RiskConfig,
     /// Files the config names that do not exist yet (a bitcoind cookie
     /// before bitcoind first starts), with the key's path and line:
     /// `check-config` warns, the daemon refuses to start.
@@ -125,6 +130,7 @@ impl Config {
             epusdt::epusdt(raw.epusdt, &chains, &mut rates, &checkout, base).map_err(invalid)?;
         let plugins = delivery::plugins(raw.plugin, base).map_err(invalid)?;
         let sinks = delivery::sinks(raw.sink, base).map_err(invalid)?;
+        let risk = risk::risk(raw.risk, base).map_err(invalid)?;
         if !plugins.is_empty() && sinks.is_empty() && epusdt.is_none() {
             return Err(invalid(
                 "plugin: plugins forward to sinks, but no [[sink]] is configured".into(),
@@ -144,6 +150,7 @@ impl Config {
             epusdt,
             checkout,
             rates,
+            risk,
         })
     }
 }

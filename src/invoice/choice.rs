@@ -286,6 +286,7 @@ pub fn choose(
         metadata: choice.metadata.clone(),
         underpayment_tolerance: choice.underpayment_tolerance.clone(),
         confirmations: None,
+        hold_flagged: None,
         rate_adjust: choice.rate_adjust.clone(),
         round_to: None,
         choice: Some(choice.id.clone()),

@@ -123,6 +123,61 @@ pub fn invalidate(
     })
 }
 
+/// Releases a held invoice: its flagged payments count as any other, and
+/// it is confirmed (`invoice.released`, then `invoice.confirmed`).
+pub fn release(
+    store: &Store,
+    id: &str,
+    who: &ByHand,
+    reuse_after: impl Fn(&str) -> u64,
+) -> Result<Invoice, ManualError> {
+    let _edit = store.invoice_edit();
+    let mut inv = held(store, id, "not_held")?;
+    record(&mut inv, ManualKind::Released, who, None);
+    inv.released = true;
+    let follow = inv.settle(None, 0, reuse_after(&inv.chain));
+    let mut e = vec![event(&inv, InvoiceEventType::Released, None, 0)];
+    e.extend(follow);
+    commit(store, &inv, e)?;
+    Ok(inv)
+}
+
+/// Turns a held invoice down: `rejected`, final unless settled by hand
+/// later (`invoice.rejected`). What to do with the funds is the
+/// merchant's call (a refund, or nothing for frozen funds).
+pub fn reject(
+    store: &Store,
+    id: &str,
+    who: &ByHand,
+    reuse_after: impl Fn(&str) -> u64,
+) -> Result<Invoice, ManualError> {
+    let _edit = store.invoice_edit();
+    let mut inv = held(store, id, "not_held")?;
+    record(&mut inv, ManualKind::Rejected, who, None);
+    let reuse = reuse_after(&inv.chain);
+    mark(&mut inv, InvoiceStatus::Rejected, reuse);
+    let e = vec![event(&inv, InvoiceEventType::Rejected, None, 0)];
+    commit(store, &inv, e)?;
+    Ok(inv)
+}
+
+/// The invoice `id`, which must be `held`.
+fn held(store: &Store, id: &str, code: &'static str) -> Result<Invoice, ManualError> {
+    let inv = store
+        .invoice(id)?
+        .ok_or_else(|| ManualError::NotFound(id.into()))?;
+    if inv.status != InvoiceStatus::Held {
+        return Err(ManualError::Conflict(
+            code,
+            format!(
+                "invoice `{id}` is {}, not held: only a held invoice is released or rejected",
+                inv.status.name()
+            ),
+        ));
+    }
+    Ok(inv)
+}
+
 /// Moves the invoice to `to` (settled or invalid) by hand, unless
 /// `refused` names the code and reason its status gives.
 fn end_by_hand(
@@ -280,6 +335,7 @@ pub fn attach(
             height: t.block.height,
             confirmed: t.status == TransferStatus::Confirmed,
             mempool: false,
+            flags: t.risk.flags.clone(),
         });
     }
     record(

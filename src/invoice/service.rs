@@ -141,6 +141,11 @@ pub struct CreateRequest {
     /// Confirmations this invoice waits for, within the chain's
     /// `min_confirmations` and `max_confirmations`; 0 is zero-conf.
     pub confirmations: Option<u64>,
+    /// Hold a flagged payment (`sanctioned`, `frozen_sender`,
+    /// `lookalike`) at `held` instead of confirming; the chain's
+    /// `hold_flagged` when absent.
+    #[serde(default)]
+    pub hold_flagged: Option<bool>,
     /// An adjustment of the market rate for this invoice (`"~1.02"`,
     /// `"+0.3"`, `"-0.1"`), instead of the chain's; with `price` only.
     pub rate_adjust: Option<String>,
@@ -275,6 +280,8 @@ pub struct InvoiceChain {
     format: AddressFormat,
     /// `refund_from`, display form.
     refund_from: Vec<String>,
+    /// Invoices hold flagged payments unless their request says not.
+    hold_flagged: bool,
     /// One creation at a time: derivation indexes and unique amounts.
     creating: Mutex<()>,
 }
@@ -417,6 +424,7 @@ impl InvoiceChain {
             matcher,
             format: chain.address_format(),
             refund_from: cfg.refund_from.iter().map(|a| a.display.clone()).collect(),
+            hold_flagged: cfg.hold_flagged,
             creating: Mutex::new(()),
         }))
     }
@@ -997,6 +1005,8 @@ impl InvoiceChain {
             amount_short: None,
             history: Vec::new(),
             confirmations,
+            hold_flagged: req.hold_flagged.unwrap_or(self.hold_flagged),
+            released: false,
             pooled: matches!(self.source, Source::Pool),
             refunds: Vec::new(),
             choice: req.choice.clone(),

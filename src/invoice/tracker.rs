@@ -11,7 +11,7 @@ use crate::invoice_record::{
     TrackerEvent, UnmatchedPayment,
 };
 use crate::store::{Store, StoreError};
-use crate::transfer::{Asset, BlockRef, Direction, Transfer, WatchRef};
+use crate::transfer::{Asset, BlockRef, Direction, Risk, Transfer, WatchRef};
 use serde::Deserialize;
 
 use std::collections::HashMap;
@@ -49,6 +49,9 @@ pub(super) struct PaymentView {
     /// The other side: the receiver of an outgoing payment.
     #[serde(default)]
     pub(super) counterparty: Option<String>,
+    /// What risk screening found.
+    #[serde(default)]
+    pub(super) risk: Risk,
 }
 
 #[derive(Deserialize)]
@@ -98,6 +101,7 @@ impl PaymentView {
             output_kept: None,
             watch: t.watch.clone(),
             counterparty: t.counterparty.clone(),
+            risk: t.risk.clone(),
         }
     }
 
@@ -119,8 +123,11 @@ fn rank(s: InvoiceStatus) -> u8 {
         InvoiceStatus::Pending => 0,
         InvoiceStatus::Underpaid => 1,
         InvoiceStatus::Paid | InvoiceStatus::PaidLate => 2,
-        InvoiceStatus::Confirmed | InvoiceStatus::Settled => 3,
-        InvoiceStatus::Expired | InvoiceStatus::Cancelled | InvoiceStatus::Invalid => 0,
+        InvoiceStatus::Confirmed | InvoiceStatus::Settled | InvoiceStatus::Held => 3,
+        InvoiceStatus::Expired
+        | InvoiceStatus::Cancelled
+        | InvoiceStatus::Invalid
+        | InvoiceStatus::Rejected => 0,
     }
 }
 
@@ -254,12 +261,16 @@ impl Invoice {
             Some(closed) => closed,
             None if seen.is_zero() => InvoiceStatus::Pending,
             None if seen < enough => InvoiceStatus::Underpaid,
+            None if confirmed >= enough && self.held() => InvoiceStatus::Held,
             None if confirmed >= enough => InvoiceStatus::Confirmed,
             None => InvoiceStatus::Paid,
         };
         self.amount_short = match self.status {
             _ if before.is_manual() => self.amount_short.take(),
-            InvoiceStatus::Paid | InvoiceStatus::Confirmed | InvoiceStatus::PaidLate => due
+            InvoiceStatus::Paid
+            | InvoiceStatus::Confirmed
+            | InvoiceStatus::Held
+            | InvoiceStatus::PaidLate => due
                 .checked_sub(seen)
                 .filter(|x| !x.is_zero())
                 .map(|x| x.to_whole(self.asset.decimals)),
@@ -312,11 +323,16 @@ impl Invoice {
             InvoiceStatus::Paid if before != after => {
                 out.push(event(self, InvoiceEventType::Paid, trigger, key))
             }
-            InvoiceStatus::Confirmed if before != after => {
+            InvoiceStatus::Confirmed | InvoiceStatus::Held if before != after => {
                 if rank(before) < rank(InvoiceStatus::Paid) {
                     out.push(event(self, InvoiceEventType::Paid, trigger, key));
                 }
-                out.push(event(self, InvoiceEventType::Confirmed, trigger, key));
+                let kind = if after == InvoiceStatus::Held {
+                    InvoiceEventType::Held
+                } else {
+                    InvoiceEventType::Confirmed
+                };
+                out.push(event(self, kind, trigger, key));
             }
             _ => {}
         }
@@ -324,6 +340,19 @@ impl Invoice {
             out.push(event(self, InvoiceEventType::Overpaid, trigger, key));
         }
         out
+    }
+
+    /// Held for a decision: it holds flagged payments, one of its payments
+    /// is flagged so, and nobody released it yet.
+    pub(super) fn held(&self) -> bool {
+        self.hold_flagged
+            && !self.released
+            && self.payments.iter().any(|p| {
+                Risk {
+                    flags: p.flags.clone(),
+                }
+                .holds()
+            })
     }
 
     /// Whether payment event `p` finds the payment confirmed for this
@@ -364,6 +393,7 @@ impl Invoice {
                 height: p.height(),
                 confirmed,
                 mempool: p.mempool.is_some(),
+                flags: p.risk.flags.clone(),
             }),
             // Seen in the mempool, now mined: the same payment.
             ("payment.detected", Some(i)) if p.block.is_some() && self.payments[i].mempool => {
@@ -390,6 +420,7 @@ impl Invoice {
                 height: p.height(),
                 confirmed,
                 mempool: false,
+                flags: p.risk.flags.clone(),
             }),
             ("payment.reorged", Some(i)) => {
                 self.payments.remove(i);
@@ -442,7 +473,10 @@ fn step(store: &Store, policies: &HashMap<String, ChainPolicy>) -> Result<bool, 
         let Ok(p) = serde_json::from_slice::<PaymentView>(raw) else {
             continue; // invoice events and anything else
         };
-        if !p.kind.starts_with("payment.") {
+        // Zero-value and dust transfers never count toward an invoice
+        // (reported only with `report_dust`); `payment.flagged` repeats a
+        // payment's other event.
+        if !p.kind.starts_with("payment.") || p.kind == "payment.flagged" || p.risk.is_dust() {
             continue;
         }
         // An outgoing payment may pay a refund to its receiver.

@@ -616,8 +616,13 @@ fn hold(inv: &Invoice, now: u64) -> Hold {
         InvoiceStatus::Expired
         | InvoiceStatus::Cancelled
         | InvoiceStatus::Settled
-        | InvoiceStatus::Invalid => Hold::Until(inv.amount_reserved_until.unwrap_or(now)),
-        InvoiceStatus::Pending | InvoiceStatus::Underpaid | InvoiceStatus::Paid => Hold::Open,
+        | InvoiceStatus::Invalid
+        | InvoiceStatus::Rejected => Hold::Until(inv.amount_reserved_until.unwrap_or(now)),
+        // Held: paid, waiting for a person to decide.
+        InvoiceStatus::Pending
+        | InvoiceStatus::Underpaid
+        | InvoiceStatus::Paid
+        | InvoiceStatus::Held => Hold::Open,
     }
 }
 

@@ -96,6 +96,9 @@ mod tests {
                 label: Some("order 42".into()),
                 metadata: serde_json::json!({"z": 1, "a": 2}),
             },
+            risk: crate::transfer::Risk {
+                flags: vec![crate::transfer::RiskFlag::Dust],
+            },
             mempool: MempoolFlags {
                 rbf: true,
                 full_rbf: false,
@@ -114,7 +117,7 @@ mod tests {
                 r#""direction":"in","#,
                 r#""id":"btc:{t}:1:in:mempool:double_spent","index":1,"#,
                 r#""mempool":{{"fee_rate":2.5,"full_rbf":false,"rbf":true,"unconfirmed_inputs":false}},"#,
-                r#""network":"regtest","seq":7,"status":"mempool","txid":"{t}","#,
+                r#""network":"regtest","risk":{{"flags":["dust"]}},"seq":7,"status":"mempool","txid":"{t}","#,
                 r#""type":"payment.double_spent","#,
                 r#""watch":{{"label":"order 42","metadata":{{"a":2,"z":1}}}}}}"#
             ),

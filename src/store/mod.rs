@@ -14,14 +14,16 @@
 //! | `pending`   | `C height txid dir index`                  | empty (unconfirmed)  |
 //! | `outbox`    | `seq`                                      | event JSON           |
 //!
-//! Delivery state and the plugins' stores are described in `delivery.rs`.
+//! Delivery state and the plugins' stores are described in `delivery.rs`,
+//! risk screening's state in `risk.rs`.
 //!
 //! Everything one block changes — transfers, indexes, header, cursor and the
 //! events it causes — is one `WriteBatch`: a crash leaves all of it or none.
 
-use crate::event::{Event, MempoolEvent};
+use crate::address::AddressKey;
+use crate::event::{AddressEvent, Event, MempoolEvent};
 use crate::transfer::WatchRecord;
-use crate::transfer::{Direction, Hash32, Transfer, TransferKey, TransferStatus};
+use crate::transfer::{Direction, Freeze, Hash32, Transfer, TransferKey, TransferStatus};
 use rocksdb::{
     BlockBasedOptions, Cache, ColumnFamilyDescriptor, IteratorMode, Options, ReadOptions,
     WriteBatch, WriteOptions, DB,
@@ -42,11 +44,14 @@ pub use delivery::{parse_delivery_id, Delivery, DeliveryStatus, DispatchBatch, D
 use delivery::{CF_DELIVERIES, CF_PLUGIN_KV, CF_QUEUE};
 mod invoice;
 mod mempool;
+mod risk;
 use invoice::CF_INVOICES;
 pub use invoice::{InvoiceInsert, NewInvoice, PoolCounts};
 use mempool::CF_MEMPOOL;
+pub use risk::FrozenRecord;
+use risk::CF_RISK;
 
-const ALL_CFS: [&str; 13] = [
+const ALL_CFS: [&str; 14] = [
     CF_META,
     CF_HEADERS,
     CF_WATCHES,
@@ -60,6 +65,7 @@ const ALL_CFS: [&str; 13] = [
     CF_PLUGIN_KV,
     CF_INVOICES,
     CF_MEMPOOL,
+    CF_RISK,
 ];
 
 /// Bumped whenever a key or value layout changes; checked at open.
@@ -105,6 +111,10 @@ pub struct BlockCommit<'a> {
     pub confirm_upto: Option<u64>,
     /// How many recent block hashes to keep for reorg detection.
     pub keep_headers: u64,
+    /// Watched addresses' new records of past counterparties.
+    pub history: Vec<(AddressKey, Vec<u8>)>,
+    /// The block's blacklist changes of listed tokens, in order.
+    pub freezes: &'a [Freeze],
 }
 
 /// Rows ready to be written in one batch, and what they change, from which
@@ -122,6 +132,9 @@ pub struct BlockChanges {
     pub confirmed: Vec<Transfer>,
     /// Transfers stored for the first time, with their status.
     pub recorded: Vec<Transfer>,
+    /// Positions in [`BlockCommit::freezes`] of the blacklist changes
+    /// recorded for the first time.
+    pub new_freezes: Vec<usize>,
 }
 
 /// A page of transfers and the cursor for the next one.
@@ -180,6 +193,20 @@ fn addr_prefix(chain: &str, addr: &[u8]) -> Vec<u8> {
     let mut k = chain_prefix(chain);
     k.extend_from_slice(&(addr.len() as u16).to_be_bytes());
     k.extend_from_slice(addr);
+    k
+}
+
+/// Where the counterparty index starts inside `addr_idx`: a key length no
+/// address key has.
+const COUNTERPARTY_MARK: [u8; 2] = [0xff, 0xff];
+
+/// `C ffff len(u16) counterparty`: the counterparty index's prefix for one
+/// counterparty (its display form).
+fn counterparty_prefix(chain: &str, counterparty: &str) -> Vec<u8> {
+    let mut k = chain_prefix(chain);
+    k.extend_from_slice(&COUNTERPARTY_MARK);
+    k.extend_from_slice(&(counterparty.len() as u16).to_be_bytes());
+    k.extend_from_slice(counterparty.as_bytes());
     k
 }
 
@@ -518,6 +545,14 @@ impl Store {
         let mut cursor = c.height.to_be_bytes().to_vec();
         cursor.extend_from_slice(&c.hash.bytes);
         batch.put_cf(self.cf(CF_META), cursor_key(chain), cursor);
+        let new_freezes = self.stage_risk(
+            &mut batch,
+            chain,
+            c.height,
+            c.keep_headers,
+            &c.history,
+            c.freezes,
+        )?;
 
         // Transfers mined earlier that are now deep enough.
         let confirmed = match c.confirm_upto {
@@ -548,6 +583,11 @@ impl Store {
             let mut ak = addr_prefix(chain, t.address_key.as_bytes());
             key_suffix(&mut ak, c.height, &key);
             batch.put_cf(self.cf(CF_ADDR_IDX), ak, []);
+            if let Some(cp) = t.counterparty.as_deref() {
+                let mut ck = counterparty_prefix(chain, cp);
+                key_suffix(&mut ck, c.height, &key);
+                batch.put_cf(self.cf(CF_ADDR_IDX), ck, []);
+            }
             if !confirmed {
                 batch.put_cf(self.cf(CF_PENDING), &tk, []);
             }
@@ -558,6 +598,7 @@ impl Store {
             changes: BlockChanges {
                 confirmed,
                 recorded,
+                new_freezes,
             },
         })
     }
@@ -635,6 +676,11 @@ impl Store {
             let mut ak = addr_prefix(chain, t.address_key.as_bytes());
             key_suffix(&mut ak, t.block.height, &key);
             batch.delete_cf(self.cf(CF_ADDR_IDX), ak);
+            if let Some(cp) = t.counterparty.as_deref() {
+                let mut ck = counterparty_prefix(chain, cp);
+                key_suffix(&mut ck, t.block.height, &key);
+                batch.delete_cf(self.cf(CF_ADDR_IDX), ck);
+            }
             removed.push(t);
         }
         let mut ro = ReadOptions::default();
@@ -647,6 +693,7 @@ impl Store {
             let (k, _) = item?;
             batch.delete_cf(self.cf(CF_HEADERS), &k);
         }
+        self.stage_risk_rewind(&mut batch, chain, from)?;
         match ancestor {
             Some((h, hash)) => {
                 let mut cursor = h.to_be_bytes().to_vec();
@@ -670,6 +717,33 @@ impl Store {
         events: Vec<Event>,
     ) -> Result<(T, Vec<Event>), StoreError> {
         let events = self.write_with_events(rows.batch, events)?;
+        Ok((rows.changes, events))
+    }
+
+    /// [`Store::write_rows`] with events about watched addresses too,
+    /// after the payment events.
+    pub fn write_rows_with<T>(
+        &self,
+        rows: Rows<T>,
+        events: Vec<Event>,
+        address_events: Vec<AddressEvent>,
+    ) -> Result<(T, Vec<Event>), StoreError> {
+        if address_events.is_empty() {
+            return self.write_rows(rows, events);
+        }
+        let all = events
+            .into_iter()
+            .map(FeedEvent::Payment)
+            .chain(address_events.into_iter().map(FeedEvent::Address))
+            .collect();
+        let written = self.write_with_events(rows.batch, all)?;
+        let events = written
+            .into_iter()
+            .filter_map(|e| match e {
+                FeedEvent::Payment(e) => Some(e),
+                FeedEvent::Address(_) => None,
+            })
+            .collect();
         Ok((rows.changes, events))
     }
 
@@ -711,7 +785,33 @@ impl Store {
         after: Option<&[u8]>,
         limit: usize,
     ) -> Result<TransferPage, StoreError> {
-        let prefix = addr_prefix(chain, addr);
+        self.transfers_by_index(chain, addr_prefix(chain, addr), after, limit)
+    }
+
+    /// Transfers whose counterparty is `counterparty` (its display form),
+    /// in block order, as [`Store::transfers_by_address`] pages them.
+    pub fn transfers_by_counterparty(
+        &self,
+        chain: &str,
+        counterparty: &str,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<TransferPage, StoreError> {
+        self.transfers_by_index(
+            chain,
+            counterparty_prefix(chain, counterparty),
+            after,
+            limit,
+        )
+    }
+
+    fn transfers_by_index(
+        &self,
+        chain: &str,
+        prefix: Vec<u8>,
+        after: Option<&[u8]>,
+        limit: usize,
+    ) -> Result<TransferPage, StoreError> {
         let mut start = prefix.clone();
         if let Some(a) = after {
             start.extend_from_slice(a);
@@ -904,6 +1004,31 @@ fn sorted_json(e: &impl serde::Serialize) -> Vec<u8> {
 impl OutboxEvent for Event {
     fn set_seq(&mut self, seq: u64) {
         self.seq = seq;
+    }
+}
+
+/// The events one block's batch writes: payment events and events about
+/// watched addresses (`address.frozen`).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum FeedEvent {
+    Payment(Event),
+    Address(AddressEvent),
+}
+
+impl OutboxEvent for FeedEvent {
+    fn set_seq(&mut self, seq: u64) {
+        match self {
+            FeedEvent::Payment(e) => e.seq = seq,
+            FeedEvent::Address(e) => e.seq = seq,
+        }
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        match self {
+            FeedEvent::Payment(e) => e.to_bytes(),
+            FeedEvent::Address(e) => sorted_json(e),
+        }
     }
 }
 

@@ -123,6 +123,7 @@ fn spends_of_outputs_received_before_are_found() {
                     },
                     status: paywatch::transfer::TransferStatus::Confirmed,
                     watch: Default::default(),
+                    risk: Default::default(),
                 });
             }
         }

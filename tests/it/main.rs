@@ -43,6 +43,7 @@ mod openapi;
 mod plugin_cli;
 mod plugin_delivery;
 mod plugin_host;
+mod risk;
 mod sink_faults;
 mod soak;
 mod storage_faults;

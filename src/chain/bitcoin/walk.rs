@@ -153,6 +153,7 @@ pub fn scan_raw(
                     block: block_ref,
                     status: TransferStatus::Detected,
                     watch: r.watch,
+                    risk: Default::default(),
                 });
             }
             for h in paid.drain(..) {
@@ -178,6 +179,7 @@ pub fn scan_raw(
                     block: block_ref,
                     status: TransferStatus::Detected,
                     watch: h.hit.watch.clone(),
+                    risk: Default::default(),
                 });
             }
         }
@@ -195,6 +197,7 @@ pub fn scan_raw(
         parent: display_hash(prev),
         time,
         transfers,
+        freezes: Vec::new(),
         skipped: 0,
     })
 }

@@ -1,7 +1,8 @@
 //! Ethereum and other EVM chains: blocks and receipts from the user's node
 //! over JSON-RPC (alloy transport), matched for native transfers of top-level
 //! transactions, `Transfer` logs of listed ERC-20 tokens and, optionally,
-//! native value moved by contracts (`trace_block`).
+//! native value moved by contracts (`trace_block`); the listed tokens'
+//! blacklist logs are read in the same pass.
 //!
 //! Node answers are read with borrowed parsing of just the fields paywatch
 //! needs, so blocks without signatures or with new transaction types decode
@@ -13,7 +14,7 @@ mod wire;
 pub use node::{follow_new_heads, EvmNode};
 
 use super::skim::{read_with, Cx, Json};
-use super::{Block, DecodeError, Decoder, Matches, RawJson};
+use super::{blacklist_change, Block, DecodeError, Decoder, Matches, RawJson};
 use crate::address::evm::display;
 use crate::address::KeyKind;
 use crate::config::Token;
@@ -188,10 +189,22 @@ pub fn scan_block_with(
             else {
                 continue;
             };
+            let index = log.log_index.as_deref().and_then(quantity);
             if !log.topics.first().is_some_and(|t| is_transfer_topic(t)) {
+                match blacklist_change(&log.topics, log.data.as_deref()) {
+                    None => {}
+                    Some(Ok((account, change))) => {
+                        match index.and_then(|i| u32::try_from(i).ok()) {
+                            Some(i) if i < INTERNAL_INDEX_BASE - 1 => {
+                                m.freeze(token, &account, change, txid, i + 1)?
+                            }
+                            _ => m.skipped += 1,
+                        }
+                    }
+                    Some(Err(())) => m.skipped += 1,
+                }
                 continue;
             }
-            let index = log.log_index.as_deref().and_then(quantity);
             let parsed = (log.topics.len() == 3)
                 .then(|| {
                     Some((
@@ -215,7 +228,12 @@ pub fn scan_block_with(
                 decimals: token.decimals,
                 contract: Some(token.display.clone()),
             };
+            let start = m.transfers.len();
             m.pair(txid, index + 1, &from, &to, amount.into(), asset)?;
+            // Moved by a spender or a contract, not by the sender's own call.
+            if m.transfers.len() > start && tx.from.as_deref().and_then(address20) != Some(from) {
+                m.on_behalf_since(start);
+            }
         }
     }
 
@@ -251,9 +269,11 @@ pub fn scan_block_with(
                 continue;
             };
             let index = INTERNAL_INDEX_BASE + i as u32;
+            let start = m.transfers.len();
             m.pair(txid, index, &from, &to, value.into(), || {
                 assets.native.clone()
             })?;
+            m.on_behalf_since(start);
         }
     }
 

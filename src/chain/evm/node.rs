@@ -6,7 +6,7 @@
 use super::wire::{hex_quantity, quantity, u256, BlockBrief};
 use super::EvmRaw;
 use crate::chain::rpc::RpcClient;
-use crate::chain::{error_chain, Node, NodeError, RawJson, TRANSFER_TOPIC};
+use crate::chain::{error_chain, Node, NodeError, RawJson, BLACKLIST_TOPICS, TRANSFER_TOPIC};
 use crate::config::EvmConfig;
 use crate::transfer::Hash32;
 use alloy::providers::{Provider, RootProvider};
@@ -58,7 +58,7 @@ impl EvmNode {
     }
 
     /// Receipts for a node without `eth_getBlockReceipts`: the block's
-    /// `Transfer` logs from `eth_getLogs`, and the status of every
+    /// `Transfer` and blacklist logs from `eth_getLogs`, and the status of every
     /// transaction that moves native value from `eth_getTransactionReceipt`.
     /// A transaction without value needs no status: only successful
     /// transactions leave logs.
@@ -68,11 +68,15 @@ impl EvmNode {
         let Some(hash) = brief.hash.as_deref() else {
             return Err(NodeError::Invalid("eth_getBlockByNumber: no hash".into()));
         };
-        let topic = format!("0x{}", hex::encode(TRANSFER_TOPIC));
+        // Transfers and the issuers' blacklist changes: any of them first.
+        let topics: Vec<String> = std::iter::once(&TRANSFER_TOPIC)
+            .chain(BLACKLIST_TOPICS.iter())
+            .map(|t| format!("0x{}", hex::encode(t)))
+            .collect();
         let logs: Vec<serde_json::Value> = self
             .call(
                 "eth_getLogs",
-                json!([{"blockHash": hash, "topics": [topic]}]),
+                json!([{"blockHash": hash, "topics": [topics]}]),
             )
             .await?;
         let valued: Vec<String> = brief

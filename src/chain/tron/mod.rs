@@ -1,6 +1,7 @@
 //! TRON: blocks from a java-tron full node's HTTP API, matched for TRX
 //! (`TransferContract`), TRC-10 (`TransferAssetContract`) and TRC-20
-//! `Transfer` logs of listed tokens, in and out.
+//! `Transfer` logs of listed tokens, in and out, and the listed tokens'
+//! blacklist logs.
 //!
 //! Node answers come in two forms: `visible=true` (base58 addresses) and the
 //! default hex form (`41…` addresses, hex asset names); both are read. Token
@@ -14,14 +15,14 @@ pub use node::TronNode;
 
 use super::skim::{read_with, Cx, Json};
 use super::TRANSFER_TOPIC;
-use super::{Block, DecodeError, Decoder, Matches};
+use super::{blacklist_change, Block, DecodeError, Decoder, Matches};
 use crate::address::tron::display;
 use crate::address::KeyKind;
 use crate::config::Token;
 use crate::transfer::{Asset, BlockRef, Hash32};
 use crate::watch::{Lookup, Matcher};
 use std::sync::Arc;
-use wire::{node_address, topic_address, BlockJson, InfoJson, InternalJson, ValueJson};
+use wire::{node_address, topic_address, BlockJson, InfoJson, InternalJson, TxJson, ValueJson};
 
 /// A TRON address: 21 bytes, `0x41` then the 20-byte account id.
 pub type TronAddress = [u8; 21];
@@ -183,6 +184,15 @@ pub fn scan_block_with(
                 const_hex::decode_to_slice(t, &mut b).is_ok() && b == TRANSFER_TOPIC
             });
             if !is_transfer {
+                match blacklist_change(&log.topics, log.data.as_deref()) {
+                    None => {}
+                    Some(Ok((account, change))) => {
+                        let mut a = [0x41u8; 21];
+                        a[1..].copy_from_slice(&account);
+                        out.freeze(token, &a, change, txid, 1 + i as u32)?;
+                    }
+                    Some(Err(())) => out.skipped += 1,
+                }
                 continue;
             }
             let parsed = (log.topics.len() == 3)
@@ -203,12 +213,39 @@ pub fn scan_block_with(
                 decimals: token.decimals,
                 contract: Some(token.display.clone()),
             };
+            let start = out.transfers.len();
             out.pair(txid, 1 + i as u32, &from, &to, amount.into(), asset)?;
+            // Moved by a spender or a contract, not by the sender's own call.
+            if out.transfers.len() > start && owner_of(&block.transactions, txid) != Some(from) {
+                out.on_behalf_since(start);
+            }
         }
+        let start = out.transfers.len();
         internal_transfers(&mut out, txid, &info.internal_transactions)?;
+        out.on_behalf_since(start);
     }
 
     Ok(out.finish(hash, parent))
+}
+
+/// Who sent transaction `txid` of `block` (its contract's `owner_address`).
+/// Looked up only for a matched token transfer.
+fn owner_of(transactions: &[TxJson<'_>], txid: Hash32) -> Option<TronAddress> {
+    transactions
+        .iter()
+        .find(|tx| tx.txid.as_deref().and_then(|t| Hash32::from_hex(t).ok()) == Some(txid))?
+        .raw_data
+        .as_ref()?
+        .contract
+        .0
+        .as_ref()?
+        .parameter
+        .as_ref()?
+        .value
+        .as_ref()?
+        .owner_address
+        .as_deref()
+        .and_then(node_address)
 }
 
 /// Where the transfers of a transaction's internal transactions are

@@ -260,7 +260,12 @@ async fn answer(
                         .unwrap()
                         .iter()
                         .flat_map(|r| r["logs"].as_array().unwrap().iter().cloned())
-                        .filter(|l| topic0.is_null() || l["topics"][0] == topic0)
+                        // A topic position matches one value, or any of a list.
+                        .filter(|l| match &topic0 {
+                            Value::Null => true,
+                            Value::Array(any) => any.contains(&l["topics"][0]),
+                            one => l["topics"][0] == *one,
+                        })
                         .collect()
                 })
                 .unwrap_or_default();
