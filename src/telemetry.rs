@@ -205,6 +205,9 @@ pub fn register_chain(chain: &str) {
                 .increment(0);
         }
     }
+    for flag in crate::transfer::RiskFlag::ALL {
+        metrics::counter!(RISK_FLAGS, "chain" => c.clone(), "flag" => flag.name()).increment(0);
+    }
     for kind in ["payment.detected", "payment.confirmed", "payment.reorged"] {
         metrics::counter!(EVENTS, "chain" => c.clone(), "type" => kind).increment(0);
     }

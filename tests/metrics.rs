@@ -43,6 +43,8 @@ async fn dashboard_queries_only_metrics_the_daemon_serves() {
     )
     .await;
     let dir = tempfile::tempdir().unwrap();
+    let sanctions = dir.path().join("sanctions.txt");
+    std::fs::write(&sanctions, "0x7F367cC41522cE07553e823bf3be79A889DEbe1B\n").unwrap();
     let d = Daemon::start(&format!(
         "{}
 [[plugin]]
@@ -64,6 +66,8 @@ pointer = \"/price\"
 name = \"down\"
 url = \"{hook}/down\"
 pointer = \"/price\"
+[risk]
+sanctions_file = \"{}\"
 ",
         config_text(
             dir.path(),
@@ -74,6 +78,7 @@ pointer = \"/price\"
             )]
         ),
         plugin_wasm("forward_all").display(),
+        sanctions.display(),
     ))
     .await;
     d.watch("btc", &regtest_address(&watched), "m").await;

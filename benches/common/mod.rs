@@ -28,9 +28,20 @@ pub fn fixtures() -> Option<PathBuf> {
 pub fn watched(
     chain: &str,
     n: usize,
-    mut keys: Vec<Vec<u8>>,
+    keys: Vec<Vec<u8>>,
     random: impl Fn(u64) -> Vec<u8>,
 ) -> (tempfile::TempDir, Arc<Matcher>) {
+    let (dir, _, matcher) = watched_store(chain, n, keys, random);
+    (dir, matcher)
+}
+
+/// [`watched`], with the store.
+pub fn watched_store(
+    chain: &str,
+    n: usize,
+    mut keys: Vec<Vec<u8>>,
+    random: impl Fn(u64) -> Vec<u8>,
+) -> (tempfile::TempDir, Arc<Store>, Arc<Matcher>) {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(Store::open(dir.path()).unwrap());
     let rec = WatchRecord {
@@ -52,8 +63,8 @@ pub fn watched(
             chunk.iter().map(|k| (k.clone(), rec.clone())).collect();
         store.insert_watches(chain, &items).unwrap();
     }
-    let matcher = Arc::new(Matcher::load(chain, store).unwrap());
-    (dir, matcher)
+    let matcher = Arc::new(Matcher::load(chain, store.clone()).unwrap());
+    (dir, store, matcher)
 }
 
 /// 20 pseudo-random bytes from a seed.

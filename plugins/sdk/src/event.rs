@@ -1,9 +1,11 @@
-//! The event a plugin is called with: one payment to or from a watched
-//! address, as `GET /v1/events` serves it.
+//! The event a plugin is called with, as `GET /v1/events` serves it: one
+//! payment to or from a watched address, a change of an invoice, or a token
+//! issuer freezing or releasing a watched address.
 
 use crate::amount;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cmp::Ordering;
+use std::fmt;
 
 /// [`Event::kind`] of a transfer seen in a block, or, with
 /// [`Event::status`] `"mempool"`, of an incoming transaction seen in a
@@ -24,10 +26,27 @@ pub const DOUBLE_SPENT: &str = "payment.double_spent";
 /// [`Event::kind`] of a mempool payment that left the mempool unmined with
 /// its inputs unspent (evicted or expired).
 pub const DROPPED: &str = "payment.dropped";
+/// [`Event::kind`] of a transfer risk screening flagged
+/// ([`Risk::is_flagged`]), sent beside its [`DETECTED`]. A zero-value or
+/// dust transfer, which paywatch does not report with [`DETECTED`] and
+/// [`CONFIRMED`] unless configured to, has only this event, and only when
+/// it has a flag besides being zero-value or dust.
+pub const FLAGGED: &str = "payment.flagged";
+/// [`Event::kind`] of a listed stablecoin's issuer freezing a watched
+/// address: what is paid to it in that token ([`Event::asset`]) can no
+/// longer be moved. [`Event::destroyed`] is set when the issuer burned the
+/// frozen balance.
+pub const ADDRESS_FROZEN: &str = "address.frozen";
+/// [`Event::kind`] of a listed stablecoin's issuer taking a watched address
+/// off its blacklist.
+pub const ADDRESS_UNFROZEN: &str = "address.unfrozen";
 /// [`Event::status`] of an event about a transaction in the mempool.
 pub const MEMPOOL: &str = "mempool";
 
-/// One payment event.
+/// One event: a payment (`payment.*`), a change of an invoice
+/// (`invoice.*`, with [`Event::invoice`]) or of a watched address's
+/// standing with a token's issuer (`address.*`). All of them are read into
+/// this one type; fields an event kind does not have are left empty.
 ///
 /// Fields that later versions of paywatch add are ignored when the event is
 /// read; serializing an `Event` (for a forward payload, say) writes the
@@ -36,11 +55,14 @@ pub const MEMPOOL: &str = "mempool";
 pub struct Event {
     /// Stable id, the same on every delivery of this event
     /// (`chain:txid:index:direction:block:type`; for a mempool event
-    /// `chain:txid:index:in:mempool:kind`).
+    /// `chain:txid:index:in:mempool:kind`; for an address event
+    /// `chain:txid:index:frozen:block:frozen` or `…:unfrozen`).
     pub id: String,
-    /// [`DETECTED`], [`CONFIRMED`] or [`REORGED`]; for mempool events also
-    /// [`REPLACED`], [`DOUBLE_SPENT`] or [`DROPPED`]; `invoice.*` for
-    /// invoice events. `type` in the JSON.
+    /// [`DETECTED`], [`CONFIRMED`], [`REORGED`] or [`FLAGGED`]; for mempool
+    /// events also [`REPLACED`], [`DOUBLE_SPENT`] or [`DROPPED`];
+    /// `invoice.*` for invoice events; [`ADDRESS_FROZEN`] or
+    /// [`ADDRESS_UNFROZEN`] for address events. Kinds this SDK does not
+    /// name are read all the same. `type` in the JSON.
     #[serde(rename = "type")]
     pub kind: String,
     /// Position in paywatch's feed, strictly increasing across all chains.
@@ -49,7 +71,9 @@ pub struct Event {
     pub chain: String,
     /// `mainnet`, `testnet`, …
     pub network: String,
-    /// `in` when value arrived at the watched address, `out` when it left.
+    /// `in` when value arrived at the watched address, `out` when it left;
+    /// empty for address events, which move nothing.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub direction: String,
     /// The watched address, in the chain's display form.
     pub address: String,
@@ -58,14 +82,15 @@ pub struct Event {
     /// TRON; on Bitcoin read from the transaction's first input (or, for an
     /// outgoing transfer, its first output to an unwatched address), `None`
     /// where the script does not tell (taproot, P2PK, a coinbase) and for
-    /// invoice events.
+    /// invoice and address events.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counterparty: Option<String>,
     /// The transaction id. Empty for invoice events no payment caused
     /// (`invoice.expired`, `invoice.cancelled`).
     #[serde(default)]
     pub txid: String,
-    /// The output, input or log index of the transfer in its transaction.
+    /// The output, input or log index of the transfer in its transaction
+    /// (of the blacklist log, for an address event).
     #[serde(default)]
     pub index: u32,
     /// The block the transfer was mined in (zeroes when there is none: a
@@ -73,10 +98,11 @@ pub struct Event {
     #[serde(default, deserialize_with = "null_as_default")]
     pub block: Block,
     /// Confirmations when the event was made; the block itself counts as one.
-    /// 0 for a mempool event.
+    /// 0 for a mempool event and for an address event.
     #[serde(default)]
     pub confirmations: u64,
-    /// What was moved.
+    /// What was moved; for an address event, the token whose issuer froze
+    /// or released the address.
     pub asset: Asset,
     /// The amount as an integer string in the asset's base units: satoshi
     /// for BTC, wei for ETH, 10^-6 USDT for USDT-TRC20. [`Asset::decimals`]
@@ -84,9 +110,27 @@ pub struct Event {
     /// `"50000"` with 8 is 0.0005 BTC. It may exceed 2^128, so do not parse
     /// it as a number: [`Event::amount_decimal`] gives it in whole units and
     /// [`Event::amount_cmp`] compares it with a whole-unit amount, exactly.
+    /// Empty for address events.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub amount: String,
     /// The watch the address matched.
     pub watch: Watch,
+    /// What paywatch's risk screening found about a payment's transfer. No
+    /// flags on invoice and address events, nor on payment events stored
+    /// by versions of paywatch without risk screening. Written only when
+    /// there are flags.
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Risk::has_no_flags"
+    )]
+    pub risk: Risk,
+    /// For [`ADDRESS_FROZEN`]: the frozen balance the issuer burned (Tether's
+    /// `DestroyedBlackFunds`), an integer string in base units of
+    /// [`Event::asset`] like [`Event::amount`]; `None` when the issuer only
+    /// froze the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub destroyed: Option<String>,
     /// For `invoice.*` events: the invoice (id, order_id, status, amount_due,
     /// paid, …), as `GET /v1/invoices/{id}` serves it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -114,6 +158,142 @@ pub struct Event {
     /// this event back; `0` the first time.
     #[serde(default)]
     pub delayed: u32,
+}
+
+/// One thing paywatch's risk screening can find about a transfer, decided
+/// from what paywatch already knows when the transfer's block is committed.
+/// Written in snake case in the JSON (`zero_value`, `frozen_sender`, …).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum RiskFlag {
+    /// The transfer moves nothing (a token transfer of 0, the usual address
+    /// poisoning).
+    ZeroValue,
+    /// The amount is below the asset's dust threshold.
+    Dust,
+    /// The counterparty is not an address the watched address dealt with,
+    /// but shares the first and last characters of one it did: address
+    /// poisoning.
+    Lookalike,
+    /// The counterparty is blacklisted by the issuer of a listed
+    /// stablecoin.
+    FrozenSender,
+    /// The watched address itself is frozen by the issuer of the token paid.
+    FrozenAddress,
+    /// The counterparty is on the operator's sanctions list.
+    Sanctioned,
+    /// A token or internal transfer made by a contract (or a spender with an
+    /// allowance) on the counterparty's behalf, not by a transaction the
+    /// counterparty sent. Many honest payments, exchange withdrawals among
+    /// them, carry it: it alone does not make a transfer
+    /// [flagged](Risk::is_flagged).
+    ContractSender,
+    /// A flag this SDK does not know (one a later version of paywatch
+    /// added), as the JSON spells it.
+    Other(String),
+}
+
+impl RiskFlag {
+    /// The flags this SDK knows, in the order paywatch lists them.
+    pub const KNOWN: [RiskFlag; 7] = [
+        RiskFlag::ZeroValue,
+        RiskFlag::Dust,
+        RiskFlag::Lookalike,
+        RiskFlag::FrozenSender,
+        RiskFlag::FrozenAddress,
+        RiskFlag::Sanctioned,
+        RiskFlag::ContractSender,
+    ];
+
+    /// The flag spelt as in the JSON: `zero_value`, `dust`, …
+    pub fn as_str(&self) -> &str {
+        match self {
+            RiskFlag::ZeroValue => "zero_value",
+            RiskFlag::Dust => "dust",
+            RiskFlag::Lookalike => "lookalike",
+            RiskFlag::FrozenSender => "frozen_sender",
+            RiskFlag::FrozenAddress => "frozen_address",
+            RiskFlag::Sanctioned => "sanctioned",
+            RiskFlag::ContractSender => "contract_sender",
+            RiskFlag::Other(name) => name,
+        }
+    }
+
+    /// The flag spelt `name` in the JSON; [`RiskFlag::Other`] when this SDK
+    /// does not know it.
+    pub fn from_name(name: &str) -> RiskFlag {
+        RiskFlag::KNOWN
+            .into_iter()
+            .find(|flag| flag.as_str() == name)
+            .unwrap_or_else(|| RiskFlag::Other(name.to_owned()))
+    }
+}
+
+impl fmt::Display for RiskFlag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for RiskFlag {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for RiskFlag {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = std::borrow::Cow::<str>::deserialize(deserializer)?;
+        Ok(RiskFlag::from_name(&name))
+    }
+}
+
+/// What paywatch's risk screening found about a payment's transfer: its
+/// flags, each once, in paywatch's order (that of [`RiskFlag::KNOWN`] for
+/// the flags this SDK knows).
+///
+/// ```
+/// use paywatch_plugin::RiskFlag;
+///
+/// let mut event = paywatch_plugin::testing::sample_event();
+/// assert!(!event.risk.is_flagged());
+/// event.risk.flags = vec![RiskFlag::ContractSender];
+/// assert!(!event.risk.is_flagged(), "contract_sender alone is no alert");
+/// event.risk.flags = vec![RiskFlag::ZeroValue, RiskFlag::Lookalike];
+/// assert!(event.risk.is_flagged() && event.risk.is_dust());
+/// assert!(event.risk.has(RiskFlag::Lookalike));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Risk {
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub flags: Vec<RiskFlag>,
+}
+
+impl Risk {
+    /// Whether the transfer has `flag`.
+    pub fn has(&self, flag: RiskFlag) -> bool {
+        self.flags.contains(&flag)
+    }
+
+    /// Whether the transfer has any flag but [`RiskFlag::ContractSender`]:
+    /// what makes paywatch send [`FLAGGED`]. A flag this SDK does not know
+    /// counts.
+    pub fn is_flagged(&self) -> bool {
+        self.flags
+            .iter()
+            .any(|flag| *flag != RiskFlag::ContractSender)
+    }
+
+    /// Whether the transfer is [`RiskFlag::ZeroValue`] or [`RiskFlag::Dust`]:
+    /// it never counts toward an invoice.
+    pub fn is_dust(&self) -> bool {
+        self.has(RiskFlag::ZeroValue) || self.has(RiskFlag::Dust)
+    }
+
+    /// Whether `self` has no flags; an event without flags leaves `risk`
+    /// out when serialized.
+    fn has_no_flags(&self) -> bool {
+        self.flags.is_empty()
+    }
 }
 
 /// Where a transfer was mined.
@@ -194,10 +374,32 @@ impl Event {
         self.kind == CONFIRMED
     }
 
+    /// Whether this is a `payment.flagged` event. The other events of a
+    /// flagged transfer ([`DETECTED`], [`CONFIRMED`], …) carry its flags
+    /// too: [`Risk::is_flagged`] on [`Event::risk`] tells of any payment
+    /// event whether it is flagged.
+    pub fn is_flagged(&self) -> bool {
+        self.kind == FLAGGED
+    }
+
+    /// Whether this is a `payment.*` event (it carries the transfer's
+    /// [`Event::risk`]).
+    pub fn is_payment(&self) -> bool {
+        self.kind.starts_with("payment.")
+    }
+
     /// Whether this is an `invoice.*` event (it carries the invoice in
     /// [`Event::invoice`]).
     pub fn is_invoice(&self) -> bool {
         self.kind.starts_with("invoice.")
+    }
+
+    /// Whether this is an `address.*` event ([`ADDRESS_FROZEN`],
+    /// [`ADDRESS_UNFROZEN`]): about the watched address itself, with no
+    /// [`direction`](Event::direction), [`amount`](Event::amount) or
+    /// [`counterparty`](Event::counterparty).
+    pub fn is_address(&self) -> bool {
+        self.kind.starts_with("address.")
     }
 
     /// Whether this is a `payment.reorged` event: a payment reported before
@@ -219,12 +421,13 @@ impl Event {
         [REPLACED, DOUBLE_SPENT, DROPPED].contains(&self.kind.as_str())
     }
 
-    /// Whether value arrived at the watched address.
+    /// Whether value arrived at the watched address (never for an address
+    /// event).
     pub fn is_incoming(&self) -> bool {
         self.direction == "in"
     }
 
-    /// Whether value left the watched address.
+    /// Whether value left the watched address (never for an address event).
     pub fn is_outgoing(&self) -> bool {
         self.direction == "out"
     }
@@ -485,6 +688,271 @@ mod tests {
                 "{field} written for a block event"
             );
         }
+    }
+
+    /// A zero-value USDT transfer from an address made to look like one the
+    /// watched address was paid from: reported only as `payment.flagged`.
+    const FLAGGED_EVENT: &str = r#"{
+        "id": "tron:8d0e9f3b7c2a41d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2:0:in:4e5f60718293a4b5:flagged",
+        "type": "payment.flagged",
+        "seq": 2210,
+        "chain": "tron",
+        "network": "mainnet",
+        "direction": "in",
+        "address": "TXYZ9w2bBfV4H6jTqJtG6Gx1v1Uy5kP8aQ",
+        "counterparty": "TP4MZxkq3LJr8wYdUuE5nNcR2aWv7Pfi8R",
+        "txid": "8d0e9f3b7c2a41d6e5f4a3b2c1d0e9f8a7b6c5d4e3f2a1b0c9d8e7f6a5b4c3d2",
+        "index": 0,
+        "block": { "height": 71240112, "hash": "00000000043f0a704e5f60718293a4b5", "time": 1763716650 },
+        "confirmations": 1,
+        "asset": { "symbol": "USDT", "decimals": 6, "contract": "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t" },
+        "amount": "0",
+        "watch": { "label": "order-42", "metadata": { "order": 42 } },
+        "risk": { "flags": ["zero_value", "lookalike", "contract_sender"] },
+        "delayed": 0
+    }"#;
+
+    #[test]
+    fn reads_a_flagged_payment() {
+        let event: Event = serde_json::from_str(FLAGGED_EVENT).expect("payment.flagged parses");
+        assert_eq!(event.kind, FLAGGED);
+        assert!(event.is_flagged() && event.is_payment() && event.is_incoming());
+        assert!(!event.is_detected() && !event.is_address() && !event.is_invoice());
+        assert_eq!(
+            event.risk.flags,
+            [
+                RiskFlag::ZeroValue,
+                RiskFlag::Lookalike,
+                RiskFlag::ContractSender
+            ]
+        );
+        assert!(event.risk.is_flagged() && event.risk.is_dust());
+        assert!(event.risk.has(RiskFlag::Lookalike) && !event.risk.has(RiskFlag::Sanctioned));
+        assert_eq!(event.amount_decimal().as_deref(), Some("0"));
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(
+            json["risk"],
+            serde_json::json!({"flags": ["zero_value", "lookalike", "contract_sender"]})
+        );
+        assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);
+    }
+
+    #[test]
+    fn risk_helpers_follow_the_flags() {
+        let risk = |flags: &[RiskFlag]| Risk {
+            flags: flags.to_vec(),
+        };
+        assert!(!Risk::default().is_flagged() && !Risk::default().is_dust());
+        assert!(!risk(&[RiskFlag::ContractSender]).is_flagged());
+        for flag in RiskFlag::KNOWN {
+            let one = risk(std::slice::from_ref(&flag));
+            assert!(one.has(flag.clone()), "{flag}");
+            assert_eq!(one.is_flagged(), flag != RiskFlag::ContractSender, "{flag}");
+            assert_eq!(
+                one.is_dust(),
+                matches!(flag, RiskFlag::ZeroValue | RiskFlag::Dust),
+                "{flag}"
+            );
+        }
+        let sanctioned = risk(&[RiskFlag::Sanctioned, RiskFlag::ContractSender]);
+        assert!(sanctioned.is_flagged() && !sanctioned.is_dust());
+    }
+
+    #[test]
+    fn flags_are_spelt_in_snake_case() {
+        let names = RiskFlag::KNOWN.map(|flag| flag.to_string());
+        assert_eq!(
+            names,
+            [
+                "zero_value",
+                "dust",
+                "lookalike",
+                "frozen_sender",
+                "frozen_address",
+                "sanctioned",
+                "contract_sender"
+            ]
+        );
+        for flag in RiskFlag::KNOWN {
+            let json = serde_json::to_value(&flag).unwrap();
+            assert_eq!(json, flag.as_str());
+            assert_eq!(serde_json::from_value::<RiskFlag>(json).unwrap(), flag);
+            assert_eq!(RiskFlag::from_name(flag.as_str()), flag);
+        }
+    }
+
+    #[test]
+    fn an_unknown_flag_is_kept_and_counts_as_flagged() {
+        let json = FLAGGED_EVENT.replace(
+            r#"["zero_value", "lookalike", "contract_sender"]"#,
+            r#"["contract_sender", "mixer"]"#,
+        );
+        let event: Event = serde_json::from_str(&json).expect("an unknown flag parses");
+        let mixer = RiskFlag::Other("mixer".into());
+        assert_eq!(event.risk.flags, [RiskFlag::ContractSender, mixer.clone()]);
+        assert!(event.risk.has(mixer) && event.risk.is_flagged() && !event.risk.is_dust());
+        let json = serde_json::to_value(&event).unwrap();
+        assert_eq!(json["risk"]["flags"][1], "mixer");
+    }
+
+    #[test]
+    fn payment_events_without_risk_have_no_flags() {
+        // Stored by a paywatch without risk screening.
+        let event: Event = serde_json::from_str(EVENT).unwrap();
+        assert_eq!(event.risk, Risk::default());
+        assert!(!event.risk.is_flagged());
+        let json = serde_json::to_value(&event).unwrap();
+        assert!(json.get("risk").is_none(), "no flags, no risk written");
+
+        let mut value: serde_json::Value = serde_json::from_str(EVENT).unwrap();
+        for risk in [
+            serde_json::json!({"flags": []}),
+            serde_json::json!({"flags": null}),
+            serde_json::json!({}),
+            serde_json::Value::Null,
+        ] {
+            value["risk"] = risk.clone();
+            let event: Event = serde_json::from_value(value.clone()).expect("parses");
+            assert_eq!(event.risk, Risk::default(), "{risk}");
+        }
+        value["risk"] = serde_json::json!({"flags": ["contract_sender"], "score": 3});
+        let event: Event = serde_json::from_value(value).unwrap();
+        assert!(event.risk.has(RiskFlag::ContractSender) && !event.risk.is_flagged());
+    }
+
+    #[test]
+    fn a_mempool_payment_carries_risk() {
+        let json = MEMPOOL_EVENT.replace(
+            r#""mempool": {"#,
+            r#""risk": { "flags": ["sanctioned"] }, "mempool": {"#,
+        );
+        let event: Event = serde_json::from_str(&json).unwrap();
+        assert!(event.is_mempool() && event.risk.has(RiskFlag::Sanctioned));
+        assert!(event.risk.is_flagged());
+    }
+
+    /// Tether froze a watched address and burned its balance.
+    const FROZEN_EVENT: &str = r#"{
+        "id": "tron:3b1f0c9e8d7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c:2:frozen:5a6b7c8d9e0f1a2b:frozen",
+        "type": "address.frozen",
+        "seq": 2305,
+        "chain": "tron",
+        "network": "mainnet",
+        "address": "TXYZ9w2bBfV4H6jTqJtG6Gx1v1Uy5kP8aQ",
+        "asset": { "symbol": "USDT", "decimals": 6, "contract": "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t" },
+        "txid": "3b1f0c9e8d7a6b5c4d3e2f1a0b9c8d7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2b1c",
+        "index": 2,
+        "block": { "height": 71251876, "hash": "00000000043f38a45a6b7c8d9e0f1a2b", "time": 1763751942 },
+        "watch": { "label": "hot-wallet", "metadata": { "team": "treasury" } },
+        "destroyed": "1250000000",
+        "delayed": 0
+    }"#;
+
+    #[test]
+    fn reads_an_address_frozen_event() {
+        let event: Event = serde_json::from_str(FROZEN_EVENT).expect("address.frozen parses");
+        assert_eq!(event.kind, ADDRESS_FROZEN);
+        assert!(event.is_address() && !event.is_payment() && !event.is_invoice());
+        assert!(!event.is_incoming() && !event.is_outgoing());
+        assert_eq!((event.direction.as_str(), event.amount.as_str()), ("", ""));
+        assert_eq!(
+            (event.counterparty.as_ref(), event.confirmations),
+            (None, 0)
+        );
+        assert_eq!(event.amount_decimal(), None);
+        assert_eq!(event.risk, Risk::default());
+        assert_eq!(event.asset.symbol, "USDT");
+        assert_eq!(event.block.height, 71_251_876);
+        assert_eq!(event.index, 2);
+        assert_eq!(event.label(), Some("hot-wallet"));
+        assert_eq!(event.destroyed.as_deref(), Some("1250000000"));
+
+        // What a plugin forwards has no fields the event did not have.
+        let json = serde_json::to_value(&event).unwrap();
+        for field in ["direction", "amount", "counterparty", "risk"] {
+            assert!(json.get(field).is_none(), "{field} written: {json}");
+        }
+        assert_eq!(json["destroyed"], "1250000000");
+        assert_eq!(serde_json::from_value::<Event>(json).unwrap(), event);
+    }
+
+    #[test]
+    fn reads_an_address_unfrozen_event() {
+        let mut value: serde_json::Value = serde_json::from_str(FROZEN_EVENT).unwrap();
+        value["id"] = "tron:3b1f:2:frozen:5a6b7c8d9e0f1a2b:unfrozen".into();
+        value["type"] = ADDRESS_UNFROZEN.into();
+        value.as_object_mut().unwrap().remove("destroyed");
+        let event: Event = serde_json::from_value(value).expect("address.unfrozen parses");
+        assert!(event.is_address() && event.kind == ADDRESS_UNFROZEN);
+        assert_eq!(event.destroyed, None);
+        let json = serde_json::to_value(&event).unwrap();
+        assert!(json.get("destroyed").is_none());
+    }
+
+    #[test]
+    fn reads_the_invoice_events_of_a_held_invoice() {
+        let held = r#"{
+            "id": "invoice:inv_0192a6f1c3d47e2a91b5c06d3f18:held:2211",
+            "type": "invoice.held",
+            "seq": 2212,
+            "chain": "tron",
+            "network": "mainnet",
+            "direction": "in",
+            "address": "TXYZ9w2bBfV4H6jTqJtG6Gx1v1Uy5kP8aQ",
+            "asset": { "symbol": "USDT", "decimals": 6, "contract": "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t" },
+            "amount": "125500000",
+            "watch": { "label": "A1001", "metadata": null },
+            "invoice": {
+                "id": "inv_0192a6f1c3d47e2a91b5c06d3f18",
+                "order_id": "A1001",
+                "status": "held",
+                "amount_due": "125.5",
+                "paid": "125.5",
+                "hold_flagged": true,
+                "payments": [{ "txid": "6c3f2d", "index": 1, "amount": "125500000",
+                               "height": 71234567, "confirmed": true, "flags": ["sanctioned"] }]
+            },
+            "txid": "6c3f2d",
+            "index": 1,
+            "block": { "height": 71234567, "hash": "00000000043ee5c79a1b2c3d4e5f6071", "time": 1763700000 },
+            "confirmations": 20,
+            "payment_event": "tron:6c3f2d:1:in:9a1b2c3d4e5f6071:confirmed"
+        }"#;
+        let event: Event = serde_json::from_str(held).expect("invoice.held parses");
+        assert!(event.is_invoice() && !event.is_payment() && !event.is_address());
+        assert_eq!(event.kind, "invoice.held");
+        assert_eq!(event.risk, Risk::default(), "the flags are the invoice's");
+        let invoice = event.invoice.as_ref().unwrap();
+        assert_eq!(invoice["status"], "held");
+        assert_eq!(invoice["payments"][0]["flags"][0], "sanctioned");
+
+        // Released or rejected by hand: no payment caused it.
+        for (kind, status) in [
+            ("invoice.released", "confirmed"),
+            ("invoice.rejected", "rejected"),
+        ] {
+            let mut value: serde_json::Value = serde_json::from_str(held).unwrap();
+            let object = value.as_object_mut().unwrap();
+            for field in ["txid", "index", "block", "confirmations", "payment_event"] {
+                object.remove(field);
+            }
+            object.insert("type".into(), kind.into());
+            value["invoice"]["status"] = status.into();
+            let event: Event = serde_json::from_value(value).expect("parses");
+            assert!(event.is_invoice() && event.kind == kind);
+            assert_eq!((event.txid.as_str(), event.block.height), ("", 0));
+            assert_eq!(event.invoice.unwrap()["status"], status);
+        }
+    }
+
+    #[test]
+    fn reads_an_event_type_it_does_not_know() {
+        let mut value: serde_json::Value = serde_json::from_str(FLAGGED_EVENT).unwrap();
+        value["type"] = "payment.frozen_funds".into();
+        let event: Event = serde_json::from_value(value).expect("a later event type parses");
+        assert_eq!(event.kind, "payment.frozen_funds");
+        assert!(event.is_payment() && event.risk.is_flagged());
+        assert!(!event.is_flagged() && !event.is_detected() && !event.is_address());
     }
 
     #[test]

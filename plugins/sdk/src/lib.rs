@@ -27,7 +27,8 @@
 //!
 //! # What the SDK gives a plugin
 //!
-//! - [`Event`] and [`Verdict`], the input and the output of a call;
+//! - [`Event`] and [`Verdict`], the input and the output of a call; an
+//!   event's [`Risk`] tells what paywatch's risk screening flagged;
 //! - [`export_plugin!`], which exports the functions paywatch calls;
 //! - [`config`] and [`config_raw`], the plugin's configuration;
 //! - [`kv`], a key-value store that belongs to the plugin and survives
@@ -77,8 +78,8 @@ mod verdict;
 pub use clock::now_ms;
 pub use config::{config, config_raw, load_settings, settings, ConfigError};
 pub use event::{
-    Asset, Block, Event, Mempool, Watch, CONFIRMED, DETECTED, DOUBLE_SPENT, DROPPED, MEMPOOL,
-    REORGED, REPLACED,
+    Asset, Block, Event, Mempool, Risk, RiskFlag, Watch, ADDRESS_FROZEN, ADDRESS_UNFROZEN,
+    CONFIRMED, DETECTED, DOUBLE_SPENT, DROPPED, FLAGGED, MEMPOOL, REORGED, REPLACED,
 };
 pub use verdict::{IntoMillis, Verdict, MAX_DELAYS, MAX_DELAY_MS};
 

@@ -47,12 +47,36 @@ pub const SAMPLE_EVENT: &str = r#"{
   "asset": { "symbol": "USDT", "decimals": 6, "contract": "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t" },
   "amount": "125500000",
   "watch": { "label": "order-42", "metadata": { "order": 42 } },
+  "risk": { "flags": [] },
   "delayed": 0
 }"#;
 
 /// [`SAMPLE_EVENT`], parsed.
 pub fn sample_event() -> Event {
     serde_json::from_str(SAMPLE_EVENT).expect("SAMPLE_EVENT is a valid event")
+}
+
+/// The ABI's example of an address event: Tether froze the watched TRON
+/// address of [`SAMPLE_EVENT`] (`address.frozen`, no `direction`, `amount`
+/// or `counterparty`), in block 71251876, watch label `order-42`.
+pub const SAMPLE_ADDRESS_EVENT: &str = r#"{
+  "id": "tron:3b1f0c:2:frozen:5a6b7c8d9e0f1a2b:frozen",
+  "type": "address.frozen",
+  "seq": 2305,
+  "chain": "tron",
+  "network": "mainnet",
+  "address": "TXYZ9w2bBfV4H6jTqJtG6Gx1v1Uy5kP8aQ",
+  "asset": { "symbol": "USDT", "decimals": 6, "contract": "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t" },
+  "txid": "3b1f0c",
+  "index": 2,
+  "block": { "height": 71251876, "hash": "00000000043f38a45a6b7c8d9e0f1a2b", "time": 1763751942 },
+  "watch": { "label": "order-42", "metadata": { "order": 42 } },
+  "delayed": 0
+}"#;
+
+/// [`SAMPLE_ADDRESS_EVENT`], parsed.
+pub fn sample_address_event() -> Event {
+    serde_json::from_str(SAMPLE_ADDRESS_EVENT).expect("SAMPLE_ADDRESS_EVENT is a valid event")
 }
 
 /// Forgets the configuration, the log, the store and a set time.
@@ -131,6 +155,16 @@ mod tests {
         assert_eq!(event.asset.decimals, 6);
         assert_eq!(event.amount, "125500000");
         assert_eq!(event.amount_decimal().as_deref(), Some("125.5"));
+        assert!(!event.risk.is_flagged());
+    }
+
+    #[test]
+    fn the_sample_address_event_freezes_the_sample_address() {
+        let event = sample_address_event();
+        assert!(event.is_address() && event.kind == crate::ADDRESS_FROZEN);
+        assert_eq!(event.address, sample_event().address);
+        assert_eq!((event.direction.as_str(), event.amount.as_str()), ("", ""));
+        assert_eq!(event.destroyed, None);
     }
 
     #[test]
