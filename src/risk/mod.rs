@@ -232,8 +232,8 @@ impl Sanctions {
 
     /// Whether `address` is listed.
     pub fn contains(&self, address: &str) -> bool {
-        let list = self.read().list;
-        !list.is_empty() && list.contains(address)
+        let st = self.state.read().unwrap_or_else(|p| p.into_inner());
+        !st.list.is_empty() && st.list.contains(address)
     }
 
     pub fn status(&self) -> Option<SanctionsStatus> {
@@ -351,8 +351,8 @@ impl<'a> Probe<'a> {
 pub struct Screen {
     chain: String,
     cfg: RiskConfig,
-    /// Dust thresholds by asset symbol (upper case) and decimals.
-    dust: HashMap<(String, u8), Option<Amount>>,
+    /// Dust thresholds of the chain's assets: symbol, decimals, threshold.
+    dust: Vec<(String, u8, Option<Amount>)>,
     sanctions: Arc<Sanctions>,
     /// Frozen addresses (significant form) and the tokens that froze them.
     frozen: HashMap<String, Vec<String>>,
@@ -371,7 +371,7 @@ impl Screen {
     ) -> Result<Screen, StoreError> {
         let dust = assets
             .iter()
-            .map(|(s, d)| ((s.to_uppercase(), *d), cfg.dust_of(s, *d)))
+            .map(|(s, d)| (s.clone(), *d, cfg.dust_of(s, *d)))
             .collect();
         let mut s = Screen {
             chain: chain.to_string(),
@@ -414,14 +414,21 @@ impl Screen {
         frozen: &'a HashMap<String, Vec<String>>,
         address: &str,
     ) -> Option<&'a Vec<String>> {
+        if frozen.is_empty() {
+            return None;
+        }
         frozen
             .get(&significant(address))
             .filter(|by| !by.is_empty())
     }
 
     fn dust_of(&self, symbol: &str, decimals: u8) -> Option<Amount> {
-        match self.dust.get(&(symbol.to_uppercase(), decimals)) {
-            Some(d) => *d,
+        let known = self
+            .dust
+            .iter()
+            .find(|(s, d, _)| *d == decimals && s.eq_ignore_ascii_case(symbol));
+        match known {
+            Some((_, _, threshold)) => *threshold,
             None => self.cfg.dust_of(symbol, decimals),
         }
     }
@@ -482,38 +489,48 @@ impl Screen {
             }
             frozen = std::borrow::Cow::Owned(own);
         }
-        let mut records: HashMap<AddressKey, (History, bool)> = HashMap::new();
-        for t in transfers.iter_mut() {
-            t.risk = self.stateless(&Probe::of(t), &frozen);
+        // The records of every address with a counterparty, in one read.
+        let mut records: foldhash::HashMap<&AddressKey, (History, bool)> = Default::default();
+        for t in transfers.iter().filter(|t| t.counterparty.is_some()) {
+            records.entry(&t.address_key).or_default();
+        }
+        let keys: Vec<&AddressKey> = records.keys().copied().collect();
+        let read = self.store.risk_histories(&self.chain, &keys)?;
+        for (k, bytes) in keys.iter().zip(read) {
+            if let (Some(rec), Some(b)) = (records.get_mut(k), bytes) {
+                rec.0 = History::decode(&b);
+            }
+        }
+        let mut flags = Vec::with_capacity(transfers.len());
+        for t in transfers.iter() {
+            let mut risk = self.stateless(&Probe::of(t), &frozen);
             let Some(c) = &t.counterparty else {
+                flags.push(risk);
                 continue;
             };
-            let rec = match records.entry(t.address_key.clone()) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    let h = self
-                        .store
-                        .risk_history(&self.chain, t.address_key.as_bytes())?
-                        .map(|b| History::decode(&b))
-                        .unwrap_or_default();
-                    v.insert((h, false))
-                }
-            };
+            let rec = records
+                .get_mut(&t.address_key)
+                .expect("every address with a counterparty has a record");
             let entry = Entry::of(c);
             let known = rec.0 .0.iter().any(|e| e.same(&entry));
             let (p, s) = (self.cfg.lookalike_prefix, self.cfg.lookalike_suffix);
             if !known && rec.0 .0.iter().any(|e| e.looks_like(&entry, p, s)) {
-                t.risk.set(RiskFlag::Lookalike);
+                risk.set(RiskFlag::Lookalike);
             }
-            if !t.risk.alerts() && rec.0.remember(entry) {
+            if !risk.alerts() && rec.0.remember(entry) {
                 rec.1 = true;
             }
+            flags.push(risk);
         }
-        Ok(records
+        let changed = records
             .into_iter()
             .filter(|(_, (_, changed))| *changed)
-            .map(|(k, (h, _))| (k, h.encode()))
-            .collect())
+            .map(|(k, (h, _))| (k.clone(), h.encode()))
+            .collect();
+        for (t, risk) in transfers.iter_mut().zip(flags) {
+            t.risk = risk;
+        }
+        Ok(changed)
     }
 
     /// The flags of a mempool transaction's output: amount, sanctions,

@@ -61,7 +61,7 @@ pub enum ListFormat {
 /// A loaded list.
 #[derive(Clone, Debug, Default)]
 pub struct SanctionsList {
-    addresses: HashSet<String>,
+    addresses: foldhash::HashSet<String>,
     format: Option<ListFormat>,
     skipped: usize,
     truncated: usize,
@@ -274,7 +274,7 @@ fn csv_reader(text: &str) -> csv::Reader<&[u8]> {
 /// Accumulates the addresses an OFAC file lists.
 #[derive(Default)]
 struct Collector {
-    addresses: HashSet<String>,
+    addresses: foldhash::HashSet<String>,
     skipped: HashSet<String>,
     truncated: usize,
 }
@@ -313,7 +313,7 @@ fn line_error(line: usize, detail: impl Into<String>) -> SanctionsError {
 // ---------------------------------------------------------------- lines
 
 fn parse_lines(text: &str) -> Result<SanctionsList, SanctionsError> {
-    let mut addresses = HashSet::new();
+    let mut addresses = foldhash::HashSet::default();
     for (index, raw) in text.split('\n').enumerate() {
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         let content = line.split('#').next().unwrap_or_default().trim();

@@ -79,6 +79,24 @@ impl Store {
         Ok(self.db.get_cf(self.cf(CF_RISK), history_key(chain, addr))?)
     }
 
+    /// The records of past counterparties of several watched addresses, in
+    /// one read.
+    pub fn risk_histories(
+        &self,
+        chain: &str,
+        addrs: &[&AddressKey],
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let keys: Vec<Vec<u8>> = addrs
+            .iter()
+            .map(|a| history_key(chain, a.as_bytes()))
+            .collect();
+        self.db
+            .batched_multi_get_cf(self.cf(CF_RISK), keys.iter().map(|k| k.as_slice()), false)
+            .into_iter()
+            .map(|r| Ok(r?.map(|v| v.to_vec())))
+            .collect()
+    }
+
     /// Every address of `chain` frozen now, by address.
     pub fn frozen(&self, chain: &str) -> Result<Vec<FrozenRecord>, StoreError> {
         let prefix = affixed(b'f', chain);

@@ -365,7 +365,7 @@ async fn poisoning_dust_frozen_and_sanctioned_payments_are_flagged_on_anvil() {
         .iter()
         .map(|f| f["address"].as_str().unwrap().to_lowercase())
         .collect();
-    assert_eq!(listed, [frozen.clone()], "{list}");
+    assert_eq!(listed, std::slice::from_ref(&frozen), "{list}");
     // Unblacklisted: the next payment carries no flag.
     let after = send_token(customer.clone(), merchant.clone(), 2_000_000).await;
     let ev = d

@@ -100,7 +100,7 @@ pub(super) fn public_view(
     let mut view = json!({
         "id": inv.id,
         "order_id": inv.order_id,
-        "status": inv.status,
+        "status": buyer_status(inv.status),
         "asset": inv.asset.symbol,
         "network": chain.network_label(&inv.asset),
         "address": inv.address,
@@ -222,6 +222,17 @@ fn currency_format(code: &str) -> (&'static str, usize) {
         "CLP" | "ISK" | "PYG" | "UGX" | "XAF" | "XOF" | "IDR" => ("", 0),
         "KWD" | "BHD" | "OMR" | "JOD" | "TND" | "LYD" | "IQD" => ("", 3),
         _ => ("", 2),
+    }
+}
+
+/// The status a buyer is shown: nothing about risk screening. A held
+/// invoice is paid and waiting, as far as the buyer can tell; a rejected
+/// one is invalid.
+fn buyer_status(status: InvoiceStatus) -> InvoiceStatus {
+    match status {
+        InvoiceStatus::Held => InvoiceStatus::Paid,
+        InvoiceStatus::Rejected => InvoiceStatus::Invalid,
+        s => s,
     }
 }
 
