@@ -63,6 +63,7 @@ fn same(what: &str, fast: &Block, reference: &Block) {
     );
     assert_eq!(fast.skipped, reference.skipped, "{what}: skipped");
     assert_eq!(fast.transfers, reference.transfers, "{what}: transfers");
+    assert_eq!(fast.freezes, reference.freezes, "{what}: blacklist changes");
 }
 
 /// Both JSON readers accept the input with the same transfers, or both

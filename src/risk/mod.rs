@@ -139,6 +139,9 @@ pub struct SanctionsStatus {
     pub addresses: usize,
     /// Listed addresses of chains paywatch does not follow.
     pub other_chains: usize,
+    /// Addresses an SDN CSV cut short at its 1,000-character remarks limit,
+    /// left out (the XML forms list them whole).
+    pub truncated: usize,
     pub loaded_at: Option<u64>,
     /// The file's modification time (Unix seconds) when it was read.
     pub file_modified_at: Option<u64>,
@@ -244,6 +247,7 @@ impl Sanctions {
             format: st.list.format(),
             addresses: st.list.len(),
             other_chains: st.list.skipped(),
+            truncated: st.list.truncated(),
             loaded_at: st.loaded_at,
             file_modified_at: st.modified.and_then(unix),
             error: st.error,

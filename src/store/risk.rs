@@ -211,3 +211,88 @@ impl Store {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::BlockCommit;
+    use crate::transfer::Asset;
+
+    fn freeze(n: u8, change: FreezeChange) -> Freeze {
+        Freeze {
+            contract: AddressKey::Evm([0xdd; 20]),
+            address: AddressKey::Evm([n; 20]),
+            address_display: format!("0x{}", hex::encode([n; 20])),
+            change,
+            asset: Asset {
+                symbol: "USDT".into(),
+                decimals: 6,
+                contract: Some(format!("0x{}", hex::encode([0xdd; 20]))),
+            },
+            txid: Hash32::new([n; 32]),
+            index: 1,
+            watch: None,
+        }
+    }
+
+    fn commit(store: &Store, height: u64, freezes: &[Freeze]) -> Vec<usize> {
+        let rows = store
+            .stage_block(BlockCommit {
+                chain: "eth",
+                height,
+                hash: Hash32::new([height as u8; 32]),
+                transfers: Vec::new(),
+                confirm_upto: None,
+                keep_headers: 10,
+                history: Vec::new(),
+                freezes,
+            })
+            .unwrap();
+        store.write_rows(rows, Vec::new()).unwrap().0.new_freezes
+    }
+
+    fn frozen(store: &Store) -> Vec<String> {
+        store
+            .frozen("eth")
+            .unwrap()
+            .into_iter()
+            .map(|r| r.address)
+            .collect()
+    }
+
+    #[test]
+    fn a_reorg_puts_the_frozen_set_back_and_a_rescan_repeats_no_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (a, b) = (
+            freeze(1, FreezeChange::Frozen),
+            freeze(2, FreezeChange::Frozen),
+        );
+        assert_eq!(commit(&store, 10, &[a.clone(), b.clone()]), [0, 1]);
+        assert_eq!(
+            frozen(&store),
+            [a.address_display.clone(), b.address_display.clone()]
+        );
+        // Scanned again: recorded already, nothing new to tell.
+        assert!(commit(&store, 10, &[a.clone(), b.clone()]).is_empty());
+        // Released, burned, frozen again within blocks 11 and 12.
+        commit(&store, 11, &[freeze(1, FreezeChange::Unfrozen)]);
+        commit(
+            &store,
+            12,
+            &[
+                freeze(2, FreezeChange::Destroyed(5u64.into())),
+                freeze(3, FreezeChange::Frozen),
+            ],
+        );
+        assert_eq!(frozen(&store).len(), 2);
+        let mut batch = WriteBatch::default();
+        assert_eq!(store.stage_risk_rewind(&mut batch, "eth", 11).unwrap(), 3);
+        store.db.write(batch).unwrap();
+        assert_eq!(frozen(&store), [a.address_display, b.address_display]);
+        let mut batch = WriteBatch::default();
+        store.stage_risk_rewind(&mut batch, "eth", 0).unwrap();
+        store.db.write(batch).unwrap();
+        assert!(frozen(&store).is_empty());
+    }
+}

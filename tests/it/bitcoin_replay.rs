@@ -184,7 +184,7 @@ async fn tip_replaced_at_the_same_height_is_a_reorg() {
     let addr = regtest_address(&watched);
     let mut a = Vec::new();
     extend(&mut a, 0, 20, 0);
-    let pay = payment_tx(3, &watched, 777);
+    let pay = payment_tx(3, &watched, 77_700);
     let txid = pay.compute_txid().to_string();
     with_txs(&mut a, 19, vec![pay]);
     let mut b = a[..19].to_vec();

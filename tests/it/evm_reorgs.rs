@@ -142,7 +142,8 @@ async fn random_reorgs_while_following_anvil_lose_nothing() {
 
     let payment = |rng: &mut rand::rngs::StdRng| -> Value {
         if rng.random_bool(0.5) {
-            let wei: u64 = rng.random_range(1..1_000_000_000);
+            // From 0.00001 ETH up: smaller is dust, stored but not reported.
+            let wei: u64 = rng.random_range(10_000_000_000_000..1_000_000_000_000_000);
             json!({"from": payer, "to": merchant, "value": format!("0x{wei:x}"), "gas": "0x100000"})
         } else {
             let units: u64 = rng.random_range(1..1_000_000);
