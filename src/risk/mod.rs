@@ -254,16 +254,14 @@ impl Sanctions {
         })
     }
 
-    /// Reloads the list on SIGHUP and when the file changes (checked every
-    /// `every`), until `shutdown`.
+    /// Reloads the list on SIGHUP (`systemctl reload`) and when the file
+    /// changes (checked every `every`), until `shutdown`. SIGHUP never
+    /// stops the daemon, with a list or without.
     pub async fn follow(
         self: Arc<Self>,
         every: Duration,
         mut shutdown: tokio::sync::watch::Receiver<bool>,
     ) {
-        if self.file.is_none() {
-            return;
-        }
         use tokio::signal::unix::{signal, SignalKind};
         let mut hup = signal(SignalKind::hangup()).ok();
         loop {
@@ -272,6 +270,12 @@ impl Sanctions {
                 _ = tokio::time::sleep(every) => false,
                 Some(()) = async { match hup.as_mut() { Some(h) => h.recv().await, None => std::future::pending().await } } => true,
             };
+            if self.file.is_none() {
+                if forced {
+                    tracing::info!("SIGHUP: no sanctions list to read again");
+                }
+                continue;
+            }
             let me = self.clone();
             let _ = tokio::task::spawn_blocking(move || me.reload_if_changed(forced)).await;
         }

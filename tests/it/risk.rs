@@ -538,3 +538,63 @@ async fn trc20_poisoning_and_a_frozen_address_are_flagged_on_the_tron_replay() {
     assert_eq!(list["frozen"][0]["address"], payee_shown.as_str(), "{list}");
     d.stop().await;
 }
+
+/// The real binary: `systemctl reload` (SIGHUP) reads the sanctions list
+/// again at once, and a daemon without one is not stopped by it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_the_sanctions_list_and_stops_nothing() {
+    use common::process::{free_port, Proc};
+    for with_list in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let list = dir.path().join("sanctions.txt");
+        std::fs::write(&list, "0x7F367cC41522cE07553e823bf3be79A889DEbe1B\n").unwrap();
+        let risk = if with_list {
+            format!("[risk]\nsanctions_file = \"{}\"\n", list.display())
+        } else {
+            String::new()
+        };
+        let config = format!(
+            "data_dir = \"{}\"\n[api]\nlisten = \"127.0.0.1:{port}\"\n{risk}",
+            dir.path().join("data").display()
+        );
+        let mut p = Proc::new(dir.path(), &config, port);
+        p.ensure_running();
+        p.until("the API", "/health", |_| true).await;
+        // A second address, with the file's modification time kept: only
+        // the signal can tell the daemon to read it.
+        let modified = std::fs::metadata(&list).unwrap().modified().unwrap();
+        std::fs::write(
+            &list,
+            "0x7F367cC41522cE07553e823bf3be79A889DEbe1B\nTHPvaUhoh2Qn2y9THCZML3H815hhFhn5YC\n",
+        )
+        .unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&list)
+            .unwrap()
+            .set_modified(modified)
+            .unwrap();
+        let hup = std::process::Command::new("kill")
+            .args(["-HUP", &p.pid().to_string()])
+            .status()
+            .unwrap();
+        assert!(hup.success());
+        if with_list {
+            let st = p
+                .until("the list read again", "/v1/status", |s| {
+                    s["risk"]["sanctions"]["addresses"] == 2
+                })
+                .await;
+            assert_eq!(st["risk"]["sanctions"]["format"], "lines");
+        } else {
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            let st = p
+                .get("/v1/status")
+                .await
+                .expect("still running after SIGHUP");
+            assert!(st["risk"]["sanctions"].is_null(), "{st}");
+        }
+        p.kill();
+    }
+}
