@@ -233,6 +233,10 @@ pub struct Choice {
     /// The rate adjustment every option's invoice takes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_adjust: Option<String>,
+    /// Whether flagged payments hold every option's invoice; each chain's
+    /// `hold_flagged` when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold_flagged: Option<bool>,
 }
 
 /// One way to pay a [`Choice`].

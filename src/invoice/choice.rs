@@ -49,6 +49,10 @@ pub struct ChoiceRequest {
     /// A share (`"1%"`): an amount would differ by asset.
     pub underpayment_tolerance: Option<String>,
     pub rate_adjust: Option<String>,
+    /// Whether flagged payments hold every option's invoice (each chain's
+    /// `hold_flagged` when absent).
+    #[serde(default)]
+    pub hold_flagged: Option<bool>,
 }
 
 /// One option of a [`ChoiceRequest`].
@@ -191,10 +195,12 @@ pub fn create(
         },
         underpayment_tolerance: r.underpayment_tolerance,
         rate_adjust: r.rate_adjust,
+        hold_flagged: r.hold_flagged,
     };
     let same = |c: &Choice| {
         c.price == choice.price
             && c.currency == choice.currency
+            && c.hold_flagged == choice.hold_flagged
             && c.options.len() == choice.options.len()
             && c.options
                 .iter()
@@ -286,7 +292,7 @@ pub fn choose(
         metadata: choice.metadata.clone(),
         underpayment_tolerance: choice.underpayment_tolerance.clone(),
         confirmations: None,
-        hold_flagged: None,
+        hold_flagged: choice.hold_flagged,
         rate_adjust: choice.rate_adjust.clone(),
         round_to: None,
         choice: Some(choice.id.clone()),
@@ -467,6 +473,9 @@ pub fn view(
         if let Some(x) = x {
             v[k] = x.clone().into();
         }
+    }
+    if let Some(h) = choice.hold_flagged {
+        v["hold_flagged"] = h.into();
     }
     v
 }

@@ -75,7 +75,7 @@ async fn a_three_option_invoice_is_paid_on_one_option_then_on_a_second() {
             {"chain": "bsc", "asset": "bnb"},
         ],
         "price": "200", "currency": "CNY", "order_id": "O-1",
-        "metadata": {"cart": 7},
+        "metadata": {"cart": 7}, "hold_flagged": true,
     });
     let (code, c) = d.post_json("/v1/invoices", &order).await;
     assert_eq!(code, 201, "{c}");
@@ -138,6 +138,10 @@ async fn a_three_option_invoice_is_paid_on_one_option_then_on_a_second() {
     assert_eq!(on_bsc["order_id"], "O-1");
     assert_eq!(on_bsc["choice"], id.as_str());
     assert_eq!(on_bsc["metadata"], json!({"cart": 7}));
+    assert_eq!(
+        on_bsc["hold_flagged"], true,
+        "the order's choice reaches its options"
+    );
     let (code, same) = choose(2).await;
     assert_eq!((code, &same["id"]), (200, &on_bsc["id"]), "{same}");
     let (code, on_btc) = choose(0).await;
