@@ -7,11 +7,9 @@
 use alloy::rpc::types::TransactionReceipt;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use paywatch::address::evm::parse_address;
-use paywatch::chain::evm::{scan_block, scan_block_with, EvmAssets, EvmRaw};
+use paywatch::chain::evm::{scan_block, scan_block_with, EvmRaw};
 use paywatch::chain::skim::Json;
 use paywatch::chain::RawJson;
-use paywatch::config::Token;
-use paywatch::transfer::Asset;
 
 mod common;
 
@@ -21,20 +19,7 @@ fn bench(c: &mut Criterion) {
     let Some(dir) = common::fixtures() else {
         return;
     };
-    let usdt = parse_address("0xdAC17F958D2ee523a2206206994597C13D831ec7").unwrap();
-    let assets = EvmAssets {
-        native: Asset {
-            symbol: "ETH".into(),
-            decimals: 18,
-            contract: None,
-        },
-        tokens: vec![Token {
-            symbol: "USDT".into(),
-            contract: usdt.key,
-            display: usdt.display,
-            decimals: 6,
-        }],
-    };
+    let assets = common::evm_usdt_assets();
     let inputs: Vec<(u64, String, String, u64)> = BLOCKS
         .iter()
         .map(|h| {

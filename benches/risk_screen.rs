@@ -10,10 +10,9 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion};
 use paywatch::chain::Block;
-use paywatch::config::{RiskConfig, Token};
+use paywatch::config::RiskConfig;
 use paywatch::risk::{Sanctions, Screen};
 use paywatch::store::Store;
-use paywatch::transfer::Asset;
 use std::sync::Arc;
 
 mod common;
@@ -94,21 +93,7 @@ fn bench(c: &mut Criterion) {
     g.measurement_time(std::time::Duration::from_secs(3));
 
     // EVM.
-    let usdt = paywatch::address::evm::parse_address("0xdAC17F958D2ee523a2206206994597C13D831ec7")
-        .unwrap();
-    let assets = paywatch::chain::evm::EvmAssets {
-        native: Asset {
-            symbol: "ETH".into(),
-            decimals: 18,
-            contract: None,
-        },
-        tokens: vec![Token {
-            symbol: "USDT".into(),
-            contract: usdt.key,
-            display: usdt.display,
-            decimals: 6,
-        }],
-    };
+    let assets = common::evm_usdt_assets();
     let blocks: Vec<(u64, String, String)> = [17173049u64, 17173050]
         .iter()
         .map(|h| {
@@ -163,14 +148,7 @@ fn bench(c: &mut Criterion) {
     }
 
     // TRON.
-    let usdt =
-        paywatch::address::tron::parse_address("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t").unwrap();
-    let tokens = vec![Token {
-        symbol: "USDT".into(),
-        contract: usdt.key,
-        display: usdt.display,
-        decimals: 6,
-    }];
+    let tokens = common::tron_usdt_tokens();
     let raws: Vec<(u64, paywatch::chain::tron::TronRaw)> = [60836289u64, 61132092]
         .iter()
         .map(|h| {

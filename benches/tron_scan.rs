@@ -7,7 +7,6 @@
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use paywatch::chain::skim::Json;
 use paywatch::chain::tron::{scan_block, scan_block_with, TronRaw};
-use paywatch::config::Token;
 
 mod common;
 
@@ -30,14 +29,7 @@ fn bench(c: &mut Criterion) {
             (*h, TronRaw { block, info }, txs)
         })
         .collect();
-    let usdt =
-        paywatch::address::tron::parse_address("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t").unwrap();
-    let tokens = vec![Token {
-        symbol: "USDT".into(),
-        contract: usdt.key,
-        display: usdt.display,
-        decimals: 6,
-    }];
+    let tokens = common::tron_usdt_tokens();
     // Receivers seen in the blocks, so that matches happen.
     let seen: Vec<Vec<u8>> = [
         "TW3NSuhT68vXKdamU7Rkq6sfEVCFwoDfGb",

@@ -294,6 +294,16 @@ impl RiskFlag {
         RiskFlag::ContractSender,
     ];
 
+    /// Whether an invoice with `hold_flagged` holds a payment with this
+    /// flag for a person to decide: `sanctioned`, `frozen_sender`,
+    /// `lookalike`.
+    pub fn holds(self) -> bool {
+        matches!(
+            self,
+            RiskFlag::Sanctioned | RiskFlag::FrozenSender | RiskFlag::Lookalike
+        )
+    }
+
     /// The flag as JSON spells it.
     pub fn name(self) -> &'static str {
         match self {
@@ -360,12 +370,10 @@ impl Risk {
         }
     }
 
-    /// A flag an invoice with `hold_flagged` holds for a person to decide:
-    /// `sanctioned`, `frozen_sender` or `lookalike`.
+    /// A flag an invoice with `hold_flagged` holds for a person to decide
+    /// (see [`RiskFlag::holds`]).
     pub fn holds(&self) -> bool {
-        self.has(RiskFlag::Sanctioned)
-            || self.has(RiskFlag::FrozenSender)
-            || self.has(RiskFlag::Lookalike)
+        self.flags.iter().any(|f| f.holds())
     }
 }
 

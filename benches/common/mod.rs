@@ -67,6 +67,37 @@ pub fn watched_store(
     (dir, store, matcher)
 }
 
+/// Ethereum's ETH and USDT, as the EVM decoder takes them.
+pub fn evm_usdt_assets() -> paywatch::chain::evm::EvmAssets {
+    let usdt = paywatch::address::evm::parse_address("0xdAC17F958D2ee523a2206206994597C13D831ec7")
+        .unwrap();
+    paywatch::chain::evm::EvmAssets {
+        native: paywatch::transfer::Asset {
+            symbol: "ETH".into(),
+            decimals: 18,
+            contract: None,
+        },
+        tokens: vec![paywatch::config::Token {
+            symbol: "USDT".into(),
+            contract: usdt.key,
+            display: usdt.display,
+            decimals: 6,
+        }],
+    }
+}
+
+/// TRON's USDT, as the TRON decoder takes it.
+pub fn tron_usdt_tokens() -> Vec<paywatch::config::Token> {
+    let usdt =
+        paywatch::address::tron::parse_address("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t").unwrap();
+    vec![paywatch::config::Token {
+        symbol: "USDT".into(),
+        contract: usdt.key,
+        display: usdt.display,
+        decimals: 6,
+    }]
+}
+
 /// 20 pseudo-random bytes from a seed.
 pub fn bytes20(seed: u64) -> [u8; 20] {
     let mut h = [0u8; 20];

@@ -132,7 +132,7 @@ pub fn release(
     reuse_after: impl Fn(&str) -> u64,
 ) -> Result<Invoice, ManualError> {
     let _edit = store.invoice_edit();
-    let mut inv = held(store, id, "not_held")?;
+    let mut inv = load_unless(store, id, not_held)?;
     record(&mut inv, ManualKind::Released, who, None);
     inv.released = true;
     let follow = inv.settle(None, 0, reuse_after(&inv.chain));
@@ -151,34 +151,44 @@ pub fn reject(
     who: &ByHand,
     reuse_after: impl Fn(&str) -> u64,
 ) -> Result<Invoice, ManualError> {
-    let _edit = store.invoice_edit();
-    let mut inv = held(store, id, "not_held")?;
-    record(&mut inv, ManualKind::Rejected, who, None);
-    let reuse = reuse_after(&inv.chain);
-    mark(&mut inv, InvoiceStatus::Rejected, reuse);
-    let e = vec![event(&inv, InvoiceEventType::Rejected, None, 0)];
-    commit(store, &inv, e)?;
-    Ok(inv)
+    end_by_hand(
+        store,
+        id,
+        who,
+        reuse_after,
+        InvoiceStatus::Rejected,
+        not_held,
+    )
 }
 
-/// The invoice `id`, which must be `held`.
-fn held(store: &Store, id: &str, code: &'static str) -> Result<Invoice, ManualError> {
+/// Release and reject take a held invoice only.
+fn not_held(s: InvoiceStatus) -> Option<(&'static str, &'static str)> {
+    (s != InvoiceStatus::Held).then_some((
+        "not_held",
+        "not held: only a held invoice is released or rejected",
+    ))
+}
+
+/// The invoice `id`, unless `refused` names the code and reason its
+/// status gives.
+fn load_unless(
+    store: &Store,
+    id: &str,
+    refused: impl Fn(InvoiceStatus) -> Option<(&'static str, &'static str)>,
+) -> Result<Invoice, ManualError> {
     let inv = store
         .invoice(id)?
         .ok_or_else(|| ManualError::NotFound(id.into()))?;
-    if inv.status != InvoiceStatus::Held {
+    if let Some((code, why)) = refused(inv.status) {
         return Err(ManualError::Conflict(
             code,
-            format!(
-                "invoice `{id}` is {}, not held: only a held invoice is released or rejected",
-                inv.status.name()
-            ),
+            format!("invoice `{id}` is {why}"),
         ));
     }
     Ok(inv)
 }
 
-/// Moves the invoice to `to` (settled or invalid) by hand, unless
+/// Moves the invoice to `to` (settled, invalid or rejected) by hand, unless
 /// `refused` names the code and reason its status gives.
 fn end_by_hand(
     store: &Store,
@@ -189,17 +199,10 @@ fn end_by_hand(
     refused: impl Fn(InvoiceStatus) -> Option<(&'static str, &'static str)>,
 ) -> Result<Invoice, ManualError> {
     let _edit = store.invoice_edit();
-    let mut inv = store
-        .invoice(id)?
-        .ok_or_else(|| ManualError::NotFound(id.into()))?;
-    if let Some((code, why)) = refused(inv.status) {
-        return Err(ManualError::Conflict(
-            code,
-            format!("invoice `{id}` is {why}"),
-        ));
-    }
+    let mut inv = load_unless(store, id, refused)?;
     let (kind, event_type) = match to {
         InvoiceStatus::Settled => (ManualKind::Settled, InvoiceEventType::Settled),
+        InvoiceStatus::Rejected => (ManualKind::Rejected, InvoiceEventType::Rejected),
         _ => (ManualKind::Invalidated, InvoiceEventType::Invalidated),
     };
     record(&mut inv, kind, who, None);

@@ -347,12 +347,10 @@ impl Invoice {
     pub(super) fn held(&self) -> bool {
         self.hold_flagged
             && !self.released
-            && self.payments.iter().any(|p| {
-                Risk {
-                    flags: p.flags.clone(),
-                }
-                .holds()
-            })
+            && self
+                .payments
+                .iter()
+                .any(|p| p.flags.iter().any(|f| f.holds()))
     }
 
     /// Whether payment event `p` finds the payment confirmed for this

@@ -19,7 +19,7 @@ pub mod sanctions;
 use crate::address::AddressKey;
 use crate::amount::Amount;
 use crate::config::RiskConfig;
-use crate::store::{FrozenRecord, Store, StoreError};
+use crate::store::{Store, StoreError};
 use crate::transfer::{Direction, Freeze, FreezeChange, Risk, RiskFlag, Transfer};
 use sanctions::{ListFormat, SanctionsError, SanctionsList};
 use serde::Serialize;
@@ -100,6 +100,11 @@ impl History {
 
     fn encode(&self) -> Vec<u8> {
         self.0.iter().flat_map(|e| e.0).collect()
+    }
+
+    /// Whether `e` is new to the record but looks like one in it.
+    fn lookalike(&self, e: &Entry, prefix: usize, suffix: usize) -> bool {
+        !self.0.iter().any(|x| x.same(e)) && self.0.iter().any(|x| x.looks_like(e, prefix, suffix))
     }
 
     /// Puts `e` first; false when it was first already.
@@ -291,17 +296,6 @@ pub struct RiskSetup {
 }
 
 impl RiskSetup {
-    /// Screening off, no list: what tools and benches without a config use.
-    pub fn off() -> RiskSetup {
-        RiskSetup {
-            cfg: RiskConfig {
-                enabled: false,
-                ..RiskConfig::default()
-            },
-            sanctions: Sanctions::none(),
-        }
-    }
-
     /// A screen for `chain`, with the dust thresholds of its assets.
     pub fn screen(
         &self,
@@ -393,10 +387,6 @@ impl Screen {
         Ok(s)
     }
 
-    pub fn enabled(&self) -> bool {
-        self.cfg.enabled
-    }
-
     pub fn report_dust(&self) -> bool {
         self.cfg.report_dust
     }
@@ -405,17 +395,9 @@ impl Screen {
     pub fn reload_frozen(&mut self) -> Result<(), StoreError> {
         self.frozen.clear();
         for r in self.store.frozen(&self.chain)? {
-            self.freeze(&r.address, &r.contract, true);
+            freeze(&mut self.frozen, &r.address, &r.contract, true);
         }
         Ok(())
-    }
-
-    fn freeze(&mut self, address: &str, contract: &str, frozen: bool) {
-        let by = self.frozen.entry(significant(address)).or_default();
-        by.retain(|c| c != contract);
-        if frozen {
-            by.push(contract.to_string());
-        }
     }
 
     fn frozen_by<'a>(
@@ -487,14 +469,7 @@ impl Screen {
         let mut frozen = std::borrow::Cow::Borrowed(&self.frozen);
         if !freezes.is_empty() {
             let mut own = self.frozen.clone();
-            for f in freezes {
-                let contract = f.asset.contract.clone().unwrap_or_default();
-                let by = own.entry(significant(&f.address_display)).or_default();
-                by.retain(|c| *c != contract);
-                if f.change != FreezeChange::Unfrozen {
-                    by.push(contract);
-                }
-            }
+            apply_freezes(&mut own, freezes);
             frozen = std::borrow::Cow::Owned(own);
         }
         // The records of every address with a counterparty, in one read.
@@ -520,9 +495,10 @@ impl Screen {
                 .get_mut(&t.address_key)
                 .expect("every address with a counterparty has a record");
             let entry = Entry::of(c);
-            let known = rec.0 .0.iter().any(|e| e.same(&entry));
-            let (p, s) = (self.cfg.lookalike_prefix, self.cfg.lookalike_suffix);
-            if !known && rec.0 .0.iter().any(|e| e.looks_like(&entry, p, s)) {
+            if rec
+                .0
+                .lookalike(&entry, self.cfg.lookalike_prefix, self.cfg.lookalike_suffix)
+            {
                 risk.set(RiskFlag::Lookalike);
             }
             if !risk.alerts() && rec.0.remember(entry) {
@@ -554,10 +530,11 @@ impl Screen {
                 .risk_history(&self.chain, t.address_key)?
                 .map(|b| History::decode(&b))
                 .unwrap_or_default();
-            let entry = Entry::of(c);
-            let (p, s) = (self.cfg.lookalike_prefix, self.cfg.lookalike_suffix);
-            if !h.0.iter().any(|e| e.same(&entry)) && h.0.iter().any(|e| e.looks_like(&entry, p, s))
-            {
+            if h.lookalike(
+                &Entry::of(c),
+                self.cfg.lookalike_prefix,
+                self.cfg.lookalike_suffix,
+            ) {
                 risk.set(RiskFlag::Lookalike);
             }
         }
@@ -567,20 +544,31 @@ impl Screen {
     /// Takes in what a committed block changed: its blacklist changes, and
     /// its transfers' flags counted.
     pub fn committed(&mut self, transfers: &[Transfer], freezes: &[Freeze]) {
-        for f in freezes {
-            let contract = f.asset.contract.clone().unwrap_or_default();
-            self.freeze(
-                &f.address_display,
-                &contract,
-                f.change != FreezeChange::Unfrozen,
-            );
-        }
+        apply_freezes(&mut self.frozen, freezes);
         count_flags(&self.chain, transfers.iter().map(|t| &t.risk));
     }
+}
 
-    /// The addresses of this chain frozen now.
-    pub fn frozen_records(&self) -> Result<Vec<FrozenRecord>, StoreError> {
-        self.store.frozen(&self.chain)
+/// Records in `frozen` (by significant address) that `contract`'s issuer
+/// froze `address`, or released it.
+fn freeze(frozen: &mut HashMap<String, Vec<String>>, address: &str, contract: &str, on: bool) {
+    let by = frozen.entry(significant(address)).or_default();
+    by.retain(|c| c != contract);
+    if on {
+        by.push(contract.to_string());
+    }
+}
+
+/// Applies a block's blacklist changes to `frozen`, in order.
+fn apply_freezes(frozen: &mut HashMap<String, Vec<String>>, freezes: &[Freeze]) {
+    for f in freezes {
+        let contract = f.asset.contract.as_deref().unwrap_or_default();
+        freeze(
+            frozen,
+            &f.address_display,
+            contract,
+            f.change != FreezeChange::Unfrozen,
+        );
     }
 }
 
