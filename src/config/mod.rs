@@ -20,7 +20,10 @@ pub use chain::{
     BitcoinConfig, ChainConfig, ChainKind, EvmConfig, MempoolConfig, RpcAuth, Token, TronConfig,
 };
 pub use checkout::{CheckoutConfig, Explorer, RateConfig, RateSourceConfig, RateSourceKind, Theme};
-pub use delivery::{PluginConfig, PluginLimits, RetryPolicy, SinkConfig, SinkKind};
+pub use delivery::{
+    Language, MqttSink, MqttVersion, PluginConfig, PluginLimits, PostgresSink, RedisSink,
+    RetryPolicy, SinkConfig, SinkKind, TelegramSink,
+};
 pub use epusdt::EpusdtConfig;
 pub use invoices::{ConfirmationBounds, InvoiceConfig, InvoiceSource};
 pub use risk::{RiskConfig, DEFAULT_DUST, MAX_AFFIX};

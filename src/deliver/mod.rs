@@ -3,9 +3,14 @@
 //! dead-letters what it cannot deliver. All state lives in the store, so a
 //! restart resumes where the last run stopped.
 
+mod batch;
 pub mod epusdt;
+mod mqtt;
 mod nats;
 mod pipeline;
+mod postgres;
+mod redis;
+mod telegram;
 mod webhook;
 pub use webhook::signature;
 
@@ -36,7 +41,8 @@ pub struct EventView<'a> {
     pub network: std::borrow::Cow<'a, str>,
     #[serde(borrow)]
     pub address: std::borrow::Cow<'a, str>,
-    #[serde(borrow)]
+    /// Empty for an `address.*` event, which has none.
+    #[serde(borrow, default)]
     pub direction: std::borrow::Cow<'a, str>,
     pub asset: AssetView,
 }
@@ -97,6 +103,7 @@ pub fn start(
             timeout: Duration::from_secs(10),
             retry: crate::config::RetryPolicy::default(),
             concurrency: 16,
+            batch: 1,
         });
     }
     let sink_names: Arc<[String]> = sinks.iter().map(|s| s.name.clone()).collect();
@@ -130,6 +137,16 @@ pub fn start(
     let wake = state.wake.clone();
     let mut tasks = Vec::new();
     for sink in &sinks {
+        if let Some(client) = batch::BatchClient::new(sink, &config.chains)? {
+            tasks.push(tokio::spawn(batch::run(
+                sink.clone(),
+                client,
+                store.clone(),
+                wake.clone(),
+                stop.clone(),
+            )));
+            continue;
+        }
         let client = SinkClient::new(sink)?;
         tasks.push(tokio::spawn(run_sink(
             sink.clone(),
@@ -194,6 +211,12 @@ impl SinkClient {
                 stream.clone(),
                 sink.timeout,
             ))),
+            SinkKind::Postgres(_)
+            | SinkKind::Redis(_)
+            | SinkKind::Mqtt(_)
+            | SinkKind::Telegram(_) => {
+                anyhow::bail!("sink `{}` is delivered in batches", sink.name)
+            }
         })
     }
 
@@ -252,6 +275,31 @@ pub enum SendError {
     /// The NATS server refused or did not acknowledge.
     #[error("{0}")]
     Nats(String),
+    /// A PostgreSQL, Redis, MQTT or Telegram sink failed; worth trying again.
+    #[error("{0}")]
+    Sink(String),
+    /// The sink turned this one event down and would again: it goes to the
+    /// dead-letter list at once, and the events after it go on.
+    #[error("{0}")]
+    Rejected(String),
+    /// The sink asked paywatch to wait before sending again.
+    #[error("{text} (asked to wait {after:?})")]
+    RateLimited { after: Duration, text: String },
+}
+
+impl SendError {
+    /// Whether trying again cannot help.
+    pub fn is_final(&self) -> bool {
+        matches!(self, SendError::Rejected(_))
+    }
+
+    /// How long the sink asked to wait.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SendError::RateLimited { after, .. } => Some(*after),
+            _ => None,
+        }
+    }
 }
 
 /// Sends Epusdt's callback for a confirmed Epusdt order; other events have
@@ -429,8 +477,14 @@ async fn attempt(sink: &SinkConfig, client: &SinkClient, store: &Store, mut d: D
             d.last_error = None;
             "delivered"
         }
+        Err(e) if e.is_final() => {
+            d.status = DeliveryStatus::Dead;
+            d.last_error = Some(e.to_string());
+            tracing::error!(sink = %sink.name, delivery = %d.id, "the sink turned the event down, now on the dead-letter list: {e}");
+            "dead"
+        }
         Err(e) => {
-            let wait = backoff(sink, d.attempts);
+            let wait = backoff(sink, d.attempts).max(e.retry_after().unwrap_or_default());
             let give_up = d.since_ms + sink.retry.give_up_after.as_millis() as u64;
             d.last_error = Some(e.to_string());
             if now + wait.as_millis() as u64 > give_up {

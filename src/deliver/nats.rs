@@ -31,20 +31,27 @@ fn token(s: &str) -> String {
 /// The subject for `event`: `{chain}`, `{network}`, `{type}`, `{asset}` and
 /// `{direction}` replaced (`{type}` keeps its dot: `payment.detected`).
 pub fn render_subject(template: &str, event: &EventView<'_>) -> String {
+    render(template, event, token)
+}
+
+/// `template` with `{chain}`, `{network}`, `{type}`, `{asset}` and
+/// `{direction}` replaced from `event`, each part of a value made safe by
+/// `clean` (the dots of `{type}` kept).
+pub fn render(template: &str, event: &EventView<'_>, clean: fn(&str) -> String) -> String {
     template
-        .replace("{chain}", &token(&event.chain))
-        .replace("{network}", &token(&event.network))
+        .replace("{chain}", &clean(&event.chain))
+        .replace("{network}", &clean(&event.network))
         .replace(
             "{type}",
             &event
                 .kind
                 .split('.')
-                .map(token)
+                .map(clean)
                 .collect::<Vec<_>>()
                 .join("."),
         )
-        .replace("{asset}", &token(&event.asset.symbol))
-        .replace("{direction}", &token(&event.direction))
+        .replace("{asset}", &clean(&event.asset.symbol))
+        .replace("{direction}", &clean(&event.direction))
 }
 
 impl Nats {

@@ -339,6 +339,24 @@ impl Store {
         Ok(out)
     }
 
+    /// How many deliveries wait for `sink`, counted up to `cap`.
+    pub fn pending_count(&self, sink: &str, cap: usize) -> Result<usize, StoreError> {
+        let prefix = pending_prefix(sink);
+        let iter = self.db.iterator_cf(
+            self.cf(CF_QUEUE),
+            IteratorMode::From(&prefix, rocksdb::Direction::Forward),
+        );
+        let mut n = 0;
+        for item in iter {
+            let (k, _) = item?;
+            if !k.starts_with(&prefix) || n >= cap {
+                break;
+            }
+            n += 1;
+        }
+        Ok(n)
+    }
+
     fn get_record(&self, seq: u64, target: &Target) -> Result<Option<Delivery>, StoreError> {
         match self
             .db
@@ -354,10 +372,24 @@ impl Store {
     /// Records the outcome of an attempt: the record, and the queues its
     /// status puts it in.
     pub fn save_delivery(&self, d: &Delivery) -> Result<(), StoreError> {
+        self.save_deliveries(std::slice::from_ref(d))
+    }
+
+    /// Records several delivery attempts in one write (a batching sink's
+    /// batch).
+    pub fn save_deliveries(&self, ds: &[Delivery]) -> Result<(), StoreError> {
         let _guard = self.delivery_lock.lock().expect("delivery lock");
+        let mut batch = WriteBatch::default();
+        for d in ds {
+            self.stage_delivery(&mut batch, d);
+        }
+        self.written(self.db.write(batch))?;
+        Ok(())
+    }
+
+    fn stage_delivery(&self, batch: &mut WriteBatch, d: &Delivery) {
         let target = d.target();
         let queue = self.cf(CF_QUEUE);
-        let mut batch = WriteBatch::default();
         batch.put_cf(
             self.cf(CF_DELIVERIES),
             record_key(d.seq, &target),
@@ -373,8 +405,6 @@ impl Store {
             DeliveryStatus::Dead => batch.put_cf(queue, dead_key(d.seq, &target), []),
             _ => batch.delete_cf(queue, dead_key(d.seq, &target)),
         }
-        self.written(self.db.write(batch))?;
-        Ok(())
     }
 
     /// One delivery by id.

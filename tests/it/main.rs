@@ -45,6 +45,7 @@ mod plugin_delivery;
 mod plugin_host;
 mod risk;
 mod sink_faults;
+mod sinks;
 mod soak;
 mod storage_faults;
 mod systemd_unit;

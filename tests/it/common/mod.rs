@@ -8,6 +8,7 @@ pub mod evm;
 pub mod process;
 pub mod proxy;
 pub mod reorg;
+pub mod servers;
 pub mod tron;
 
 use bitcoin::absolute::LockTime;
