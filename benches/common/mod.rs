@@ -2,7 +2,12 @@
 //! given size in a real store.
 #![allow(dead_code)]
 
-use paywatch::store::Store;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use paywatch::store::{Delivery, DeliveryStatus, Store};
 use paywatch::transfer::WatchRecord;
 use paywatch::watch::Matcher;
 use std::path::PathBuf;
@@ -140,4 +145,118 @@ pub fn latency_summary(name: &str, mut v: Vec<std::time::Duration>) {
         ms(q(0.99)),
         ms(*v.last().unwrap())
     );
+}
+
+/// A receiver answering 204 to every POST, on a free port.
+pub async fn webhook_receiver() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            tokio::spawn(async move {
+                let _ = http1::Builder::new()
+                    .serve_connection(
+                        TokioIo::new(stream),
+                        service_fn(|req: hyper::Request<hyper::body::Incoming>| async move {
+                            let _ = req.into_body().collect().await;
+                            let mut r = hyper::Response::new(Full::new(Bytes::new()));
+                            *r.status_mut() = hyper::StatusCode::NO_CONTENT;
+                            Ok::<_, std::convert::Infallible>(r)
+                        }),
+                    )
+                    .await;
+            });
+        }
+    });
+    format!("http://{addr}/hook")
+}
+
+/// A store holding `n` events over `addresses` addresses, each with a
+/// pending delivery to `sink`.
+pub fn queued_deliveries(
+    n: usize,
+    addresses: usize,
+    sink: &str,
+) -> (tempfile::TempDir, Arc<paywatch::store::Store>) {
+    use paywatch::store::{BlockCommit, DispatchBatch, Store};
+    use paywatch::transfer::*;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let transfers: Vec<Transfer> = (0..n)
+        .map(|i| Transfer {
+            chain: "tron".into(),
+            txid: Hash32::new([(i % 251) as u8; 32]),
+            index: i as u32,
+            direction: Direction::In,
+            address: format!("T{:033}", i % addresses),
+            address_key: {
+                let mut k = [0x41; 21];
+                k[13..].copy_from_slice(&((i % addresses) as u64).to_be_bytes());
+                paywatch::address::AddressKey::Tron(k)
+            },
+            counterparty: Some("TKHuVq1oKVruCGLvqVexFs6dawKv6fQgFs".into()),
+            asset: Asset {
+                symbol: "USDT".into(),
+                decimals: 6,
+                contract: Some("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t".into()),
+            },
+            amount: 125_500_000u64.into(),
+            block: BlockRef {
+                height: 1,
+                hash: Hash32::new([1; 32]),
+                time: 1_763_700_000,
+            },
+            status: TransferStatus::Detected,
+            watch: WatchRef {
+                label: Some("order".into()),
+                metadata: serde_json::json!({}),
+            },
+            risk: Risk::default(),
+        })
+        .collect();
+    let rows = store
+        .stage_block(BlockCommit {
+            chain: "tron",
+            height: 1,
+            hash: Hash32::new([1; 32]),
+            transfers,
+            confirm_upto: None,
+            keep_headers: 10,
+            history: Vec::new(),
+            freezes: &[],
+        })
+        .unwrap();
+    let events = paywatch::scan::block_events("mainnet", 1, &rows.changes, false);
+    let (_, events) = store.write_rows(rows, events).unwrap();
+    let deliveries = events
+        .iter()
+        .map(|e| Delivery {
+            id: format!("{}.{sink}", e.seq),
+            seq: e.seq,
+            event_id: e.id.clone(),
+            sink: Some(sink.into()),
+            plugin: None,
+            chain: e.chain.clone(),
+            address: e.address.clone(),
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            created_ms: 0,
+            since_ms: 0,
+            next_attempt_ms: 0,
+            delivered_ms: None,
+            last_error: None,
+            delayed: 0,
+            payload: None,
+        })
+        .collect();
+    store
+        .commit_dispatch(DispatchBatch {
+            deliveries,
+            ..Default::default()
+        })
+        .unwrap();
+    (dir, store)
 }

@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 
+pub use batch::{run as run_batched, BatchClient};
 pub use pipeline::{Outcome, Pipeline};
 
 /// The fields of an event that routing and headers need.
