@@ -12,7 +12,6 @@
 #[path = "common/mod.rs"]
 mod bench;
 #[path = "../tests/it/common/mod.rs"]
-#[allow(dead_code, unused_imports)]
 mod common;
 
 use common::servers::{Mosquitto, Postgres, Redis};
