@@ -439,6 +439,110 @@ confirmations = 2
         assert!(e.contains("sink[0] `shop` (line 18): url"), "{e}");
     }
 
+    fn sink(body: &str) -> Result<Config, String> {
+        parse(&format!("{GOOD}[[sink]]\nname = \"out\"\n{body}\n"))
+    }
+
+    #[test]
+    fn postgres_redis_mqtt_and_telegram_sinks_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("pw");
+        std::fs::write(&pw, "s3cret\n").unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "123456:AAE-x_y\n").unwrap();
+        let c = sink(&format!(
+            "kind = \"postgres\"\nurl = \"host=/run/postgresql dbname=shop user=pw\"\npassword_file = \"{}\"",
+            pw.display()
+        ))
+        .unwrap();
+        let SinkKind::Postgres(p) = &c.sinks[0].kind else {
+            panic!()
+        };
+        assert_eq!(p.schema, "paywatch");
+        assert_eq!(p.connect.get_password(), Some(&b"s3cret"[..]));
+        assert_eq!(c.sinks[0].batch, 500);
+        assert!(!format!("{c:?}").contains("s3cret"), "password in Debug");
+
+        let c = sink("kind = \"redis\"\nurl = \"redis://:pw@127.0.0.1:6379/2\"\nmaxlen = 1000")
+            .unwrap();
+        let SinkKind::Redis(r) = &c.sinks[0].kind else {
+            panic!()
+        };
+        assert_eq!(
+            (r.stream.as_str(), r.maxlen),
+            ("paywatch:{chain}", Some(1000))
+        );
+        assert!(!format!("{c:?}").contains(":pw@"), "password in Debug");
+
+        let c = sink("kind = \"mqtt\"\nurl = \"mqtts://u:p@broker.example\"\nprotocol = \"5\"")
+            .unwrap();
+        let SinkKind::Mqtt(m) = &c.sinks[0].kind else {
+            panic!()
+        };
+        assert_eq!(
+            (m.host.as_str(), m.port, m.tls),
+            ("broker.example", 8883, true)
+        );
+        assert_eq!(
+            (m.version, m.username.as_deref()),
+            (MqttVersion::V5, Some("u"))
+        );
+        assert_eq!(m.client_id, "paywatch-out");
+
+        let c = sink(&format!(
+            "kind = \"telegram\"\ntoken_file = \"{}\"\nchat_id = -1001234567890\nlanguage = \"zh\"",
+            token.display()
+        ))
+        .unwrap();
+        let SinkKind::Telegram(t) = &c.sinks[0].kind else {
+            panic!()
+        };
+        assert_eq!(
+            (t.chat_id.as_str(), t.language),
+            ("-1001234567890", Language::Zh)
+        );
+        assert_eq!((t.per_minute, c.sinks[0].batch), (20, 1));
+    }
+
+    #[test]
+    fn sink_mistakes_are_named() {
+        for (body, want) in [
+            ("kind = \"kafka\"\nurl = \"x\"", "unknown sink kind `kafka` (expected webhook, nats, postgres, redis, mqtt or telegram)"),
+            ("kind = \"postgres\"", "url: postgres sinks need a `url`"),
+            ("kind = \"postgres\"\nurl = \"postgresql://h/db\"\nschema = \"Bad-Name\"", "schema: `Bad-Name` must be"),
+            ("kind = \"postgres\"\nurl = \"postgresql://h/db\"\ntopic = \"t\"", "topic: does not apply to postgres sinks (only to mqtt)"),
+            ("kind = \"postgres\"\nurl = \"postgresql://h/db\"\nconcurrency = 4", "concurrency: postgres sinks take events in feed order"),
+            ("kind = \"postgres\"\nurl = \"postgresql://h/db\"\npassword_file = \"/nonexistent/pw\"", "password_file: cannot read /nonexistent/pw"),
+            ("kind = \"redis\"\nurl = \"http://h\"", "url: `http://h` is not a redis://"),
+            ("kind = \"redis\"\nurl = \"redis://h\"\nmaxlen = 0", "maxlen: must be above zero"),
+            ("kind = \"mqtt\"\nurl = \"mqtt://h\"\ntopic = \"a/+/b\"", "topic: `a/+/b` must be"),
+            ("kind = \"mqtt\"\nurl = \"mqtt://h\"\nprotocol = \"3\"", "protocol: `3` (expected \"3.1.1\" or \"5\")"),
+            ("kind = \"mqtt\"\nurl = \"mqtt://h\"\nca_file = \"/x\"", "ca_file: applies only to an mqtts:// url"),
+            ("kind = \"telegram\"\nchat_id = 1", "telegram sinks need `token_file`"),
+            ("kind = \"telegram\"\nurl = \"https://x\"", "url: does not apply to telegram sinks"),
+            ("kind = \"webhook\"\nurl = \"https://x\"\nsecret = \"0123456789abcdef\"\nbatch = 5", "batch: does not apply to webhook sinks"),
+        ] {
+            let e = sink(body).unwrap_err();
+            assert!(e.contains(want), "{body}: {e}");
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "not a token").unwrap();
+        let e = sink(&format!(
+            "kind = \"telegram\"\ntoken_file = \"{}\"\nchat_id = 1",
+            token.display()
+        ))
+        .unwrap_err();
+        assert!(e.contains("does not hold a bot token"), "{e}");
+        std::fs::write(&token, "1:a").unwrap();
+        let e = sink(&format!(
+            "kind = \"telegram\"\ntoken_file = \"{}\"\nchat_id = \"someone\"",
+            token.display()
+        ))
+        .unwrap_err();
+        assert!(e.contains("chat_id: `\"someone\"` is neither"), "{e}");
+    }
+
     #[test]
     fn bad_url_is_named() {
         let e = parse(&GOOD.replace("http://127.0.0.1:18443", "127.0.0.1:18443")).unwrap_err();

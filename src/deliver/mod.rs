@@ -507,3 +507,41 @@ async fn attempt(sink: &SinkConfig, client: &SinkClient, store: &Store, mut d: D
     }
     d.status == DeliveryStatus::Delivered
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The pipeline read every event through `EventView`, which wanted a
+    /// `direction`: `address.frozen` and `address.unfrozen` have none, so
+    /// they were skipped and reached no sink.
+    #[test]
+    fn address_events_reach_the_sinks() {
+        let e = crate::event::AddressEvent {
+            id: "tron:ab:3:frozen:0102030405060708:frozen".into(),
+            kind: crate::event::AddressEventType::Frozen,
+            seq: 9,
+            chain: "tron".into(),
+            network: "mainnet".into(),
+            address: "TXYZopYRdj2D9XRtbG411XZZ3kM5VkAeBf".into(),
+            asset: crate::transfer::Asset {
+                symbol: "USDT".into(),
+                decimals: 6,
+                contract: Some("TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t".into()),
+            },
+            txid: crate::transfer::Hash32::new([0xab; 32]),
+            index: 3,
+            block: crate::transfer::BlockRef {
+                height: 1,
+                hash: crate::transfer::Hash32::new([1; 32]),
+                time: 0,
+            },
+            watch: Default::default(),
+            destroyed: None,
+        };
+        let json = serde_json::to_vec(&e).unwrap();
+        let view: EventView = serde_json::from_slice(&json).unwrap();
+        assert_eq!(view.kind, "address.frozen");
+        assert_eq!(view.direction, "");
+    }
+}
