@@ -300,6 +300,139 @@ async fn redis_streams_hold_the_feed_once_in_order_through_a_crash_and_a_reorg()
     d.stop().await;
 }
 
+/// Waits (60 s at most) until no delivery is pending.
+async fn drained(d: &Daemon) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let (_, b) = d.get("/v1/deliveries?status=pending&limit=10").await;
+        if b["deliveries"].as_array().unwrap().is_empty() {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "deliveries still pending: {b}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The invoice row and its history, as the shop would read them.
+async fn invoice_rows(db: &tokio_postgres::Client, order: &str) -> (String, String, Vec<String>) {
+    let row = db
+        .query_one(
+            "SELECT id, status, paid::text FROM paywatch.invoices WHERE order_id = $1",
+            &[&order],
+        )
+        .await
+        .unwrap();
+    let id: String = row.get(0);
+    let history = db
+        .query(
+            "SELECT type FROM paywatch.invoice_history WHERE invoice_id = $1 ORDER BY seq",
+            &[&id],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, String>(0))
+        .collect();
+    (row.get(1), row.get(2), history)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_answers_whether_order_42_is_paid_through_a_reorg() {
+    if !Postgres::available() {
+        return;
+    }
+    let pg = Postgres::start().await;
+    let mut chain = Vec::new();
+    extend(&mut chain, 1, 3, 0);
+    let node = ReplayNode::start(1, &chain).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}[chain.invoices]\nxpub = \"{}\"\n\n[[sink]]\nname = \"db\"\nkind = \"postgres\"\n\
+         url = \"{}\"\npassword_file = \"{}\"\n{}",
+        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 1, 2)]),
+        bip84_vpub(),
+        pg.url(),
+        pg.password_file().display(),
+        retry_toml()
+    );
+    let d = Daemon::start(&config).await;
+    d.wait_indexed(CHAIN, 3).await;
+    let (code, invoice) = d
+        .post_json(
+            "/v1/invoices",
+            &serde_json::json!({"chain": CHAIN, "asset": "BTC", "amount": "0.001", "order_id": "42"}),
+        )
+        .await;
+    assert_eq!(code, 201, "{invoice}");
+    let id = invoice["id"].as_str().unwrap().to_string();
+    let script = invoice["address"]
+        .as_str()
+        .unwrap()
+        .parse::<bitcoin::Address<bitcoin::address::NetworkUnchecked>>()
+        .unwrap()
+        .assume_checked()
+        .script_pubkey();
+
+    // Paid in block 4, confirmed by block 5.
+    let prev = chain.last().unwrap().block_hash();
+    chain.push(block(
+        prev,
+        1_700_002_400,
+        vec![coinbase(4, 0, script, 100_000)],
+    ));
+    extend(&mut chain, 1, 1, 0);
+    node.set_chain(1, &chain);
+    d.invoice_until(&id, "confirmed").await;
+    drained(&d).await;
+    let db = pg.client().await;
+    let (status, paid, history) = invoice_rows(&db, "42").await;
+    assert_eq!((status.as_str(), paid.as_str()), ("confirmed", "0.001"));
+    assert_eq!(history, invoice_event_types(&d.events().await, &id));
+    assert!(
+        history.contains(&"invoice.confirmed".to_string()),
+        "{history:?}"
+    );
+
+    // A reorg takes the payment away: the row says so as the feed does.
+    chain.truncate(3);
+    extend(&mut chain, 1, 3, 7);
+    node.set_chain(1, &chain);
+    d.wait_indexed(CHAIN, 6).await;
+    let events = d
+        .events_until("invoice.reorged", |e| {
+            e.iter().any(|e| e["type"] == "invoice.reorged")
+        })
+        .await;
+    drained(&d).await;
+    let events = if events.len() < d.events().await.len() {
+        d.events().await
+    } else {
+        events
+    };
+    let last = events
+        .iter()
+        .rev()
+        .find(|e| e["invoice"]["id"] == id.as_str())
+        .unwrap();
+    let (status, _, history) = invoice_rows(&db, "42").await;
+    assert_eq!(status, last["invoice"]["status"].as_str().unwrap());
+    assert_ne!(status, "confirmed");
+    assert_eq!(history, invoice_event_types(&events, &id));
+    let transfer: String = db
+        .query_one(
+            "SELECT status FROM paywatch.transfers WHERE chain = 'btc'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(transfer, "reorged");
+    d.stop().await;
+}
+
 /// What a subscriber with a persistent session received: (event id from
 /// the body, the `paywatch-event-id` user property, topic).
 async fn subscribe(
