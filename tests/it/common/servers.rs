@@ -360,6 +360,10 @@ pub struct Mosquitto {
     pub port: u16,
     pub user: String,
     pub password: String,
+    /// With [`Mosquitto::start_with_tls`]: a second listener speaking TLS
+    /// with a certificate for `localhost` and 127.0.0.1, and the CA that
+    /// signed it (PEM).
+    pub tls: Option<(u16, PathBuf)>,
 }
 
 impl Mosquitto {
@@ -371,13 +375,33 @@ impl Mosquitto {
     }
 
     pub async fn start() -> Mosquitto {
-        let m = Mosquitto {
+        Self::start_inner(false).await
+    }
+
+    /// As [`Mosquitto::start`], with a TLS listener beside the plain one.
+    pub async fn start_with_tls() -> Mosquitto {
+        Self::start_inner(true).await
+    }
+
+    async fn start_inner(tls: bool) -> Mosquitto {
+        let mut m = Mosquitto {
             child: None,
             dir: tempfile::tempdir().unwrap(),
             port: free_port(),
             user: "paywatch".into(),
             password: "mqtt-pw-for-tests".into(),
+            tls: None,
         };
+        let mut tls_listener = String::new();
+        if tls {
+            let port = free_port();
+            let ca = make_certificates(m.dir.path());
+            let d = m.dir.path().display();
+            tls_listener = format!(
+                "listener {port} 127.0.0.1\ncafile {d}/ca.pem\ncertfile {d}/server.pem\nkeyfile {d}/server.key\n"
+            );
+            m.tls = Some((port, ca));
+        }
         let passwd = m.dir.path().join("passwd");
         std::fs::write(&passwd, "").unwrap();
         let status = Command::new("/usr/bin/mosquitto_passwd")
@@ -394,14 +418,13 @@ impl Mosquitto {
             format!(
                 "user root\nlistener {port} 127.0.0.1\nallow_anonymous false\n\
                  password_file {passwd}\npersistence true\npersistence_location {dir}/\n\
-                 max_queued_messages 100000\n",
+                 max_queued_messages 100000\n{tls_listener}",
                 port = m.port,
                 passwd = passwd.display(),
                 dir = m.dir.path().display()
             ),
         )
         .unwrap();
-        let mut m = m;
         m.run().await;
         m
     }
@@ -441,4 +464,81 @@ impl Drop for Mosquitto {
     fn drop(&mut self) {
         kill(&mut self.child);
     }
+}
+
+/// A CA and a server certificate it signed for `localhost` and 127.0.0.1,
+/// made with `openssl` in `dir` (`ca.pem`, `server.pem`, `server.key`);
+/// returns the CA's path.
+fn make_certificates(dir: &Path) -> PathBuf {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl runs");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    run(&[
+        &["req", "-x509"][..],
+        &ec,
+        &[
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=paywatch test CA",
+        ],
+    ]
+    .concat());
+    run(&[
+        &["req"][..],
+        &ec,
+        &[
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+    ]
+    .concat());
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
+    ]);
+    dir.join("ca.pem")
 }
