@@ -467,6 +467,7 @@ async fn timed<T>(
             NodeError::Unreachable(_) => "unreachable",
             NodeError::Rpc(_) => "rpc",
             NodeError::Invalid(_) => "invalid",
+            NodeError::RateLimited(_) => "rate_limited",
         };
         metrics::counter!(telemetry::RPC_ERRORS, "chain" => chain.to_string(), "op" => op, "kind" => kind)
             .increment(1);

@@ -1,5 +1,5 @@
-//! Deliveries to sinks and plugins: `GET /v1/deliveries` (by status,
-//! paged), `GET /v1/deliveries/{id}` and `POST /v1/deliveries/{id}/retry`
+//! Deliveries to sinks and plugins: `GET /v1/deliveries` (by status and
+//! sink, paged), `GET /v1/deliveries/{id}` and `POST /v1/deliveries/{id}/retry`
 //! for a dead one.
 
 use super::http::{json_response, query_map, ranged, MAX_PAGE};
@@ -29,9 +29,18 @@ pub(super) fn list(state: &AppState, query: Option<&str>) -> Result<Resp, ApiErr
             ));
         }
     }
+    let sink = q.get("sink").map(String::as_str);
+    if let Some(s) = sink {
+        if crate::config::check_name(s).is_err() {
+            return Err(ApiError::bad_request(
+                "invalid_parameter",
+                format!("sink: `{s}` is not a sink name (1-32 characters of a-z, 0-9, '-' or '_')"),
+            ));
+        }
+    }
     let list = state
         .store
-        .deliveries(status, after, limit)
+        .deliveries(status, sink, after, limit)
         .map_err(ApiError::internal)?;
     let next = (list.len() == limit)
         .then(|| list.last().map(|d| d.id.clone()))

@@ -329,6 +329,8 @@ pub struct BitcoinNode {
     /// on, once a block REST did not find is served over JSON-RPC (REST is
     /// off on that node).
     rest: Arc<std::sync::atomic::AtomicBool>,
+    /// The node's request rate and pauses, for REST as for RPC.
+    limits: Arc<super::limit::Limits>,
 }
 
 impl BitcoinNode {
@@ -338,11 +340,19 @@ impl BitcoinNode {
             .pool_max_idle_per_host(size.max(1))
             .build()
             .unwrap_or_default();
-        let rpc = RpcClient::new(http.clone(), cfg.rpc_url.clone(), "1.0", cfg.rpc_timeout);
+        let limits = Arc::new(super::limit::Limits::new(cfg.max_rps));
+        let rpc = RpcClient::new(
+            http.clone(),
+            cfg.rpc_url.clone(),
+            "1.0",
+            cfg.rpc_timeout,
+            limits.clone(),
+        );
         BitcoinNode {
             cfg: Arc::new(cfg),
             http,
             rpc,
+            limits,
             rest: Arc::new(std::sync::atomic::AtomicBool::new(true)),
         }
     }
@@ -367,6 +377,7 @@ impl BitcoinNode {
         url.set_path(&format!("/rest/block/{hash}.bin"));
         let _ = url.set_username("");
         let _ = url.set_password(None);
+        self.limits.ready().await;
         let response = self
             .http
             .get(url)
@@ -376,6 +387,13 @@ impl BitcoinNode {
         let status = response.status();
         if status == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
+        }
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            self.limits
+                .pause(super::limit::retry_after(response.headers()));
+            return Err(NodeError::RateLimited(format!(
+                "REST block {hash}: HTTP 429"
+            )));
         }
         if !status.is_success() {
             return Err(NodeError::Rpc(format!(

@@ -7,6 +7,7 @@
 
 pub mod bitcoin;
 pub mod evm;
+pub mod limit;
 pub mod mempool;
 pub mod rpc;
 pub mod skim;
@@ -119,6 +120,10 @@ pub enum NodeError {
     /// The node answered something that is not a valid answer.
     #[error("invalid answer from node: {0}")]
     Invalid(String),
+    /// The node refused for the request rate (HTTP 429, "limit exceeded");
+    /// requests to it wait for the pause it asked for.
+    #[error("node rate limit: {0}")]
+    RateLimited(String),
 }
 
 /// Why a fetched block could not be turned into a [`Block`].

@@ -3,7 +3,9 @@
 //! sorted into the [`NodeError`] the scanner acts on (retry an unreachable
 //! node, report a refusal, stop on an answer that is not JSON-RPC).
 
+use super::limit::{self, Limits};
 use super::{error_chain, skim, NodeError, RawJson};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Who the node is and how it is reached.
@@ -14,6 +16,8 @@ pub struct RpcClient {
     /// `"1.0"` for bitcoind, `"2.0"` for EVM nodes.
     version: &'static str,
     timeout: Duration,
+    /// Shared by every clone: the node's request rate and pauses.
+    limits: Arc<Limits>,
 }
 
 impl RpcClient {
@@ -22,12 +26,14 @@ impl RpcClient {
         url: url::Url,
         version: &'static str,
         timeout: Duration,
+        limits: Arc<Limits>,
     ) -> Self {
         RpcClient {
             http,
             url,
             version,
             timeout,
+            limits,
         }
     }
 
@@ -42,6 +48,7 @@ impl RpcClient {
         let request = serde_json::json!({
             "jsonrpc": self.version, "id": "paywatch", "method": method, "params": params,
         });
+        self.limits.ready().await;
         let exchange = async {
             let mut post = self.http.post(self.url.as_str()).json(&request);
             if let Some((user, pass)) = auth {
@@ -52,10 +59,11 @@ impl RpcClient {
             };
             let response = post.send().await.map_err(unreachable)?;
             let status = response.status();
+            let after = limit::retry_after(response.headers());
             let body = response.bytes().await.map_err(unreachable)?;
-            Ok::<_, NodeError>((status, body))
+            Ok::<_, NodeError>((status, after, body))
         };
-        let (status, body) = match tokio::time::timeout(self.timeout, exchange).await {
+        let (status, after, body) = match tokio::time::timeout(self.timeout, exchange).await {
             Err(_) => {
                 return Err(NodeError::Unreachable(format!(
                     "{method}: no answer within {:?}",
@@ -64,6 +72,13 @@ impl RpcClient {
             }
             Ok(r) => r?,
         };
+        if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
+            self.limits.pause(after);
+            return Err(NodeError::RateLimited(format!(
+                "{method}: HTTP 429{}",
+                after.map_or(String::new(), |a| format!(", Retry-After {}s", a.as_secs()))
+            )));
+        }
         if status == reqwest::StatusCode::UNAUTHORIZED {
             return Err(NodeError::Unreachable(format!(
                 "{method}: HTTP 401: the node refused the RPC credentials"
@@ -84,6 +99,10 @@ impl RpcClient {
             }
         };
         match answer.error {
+            Some(e) if limit::says_rate_limited(&e) => {
+                self.limits.pause(after);
+                Err(NodeError::RateLimited(format!("{method}: {e}")))
+            }
             Some(e) => Err(NodeError::Rpc(format!("{method}: {e}"))),
             None if !status.is_success() => Err(NodeError::Rpc(format!(
                 "{method}: HTTP {}",

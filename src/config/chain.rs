@@ -29,6 +29,7 @@ struct RawBitcoin {
     poll_interval_ms: u64,
     #[serde(default = "default_rpc_timeout")]
     rpc_timeout_secs: u64,
+    max_rps: Option<u32>,
     #[serde(default = "default_max_reorg")]
     max_reorg_depth: u64,
     zmq_hashblock: Option<String>,
@@ -79,6 +80,7 @@ struct RawTron {
     poll_interval_ms: u64,
     #[serde(default = "default_rpc_timeout")]
     rpc_timeout_secs: u64,
+    max_rps: Option<u32>,
     #[serde(default = "default_max_reorg")]
     max_reorg_depth: u64,
     #[serde(default)]
@@ -107,6 +109,7 @@ struct RawEvm {
     poll_interval_ms: u64,
     #[serde(default = "default_rpc_timeout")]
     rpc_timeout_secs: u64,
+    max_rps: Option<u32>,
     #[serde(default = "default_max_reorg")]
     max_reorg_depth: u64,
     #[serde(default)]
@@ -147,6 +150,17 @@ fn default_poll_ms() -> u64 {
 fn default_rpc_timeout() -> u64 {
     30
 }
+/// `max_rps`: between 1 and 100,000 requests a second, or unset for no
+/// limit.
+fn max_rps(v: Option<u32>) -> Result<Option<u32>, String> {
+    match v {
+        Some(n) if !(1..=100_000).contains(&n) => Err(format!(
+            "max_rps: {n} is out of range (1 to 100000 requests a second; leave it out for no limit)"
+        )),
+        v => Ok(v),
+    }
+}
+
 fn default_max_reorg() -> u64 {
     1000
 }
@@ -196,6 +210,8 @@ pub struct EvmConfig {
     pub native_symbol: String,
     pub tokens: Vec<Token>,
     pub timeout: Duration,
+    /// Requests a second at most (a token bucket over every request).
+    pub max_rps: Option<u32>,
 }
 
 impl ChainConfig {
@@ -259,6 +275,8 @@ pub struct TronConfig {
     pub solidified: bool,
     pub tokens: Vec<Token>,
     pub timeout: Duration,
+    /// Requests a second at most (a token bucket over every request).
+    pub max_rps: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -269,6 +287,8 @@ pub struct BitcoinConfig {
     pub rpc_url: Url,
     pub auth: RpcAuth,
     pub rpc_timeout: Duration,
+    /// Requests a second at most (a token bucket over every request).
+    pub max_rps: Option<u32>,
     /// bitcoind's `-zmqpubhashblock` endpoint: a new block is fetched as
     /// soon as it is announced instead of at the next poll.
     pub zmq_hashblock: Option<String>,
@@ -473,6 +493,7 @@ fn bitcoin_chain(raw: RawBitcoin, base: &Path) -> Result<ChainConfig, String> {
             rpc_url,
             auth,
             rpc_timeout: Duration::from_secs(raw.rpc_timeout_secs.max(1)),
+            max_rps: max_rps(raw.max_rps)?,
             zmq_hashblock,
             mempool,
         }),
@@ -556,6 +577,7 @@ fn tron_chain(raw: RawTron) -> Result<ChainConfig, String> {
             solidified,
             tokens,
             timeout: Duration::from_secs(raw.rpc_timeout_secs.max(1)),
+            max_rps: max_rps(raw.max_rps)?,
         }),
     )
 }
@@ -626,6 +648,7 @@ fn evm_chain(raw: RawEvm) -> Result<ChainConfig, String> {
             native_symbol,
             tokens,
             timeout: Duration::from_secs(raw.rpc_timeout_secs.max(1)),
+            max_rps: max_rps(raw.max_rps)?,
         }),
     )
 }

@@ -420,9 +420,11 @@ impl Store {
     pub fn deliveries(
         &self,
         status: Option<DeliveryStatus>,
+        sink: Option<&str>,
         after: Option<&str>,
         limit: usize,
     ) -> Result<Vec<Delivery>, StoreError> {
+        let wanted = |d: &Delivery| sink.is_none_or(|s| d.sink.as_deref() == Some(s));
         let after_key = after
             .and_then(parse_delivery_id)
             .map(|(s, t)| record_key(s, &t));
@@ -442,7 +444,11 @@ impl Store {
                     break;
                 }
                 if let Some(v) = self.db.get_pinned_cf(self.cf(CF_DELIVERIES), &k[1..])? {
-                    out.push(serde_json::from_slice(&v).map_err(|e| corrupt("delivery", e))?);
+                    let d: Delivery =
+                        serde_json::from_slice(&v).map_err(|e| corrupt("delivery", e))?;
+                    if wanted(&d) {
+                        out.push(d);
+                    }
                 }
             }
             return Ok(out);
@@ -458,7 +464,7 @@ impl Store {
         for item in iter {
             let (_, v) = item?;
             let d: Delivery = serde_json::from_slice(&v).map_err(|e| corrupt("delivery", e))?;
-            if status.is_none_or(|s| s == d.status) {
+            if status.is_none_or(|s| s == d.status) && wanted(&d) {
                 out.push(d);
                 if out.len() >= limit {
                     break;

@@ -8,7 +8,7 @@
 
 use crate::common;
 
-use common::proxy::{FaultProxy, ProxyFault};
+use common::proxy::{FaultProxy, ProxyFault, Seen};
 use common::*;
 use serde_json::Value;
 use std::time::Duration;
@@ -108,6 +108,37 @@ async fn campaign(
         wait_state(&d, chain, &["following"], &format!("after {fault:?}")).await;
         assert_eq!(metric(&d, &up).await, 1.0, "after {fault:?}: {up}");
     }
+    // A provider's rate limit: 429 with `Retry-After: 2`. Nothing reaches
+    // the node until 2 s after the last 429 (the scanner, its prefetch and
+    // everything else wait on the same pause), then the chain goes on.
+    proxy.set(ProxyFault::RateLimited(2));
+    let s = wait_state(&d, chain, &["degraded"], "rate limited").await;
+    assert!(
+        s["last_error"].as_str().unwrap().contains("rate limit"),
+        "{s}"
+    );
+    proxy.set(ProxyFault::Pass);
+    wait_state(&d, chain, &["following"], "after the rate limit").await;
+    let mut last_429 = None;
+    for seen in proxy.seen() {
+        match seen {
+            Seen::Limited(t) => last_429 = Some(t),
+            Seen::Passed(t) => {
+                if let Some(l) = last_429 {
+                    assert!(
+                        t.duration_since(l) >= Duration::from_millis(1950),
+                        "a request reached the node {:?} after a 429 asking for 2 s",
+                        t.duration_since(l)
+                    );
+                }
+            }
+        }
+    }
+    assert!(last_429.is_some());
+    let limited =
+        format!("paywatch_rpc_errors_total{{chain=\"{chain}\",op=\"tip\",kind=\"rate_limited\"}}");
+    assert!(metric(&d, &limited).await > 0.0, "{limited}");
+
     let unreachable =
         format!("paywatch_rpc_errors_total{{chain=\"{chain}\",op=\"tip\",kind=\"unreachable\"}}");
     assert!(metric(&d, &unreachable).await > 0.0, "{unreachable}");
@@ -260,4 +291,48 @@ async fn tron_node_faults() {
     let addresses = vec!["TW3NSuhT68vXKdamU7Rkq6sfEVCFwoDfGb".to_string()];
     let len = chain.len();
     campaign("tron-faults", &node.url, section, &addresses, show, len).await;
+}
+
+/// `max_rps` holds catch-up to the limit: no 2-second window holds more
+/// than twice the limit and one requests (the bucket has no burst), and
+/// the chain is indexed all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_rps_holds_catch_up_to_the_limit() {
+    const RPS: u64 = 30;
+    let watched = wallet_script(12);
+    let mut chain = Vec::new();
+    grow(&mut chain, 0, 80, 0, &watched);
+    let node = ReplayNode::start(0, &chain).await;
+    let section = node.chain_toml("btc-rps", "regtest", 0, 1).replace(
+        "poll_interval_ms = 50\n",
+        &format!("poll_interval_ms = 50\nmax_rps = {RPS}\n"),
+    );
+    assert!(section.contains("max_rps"), "{section}");
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&config_text(dir.path(), &[section])).await;
+    d.watch("btc-rps", &regtest_address(&watched), "shop").await;
+    let mut samples = vec![(Instant::now(), node.calls())];
+    let tip = chain.len() as u64 - 1;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while d.chain_status("btc-rps").await["indexed_height"].as_u64() != Some(tip) {
+        assert!(Instant::now() < deadline, "not indexed under max_rps");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        samples.push((Instant::now(), node.calls()));
+    }
+    let mut busiest = 0;
+    for (i, (t0, c0)) in samples.iter().enumerate() {
+        for (t1, c1) in &samples[i..] {
+            if t1.duration_since(*t0) <= Duration::from_secs(2) {
+                busiest = busiest.max(c1 - c0);
+            }
+        }
+    }
+    assert!(
+        busiest <= 2 * RPS + 1,
+        "{busiest} requests within 2 s at max_rps = {RPS}"
+    );
+    // Catch-up ran at the limit, not far below it.
+    assert!(busiest >= RPS, "only {busiest} requests within 2 s");
+    eprintln!("{} requests, at most {busiest} within 2 s", node.calls());
+    d.stop().await;
 }

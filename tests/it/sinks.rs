@@ -669,18 +669,17 @@ async fn bot_api(
     (url, got, stop)
 }
 
-/// The deliveries to `sink` with `status`.
+/// The deliveries to `sink` with `status`, through `?sink=`.
 async fn of_sink(d: &Daemon, status: &str, sink: &str) -> Vec<Value> {
-    let (_, b) = d
-        .get(&format!("/v1/deliveries?status={status}&limit=1000"))
+    let (code, b) = d
+        .get(&format!(
+            "/v1/deliveries?status={status}&sink={sink}&limit=1000"
+        ))
         .await;
-    b["deliveries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|x| x["sink"] == sink)
-        .cloned()
-        .collect()
+    assert_eq!(code, 200, "{b}");
+    let list = b["deliveries"].as_array().unwrap().clone();
+    assert!(list.iter().all(|x| x["sink"] == sink), "{list:?}");
+    list
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

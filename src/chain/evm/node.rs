@@ -49,6 +49,7 @@ impl EvmNode {
             cfg.rpc_url.clone(),
             "2.0",
             cfg.timeout,
+            Arc::new(crate::chain::limit::Limits::new(cfg.max_rps)),
         );
         EvmNode {
             rpc,

@@ -3,6 +3,7 @@
 //! decoder, a hundred at a time while catching up.
 
 use super::TronRaw;
+use crate::chain::limit::{self, Limits};
 use crate::chain::{error_chain, Node, NodeError};
 use crate::config::TronConfig;
 use crate::transfer::Hash32;
@@ -21,6 +22,8 @@ const INFO_CONCURRENCY: usize = 8;
 pub struct TronNode {
     http: reqwest::Client,
     cfg: Arc<TronConfig>,
+    /// The node's request rate and pauses, shared by every clone.
+    limits: Arc<Limits>,
 }
 
 #[derive(Deserialize)]
@@ -66,6 +69,7 @@ impl TronNode {
             .map_err(|e| NodeError::Unreachable(format!("cannot build the HTTP client: {e}")))?;
         Ok(TronNode {
             http,
+            limits: Arc::new(Limits::new(cfg.max_rps)),
             cfg: Arc::new(cfg),
         })
     }
@@ -76,6 +80,7 @@ impl TronNode {
             .http_url
             .join(path)
             .map_err(|e| NodeError::Invalid(format!("{path}: {e}")))?;
+        self.limits.ready().await;
         let resp = self
             .http
             .post(url)
@@ -84,18 +89,32 @@ impl TronNode {
             .await
             .map_err(|e| NodeError::Unreachable(format!("{path}: {}", error_chain(&e))))?;
         let status = resp.status();
+        let after = limit::retry_after(resp.headers());
         let bytes = resp
             .bytes()
             .await
             .map_err(|e| NodeError::Unreachable(format!("{path}: {}", error_chain(&e))))?;
         if !status.is_success() {
             let snippet = String::from_utf8_lossy(&bytes[..bytes.len().min(200)]).into_owned();
+            if status == reqwest::StatusCode::TOO_MANY_REQUESTS
+                || limit::says_rate_limited(&snippet)
+            {
+                self.limits.pause(after);
+                return Err(NodeError::RateLimited(format!(
+                    "{path}: HTTP {status}: {snippet}"
+                )));
+            }
             return Err(NodeError::Rpc(format!("{path}: HTTP {status}: {snippet}")));
         }
         // java-tron reports failures as `{"Error": "..."}` with status 200.
         if bytes.len() < 4096 {
             if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) {
                 if let Some(e) = v.get("Error").or_else(|| v.get("error")) {
+                    let text = e.to_string();
+                    if limit::says_rate_limited(&text) {
+                        self.limits.pause(after);
+                        return Err(NodeError::RateLimited(format!("{path}: {text}")));
+                    }
                     return Err(NodeError::Rpc(format!("{path}: {e}")));
                 }
             }

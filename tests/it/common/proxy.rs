@@ -22,12 +22,24 @@ pub enum ProxyFault {
     Status(u16),
     /// Closes every connection as soon as it is accepted.
     Refuse,
+    /// Answers every request `429 Too Many Requests` with this
+    /// `Retry-After` (seconds), as a rate-limited provider does.
+    RateLimited(u64),
+}
+
+/// What the proxy did, and when: a `429` answered, or a connection passed
+/// through to the node.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Seen {
+    Limited(std::time::Instant),
+    Passed(std::time::Instant),
 }
 
 pub struct FaultProxy {
     pub url: String,
     fault: watch::Sender<ProxyFault>,
     stop: watch::Sender<bool>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
 }
 
 impl FaultProxy {
@@ -41,6 +53,8 @@ impl FaultProxy {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (fault, current) = watch::channel(ProxyFault::Pass);
         let (stop, mut stopped) = watch::channel(false);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
         tokio::spawn(async move {
             loop {
                 let (client, _) = tokio::select! {
@@ -49,12 +63,23 @@ impl FaultProxy {
                 };
                 let fault = current.clone();
                 let target = target.clone();
+                let log = log.clone();
                 tokio::spawn(async move {
-                    let _ = serve(client, &target, fault).await;
+                    let _ = serve(client, &target, fault, log).await;
                 });
             }
         });
-        FaultProxy { url, fault, stop }
+        FaultProxy {
+            url,
+            fault,
+            stop,
+            seen,
+        }
+    }
+
+    /// What the proxy did so far, in order.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
     }
 
     pub fn set(&self, f: ProxyFault) {
@@ -101,9 +126,27 @@ async fn serve(
     mut client: TcpStream,
     target: &str,
     mut fault: watch::Receiver<ProxyFault>,
+    log: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
 ) -> std::io::Result<()> {
     let now = *fault.borrow_and_update();
     match now {
+        ProxyFault::RateLimited(secs) => loop {
+            read_request(&mut client).await?;
+            let body =
+                r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32005,"message":"limit exceeded"}}"#;
+            let answer = format!(
+                "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n\
+                 retry-after: {secs}\r\ncontent-length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            client.write_all(answer.as_bytes()).await?;
+            log.lock()
+                .unwrap()
+                .push(Seen::Limited(std::time::Instant::now()));
+            if *fault.borrow() != now {
+                return Ok(());
+            }
+        },
         ProxyFault::Refuse => return Ok(()),
         ProxyFault::Reset => {
             read_request(&mut client).await?;
@@ -127,6 +170,9 @@ async fn serve(
         ProxyFault::Delay(d) => tokio::time::sleep(d).await,
         ProxyFault::Pass | ProxyFault::Truncate(_) => {}
     }
+    log.lock()
+        .unwrap()
+        .push(Seen::Passed(std::time::Instant::now()));
     let upstream = TcpStream::connect(target).await?;
     let (mut cr, mut cw) = client.into_split();
     let (mut ur, mut uw) = upstream.into_split();
