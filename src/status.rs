@@ -32,6 +32,8 @@ pub struct ChainStatus {
     /// Rescans started since the daemon started.
     pub(crate) rescans: AtomicU64,
     inner: Mutex<StatusInner>,
+    /// The chain's endpoints, once its node client is built.
+    endpoints: Mutex<Option<crate::chain::failover::EndpointsView>>,
 }
 
 struct StatusInner {
@@ -63,6 +65,8 @@ pub struct StatusView {
     /// this grows.
     pub rescans: u64,
     pub last_error: Option<String>,
+    /// Each endpoint's state, tip, lag, latency and errors.
+    pub endpoints: Vec<crate::chain::failover::EndpointView>,
 }
 
 /// How much of `start..=tip` is indexed when `indexed` is the newest
@@ -121,7 +125,13 @@ impl ChainStatus {
                 last_error: None,
                 recent: VecDeque::new(),
             }),
+            endpoints: Mutex::new(None),
         }
+    }
+
+    /// Where `view` reads the chain's endpoints from.
+    pub fn set_endpoints(&self, view: crate::chain::failover::EndpointsView) {
+        *self.endpoints.lock().unwrap_or_else(|p| p.into_inner()) = Some(view);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, StatusInner> {
@@ -197,6 +207,12 @@ impl ChainStatus {
             decode_skipped: self.skipped.load(Ordering::Relaxed),
             rescans: self.rescans.load(Ordering::Relaxed),
             last_error: g.last_error.clone(),
+            endpoints: self
+                .endpoints
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .as_ref()
+                .map_or_else(Vec::new, |f| f()),
         }
     }
 }

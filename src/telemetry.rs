@@ -43,6 +43,9 @@ pub const RISK_FLAGS: &str = "paywatch_risk_flags_total";
 pub const SANCTIONS_ADDRESSES: &str = "paywatch_sanctions_addresses";
 pub const SANCTIONS_AGE: &str = "paywatch_sanctions_list_age_seconds";
 pub const FROZEN_ADDRESSES: &str = "paywatch_frozen_addresses";
+pub const ENDPOINT_UP: &str = "paywatch_endpoint_up";
+pub const ENDPOINT_LAG: &str = "paywatch_endpoint_lag_blocks";
+pub const ENDPOINT_ERRORS: &str = "paywatch_endpoint_errors_total";
 
 /// The node operations timed under `op` (see `scan::timed`).
 pub const NODE_OPS: [&str; 5] = ["verify", "tip", "finalized", "hash_at", "fetch"];
@@ -236,6 +239,17 @@ pub fn render(
             crate::status::ScanState::Syncing | crate::status::ScanState::Following
         );
         metrics::gauge!(CHAIN_UP, "chain" => c.clone()).set(if up { 1.0 } else { 0.0 });
+        for e in &v.endpoints {
+            let healthy = e.state == crate::chain::failover::EndpointState::Healthy;
+            metrics::gauge!(ENDPOINT_UP, "chain" => c.clone(), "endpoint" => e.endpoint.clone())
+                .set(if healthy { 1.0 } else { 0.0 });
+            if let Some(lag) = e.lag {
+                metrics::gauge!(ENDPOINT_LAG, "chain" => c.clone(), "endpoint" => e.endpoint.clone())
+                    .set(lag as f64);
+            }
+            metrics::counter!(ENDPOINT_ERRORS, "chain" => c.clone(), "endpoint" => e.endpoint.clone())
+                .absolute(e.errors);
+        }
         metrics::gauge!(FILTER_BYTES, "chain" => c.clone()).set(*filter_bytes as f64);
         metrics::gauge!(FILTER_ENTRIES, "chain" => c).set(*filter_entries as f64);
     }

@@ -7,6 +7,7 @@
 
 pub mod bitcoin;
 pub mod evm;
+pub mod failover;
 pub mod limit;
 pub mod mempool;
 pub mod rpc;

@@ -6,6 +6,7 @@
 
 use super::bitcoin::{BitcoinDecoder, BitcoinNode};
 use super::evm::{EvmAssets, EvmDecoder, EvmNode};
+use super::failover::Failover;
 use super::mempool::MempoolWatcher;
 use super::tron::{TronDecoder, TronNode};
 use super::{Decoder, Node, NodeError};
@@ -94,7 +95,26 @@ pub async fn start<L: Launch>(
                     chain: chain.name.clone(),
                     source,
                 })?;
-            let node = BitcoinNode::new(btc.clone(), chain.prefetch);
+            let nodes = chain
+                .endpoints
+                .iter()
+                .map(|e| {
+                    let mut cfg = btc.clone();
+                    cfg.rpc_url = e.url.clone();
+                    if let Some(auth) = &e.auth {
+                        cfg.auth = auth.clone();
+                    }
+                    cfg.max_rps = e.max_rps;
+                    (
+                        BitcoinNode::new(cfg, chain.prefetch),
+                        e.display(),
+                        e.priority,
+                    )
+                })
+                .collect();
+            let failover = Failover::new(&chain.name, nodes, chain.max_lag_blocks);
+            status.set_endpoints(failover.view());
+            let node = failover.primary().clone();
             if let Some(m) = &btc.mempool {
                 let watcher = MempoolWatcher::new(
                     &chain.name,
@@ -128,13 +148,27 @@ pub async fn start<L: Launch>(
                 )));
                 started.wake = Some(wake);
             }
-            launch.launch(node, decoder, &started)
+            drop(node);
+            launch.launch(failover, decoder, &started)
         }
         ChainKind::Tron(tron) => {
             started.node_finality = tron.solidified;
             let decoder = TronDecoder::new(&chain.name, tron.tokens.clone(), matcher);
-            let node = TronNode::new(tron.clone()).map_err(node_error)?;
-            launch.launch(node, decoder, &started)
+            let mut nodes = Vec::new();
+            for e in &chain.endpoints {
+                let mut cfg = tron.clone();
+                cfg.http_url = e.url.clone();
+                cfg.api_key = e.api_key.clone();
+                cfg.max_rps = e.max_rps;
+                nodes.push((
+                    TronNode::new(cfg).map_err(node_error)?,
+                    e.display(),
+                    e.priority,
+                ));
+            }
+            let failover = Failover::new(&chain.name, nodes, chain.max_lag_blocks);
+            status.set_endpoints(failover.view());
+            launch.launch(failover, decoder, &started)
         }
         ChainKind::Evm(evm) => {
             started.node_finality = evm.finality_tag.is_some();
@@ -147,7 +181,19 @@ pub async fn start<L: Launch>(
                 tokens: evm.tokens.clone(),
             };
             let decoder = EvmDecoder::new(&chain.name, assets, matcher);
-            let node = EvmNode::new(evm.clone());
+            let nodes = chain
+                .endpoints
+                .iter()
+                .map(|e| {
+                    let mut cfg = evm.clone();
+                    cfg.rpc_url = e.url.clone();
+                    cfg.max_rps = e.max_rps;
+                    (EvmNode::new(cfg), e.display(), e.priority)
+                })
+                .collect();
+            let failover = Failover::new(&chain.name, nodes, chain.max_lag_blocks);
+            status.set_endpoints(failover.view());
+            let node = failover.primary().clone();
             // A node that answers with another chain id stops the start;
             // one that does not answer yet is checked again by the scanner.
             match node.check_chain_id().await {
@@ -174,7 +220,7 @@ pub async fn start<L: Launch>(
                     )));
                 started.wake = Some(wake);
             }
-            launch.launch(node, decoder, &started)
+            launch.launch(failover, decoder, &started)
         }
     };
     Ok((out, started))

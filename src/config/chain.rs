@@ -15,7 +15,7 @@ struct RawBitcoin {
     name: String,
     kind: String,
     network: String,
-    rpc_url: String,
+    rpc_url: Option<String>,
     rpc_cookie: Option<PathBuf>,
     rpc_user: Option<String>,
     rpc_password: Option<String>,
@@ -30,10 +30,134 @@ struct RawBitcoin {
     #[serde(default = "default_rpc_timeout")]
     rpc_timeout_secs: u64,
     max_rps: Option<u32>,
+    #[serde(default)]
+    endpoint: Vec<RawEndpoint>,
+    max_lag_blocks: Option<u64>,
     #[serde(default = "default_max_reorg")]
     max_reorg_depth: u64,
     zmq_hashblock: Option<String>,
     mempool: Option<RawMempool>,
+}
+
+/// One `[[chain.endpoint]]`: a node (or a provider's endpoint) serving
+/// the chain, beside the others.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawEndpoint {
+    url: String,
+    rpc_cookie: Option<PathBuf>,
+    rpc_user: Option<String>,
+    rpc_password: Option<String>,
+    api_key: Option<String>,
+    max_rps: Option<u32>,
+    #[serde(default)]
+    priority: i32,
+}
+
+/// One endpoint of a chain: where its node is, how paywatch signs in, how
+/// fast it may ask it, and how much it prefers it.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub url: Url,
+    /// Bitcoin: the RPC credentials.
+    pub auth: Option<RpcAuth>,
+    /// TRON: `TRON-PRO-API-KEY`.
+    pub api_key: Option<Secret>,
+    pub max_rps: Option<u32>,
+    /// Higher is asked first among the trusted endpoints.
+    pub priority: i32,
+}
+
+impl Endpoint {
+    /// How the endpoint is shown in status and metrics: its host and
+    /// port, never its credentials or path (a provider's key may be in
+    /// it).
+    pub fn display(&self) -> String {
+        match (self.url.host_str(), self.url.port_or_known_default()) {
+            (Some(h), Some(p)) => format!("{h}:{p}"),
+            (Some(h), None) => h.to_string(),
+            _ => self.url.scheme().to_string(),
+        }
+    }
+}
+
+/// The endpoints of a chain: `[[chain.endpoint]]` tables, or the
+/// chain's own `url_key` as the one-endpoint shorthand (with `shorthand`'s
+/// credentials).
+fn endpoints(
+    url_key: &str,
+    url: Option<String>,
+    shorthand: impl FnOnce() -> Result<(Option<RpcAuth>, Option<Secret>), String>,
+    max_rps: Option<u32>,
+    raw: Vec<RawEndpoint>,
+    kind: &str,
+    base: &Path,
+) -> Result<Vec<Endpoint>, String> {
+    match (url, raw.is_empty()) {
+        (Some(_), false) => Err(format!(
+            "{url_key}: set either `{url_key}` (one endpoint) or [[chain.endpoint]] tables, not both"
+        )),
+        (None, true) => Err(format!(
+            "{url_key}: missing (or give the chain [[chain.endpoint]] tables)"
+        )),
+        (Some(u), true) => {
+            let (auth, api_key) = shorthand()?;
+            Ok(vec![Endpoint {
+                url: parse_http_url(url_key, &u)?,
+                auth,
+                api_key,
+                max_rps: max_rps_value(max_rps)?,
+                priority: 0,
+            }])
+        }
+        (None, false) => raw
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| {
+                let at = |m: String| format!("endpoint[{i}].{m}");
+                let auth = if kind == "bitcoin" {
+                    Some(bitcoin_auth(e.rpc_cookie, e.rpc_user, e.rpc_password, base).map_err(at)?)
+                } else {
+                    for (key, set) in [
+                        ("rpc_cookie", e.rpc_cookie.is_some()),
+                        ("rpc_user", e.rpc_user.is_some()),
+                        ("rpc_password", e.rpc_password.is_some()),
+                    ] {
+                        if set {
+                            return Err(at(format!("{key}: applies to bitcoin chains only")));
+                        }
+                    }
+                    None
+                };
+                if e.api_key.is_some() && kind != "tron" {
+                    return Err(at("api_key: applies to tron chains only (put an EVM provider's key in its url)".into()));
+                }
+                Ok(Endpoint {
+                    url: parse_http_url("url", &e.url).map_err(at)?,
+                    auth,
+                    api_key: e.api_key.map(Secret),
+                    max_rps: max_rps_value(e.max_rps).map_err(at)?,
+                    priority: e.priority,
+                })
+            })
+            .collect(),
+    }
+}
+
+/// The chain-level keys that belong in each `[[chain.endpoint]]` once
+/// there are endpoint tables.
+fn no_chain_level(raw_endpoints: bool, keys: &[(&str, bool)]) -> Result<(), String> {
+    if !raw_endpoints {
+        return Ok(());
+    }
+    for (key, set) in keys {
+        if *set {
+            return Err(format!(
+                "{key}: with [[chain.endpoint]] tables, set it in each endpoint"
+            ));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Deserialize)]
@@ -67,7 +191,7 @@ struct RawTron {
     kind: String,
     #[serde(default = "default_tron_network")]
     network: String,
-    http_url: String,
+    http_url: Option<String>,
     api_key: Option<String>,
     #[serde(default)]
     start_height: u64,
@@ -81,6 +205,9 @@ struct RawTron {
     #[serde(default = "default_rpc_timeout")]
     rpc_timeout_secs: u64,
     max_rps: Option<u32>,
+    #[serde(default)]
+    endpoint: Vec<RawEndpoint>,
+    max_lag_blocks: Option<u64>,
     #[serde(default = "default_max_reorg")]
     max_reorg_depth: u64,
     #[serde(default)]
@@ -93,7 +220,7 @@ struct RawEvm {
     name: String,
     kind: String,
     network: Option<String>,
-    rpc_url: String,
+    rpc_url: Option<String>,
     ws_url: Option<String>,
     chain_id: u64,
     #[serde(default)]
@@ -110,6 +237,9 @@ struct RawEvm {
     #[serde(default = "default_rpc_timeout")]
     rpc_timeout_secs: u64,
     max_rps: Option<u32>,
+    #[serde(default)]
+    endpoint: Vec<RawEndpoint>,
+    max_lag_blocks: Option<u64>,
     #[serde(default = "default_max_reorg")]
     max_reorg_depth: u64,
     #[serde(default)]
@@ -152,7 +282,7 @@ fn default_rpc_timeout() -> u64 {
 }
 /// `max_rps`: between 1 and 100,000 requests a second, or unset for no
 /// limit.
-fn max_rps(v: Option<u32>) -> Result<Option<u32>, String> {
+fn max_rps_value(v: Option<u32>) -> Result<Option<u32>, String> {
     match v {
         Some(n) if !(1..=100_000).contains(&n) => Err(format!(
             "max_rps: {n} is out of range (1 to 100000 requests a second; leave it out for no limit)"
@@ -183,7 +313,25 @@ pub struct ChainConfig {
     /// Where the checkout page links transactions and addresses
     /// (`explorer_tx_url`, `explorer_address_url`).
     pub explorer: super::checkout::Explorer,
+    /// The nodes serving the chain (one for the `rpc_url`/`http_url`
+    /// shorthand); the kind's own url and credentials are the first's.
+    pub endpoints: Vec<Endpoint>,
+    /// An endpoint further behind the highest tip serves no new blocks.
+    pub max_lag_blocks: u64,
 }
+
+/// Where a chain's blocks come from, as configured.
+struct Sources {
+    endpoints: Vec<Endpoint>,
+    max_lag_blocks: Option<u64>,
+    /// Blocks requested ahead.
+    prefetch: usize,
+    /// How often the tip is asked.
+    poll_ms: u64,
+}
+
+/// `max_lag_blocks` when unset.
+pub const DEFAULT_MAX_LAG: u64 = 3;
 
 #[derive(Debug, Clone)]
 pub enum ChainKind {
@@ -341,11 +489,11 @@ pub(super) fn chains(raw: Vec<toml::Table>, base: &Path) -> Result<Vec<ChainConf
             }
             "tron" => {
                 let raw: RawTron = locate::from_value(toml::Value::Table(table), &here)?;
-                tron_chain(raw).map_err(at)?
+                tron_chain(raw, base).map_err(at)?
             }
             "evm" => {
                 let raw: RawEvm = locate::from_value(toml::Value::Table(table), &here)?;
-                evm_chain(raw).map_err(at)?
+                evm_chain(raw, base).map_err(at)?
             }
             other => {
                 return Err(at(format!(
@@ -416,6 +564,40 @@ pub(super) fn missing_files(chains: &[ChainConfig]) -> Vec<String> {
         .collect()
 }
 
+/// bitcoind's credentials: a cookie file, or a user and password.
+fn bitcoin_auth(
+    cookie: Option<PathBuf>,
+    user: Option<String>,
+    password: Option<String>,
+    base: &Path,
+) -> Result<RpcAuth, String> {
+    Ok(match (cookie, user, password) {
+        (Some(cookie), None, None) => {
+            // A cookie that does not exist yet is a warning here (bitcoind
+            // writes it when it starts): `Config::missing`.
+            RpcAuth::Cookie(resolve(base, &cookie))
+        }
+        (None, Some(user), Some(password)) => RpcAuth::UserPass {
+            user,
+            password: Secret(password),
+        },
+        (None, None, None) => {
+            return Err("rpc_cookie: set `rpc_cookie`, or `rpc_user` and `rpc_password`".into())
+        }
+        (Some(_), _, _) => {
+            return Err(
+                "rpc_cookie: set either `rpc_cookie` or `rpc_user`/`rpc_password`, not both".into(),
+            )
+        }
+        (None, Some(_), None) => {
+            return Err("rpc_password: rpc_user is set but rpc_password is missing".into())
+        }
+        (None, None, Some(_)) => {
+            return Err("rpc_user: rpc_password is set but rpc_user is missing".into())
+        }
+    })
+}
+
 fn bitcoin_chain(raw: RawBitcoin, base: &Path) -> Result<ChainConfig, String> {
     debug_assert_eq!(raw.kind, "bitcoin");
     check_name(&raw.name)?;
@@ -430,26 +612,30 @@ fn bitcoin_chain(raw: RawBitcoin, base: &Path) -> Result<ChainConfig, String> {
             ))
         }
     };
-    let rpc_url = parse_http_url("rpc_url", &raw.rpc_url)?;
-    let auth = match (raw.rpc_cookie, raw.rpc_user, raw.rpc_password) {
-        (Some(cookie), None, None) => {
-            // A cookie that does not exist yet is a warning here (bitcoind
-            // writes it when it starts): `Config::missing`.
-            RpcAuth::Cookie(resolve(base, &cookie))
-        }
-        (None, Some(user), Some(password)) => RpcAuth::UserPass {
-            user,
-            password: Secret(password),
-        },
-        (None, None, None) => {
-            return Err("set `rpc_cookie`, or `rpc_user` and `rpc_password`".into())
-        }
-        (Some(_), _, _) => {
-            return Err("set either `rpc_cookie` or `rpc_user`/`rpc_password`, not both".into())
-        }
-        (None, Some(_), None) => return Err("rpc_user is set but rpc_password is missing".into()),
-        (None, None, Some(_)) => return Err("rpc_password is set but rpc_user is missing".into()),
-    };
+    no_chain_level(
+        !raw.endpoint.is_empty(),
+        &[
+            ("rpc_cookie", raw.rpc_cookie.is_some()),
+            ("rpc_user", raw.rpc_user.is_some()),
+            ("rpc_password", raw.rpc_password.is_some()),
+            ("max_rps", raw.max_rps.is_some()),
+        ],
+    )?;
+    let (cookie, user, password) = (raw.rpc_cookie, raw.rpc_user, raw.rpc_password);
+    let endpoints = endpoints(
+        "rpc_url",
+        raw.rpc_url,
+        || Ok((Some(bitcoin_auth(cookie, user, password, base)?), None)),
+        raw.max_rps,
+        raw.endpoint,
+        "bitcoin",
+        base,
+    )?;
+    let rpc_url = endpoints[0].url.clone();
+    let auth = endpoints[0]
+        .auth
+        .clone()
+        .expect("bitcoin endpoints have credentials");
     if let Some(z) = &raw.zmq_hashblock {
         check_endpoint("zmq_hashblock", z)?;
     }
@@ -484,8 +670,6 @@ fn bitcoin_chain(raw: RawBitcoin, base: &Path) -> Result<ChainConfig, String> {
         raw.name,
         raw.start_height,
         raw.confirmations,
-        raw.prefetch,
-        raw.poll_interval_ms,
         raw.max_reorg_depth,
         ChainKind::Bitcoin(BitcoinConfig {
             network,
@@ -493,10 +677,16 @@ fn bitcoin_chain(raw: RawBitcoin, base: &Path) -> Result<ChainConfig, String> {
             rpc_url,
             auth,
             rpc_timeout: Duration::from_secs(raw.rpc_timeout_secs.max(1)),
-            max_rps: max_rps(raw.max_rps)?,
+            max_rps: endpoints[0].max_rps,
             zmq_hashblock,
             mempool,
         }),
+        Sources {
+            endpoints,
+            max_lag_blocks: raw.max_lag_blocks,
+            prefetch: raw.prefetch,
+            poll_ms: raw.poll_interval_ms,
+        },
     )
 }
 
@@ -529,7 +719,7 @@ fn add_tokens(
 /// USDT on TRON mainnet, known without configuration.
 pub const TRON_USDT: &str = "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t";
 
-fn tron_chain(raw: RawTron) -> Result<ChainConfig, String> {
+fn tron_chain(raw: RawTron, base: &Path) -> Result<ChainConfig, String> {
     debug_assert_eq!(raw.kind, "tron");
     check_name(&raw.name)?;
     if !matches!(
@@ -541,7 +731,24 @@ fn tron_chain(raw: RawTron) -> Result<ChainConfig, String> {
             raw.network
         ));
     }
-    let http_url = parse_http_url("http_url", &raw.http_url)?;
+    no_chain_level(
+        !raw.endpoint.is_empty(),
+        &[
+            ("api_key", raw.api_key.is_some()),
+            ("max_rps", raw.max_rps.is_some()),
+        ],
+    )?;
+    let api_key = raw.api_key.map(Secret);
+    let endpoints = endpoints(
+        "http_url",
+        raw.http_url,
+        || Ok((None, api_key)),
+        raw.max_rps,
+        raw.endpoint,
+        "tron",
+        base,
+    )?;
+    let http_url = endpoints[0].url.clone();
     let solidified = match raw.finality.as_deref() {
         None => false,
         Some("solidified") => true,
@@ -567,18 +774,22 @@ fn tron_chain(raw: RawTron) -> Result<ChainConfig, String> {
         raw.name,
         raw.start_height,
         raw.confirmations,
-        raw.prefetch,
-        raw.poll_interval_ms,
         raw.max_reorg_depth,
         ChainKind::Tron(TronConfig {
             network: raw.network,
             http_url,
-            api_key: raw.api_key.map(Secret),
+            api_key: endpoints[0].api_key.clone(),
             solidified,
             tokens,
             timeout: Duration::from_secs(raw.rpc_timeout_secs.max(1)),
-            max_rps: max_rps(raw.max_rps)?,
+            max_rps: endpoints[0].max_rps,
         }),
+        Sources {
+            endpoints,
+            max_lag_blocks: raw.max_lag_blocks,
+            prefetch: raw.prefetch,
+            poll_ms: raw.poll_interval_ms,
+        },
     )
 }
 
@@ -588,10 +799,23 @@ const ETH_MAINNET_TOKENS: [(&str, &str, u8); 2] = [
     ("USDC", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", 6),
 ];
 
-fn evm_chain(raw: RawEvm) -> Result<ChainConfig, String> {
+fn evm_chain(raw: RawEvm, base: &Path) -> Result<ChainConfig, String> {
     debug_assert_eq!(raw.kind, "evm");
     check_name(&raw.name)?;
-    let rpc_url = parse_http_url("rpc_url", &raw.rpc_url)?;
+    no_chain_level(
+        !raw.endpoint.is_empty(),
+        &[("max_rps", raw.max_rps.is_some())],
+    )?;
+    let endpoints = endpoints(
+        "rpc_url",
+        raw.rpc_url,
+        || Ok((None, None)),
+        raw.max_rps,
+        raw.endpoint,
+        "evm",
+        base,
+    )?;
+    let rpc_url = endpoints[0].url.clone();
     let ws_url = raw
         .ws_url
         .as_deref()
@@ -635,8 +859,6 @@ fn evm_chain(raw: RawEvm) -> Result<ChainConfig, String> {
         raw.name,
         raw.start_height,
         raw.confirmations,
-        raw.prefetch,
-        raw.poll_interval_ms,
         raw.max_reorg_depth,
         ChainKind::Evm(EvmConfig {
             network,
@@ -648,8 +870,14 @@ fn evm_chain(raw: RawEvm) -> Result<ChainConfig, String> {
             native_symbol,
             tokens,
             timeout: Duration::from_secs(raw.rpc_timeout_secs.max(1)),
-            max_rps: max_rps(raw.max_rps)?,
+            max_rps: endpoints[0].max_rps,
         }),
+        Sources {
+            endpoints,
+            max_lag_blocks: raw.max_lag_blocks,
+            prefetch: raw.prefetch,
+            poll_ms: raw.poll_interval_ms,
+        },
     )
 }
 
@@ -657,11 +885,22 @@ fn common(
     name: String,
     start_height: u64,
     confirmations: u64,
-    prefetch: usize,
-    poll_ms: u64,
     max_reorg_depth: u64,
     kind: ChainKind,
+    sources: Sources,
 ) -> Result<ChainConfig, String> {
+    let Sources {
+        endpoints,
+        max_lag_blocks,
+        prefetch,
+        poll_ms,
+    } = sources;
+    let max_lag_blocks = max_lag_blocks.unwrap_or(DEFAULT_MAX_LAG);
+    if max_lag_blocks > 10_000 {
+        return Err(format!(
+            "max_lag_blocks: {max_lag_blocks} is out of range (0 to 10000)"
+        ));
+    }
     if confirmations == 0 || confirmations > 10_000 {
         return Err(format!(
             "confirmations: {confirmations} is out of range (1 to 10000)"
@@ -684,6 +923,8 @@ fn common(
         confirmations,
         prefetch,
         poll_interval: Duration::from_millis(poll_ms),
+        endpoints,
+        max_lag_blocks,
         max_reorg_depth,
         kind,
         invoices: None,

@@ -17,7 +17,8 @@ mod locate;
 mod risk;
 pub use api::{token_digest, ApiConfig, ApiKey, KeyScope, DEFAULT_LISTEN};
 pub use chain::{
-    BitcoinConfig, ChainConfig, ChainKind, EvmConfig, MempoolConfig, RpcAuth, Token, TronConfig,
+    BitcoinConfig, ChainConfig, ChainKind, Endpoint, EvmConfig, MempoolConfig, RpcAuth, Token,
+    TronConfig,
 };
 pub use checkout::{CheckoutConfig, Explorer, RateConfig, RateSourceConfig, RateSourceKind, Theme};
 pub use delivery::{
@@ -541,6 +542,43 @@ confirmations = 2
         ))
         .unwrap_err();
         assert!(e.contains("chat_id: `\"someone\"` is neither"), "{e}");
+    }
+
+    #[test]
+    fn a_chain_takes_several_endpoints() {
+        let multi = GOOD
+            .replace("rpc_url = \"http://127.0.0.1:18443\"\nrpc_user = \"u\"\nrpc_password = \"p\"\n", "")
+            + "max_lag_blocks = 5\n[[chain.endpoint]]\nurl = \"http://10.0.0.1:8332\"\nrpc_user = \"a\"\nrpc_password = \"pa\"\npriority = 10\nmax_rps = 20\n\
+               [[chain.endpoint]]\nurl = \"https://btc.provider.example/key123\"\nrpc_cookie = \"/var/lib/bitcoind/.cookie\"\n";
+        let c = parse(&multi).unwrap();
+        let ch = &c.chains[0];
+        assert_eq!(ch.endpoints.len(), 2);
+        assert_eq!(ch.max_lag_blocks, 5);
+        assert_eq!(
+            (ch.endpoints[0].priority, ch.endpoints[0].max_rps),
+            (10, Some(20))
+        );
+        assert_eq!(ch.endpoints[1].display(), "btc.provider.example:443");
+        let ChainKind::Bitcoin(b) = &ch.kind else {
+            panic!()
+        };
+        assert_eq!(b.rpc_url.as_str(), "http://10.0.0.1:8332/");
+        // The shorthand is one endpoint, with the default lag.
+        let c = parse(GOOD).unwrap();
+        assert_eq!(c.chains[0].endpoints.len(), 1);
+        assert_eq!(c.chains[0].max_lag_blocks, 3);
+
+        for (text, want) in [
+            (format!("{GOOD}[[chain.endpoint]]\nurl = \"http://h\"\nrpc_user = \"a\"\nrpc_password = \"b\"\n"), "rpc_user (line 11): with [[chain.endpoint]] tables, set it in each endpoint"),
+            (format!("{}[[chain.endpoint]]\nurl = \"http://h\"\nrpc_user = \"a\"\nrpc_password = \"b\"\n", GOOD.replace("rpc_user = \"u\"\nrpc_password = \"p\"\n", "")), "set either `rpc_url` (one endpoint) or [[chain.endpoint]] tables, not both"),
+            (multi.replace("rpc_user = \"a\"\n", ""), "endpoint[0].rpc_user (line 13): rpc_password is set but rpc_user is missing"),
+            (multi.replace("max_lag_blocks = 5\n", "max_lag_blocks = 5\nmax_rps = 3\n"), "chain[0].max_rps (line 13): with [[chain.endpoint]] tables, set it in each endpoint"),
+            (multi.replace("url = \"http://10.0.0.1:8332\"", "url = \"10.0.0.1\""), "endpoint[0].url"),
+            (multi.replace("priority = 10\n", "priority = 10\napi_key = \"k\"\n"), "applies to tron chains only"),
+        ] {
+            let e = parse(&text).unwrap_err();
+            assert!(e.contains(want), "{e}");
+        }
     }
 
     #[test]

@@ -336,3 +336,145 @@ async fn max_rps_holds_catch_up_to_the_limit() {
     eprintln!("{} requests, at most {busiest} within 2 s", node.calls());
     d.stop().await;
 }
+
+/// `url`, `rpc_user` and `rpc_password` of `node` as a `[[chain.endpoint]]`.
+fn endpoint_toml(node: &ReplayNode, url: &str, priority: i32) -> String {
+    let section = node.chain_toml("x", "regtest", 0, 1);
+    let creds: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("rpc_user") || l.starts_with("rpc_password"))
+        .collect();
+    format!(
+        "[[chain.endpoint]]\nurl = \"{url}\"\n{}\npriority = {priority}\n",
+        creds.join("\n")
+    )
+}
+
+/// Four endpoints for one chain: A (preferred of the sound ones) is
+/// killed mid-sync, B is rate-limited just then, C lags 10 blocks and D
+/// (the highest priority) serves a stale fork from height 30. Every
+/// payment is found once, nothing comes from C or D, and the feed is the
+/// one a single healthy node gives.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_endpoints_fail_over_and_never_trust_a_lagging_or_forked_one() {
+    use common::proxy::{FaultProxy, ProxyFault};
+    let watched = wallet_script(13);
+    let address = regtest_address(&watched);
+    let mut chain = Vec::new();
+    grow(&mut chain, 0, 60, 0, &watched);
+    let len = chain.len();
+    let mut fork = chain.clone();
+    grow(&mut fork, 30, len - 30, 7, &watched);
+    assert_ne!(fork[40].block_hash(), chain[40].block_hash());
+
+    // The feed of one healthy node.
+    let plain = ReplayNode::start(0, &chain).await;
+    let dir = tempfile::tempdir().unwrap();
+    let one = Daemon::start(&config_text(
+        dir.path(),
+        &[plain.chain_toml("btc-multi", "regtest", 0, 2)],
+    ))
+    .await;
+    one.watch("btc-multi", &address, "shop").await;
+    one.wait_indexed("btc-multi", len as u64 - 1).await;
+    let want = event_keys(&one.events().await);
+    one.stop().await;
+
+    let a = ReplayNode::start(0, &chain).await;
+    let b = ReplayNode::start(0, &chain).await;
+    let c = ReplayNode::start(0, &chain[..len - 10]).await;
+    let d = ReplayNode::start(0, &fork).await;
+    for n in [&a, &b, &c, &d] {
+        n.enable_rest();
+    }
+    let pa = FaultProxy::start(&a.url).await;
+    let pb = FaultProxy::start(&b.url).await;
+    // The chain without its one-endpoint shorthand, then four endpoints.
+    let section = plain
+        .chain_toml("btc-multi", "regtest", 0, 2)
+        .lines()
+        .filter(|l| {
+            !["rpc_url", "rpc_user", "rpc_password"]
+                .iter()
+                .any(|k| l.starts_with(k))
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let multi_dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}\nmax_lag_blocks = 3\n{}{}{}{}",
+        config_text(multi_dir.path(), &[section]),
+        // A is slowed to 20 requests a second, so that it dies mid-sync.
+        endpoint_toml(&a, &pa.url, 10) + "max_rps = 20\n",
+        endpoint_toml(&b, &pb.url, 5),
+        endpoint_toml(&c, &c.url, 20),
+        endpoint_toml(&d, &d.url, 30),
+    );
+    let d_multi = Daemon::start(&config).await;
+    d_multi.watch("btc-multi", &address, "shop").await;
+    // Mid-sync: A dies and B is rate-limited for 2 s at the same moment.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while d_multi.chain_status("btc-multi").await["indexed_height"].as_u64() < Some(20) {
+        assert!(Instant::now() < deadline, "no progress");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let at_kill = d_multi.chain_status("btc-multi").await["indexed_height"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        at_kill < len as u64 - 10,
+        "synced before the kill: {at_kill}"
+    );
+    pa.set(ProxyFault::Refuse);
+    pb.set(ProxyFault::RateLimited(2));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    pb.set(ProxyFault::Pass);
+    d_multi.wait_indexed("btc-multi", len as u64 - 1).await;
+    let got = event_keys(&d_multi.events().await);
+    assert_eq!(got, want, "the feed differs from a single healthy node's");
+
+    // Nothing was fetched from the lagging or the forked endpoint.
+    assert_eq!(
+        c.rest_calls(),
+        0,
+        "blocks were taken from the lagging endpoint"
+    );
+    assert_eq!(
+        d.rest_calls(),
+        0,
+        "blocks were taken from the forked endpoint"
+    );
+    let s = d_multi.chain_status("btc-multi").await;
+    let states: Vec<(String, String)> = s["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["priority"].to_string(),
+                e["state"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("10".to_string(), "failing".to_string()),
+            ("5".into(), "healthy".into()),
+            ("20".into(), "lagging".into()),
+            ("30".into(), "forked".into()),
+        ],
+        "{s}"
+    );
+    assert_eq!(s["endpoints"][2]["lag"], 10);
+    assert!(!s["endpoints"][0]["endpoint"]
+        .as_str()
+        .unwrap()
+        .contains("pass"));
+    let metrics = d_multi.metrics().await;
+    assert!(
+        metrics.contains("paywatch_endpoint_up{chain=\"btc-multi\""),
+        "{metrics}"
+    );
+    d_multi.stop().await;
+}

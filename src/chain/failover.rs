@@ -1,0 +1,464 @@
+//! Several endpoints for one chain, seen by the scanner as one node. Each
+//! poll asks every endpoint for its tip and cross-checks them: an endpoint
+//! more than `max_lag_blocks` behind the highest, or whose block at the
+//! height they all have differs from the majority's, serves no block until
+//! it agrees again. A request goes to the preferred trusted endpoint
+//! (highest `priority`, then fewest failures, then fastest) and fails over
+//! to the next on any error, so the scanner's place is never lost. A block
+//! and its receipts or transaction info come from one endpoint: a fetch is
+//! one call to one node.
+
+use super::{Node, NodeError};
+use crate::transfer::Hash32;
+use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// How long a tip probe may take before the endpoint counts as failing.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// The longest an endpoint is left alone after failing.
+const MAX_REST: Duration = Duration::from_secs(30);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointState {
+    /// Answering, and agreeing with the others.
+    Healthy,
+    /// More than `max_lag_blocks` behind the highest tip.
+    Lagging,
+    /// Its block at a height the others agree on differs.
+    Forked,
+    /// Its last request failed; it rests before it is asked again.
+    Failing,
+}
+
+/// What `/v1/status` and `/metrics` show of one endpoint.
+#[derive(Clone, Debug, Serialize)]
+pub struct EndpointView {
+    /// The endpoint's host and port (never its credentials).
+    pub endpoint: String,
+    pub priority: i32,
+    pub state: EndpointState,
+    pub tip: Option<u64>,
+    /// Blocks behind the highest tip.
+    pub lag: Option<u64>,
+    /// Mean answer time of recent requests, milliseconds.
+    pub latency_ms: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub last_error: Option<String>,
+    /// Seconds since it was last healthy, while it is not.
+    pub unhealthy_for_secs: Option<u64>,
+}
+
+struct Health {
+    view: EndpointView,
+    rest_until: Option<Instant>,
+    consecutive: u32,
+    unhealthy_since: Option<Instant>,
+}
+
+struct Endpoint<N> {
+    node: N,
+    health: Mutex<Health>,
+}
+
+struct Inner<N> {
+    chain: String,
+    endpoints: Vec<Endpoint<N>>,
+    max_lag: u64,
+}
+
+/// The endpoints of one chain, as one [`Node`].
+pub struct Failover<N> {
+    inner: Arc<Inner<N>>,
+}
+
+impl<N> Clone for Failover<N> {
+    fn clone(&self) -> Self {
+        Failover {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+/// Reads the endpoints' state without the node type.
+pub type EndpointsView = Arc<dyn Fn() -> Vec<EndpointView> + Send + Sync>;
+
+impl<N: Node> Failover<N> {
+    /// `endpoints`: each node with its display name and priority.
+    pub fn new(chain: &str, endpoints: Vec<(N, String, i32)>, max_lag: u64) -> Self {
+        let endpoints = endpoints
+            .into_iter()
+            .map(|(node, endpoint, priority)| Endpoint {
+                node,
+                health: Mutex::new(Health {
+                    view: EndpointView {
+                        endpoint,
+                        priority,
+                        state: EndpointState::Healthy,
+                        tip: None,
+                        lag: None,
+                        latency_ms: 0.0,
+                        requests: 0,
+                        errors: 0,
+                        last_error: None,
+                        unhealthy_for_secs: None,
+                    },
+                    rest_until: None,
+                    consecutive: 0,
+                    unhealthy_since: None,
+                }),
+            })
+            .collect();
+        Failover {
+            inner: Arc::new(Inner {
+                chain: chain.to_string(),
+                endpoints,
+                max_lag,
+            }),
+        }
+    }
+
+    /// A reader of the endpoints' state for the status page and metrics.
+    pub fn view(&self) -> EndpointsView {
+        let inner = self.inner.clone();
+        Arc::new(move || {
+            inner
+                .endpoints
+                .iter()
+                .map(|e| {
+                    let h = e.health.lock().expect("endpoint lock");
+                    let mut v = h.view.clone();
+                    v.unhealthy_for_secs = h.unhealthy_since.map(|t| t.elapsed().as_secs());
+                    v
+                })
+                .collect()
+        })
+    }
+
+    /// The first endpoint's node (for what runs beside the scanner, such
+    /// as the mempool watcher).
+    pub fn primary(&self) -> &N {
+        &self.inner.endpoints[0].node
+    }
+
+    fn record<T>(&self, i: usize, started: Instant, result: &Result<T, NodeError>) {
+        let e = &self.inner.endpoints[i];
+        let mut h = e.health.lock().expect("endpoint lock");
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        h.view.requests += 1;
+        h.view.latency_ms = if h.view.requests == 1 {
+            ms
+        } else {
+            h.view.latency_ms * 0.8 + ms * 0.2
+        };
+        match result {
+            Ok(_) => {
+                h.consecutive = 0;
+                h.rest_until = None;
+                if h.view.state == EndpointState::Failing {
+                    h.view.state = EndpointState::Healthy;
+                }
+            }
+            Err(err) => {
+                h.view.errors += 1;
+                h.consecutive = h.consecutive.saturating_add(1);
+                let rest = Duration::from_millis(500)
+                    .saturating_mul(1 << h.consecutive.min(6))
+                    .min(MAX_REST);
+                h.rest_until = Some(Instant::now() + rest);
+                h.view.state = EndpointState::Failing;
+                h.view.last_error = Some(err.to_string());
+                if self.inner.endpoints.len() > 1 {
+                    tracing::warn!(chain = %self.inner.chain, endpoint = %h.view.endpoint, error = %err, "endpoint failed; the next one takes over");
+                }
+            }
+        }
+        let healthy = h.view.state == EndpointState::Healthy;
+        match (healthy, h.unhealthy_since) {
+            (true, Some(_)) => h.unhealthy_since = None,
+            (false, None) => h.unhealthy_since = Some(Instant::now()),
+            _ => {}
+        }
+    }
+
+    /// The endpoints to ask for a block at `height` (or anything when
+    /// `None`), best first: trusted ones that are not resting, then
+    /// trusted resting ones as a last resort. Lagging and forked ones
+    /// serve nothing.
+    fn order(&self, height: Option<u64>) -> Vec<usize> {
+        let now = Instant::now();
+        let mut ready = Vec::new();
+        let mut resting = Vec::new();
+        for (i, e) in self.inner.endpoints.iter().enumerate() {
+            let h = e.health.lock().expect("endpoint lock");
+            let trusted = !matches!(h.view.state, EndpointState::Lagging | EndpointState::Forked);
+            let has = match (height, h.view.tip) {
+                (Some(want), Some(tip)) => tip >= want,
+                _ => true,
+            };
+            if !trusted || !has {
+                continue;
+            }
+            let key = (
+                -h.view.priority,
+                h.consecutive,
+                (h.view.latency_ms * 1000.0) as u64,
+                i,
+            );
+            if h.rest_until.is_some_and(|t| t > now) {
+                resting.push((key, i));
+            } else {
+                ready.push((key, i));
+            }
+        }
+        ready.sort();
+        resting.sort();
+        ready.into_iter().chain(resting).map(|(_, i)| i).collect()
+    }
+
+    /// Runs `op` on the endpoints in `order`, failing over on errors.
+    async fn each<T, F, Fut>(&self, height: Option<u64>, op: F) -> Result<T, NodeError>
+    where
+        F: Fn(N) -> Fut,
+        Fut: std::future::Future<Output = Result<T, NodeError>>,
+    {
+        let order = self.order(height);
+        let mut last = None;
+        for i in order {
+            let started = Instant::now();
+            let result = op(self.inner.endpoints[i].node.clone()).await;
+            self.record(i, started, &result);
+            match result {
+                Ok(v) => return Ok(v),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            NodeError::Unreachable(match height {
+                Some(h) => format!("no trusted endpoint has block {h} yet"),
+                None => "no trusted endpoint".into(),
+            })
+        }))
+    }
+
+    /// Marks lagging and forked endpoints from the tips just read.
+    async fn cross_check(&self, tips: &[(usize, u64)]) -> Result<u64, NodeError> {
+        let best = tips.iter().map(|t| t.1).max().expect("at least one tip");
+        let mut level: Vec<(usize, u64)> = Vec::new();
+        for &(i, tip) in tips {
+            let lag = best - tip;
+            let mut h = self.inner.endpoints[i]
+                .health
+                .lock()
+                .expect("endpoint lock");
+            h.view.tip = Some(tip);
+            h.view.lag = Some(lag);
+            if lag > self.inner.max_lag {
+                if h.view.state != EndpointState::Lagging {
+                    tracing::warn!(chain = %self.inner.chain, endpoint = %h.view.endpoint, lag, "endpoint lags: not trusted for new blocks");
+                }
+                h.view.state = EndpointState::Lagging;
+                h.unhealthy_since.get_or_insert(Instant::now());
+            } else {
+                level.push((i, tip));
+            }
+        }
+        // The block at the height every level endpoint has: the majority's
+        // hash is the chain; an endpoint with another one is on a fork.
+        let mut trusted: Vec<usize> = level.iter().map(|l| l.0).collect();
+        if level.len() > 1 {
+            let at = level.iter().map(|l| l.1).min().expect("not empty");
+            let hashes = futures_util::future::join_all(level.iter().map(|&(i, _)| async move {
+                let started = Instant::now();
+                let r =
+                    tokio::time::timeout(PROBE_TIMEOUT, self.inner.endpoints[i].node.hash_at(at))
+                        .await
+                        .unwrap_or_else(|_| {
+                            Err(NodeError::Unreachable(format!(
+                                "block hash at {at}: no answer within {PROBE_TIMEOUT:?}"
+                            )))
+                        });
+                self.record(i, started, &r);
+                (i, r)
+            }))
+            .await;
+            // Per hash: endpoints, those not already on a fork, the best
+            // priority. The most endpoints win; on a tie, those that were
+            // agreeing before (so two endpoints left cannot hand the chain
+            // to the one already found on a fork), then priority.
+            let mut votes: HashMap<Hash32, (usize, usize, i32)> = HashMap::new();
+            for (i, r) in &hashes {
+                if let Ok(hash) = r {
+                    let h = self.inner.endpoints[*i]
+                        .health
+                        .lock()
+                        .expect("endpoint lock");
+                    let v = votes.entry(*hash).or_insert((0, 0, i32::MIN));
+                    v.0 += 1;
+                    v.1 += usize::from(h.view.state != EndpointState::Forked);
+                    v.2 = v.2.max(h.view.priority);
+                }
+            }
+            let Some((winner, _)) = votes.iter().max_by_key(|(_, v)| **v).map(|(h, v)| (*h, *v))
+            else {
+                return Err(NodeError::Unreachable(format!(
+                    "no endpoint answered for block {at}"
+                )));
+            };
+            trusted.clear();
+            for (i, r) in hashes {
+                let mut h = self.inner.endpoints[i]
+                    .health
+                    .lock()
+                    .expect("endpoint lock");
+                match r {
+                    Ok(hash) if hash == winner => {
+                        if matches!(h.view.state, EndpointState::Lagging | EndpointState::Forked) {
+                            h.view.state = EndpointState::Healthy;
+                            h.unhealthy_since = None;
+                        }
+                        trusted.push(i);
+                    }
+                    Ok(_) => {
+                        if h.view.state != EndpointState::Forked {
+                            tracing::warn!(chain = %self.inner.chain, endpoint = %h.view.endpoint, height = at, "endpoint serves another block than the others: not trusted until it agrees");
+                        }
+                        h.view.state = EndpointState::Forked;
+                        h.unhealthy_since.get_or_insert(Instant::now());
+                    }
+                    Err(_) => {}
+                }
+            }
+        } else {
+            for &i in &trusted {
+                let mut h = self.inner.endpoints[i]
+                    .health
+                    .lock()
+                    .expect("endpoint lock");
+                if matches!(h.view.state, EndpointState::Lagging | EndpointState::Forked) {
+                    h.view.state = EndpointState::Healthy;
+                    h.unhealthy_since = None;
+                }
+            }
+        }
+        trusted
+            .iter()
+            .filter_map(|i| tips.iter().find(|t| t.0 == *i).map(|t| t.1))
+            .max()
+            .ok_or_else(|| NodeError::Unreachable("no trusted endpoint".into()))
+    }
+}
+
+impl<N: Node> Node for Failover<N> {
+    type Raw = N::Raw;
+
+    async fn verify(&self) -> Result<(), NodeError> {
+        let mut last = None;
+        let mut any = false;
+        for i in 0..self.inner.endpoints.len() {
+            let started = Instant::now();
+            let r = self.inner.endpoints[i].node.verify().await;
+            self.record(i, started, &r);
+            match r {
+                Ok(()) => any = true,
+                Err(e) => last = Some(e),
+            }
+        }
+        match (any, last) {
+            (true, _) => Ok(()),
+            (false, Some(e)) => Err(e),
+            (false, None) => Ok(()),
+        }
+    }
+
+    async fn tip(&self) -> Result<u64, NodeError> {
+        if self.inner.endpoints.len() == 1 {
+            let started = Instant::now();
+            let r = self.inner.endpoints[0].node.tip().await;
+            self.record(0, started, &r);
+            if let Ok(t) = &r {
+                let mut h = self.inner.endpoints[0]
+                    .health
+                    .lock()
+                    .expect("endpoint lock");
+                h.view.tip = Some(*t);
+                h.view.lag = Some(0);
+            }
+            return r;
+        }
+        let now = Instant::now();
+        let asked: Vec<usize> = (0..self.inner.endpoints.len())
+            .filter(|&i| {
+                let h = self.inner.endpoints[i]
+                    .health
+                    .lock()
+                    .expect("endpoint lock");
+                h.rest_until.is_none_or(|t| t <= now)
+            })
+            .collect();
+        let answers = futures_util::future::join_all(asked.iter().map(|&i| async move {
+            let started = Instant::now();
+            let r = tokio::time::timeout(PROBE_TIMEOUT, self.inner.endpoints[i].node.tip())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(NodeError::Unreachable(format!(
+                        "tip: no answer within {PROBE_TIMEOUT:?}"
+                    )))
+                });
+            self.record(i, started, &r);
+            (i, r)
+        }))
+        .await;
+        let mut tips = Vec::new();
+        let mut last = None;
+        for (i, r) in answers {
+            match r {
+                Ok(t) => tips.push((i, t)),
+                Err(e) => last = Some(e),
+            }
+        }
+        if tips.is_empty() {
+            return Err(last.unwrap_or_else(|| {
+                NodeError::Unreachable("every endpoint is resting after failures".into())
+            }));
+        }
+        self.cross_check(&tips).await
+    }
+
+    async fn hash_at(&self, height: u64) -> Result<Hash32, NodeError> {
+        self.each(Some(height), |n| async move { n.hash_at(height).await })
+            .await
+    }
+
+    async fn fetch(&self, height: u64) -> Result<Self::Raw, NodeError> {
+        self.each(Some(height), |n| async move { n.fetch(height).await })
+            .await
+    }
+
+    fn batch_size(&self) -> u64 {
+        self.inner.endpoints[0].node.batch_size()
+    }
+
+    async fn fetch_many(&self, start: u64, count: u64) -> Result<Vec<(u64, Self::Raw)>, NodeError> {
+        let last = start + count.saturating_sub(1);
+        self.each(
+            Some(last),
+            |n| async move { n.fetch_many(start, count).await },
+        )
+        .await
+    }
+
+    async fn finalized(&self) -> Result<Option<u64>, NodeError> {
+        self.each(None, |n| async move { n.finalized().await })
+            .await
+    }
+
+    async fn knows(&self, hash: Hash32) -> Result<Option<bool>, NodeError> {
+        self.each(None, |n| async move { n.knows(hash).await })
+            .await
+    }
+}
