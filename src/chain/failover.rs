@@ -18,6 +18,9 @@ use tokio::time::Instant;
 
 /// How long a tip probe may take before the endpoint counts as failing.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long an endpoint is unhealthy before the log names it (and again
+/// as long as it stays so).
+const LONG_UNHEALTHY: Duration = Duration::from_secs(600);
 /// The longest an endpoint is left alone after failing.
 const MAX_REST: Duration = Duration::from_secs(30);
 
@@ -58,6 +61,8 @@ struct Health {
     rest_until: Option<Instant>,
     consecutive: u32,
     unhealthy_since: Option<Instant>,
+    /// When [`Failover::warn_long_unhealthy`] last named it.
+    warned: Option<Instant>,
 }
 
 struct Endpoint<N> {
@@ -110,6 +115,7 @@ impl<N: Node> Failover<N> {
                     rest_until: None,
                     consecutive: 0,
                     unhealthy_since: None,
+                    warned: None,
                 }),
             })
             .collect();
@@ -243,6 +249,31 @@ impl<N: Node> Failover<N> {
                 None => "no trusted endpoint".into(),
             })
         }))
+    }
+
+    /// Logs, every ten minutes, each endpoint that has not been healthy
+    /// for ten minutes.
+    fn warn_long_unhealthy(&self) {
+        for e in &self.inner.endpoints {
+            let mut h = e.health.lock().expect("endpoint lock");
+            let Some(since) = h.unhealthy_since else {
+                continue;
+            };
+            if since.elapsed() < LONG_UNHEALTHY
+                || h.warned.is_some_and(|w| w.elapsed() < LONG_UNHEALTHY)
+            {
+                continue;
+            }
+            h.warned = Some(Instant::now());
+            tracing::warn!(
+                chain = %self.inner.chain,
+                endpoint = %h.view.endpoint,
+                state = ?h.view.state,
+                minutes = since.elapsed().as_secs() / 60,
+                last_error = h.view.last_error.as_deref().unwrap_or(""),
+                "endpoint unhealthy for long"
+            );
+        }
     }
 
     /// Marks lagging and forked endpoints from the tips just read.
@@ -426,7 +457,9 @@ impl<N: Node> Node for Failover<N> {
                 NodeError::Unreachable("every endpoint is resting after failures".into())
             }));
         }
-        self.cross_check(&tips).await
+        let tip = self.cross_check(&tips).await;
+        self.warn_long_unhealthy();
+        tip
     }
 
     async fn hash_at(&self, height: u64) -> Result<Hash32, NodeError> {
