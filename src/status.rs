@@ -33,7 +33,7 @@ pub struct ChainStatus {
     pub(crate) rescans: AtomicU64,
     inner: Mutex<StatusInner>,
     /// The chain's endpoints, once its node client is built.
-    endpoints: Mutex<Option<crate::chain::failover::EndpointsView>>,
+    endpoints: Mutex<Option<EndpointsView>>,
 }
 
 struct StatusInner {
@@ -66,7 +66,7 @@ pub struct StatusView {
     pub rescans: u64,
     pub last_error: Option<String>,
     /// Each endpoint's state, tip, lag, latency and errors.
-    pub endpoints: Vec<crate::chain::failover::EndpointView>,
+    pub endpoints: Vec<EndpointView>,
 }
 
 /// How much of `start..=tip` is indexed when `indexed` is the newest
@@ -130,7 +130,7 @@ impl ChainStatus {
     }
 
     /// Where `view` reads the chain's endpoints from.
-    pub fn set_endpoints(&self, view: crate::chain::failover::EndpointsView) {
+    pub fn set_endpoints(&self, view: EndpointsView) {
         *self.endpoints.lock().unwrap_or_else(|p| p.into_inner()) = Some(view);
     }
 
@@ -216,6 +216,43 @@ impl ChainStatus {
         }
     }
 }
+
+/// The state of one node endpoint of a chain (see
+/// `chain::failover::Failover`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndpointState {
+    /// Answering, and agreeing with the others.
+    Healthy,
+    /// More than `max_lag_blocks` behind the highest tip.
+    Lagging,
+    /// Its block at a height the others agree on differs.
+    Forked,
+    /// Its last request failed; it rests before it is asked again.
+    Failing,
+}
+
+/// What `/v1/status` and `/metrics` show of one endpoint.
+#[derive(Clone, Debug, Serialize)]
+pub struct EndpointView {
+    /// The endpoint's host and port (never its credentials).
+    pub endpoint: String,
+    pub priority: i32,
+    pub state: EndpointState,
+    pub tip: Option<u64>,
+    /// Blocks behind the highest tip.
+    pub lag: Option<u64>,
+    /// Mean answer time of recent requests, milliseconds.
+    pub latency_ms: f64,
+    pub requests: u64,
+    pub errors: u64,
+    pub last_error: Option<String>,
+    /// Seconds since it was last healthy, while it is not.
+    pub unhealthy_for_secs: Option<u64>,
+}
+
+/// Reads the endpoints' state without the node type.
+pub type EndpointsView = std::sync::Arc<dyn Fn() -> Vec<EndpointView> + Send + Sync>;
 
 #[cfg(test)]
 mod tests {

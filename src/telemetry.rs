@@ -240,7 +240,7 @@ pub fn render(
         );
         metrics::gauge!(CHAIN_UP, "chain" => c.clone()).set(if up { 1.0 } else { 0.0 });
         for e in &v.endpoints {
-            let healthy = e.state == crate::chain::failover::EndpointState::Healthy;
+            let healthy = e.state == crate::status::EndpointState::Healthy;
             metrics::gauge!(ENDPOINT_UP, "chain" => c.clone(), "endpoint" => e.endpoint.clone())
                 .set(if healthy { 1.0 } else { 0.0 });
             if let Some(lag) = e.lag {

@@ -9,8 +9,8 @@
 //! one call to one node.
 
 use super::{Node, NodeError};
+pub use crate::status::{EndpointState, EndpointView, EndpointsView};
 use crate::transfer::Hash32;
-use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -23,38 +23,6 @@ const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 const LONG_UNHEALTHY: Duration = Duration::from_secs(600);
 /// The longest an endpoint is left alone after failing.
 const MAX_REST: Duration = Duration::from_secs(30);
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum EndpointState {
-    /// Answering, and agreeing with the others.
-    Healthy,
-    /// More than `max_lag_blocks` behind the highest tip.
-    Lagging,
-    /// Its block at a height the others agree on differs.
-    Forked,
-    /// Its last request failed; it rests before it is asked again.
-    Failing,
-}
-
-/// What `/v1/status` and `/metrics` show of one endpoint.
-#[derive(Clone, Debug, Serialize)]
-pub struct EndpointView {
-    /// The endpoint's host and port (never its credentials).
-    pub endpoint: String,
-    pub priority: i32,
-    pub state: EndpointState,
-    pub tip: Option<u64>,
-    /// Blocks behind the highest tip.
-    pub lag: Option<u64>,
-    /// Mean answer time of recent requests, milliseconds.
-    pub latency_ms: f64,
-    pub requests: u64,
-    pub errors: u64,
-    pub last_error: Option<String>,
-    /// Seconds since it was last healthy, while it is not.
-    pub unhealthy_for_secs: Option<u64>,
-}
 
 struct Health {
     view: EndpointView,
@@ -88,9 +56,6 @@ impl<N> Clone for Failover<N> {
         }
     }
 }
-
-/// Reads the endpoints' state without the node type.
-pub type EndpointsView = Arc<dyn Fn() -> Vec<EndpointView> + Send + Sync>;
 
 impl<N: Node> Failover<N> {
     /// `endpoints`: each node with its display name and priority.
