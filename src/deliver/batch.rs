@@ -4,7 +4,7 @@
 //! feed. A batch that fails waits as a whole; an event the sink turns down
 //! for good goes to the dead-letter list at once and the rest go on.
 
-use super::{backoff, mqtt, postgres, redis, telegram, SendError};
+use super::{backoff, conclude, mqtt, postgres, redis, telegram, SendError};
 use crate::clock::now_ms;
 use crate::config::{ChainConfig, SinkConfig, SinkKind};
 use crate::store::{Delivery, DeliveryStatus, Store};
@@ -198,35 +198,9 @@ fn record(
             .next()
             .unwrap_or_else(|| Err(SendError::Sink("the sink gave no answer".into())));
         d.attempts += 1;
-        let outcome = match result {
-            Ok(()) => {
-                d.status = DeliveryStatus::Delivered;
-                d.delivered_ms = Some(now);
-                d.last_error = None;
-                "delivered"
-            }
-            Err(e) if e.is_final() => {
-                d.status = DeliveryStatus::Dead;
-                d.last_error = Some(e.to_string());
-                tracing::error!(sink = %sink.name, delivery = %d.id, "the sink turned the event down, now on the dead-letter list: {e}");
-                "dead"
-            }
-            Err(e) => {
-                let give_up = d.since_ms + sink.retry.give_up_after.as_millis() as u64;
-                d.last_error = Some(e.to_string());
-                if now + wait.as_millis() as u64 > give_up {
-                    d.status = DeliveryStatus::Dead;
-                    tracing::error!(sink = %sink.name, delivery = %d.id, attempts = d.attempts, "delivery given up, now on the dead-letter list: {e}");
-                    "dead"
-                } else {
-                    d.next_attempt_ms = now + wait.as_millis() as u64;
-                    if !std::mem::replace(&mut told, true) {
-                        tracing::warn!(sink = %sink.name, delivery = %d.id, attempts = d.attempts, batch = out.capacity(), retry_in = ?wait, "delivery failed: {e}");
-                    }
-                    "failed"
-                }
-            }
-        };
+        // One warning per batch: its deliveries failed together.
+        let outcome = conclude(sink, &mut d, result, wait, now, !told);
+        told |= outcome == "failed";
         metrics::counter!(crate::telemetry::DELIVERIES, "sink" => sink.name.clone(), "outcome" => outcome)
             .increment(1);
         out.push(d);

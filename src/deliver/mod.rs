@@ -437,6 +437,49 @@ pub async fn run_sink(
     }
 }
 
+/// Records the outcome of one attempt on `d` (its `attempts` already
+/// counted): delivered, dead (turned down for good, or `wait` would pass
+/// the sink's `retry_for`) or failed, tried again after `wait`. Returns the
+/// outcome's metric label; `warn` logs a failure.
+fn conclude(
+    sink: &SinkConfig,
+    d: &mut Delivery,
+    result: Result<(), SendError>,
+    wait: Duration,
+    now: u64,
+    warn: bool,
+) -> &'static str {
+    match result {
+        Ok(()) => {
+            d.status = DeliveryStatus::Delivered;
+            d.delivered_ms = Some(now);
+            d.last_error = None;
+            "delivered"
+        }
+        Err(e) if e.is_final() => {
+            d.status = DeliveryStatus::Dead;
+            d.last_error = Some(e.to_string());
+            tracing::error!(sink = %sink.name, delivery = %d.id, "the sink turned the event down, now on the dead-letter list: {e}");
+            "dead"
+        }
+        Err(e) => {
+            let give_up = d.since_ms + sink.retry.give_up_after.as_millis() as u64;
+            d.last_error = Some(e.to_string());
+            if now + wait.as_millis() as u64 > give_up {
+                d.status = DeliveryStatus::Dead;
+                tracing::error!(sink = %sink.name, delivery = %d.id, attempts = d.attempts, "delivery given up, now on the dead-letter list: {e}");
+                "dead"
+            } else {
+                d.next_attempt_ms = now + wait.as_millis() as u64;
+                if warn {
+                    tracing::warn!(sink = %sink.name, delivery = %d.id, attempts = d.attempts, retry_in = ?wait, "delivery failed: {e}");
+                }
+                "failed"
+            }
+        }
+    }
+}
+
 /// One delivery attempt, recorded; `true` when the sink accepted it.
 async fn attempt(sink: &SinkConfig, client: &SinkClient, store: &Store, mut d: Delivery) -> bool {
     let event = match store.event_json(d.seq) {
@@ -470,35 +513,11 @@ async fn attempt(sink: &SinkConfig, client: &SinkClient, store: &Store, mut d: D
     metrics::histogram!(crate::telemetry::DELIVERY_SECONDS, "sink" => sink.name.clone())
         .record(started.elapsed().as_secs_f64());
     d.attempts += 1;
-    let now = now_ms();
-    let outcome = match result {
-        Ok(()) => {
-            d.status = DeliveryStatus::Delivered;
-            d.delivered_ms = Some(now);
-            d.last_error = None;
-            "delivered"
-        }
-        Err(e) if e.is_final() => {
-            d.status = DeliveryStatus::Dead;
-            d.last_error = Some(e.to_string());
-            tracing::error!(sink = %sink.name, delivery = %d.id, "the sink turned the event down, now on the dead-letter list: {e}");
-            "dead"
-        }
-        Err(e) => {
-            let wait = backoff(sink, d.attempts).max(e.retry_after().unwrap_or_default());
-            let give_up = d.since_ms + sink.retry.give_up_after.as_millis() as u64;
-            d.last_error = Some(e.to_string());
-            if now + wait.as_millis() as u64 > give_up {
-                d.status = DeliveryStatus::Dead;
-                tracing::error!(sink = %sink.name, delivery = %d.id, attempts = d.attempts, "delivery given up, now on the dead-letter list: {e}");
-                "dead"
-            } else {
-                d.next_attempt_ms = now + wait.as_millis() as u64;
-                tracing::warn!(sink = %sink.name, delivery = %d.id, attempts = d.attempts, retry_in = ?wait, "delivery failed: {e}");
-                "failed"
-            }
-        }
+    let wait = match &result {
+        Err(e) => backoff(sink, d.attempts).max(e.retry_after().unwrap_or_default()),
+        Ok(()) => Duration::ZERO,
     };
+    let outcome = conclude(sink, &mut d, result, wait, now_ms(), true);
     metrics::counter!(crate::telemetry::DELIVERIES, "sink" => sink.name.clone(), "outcome" => outcome)
         .increment(1);
     if let Err(e) = store.save_delivery(&d) {

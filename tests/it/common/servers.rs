@@ -173,10 +173,9 @@ impl Postgres {
         )
     }
 
-    /// Starts the server (again, on the same data).
-    pub async fn run(&mut self) {
-        let mut child = self
-            .command("postgres")
+    /// The postmaster on this cluster's data, port and socket folder.
+    fn spawn(&self) -> Child {
+        self.command("postgres")
             .arg("-D")
             .arg(self.data())
             .args([
@@ -194,33 +193,19 @@ impl Postgres {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("postgres starts");
+            .expect("postgres starts")
+    }
+
+    /// Starts the server (again, on the same data).
+    pub async fn run(&mut self) {
+        let mut child = self.spawn();
         // A restart after a kill may find the old postmaster's children
         // still leaving: try a few times.
         for _ in 0..40 {
             match child.try_wait() {
                 Ok(Some(_)) => {
                     tokio::time::sleep(Duration::from_millis(250)).await;
-                    child = self
-                        .command("postgres")
-                        .arg("-D")
-                        .arg(self.data())
-                        .args([
-                            "-p",
-                            &self.port.to_string(),
-                            "-c",
-                            "listen_addresses=127.0.0.1",
-                        ])
-                        .arg("-c")
-                        .arg(format!(
-                            "unix_socket_directories={}",
-                            self.dir.path().display()
-                        ))
-                        .args(["-c", "fsync=off"])
-                        .stdout(Stdio::null())
-                        .stderr(Stdio::null())
-                        .spawn()
-                        .expect("postgres starts");
+                    child = self.spawn();
                 }
                 _ => break,
             }
