@@ -24,8 +24,23 @@ const LONG_UNHEALTHY: Duration = Duration::from_secs(600);
 /// The longest an endpoint is left alone after failing.
 const MAX_REST: Duration = Duration::from_secs(30);
 
+/// Whether an endpoint's blocks may be used, from the last cross-check.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Trust {
+    Trusted,
+    Lagging,
+    /// On another chain than the endpoints that agree. Only agreeing
+    /// with a trusted endpoint, or holding the block the endpoints last
+    /// agreed on, lifts it: a request failing or every other endpoint
+    /// going quiet does not.
+    Forked,
+}
+
 struct Health {
     view: EndpointView,
+    trust: Trust,
+    /// Its last request failed.
+    failing: bool,
     rest_until: Option<Instant>,
     consecutive: u32,
     unhealthy_since: Option<Instant>,
@@ -42,6 +57,32 @@ struct Inner<N> {
     chain: String,
     endpoints: Vec<Endpoint<N>>,
     max_lag: u64,
+    /// The height and block at which two or more endpoints last agreed.
+    anchor: Mutex<Option<(u64, Hash32)>>,
+}
+
+impl Health {
+    /// Sets the trust and updates the shown state and the time since the
+    /// endpoint was last healthy.
+    fn set_trust(&mut self, trust: Trust) {
+        self.trust = trust;
+        self.refresh();
+    }
+
+    fn refresh(&mut self) {
+        self.view.state = match (self.trust, self.failing) {
+            (Trust::Forked, _) => EndpointState::Forked,
+            (Trust::Lagging, _) => EndpointState::Lagging,
+            (Trust::Trusted, true) => EndpointState::Failing,
+            (Trust::Trusted, false) => EndpointState::Healthy,
+        };
+        let healthy = self.view.state == EndpointState::Healthy;
+        match (healthy, self.unhealthy_since) {
+            (true, Some(_)) => self.unhealthy_since = None,
+            (false, None) => self.unhealthy_since = Some(Instant::now()),
+            _ => {}
+        }
+    }
 }
 
 /// The endpoints of one chain, as one [`Node`].
@@ -77,6 +118,8 @@ impl<N: Node> Failover<N> {
                         last_error: None,
                         unhealthy_for_secs: None,
                     },
+                    trust: Trust::Trusted,
+                    failing: false,
                     rest_until: None,
                     consecutive: 0,
                     unhealthy_since: None,
@@ -89,6 +132,7 @@ impl<N: Node> Failover<N> {
                 chain: chain.to_string(),
                 endpoints,
                 max_lag,
+                anchor: Mutex::new(None),
             }),
         }
     }
@@ -130,9 +174,7 @@ impl<N: Node> Failover<N> {
             Ok(_) => {
                 h.consecutive = 0;
                 h.rest_until = None;
-                if h.view.state == EndpointState::Failing {
-                    h.view.state = EndpointState::Healthy;
-                }
+                h.failing = false;
             }
             Err(err) => {
                 h.view.errors += 1;
@@ -141,19 +183,14 @@ impl<N: Node> Failover<N> {
                     .saturating_mul(1 << h.consecutive.min(6))
                     .min(MAX_REST);
                 h.rest_until = Some(Instant::now() + rest);
-                h.view.state = EndpointState::Failing;
+                h.failing = true;
                 h.view.last_error = Some(err.to_string());
                 if self.inner.endpoints.len() > 1 {
                     tracing::warn!(chain = %self.inner.chain, endpoint = %h.view.endpoint, error = %err, "endpoint failed; the next one takes over");
                 }
             }
         }
-        let healthy = h.view.state == EndpointState::Healthy;
-        match (healthy, h.unhealthy_since) {
-            (true, Some(_)) => h.unhealthy_since = None,
-            (false, None) => h.unhealthy_since = Some(Instant::now()),
-            _ => {}
-        }
+        h.refresh();
     }
 
     /// The endpoints to ask for a block at `height` (or anything when
@@ -166,7 +203,7 @@ impl<N: Node> Failover<N> {
         let mut resting = Vec::new();
         for (i, e) in self.inner.endpoints.iter().enumerate() {
             let h = e.health.lock().expect("endpoint lock");
-            let trusted = !matches!(h.view.state, EndpointState::Lagging | EndpointState::Forked);
+            let trusted = h.trust == Trust::Trusted;
             let has = match (height, h.view.tip) {
                 (Some(want), Some(tip)) => tip >= want,
                 _ => true,
@@ -241,111 +278,139 @@ impl<N: Node> Failover<N> {
         }
     }
 
-    /// Marks lagging and forked endpoints from the tips just read.
+    fn health(&self, i: usize) -> std::sync::MutexGuard<'_, Health> {
+        self.inner.endpoints[i]
+            .health
+            .lock()
+            .expect("endpoint lock")
+    }
+
+    /// Each endpoint's block hash at `height`, asked side by side; those
+    /// that do not answer in time are left out.
+    async fn hashes_at(&self, ids: &[usize], height: u64) -> Vec<(usize, Hash32)> {
+        let answers = futures_util::future::join_all(ids.iter().map(|&i| async move {
+            let started = Instant::now();
+            let r =
+                tokio::time::timeout(PROBE_TIMEOUT, self.inner.endpoints[i].node.hash_at(height))
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(NodeError::Unreachable(format!(
+                            "block hash at {height}: no answer within {PROBE_TIMEOUT:?}"
+                        )))
+                    });
+            self.record(i, started, &r);
+            (i, r)
+        }))
+        .await;
+        answers
+            .into_iter()
+            .filter_map(|(i, r)| r.ok().map(|h| (i, h)))
+            .collect()
+    }
+
+    /// Marks lagging and forked endpoints from the tips just read and
+    /// returns the highest tip of a trusted endpoint.
+    ///
+    /// Lag is measured from the highest tip of an endpoint not on a fork,
+    /// so a forked endpoint running ahead cannot make the agreeing ones
+    /// look behind. The endpoints within `max_lag_blocks` of it are
+    /// compared at the height they all have: the hash most of them hold
+    /// is the chain, as long as at least one endpoint not already on a
+    /// fork holds it (on a tie: the most such endpoints, then priority).
+    /// An endpoint on a fork is trusted again only when it agrees with
+    /// such an endpoint, or, when none answers, when it holds the block
+    /// at which two or more endpoints last agreed: endpoints that agree
+    /// going quiet never hands the chain to one found on another.
     async fn cross_check(&self, tips: &[(usize, u64)]) -> Result<u64, NodeError> {
-        let best = tips.iter().map(|t| t.1).max().expect("at least one tip");
+        let forked = |i: usize| self.health(i).trust == Trust::Forked;
+        let best = tips
+            .iter()
+            .filter(|t| !forked(t.0))
+            .map(|t| t.1)
+            .max()
+            .or_else(|| tips.iter().map(|t| t.1).max())
+            .expect("at least one tip");
         let mut level: Vec<(usize, u64)> = Vec::new();
         for &(i, tip) in tips {
-            let lag = best - tip;
-            let mut h = self.inner.endpoints[i]
-                .health
-                .lock()
-                .expect("endpoint lock");
+            let lag = best.saturating_sub(tip);
+            let mut h = self.health(i);
             h.view.tip = Some(tip);
             h.view.lag = Some(lag);
-            if lag > self.inner.max_lag {
-                if h.view.state != EndpointState::Lagging {
-                    tracing::warn!(chain = %self.inner.chain, endpoint = %h.view.endpoint, lag, "endpoint lags: not trusted for new blocks");
-                }
-                h.view.state = EndpointState::Lagging;
-                h.unhealthy_since.get_or_insert(Instant::now());
-            } else {
+            if lag <= self.inner.max_lag {
                 level.push((i, tip));
+            } else if h.trust == Trust::Trusted {
+                tracing::warn!(chain = %self.inner.chain, endpoint = %h.view.endpoint, lag, "endpoint lags: not trusted for new blocks");
+                h.set_trust(Trust::Lagging);
             }
         }
-        // The block at the height every level endpoint has: the majority's
-        // hash is the chain; an endpoint with another one is on a fork.
-        let mut trusted: Vec<usize> = level.iter().map(|l| l.0).collect();
-        if level.len() > 1 {
-            let at = level.iter().map(|l| l.1).min().expect("not empty");
-            let hashes = futures_util::future::join_all(level.iter().map(|&(i, _)| async move {
-                let started = Instant::now();
-                let r =
-                    tokio::time::timeout(PROBE_TIMEOUT, self.inner.endpoints[i].node.hash_at(at))
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(NodeError::Unreachable(format!(
-                                "block hash at {at}: no answer within {PROBE_TIMEOUT:?}"
-                            )))
-                        });
-                self.record(i, started, &r);
-                (i, r)
-            }))
-            .await;
-            // Per hash: endpoints, those not already on a fork, the best
-            // priority. The most endpoints win; on a tie, those that were
-            // agreeing before (so two endpoints left cannot hand the chain
-            // to the one already found on a fork), then priority.
-            let mut votes: HashMap<Hash32, (usize, usize, i32)> = HashMap::new();
-            for (i, r) in &hashes {
-                if let Ok(hash) = r {
-                    let h = self.inner.endpoints[*i]
-                        .health
-                        .lock()
-                        .expect("endpoint lock");
-                    let v = votes.entry(*hash).or_insert((0, 0, i32::MIN));
-                    v.0 += 1;
-                    v.1 += usize::from(h.view.state != EndpointState::Forked);
-                    v.2 = v.2.max(h.view.priority);
-                }
-            }
-            let Some((winner, _)) = votes.iter().max_by_key(|(_, v)| **v).map(|(h, v)| (*h, *v))
-            else {
-                return Err(NodeError::Unreachable(format!(
-                    "no endpoint answered for block {at}"
-                )));
-            };
-            trusted.clear();
-            for (i, r) in hashes {
-                let mut h = self.inner.endpoints[i]
-                    .health
-                    .lock()
-                    .expect("endpoint lock");
-                match r {
-                    Ok(hash) if hash == winner => {
-                        if matches!(h.view.state, EndpointState::Lagging | EndpointState::Forked) {
-                            h.view.state = EndpointState::Healthy;
-                            h.unhealthy_since = None;
-                        }
-                        trusted.push(i);
-                    }
-                    Ok(_) => {
-                        if h.view.state != EndpointState::Forked {
-                            tracing::warn!(chain = %self.inner.chain, endpoint = %h.view.endpoint, height = at, "endpoint serves another block than the others: not trusted until it agrees");
-                        }
-                        h.view.state = EndpointState::Forked;
-                        h.unhealthy_since.get_or_insert(Instant::now());
-                    }
-                    Err(_) => {}
-                }
-            }
-        } else {
-            for &i in &trusted {
-                let mut h = self.inner.endpoints[i]
-                    .health
-                    .lock()
-                    .expect("endpoint lock");
-                if matches!(h.view.state, EndpointState::Lagging | EndpointState::Forked) {
-                    h.view.state = EndpointState::Healthy;
-                    h.unhealthy_since = None;
-                }
-            }
-        }
-        trusted
+        let at = level
             .iter()
-            .filter_map(|i| tips.iter().find(|t| t.0 == *i).map(|t| t.1))
+            .map(|l| l.1)
+            .min()
+            .expect("the best tip is level");
+        let alone = level.len() == 1 && !forked(level[0].0);
+        if alone {
+            self.health(level[0].0).set_trust(Trust::Trusted);
+        } else {
+            let ids: Vec<usize> = level.iter().map(|l| l.0).collect();
+            let hashes = self.hashes_at(&ids, at).await;
+            // Per hash: endpoints, those not on a fork, best priority.
+            let mut votes: HashMap<Hash32, (usize, usize, i32)> = HashMap::new();
+            for &(i, hash) in &hashes {
+                let h = self.health(i);
+                let v = votes.entry(hash).or_insert((0, 0, i32::MIN));
+                v.0 += 1;
+                v.1 += usize::from(h.trust != Trust::Forked);
+                v.2 = v.2.max(h.view.priority);
+            }
+            let winner = votes
+                .iter()
+                .filter(|(_, v)| v.1 > 0)
+                .max_by_key(|(_, v)| **v)
+                .map(|(h, v)| (*h, v.0));
+            match winner {
+                Some((winner, count)) => {
+                    if count >= 2 {
+                        *self.inner.anchor.lock().expect("anchor lock") = Some((at, winner));
+                    }
+                    for (i, hash) in hashes {
+                        let mut h = self.health(i);
+                        if hash == winner {
+                            h.set_trust(Trust::Trusted);
+                        } else {
+                            if h.trust != Trust::Forked {
+                                tracing::warn!(chain = %self.inner.chain, endpoint = %h.view.endpoint, height = at, "endpoint serves another block than the others: not trusted until it agrees");
+                            }
+                            h.set_trust(Trust::Forked);
+                        }
+                    }
+                }
+                None => {
+                    let anchor = *self.inner.anchor.lock().expect("anchor lock");
+                    if let Some((height, block)) = anchor {
+                        let holders: Vec<usize> = level
+                            .iter()
+                            .filter(|l| l.1 >= height && forked(l.0))
+                            .map(|l| l.0)
+                            .collect();
+                        for (i, hash) in self.hashes_at(&holders, height).await {
+                            if hash == block {
+                                self.health(i).set_trust(Trust::Trusted);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        tips.iter()
+            .filter(|t| self.health(t.0).trust == Trust::Trusted)
+            .map(|t| t.1)
             .max()
-            .ok_or_else(|| NodeError::Unreachable("no trusted endpoint".into()))
+            .ok_or_else(|| {
+                NodeError::Unreachable(
+                    "no trusted endpoint answered: those that answered lag or are on a fork".into(),
+                )
+            })
     }
 }
 

@@ -351,10 +351,13 @@ fn endpoint_toml(node: &ReplayNode, url: &str, priority: i32) -> String {
 }
 
 /// Four endpoints for one chain: A (preferred of the sound ones) is
-/// killed mid-sync, B is rate-limited just then, C lags 10 blocks and D
-/// (the highest priority) serves a stale fork from height 30. Every
-/// payment is found once, nothing comes from C or D, and the feed is the
-/// one a single healthy node gives.
+/// killed mid-sync, B is rate-limited just then and down for two seconds
+/// after, C lags 10 blocks and D (the highest priority) serves a stale
+/// fork from height 30. Every payment is found once, nothing comes from D
+/// — not even while C and D are the only endpoints answering (the bug
+/// this pins: a forked endpoint was trusted once it was the only one
+/// level with the tip) — C serves nothing above its height, and the feed
+/// is the one a single healthy node gives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn several_endpoints_fail_over_and_never_trust_a_lagging_or_forked_one() {
     use common::proxy::{FaultProxy, ProxyFault};
@@ -428,15 +431,37 @@ async fn several_endpoints_fail_over_and_never_trust_a_lagging_or_forked_one() {
     pa.set(ProxyFault::Refuse);
     pb.set(ProxyFault::RateLimited(2));
     tokio::time::sleep(Duration::from_millis(300)).await;
+    // Only C (behind, on the agreed chain) and D (on a fork, ahead of C)
+    // answer now: C may serve the blocks it has, D nothing.
+    pb.set(ProxyFault::Refuse);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let during = d_multi.chain_status("btc-multi").await;
+    assert!(
+        during["indexed_height"].as_u64() <= Some(len as u64 - 11),
+        "indexed past the lagging endpoint's tip with A and B down: {during}"
+    );
     pb.set(ProxyFault::Pass);
     d_multi.wait_indexed("btc-multi", len as u64 - 1).await;
     let got = event_keys(&d_multi.events().await);
     assert_eq!(got, want, "the feed differs from a single healthy node's");
+    assert_eq!(
+        d.rest_calls(),
+        0,
+        "blocks were taken from the forked endpoint"
+    );
 
-    // Nothing was fetched from the lagging or the forked endpoint.
+    // Five new blocks on A and B: C, now 15 behind, serves none of them.
+    let c_calls = c.rest_calls();
+    let mut longer = chain.clone();
+    grow(&mut longer, len, 5, 0, &watched);
+    a.set_chain(0, &longer);
+    b.set_chain(0, &longer);
+    d_multi
+        .wait_indexed("btc-multi", longer.len() as u64 - 1)
+        .await;
     assert_eq!(
         c.rest_calls(),
-        0,
+        c_calls,
         "blocks were taken from the lagging endpoint"
     );
     assert_eq!(
@@ -466,7 +491,7 @@ async fn several_endpoints_fail_over_and_never_trust_a_lagging_or_forked_one() {
         ],
         "{s}"
     );
-    assert_eq!(s["endpoints"][2]["lag"], 10);
+    assert_eq!(s["endpoints"][2]["lag"], 15);
     assert!(!s["endpoints"][0]["endpoint"]
         .as_str()
         .unwrap()
