@@ -793,11 +793,91 @@ fn tron_chain(raw: RawTron, base: &Path) -> Result<ChainConfig, String> {
     )
 }
 
-/// Tokens known on Ethereum mainnet (chain id 1) without configuration.
-const ETH_MAINNET_TOKENS: [(&str, &str, u8); 2] = [
-    ("USDT", "0xdAC17F958D2ee523a2206206994597C13D831ec7", 6),
-    ("USDC", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", 6),
+/// USDT and USDC known without configuration: (chain id, symbol, contract,
+/// decimals). Each contract and its decimals are confirmed by two independent
+/// public sources, named beside it (repository and path).
+///
+/// Where Circle issues USDC natively, USDC is that contract: the bridged
+/// ones (USDC.e on Polygon, Arbitrum, Optimism and Avalanche, USDbC on Base)
+/// are other contracts, not Circle's, and can be added with
+/// `[[chain.token]]`. BNB Smart Chain has no native USDC; its USDC is the
+/// Binance-Peg token.
+#[rustfmt::skip]
+const KNOWN_EVM_TOKENS: &[(u64, &str, &str, u8)] = &[
+    // Ethereum.
+    // bgd-labs/aave-address-book src/AaveV3Ethereum.sol (USDT_UNDERLYING);
+    // Uniswap/default-token-list src/tokens/mainnet.json.
+    (1, "USDT", "0xdAC17F958D2ee523a2206206994597C13D831ec7", 6),
+    // bgd-labs/aave-address-book src/AaveV3Ethereum.sol (USDC_UNDERLYING);
+    // Uniswap/default-token-list src/tokens/mainnet.json.
+    (1, "USDC", "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", 6),
+    // BNB Smart Chain: the Binance-Peg tokens, with 18 decimals.
+    // bgd-labs/aave-address-book src/AaveV3BNB.sol (USDT_UNDERLYING);
+    // pancakeswap/pancake-frontend packages/tokens/src/common.ts (USDT_BSC).
+    (56, "USDT", "0x55d398326f99059fF775485246999027B3197955", 18),
+    // bgd-labs/aave-address-book src/AaveV3BNB.sol (USDC_UNDERLYING);
+    // pancakeswap/pancake-frontend packages/tokens/src/common.ts (USDC_BSC).
+    (56, "USDC", "0x8AC76a51cc950d9822D68b83fE1Ad97B32Cd580d", 18),
+    // Polygon PoS. USDT is the PoS-bridged Tether contract (Aave now names it
+    // USDT0). USDC is Circle's native USDC; the bridged USDC.e
+    // (0x2791Bca1f2de4661ED88A30C99A7a9449Aa84174) is left out, as Circle
+    // does not issue it.
+    // bgd-labs/aave-address-book src/AaveV3Polygon.sol (USDT0_UNDERLYING);
+    // Uniswap/default-token-list src/tokens/polygon.json.
+    (137, "USDT", "0xc2132D05D31c914a87C6611C10748AEb04B58e8F", 6),
+    // bgd-labs/aave-address-book src/AaveV3Polygon.sol (USDCn_UNDERLYING);
+    // Uniswap/default-token-list src/tokens/polygon.json.
+    (137, "USDC", "0x3c499c542cEF5E3811e1192ce70d8cC03d5c3359", 6),
+    // Arbitrum One.
+    // bgd-labs/aave-address-book src/AaveV3Arbitrum.sol (USDT_UNDERLYING);
+    // Uniswap/default-token-list src/tokens/arbitrum.json (as USDT0).
+    (42161, "USDT", "0xFd086bC7CD5C481DCC9C85ebE478A1C0b69FCbb9", 6),
+    // bgd-labs/aave-address-book src/AaveV3Arbitrum.sol (USDCn_UNDERLYING);
+    // Uniswap/smart-order-router src/providers/token-provider.ts
+    // (USDC_NATIVE_ARBITRUM).
+    (42161, "USDC", "0xaf88d065e77c8cC2239327C5EDb3A432268e5831", 6),
+    // Base. No USDT: Tether issues none on Base, and the standard-bridge
+    // token (0xfde4C96c8593536E31F229EA8f37b2ADa2699bb2, in the Superchain
+    // token list) is neither in Aave's Base market nor in Uniswap's default
+    // list.
+    // bgd-labs/aave-address-book src/AaveV3Base.sol (USDC_UNDERLYING);
+    // Uniswap/default-token-list src/tokens/base.json.
+    (8453, "USDC", "0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913", 6),
+    // Optimism. USDT is the standard-bridge Tether contract; the separate
+    // USDT0 contract (0x01bFF41798a0BcF287b996046Ca68b395DbC1071) is not
+    // included.
+    // bgd-labs/aave-address-book src/AaveV3Optimism.sol (USDT_UNDERLYING);
+    // ethereum-optimism/ethereum-optimism.github.io data/USDT/data.json.
+    (10, "USDT", "0x94b008aA00579c1307B0EF2c499aD98a8ce58e58", 6),
+    // bgd-labs/aave-address-book src/AaveV3Optimism.sol (USDCn_UNDERLYING);
+    // ethereum-optimism/ethereum-optimism.github.io data/USDC/data.json.
+    (10, "USDC", "0x0b2C639c533813f4Aa9D7837CAf62653d097Ff85", 6),
+    // Avalanche C-Chain.
+    // bgd-labs/aave-address-book src/AaveV3Avalanche.sol (USDt_UNDERLYING);
+    // trustwallet/assets blockchains/avalanchec/assets/<contract>/info.json.
+    (43114, "USDT", "0x9702230A8Ea53601f5cD2dc00fDBc13d4dF4A8c7", 6),
+    // bgd-labs/aave-address-book src/AaveV3Avalanche.sol (USDC_UNDERLYING);
+    // Uniswap/default-token-list src/tokens/avalanche.json.
+    (43114, "USDC", "0xB97EF9Ef8734C71904D8002F8b6Bc66Dd9c48a6E", 6),
 ];
+
+/// The tokens of [`KNOWN_EVM_TOKENS`] on chain `chain_id`.
+fn known_evm_tokens(chain_id: u64) -> Vec<Token> {
+    KNOWN_EVM_TOKENS
+        .iter()
+        .filter(|t| t.0 == chain_id)
+        .map(|&(_, symbol, contract, decimals)| {
+            let a = crate::address::evm::parse_address(contract)
+                .expect("built-in token addresses are valid");
+            Token {
+                symbol: symbol.into(),
+                contract: a.key,
+                display: a.display,
+                decimals,
+            }
+        })
+        .collect()
+}
 
 fn evm_chain(raw: RawEvm, base: &Path) -> Result<ChainConfig, String> {
     debug_assert_eq!(raw.kind, "evm");
@@ -830,19 +910,7 @@ fn evm_chain(raw: RawEvm, base: &Path) -> Result<ChainConfig, String> {
             ))
         }
     };
-    let mut tokens = Vec::new();
-    if raw.chain_id == 1 {
-        for (symbol, contract, decimals) in ETH_MAINNET_TOKENS {
-            let a = crate::address::evm::parse_address(contract)
-                .expect("built-in token addresses are valid");
-            tokens.push(Token {
-                symbol: symbol.into(),
-                contract: a.key,
-                display: a.display,
-                decimals,
-            });
-        }
-    }
+    let mut tokens = known_evm_tokens(raw.chain_id);
     add_tokens(&mut tokens, raw.token, crate::address::evm::parse_address)?;
     let network = raw.network.unwrap_or_else(|| match raw.chain_id {
         1 => "mainnet".into(),
@@ -944,5 +1012,41 @@ fn check_endpoint(key: &str, z: &str) -> Result<(), String> {
         Err(format!(
             "{key}: `{z}` is not a ZMQ TCP endpoint such as \"tcp://127.0.0.1:28332\""
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_evm_tokens_parse_and_are_listed_once() {
+        for (i, &(id, symbol, contract, decimals)) in KNOWN_EVM_TOKENS.iter().enumerate() {
+            let a = crate::address::evm::parse_address(contract)
+                .unwrap_or_else(|e| panic!("chain {id} {symbol}: {e}"));
+            assert_eq!(a.display, contract, "chain {id} {symbol}: not EIP-55");
+            assert!(
+                matches!(decimals, 6 | 18),
+                "chain {id} {symbol}: {decimals} decimals"
+            );
+            assert!(
+                !KNOWN_EVM_TOKENS[..i]
+                    .iter()
+                    .any(|t| t.0 == id && (t.1 == symbol || t.2 == contract)),
+                "chain {id} {symbol}: listed twice"
+            );
+        }
+        let bsc = known_evm_tokens(56);
+        let usdt = bsc.iter().find(|t| t.symbol == "USDT").expect("BSC USDT");
+        assert_eq!(usdt.decimals, 18);
+        fn symbols(chain_id: u64) -> Vec<String> {
+            known_evm_tokens(chain_id)
+                .into_iter()
+                .map(|t| t.symbol)
+                .collect()
+        }
+        assert_eq!(symbols(1), ["USDT", "USDC"]);
+        assert_eq!(symbols(8453), ["USDC"]);
+        assert!(symbols(31337).is_empty());
     }
 }
