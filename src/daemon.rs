@@ -208,10 +208,10 @@ pub async fn run_with_listener(
     let rates = Arc::new(crate::invoice::rates::Rates::new(&config.rates));
     tasks.extend(rates.spawn(stop.clone()));
     let checkout = config.checkout.enabled.then(|| {
-        Arc::new(crate::api::checkout::Checkout::new(
-            config.checkout.clone(),
-            &config.chains,
-        ))
+        Arc::new(
+            crate::api::checkout::Checkout::new(config.checkout.clone(), &config.chains)
+                .with_merchants(config.merchants.clone()),
+        )
     });
     let state = Arc::new(AppState {
         store: store.clone(),
@@ -222,6 +222,7 @@ pub async fn run_with_listener(
         delivery: deliverer.state.clone(),
         invoices,
         epusdt: config.epusdt.clone(),
+        merchants: config.merchants.clone(),
         checkout,
         rates,
         sanctions,

@@ -126,6 +126,10 @@ pub struct Invoice {
     pub chain: String,
     pub network: String,
     pub order_id: String,
+    /// The merchant whose order this is (`[[merchant]] id`); its order ids
+    /// are its own, apart from every other merchant's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant: Option<String>,
     pub asset: Asset,
     /// The requested amount, whole units.
     pub amount: String,

@@ -5,23 +5,34 @@ use crate::config::{token_digest, ApiKey, KeyScope};
 use hyper::header::{HeaderMap, AUTHORIZATION};
 use hyper::StatusCode;
 
+/// The key a request was made with.
+pub(super) struct Caller {
+    pub name: String,
+    /// The merchant the key is limited to.
+    pub merchant: Option<String>,
+}
+
 /// Checks the request's `Authorization: Bearer <token>` against the
 /// configured keys: writes need a write key; reads need any key unless reads
-/// are open. Returns the name of the key that was given, if one was
-/// needed.
+/// are open (except for a key given anyway: a merchant's key stays
+/// limited to its merchant). Returns the key that was given, if one was
+/// needed or given.
 pub(super) fn authorize(
     keys: &[ApiKey],
     open_reads: bool,
     headers: &HeaderMap,
     write: bool,
-) -> Result<Option<String>, ApiError> {
-    if keys.is_empty() || (!write && open_reads) {
+) -> Result<Option<Caller>, ApiError> {
+    if keys.is_empty() {
         return Ok(None);
     }
     let given = headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
+    if !write && open_reads && given.is_none() {
+        return Ok(None);
+    }
     let Some(token) = given else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -48,7 +59,10 @@ pub(super) fn authorize(
             "forbidden",
             format!("key `{}` may only read; this request changes state", k.name),
         )),
-        Some(k) => Ok(Some(k.name.clone())),
+        Some(k) => Ok(Some(Caller {
+            name: k.name.clone(),
+            merchant: k.merchant.clone(),
+        })),
     }
 }
 

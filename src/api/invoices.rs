@@ -19,14 +19,54 @@ pub(super) fn invoice_json(state: &AppState, inv: &crate::invoice_record::Invoic
     v
 }
 
-pub(super) async fn create(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError> {
+/// `POST /v1/invoices`; `scope`: the merchant the caller's key is limited to.
+pub(super) async fn create(
+    state: &AppState,
+    req: Request<ReqBody>,
+    scope: Option<&str>,
+) -> Result<Resp, ApiError> {
     use crate::invoice::service::CreateRequest;
     let (_, body) = read_body(req, &["application/json"], MAX_BODY).await?;
     // With `options`, the buyer picks the network.
     if serde_json::from_slice::<Value>(&body).is_ok_and(|v| v.get("options").is_some()) {
+        if let Some(m) = scope {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("invoices with options are not made for merchant `{m}`'s key; create one invoice per network"),
+            ));
+        }
         return create_choice(state, &body);
     }
-    let r: CreateRequest = parse_json(&body)?;
+    let mut r: CreateRequest = parse_json(&body)?;
+    if let Some(m) = scope {
+        if r.merchant.as_deref().is_some_and(|asked| asked != m) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this key creates merchant `{m}`'s invoices only"),
+            ));
+        }
+        r.merchant = Some(m.to_string());
+    }
+    if let Some(m) = &r.merchant {
+        let Some(cfg) = state.merchants.iter().find(|c| c.recorded && &c.id == m) else {
+            return Err(ApiError::bad_request(
+                "unknown_merchant",
+                format!("merchant: no [[merchant]] has id `{m}`"),
+            ));
+        };
+        if !cfg.allows_asset(&r.chain, &r.asset) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "asset_not_allowed",
+                format!(
+                    "merchant `{m}` may not take {} on chain {} (its `assets`)",
+                    r.asset, r.chain
+                ),
+            ));
+        }
+    }
     if serde_json::to_vec(&r.metadata)
         .map(|v| v.len())
         .unwrap_or(0)
@@ -142,9 +182,24 @@ pub(super) fn choose(state: &AppState, id: &str, n: &str) -> Result<Resp, ApiErr
     }
 }
 
-pub(super) fn list(state: &AppState, query: Option<&str>) -> Result<Resp, ApiError> {
+/// `GET /v1/invoices`; `scope`: the merchant the caller's key is limited to.
+pub(super) fn list(
+    state: &AppState,
+    query: Option<&str>,
+    scope: Option<&str>,
+) -> Result<Resp, ApiError> {
     use crate::invoice_record::InvoiceStatus;
-    let q = query_map(query);
+    let mut q = query_map(query);
+    if let Some(m) = scope {
+        if q.get("merchant").is_some_and(|asked| asked != m) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                format!("this key lists merchant `{m}`'s invoices only"),
+            ));
+        }
+        q.insert("merchant".into(), m.to_string());
+    }
     let limit = ranged(&q, "limit", 100usize, 1..=MAX_PAGE)?;
     let status = match q.get("status") {
         None => None,
@@ -164,6 +219,8 @@ pub(super) fn list(state: &AppState, query: Option<&str>) -> Result<Resp, ApiErr
             |inv| {
                 q.get("chain").is_none_or(|c| *c == inv.chain)
                     && q.get("order_id").is_none_or(|o| *o == inv.order_id)
+                    && q.get("merchant")
+                        .is_none_or(|m| inv.merchant.as_deref() == Some(m.as_str()))
                     && status.is_none_or(|s| s == inv.status)
             },
             q.get("after").map(String::as_str),
@@ -182,7 +239,7 @@ pub(super) fn list(state: &AppState, query: Option<&str>) -> Result<Resp, ApiErr
 
 /// A chain's `amount_reuse_after`, in seconds (0 for a chain without
 /// invoices).
-fn reuse_after(state: &AppState, chain: &str) -> u64 {
+pub(super) fn reuse_after(state: &AppState, chain: &str) -> u64 {
     state
         .invoices
         .get(chain)

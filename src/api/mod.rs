@@ -9,11 +9,13 @@
 mod auth;
 pub mod checkout;
 mod deliveries;
+pub mod epay;
 pub mod epusdt;
 mod error;
 mod feed;
 mod http;
 mod invoices;
+mod shop;
 mod status;
 mod watches;
 
@@ -64,8 +66,10 @@ pub struct AppState {
     pub delivery: Arc<crate::deliver::DeliveryState>,
     /// Chains that take invoices.
     pub invoices: BTreeMap<String, Arc<crate::invoice::service::InvoiceChain>>,
-    /// The Epusdt-compatible endpoint, when configured.
+    /// The shop protocols (Epusdt, BEpusdt, EPay), when configured.
     pub epusdt: Option<crate::config::EpusdtConfig>,
+    /// The merchants the shop protocols and merchant keys act for.
+    pub merchants: Vec<crate::config::MerchantConfig>,
     /// The public checkout page; `None` when turned off.
     pub checkout: Option<Arc<crate::api::checkout::Checkout>>,
     /// Exchange rates for invoices priced in fiat.
@@ -94,6 +98,11 @@ impl std::error::Error for BodyError {
         self.0.source()
     }
 }
+
+/// The address a request came from (the TCP peer), for the merchants'
+/// `allowed_ips`.
+#[derive(Clone, Copy, Debug)]
+pub struct Peer(pub std::net::IpAddr);
 
 /// The API as a service over [`AppState`].
 #[derive(Clone)]
@@ -140,7 +149,7 @@ pub async fn serve(
     let router = router(state);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
-        let (stream, _peer) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(c) => c,
                 Err(e) => {
@@ -157,7 +166,8 @@ pub async fn serve(
             .header_read_timeout(Duration::from_secs(30))
             .serve_connection(
                 TokioIo::new(stream),
-                service_fn(move |req| {
+                service_fn(move |mut req: Request<hyper::body::Incoming>| {
+                    req.extensions_mut().insert(Peer(peer.ip()));
                     let router = router.clone();
                     async move { Ok::<_, std::convert::Infallible>(router.call(req).await) }
                 }),
@@ -209,13 +219,24 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
     }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let method = req.method().clone();
-    // The Epusdt endpoint authenticates each request by its own signature.
-    let epusdt = segments == ["api", "v1", "order", "create-transaction"];
-    let mut key_name = None;
-    if segments != ["health"] && !epusdt {
+    // The shop protocols authenticate each request by its own signature.
+    let req = match shop::route(state, &method, &segments, req).await {
+        Ok(answer) => return answer,
+        Err(req) => req,
+    };
+    let mut caller = None;
+    if segments != ["health"] {
         let write = !matches!(method, Method::GET | Method::HEAD);
-        key_name = auth::authorize(&state.keys, state.open_reads, req.headers(), write)?;
+        caller = auth::authorize(&state.keys, state.open_reads, req.headers(), write)?;
     }
+    if let Some(auth::Caller {
+        name,
+        merchant: Some(merchant),
+    }) = &caller
+    {
+        return merchant_route(state, name, merchant, &method, &segments, req).await;
+    }
+    let key_name = caller.map(|c| c.name);
     match (&method, segments.as_slice()) {
         (&Method::GET, ["v1", "status"]) => Ok(status::status(state)),
         (&Method::GET, ["health"]) => Ok(status::health()),
@@ -234,11 +255,8 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
             invoices::pool_add(state, chain, req).await
         }
         (&Method::GET, ["v1", "events"]) => feed::events(state, req.uri().query()).await,
-        (&Method::POST, ["api", "v1", "order", "create-transaction"]) => {
-            epusdt::create(state, req).await
-        }
-        (&Method::POST, ["v1", "invoices"]) => invoices::create(state, req).await,
-        (&Method::GET, ["v1", "invoices"]) => invoices::list(state, req.uri().query()),
+        (&Method::POST, ["v1", "invoices"]) => invoices::create(state, req, None).await,
+        (&Method::GET, ["v1", "invoices"]) => invoices::list(state, req.uri().query(), None),
         (&Method::GET, ["v1", "invoices", id]) => invoices::get(state, id),
         (&Method::POST, ["v1", "invoices", id, "cancel"]) => invoices::cancel(state, id),
         (
@@ -259,8 +277,7 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
         (&Method::GET, ["v1", "deliveries"]) => deliveries::list(state, req.uri().query()),
         (&Method::GET, ["v1", "deliveries", id]) => deliveries::get(state, id),
         (&Method::POST, ["v1", "deliveries", id, "retry"]) => deliveries::retry(state, id),
-        (_, ["api", "v1", "order", "create-transaction"])
-        | (_, ["v1", "invoices"])
+        (_, ["v1", "invoices"])
         | (_, ["v1", "invoices", _])
         | (
             _,
@@ -286,6 +303,50 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
             format!("{method} is not allowed on {path}"),
         )),
         _ => Err(ApiError::not_found(format!("no such endpoint: {path}"))),
+    }
+}
+
+/// A key limited to one merchant reaches that merchant's invoices and
+/// nothing else; another merchant's invoice is not found.
+async fn merchant_route(
+    state: &AppState,
+    key: &str,
+    merchant: &str,
+    method: &Method,
+    segments: &[&str],
+    req: Request<ReqBody>,
+) -> Result<Resp, ApiError> {
+    if let ["v1", "invoices", id, ..] = segments {
+        let theirs = state
+            .store
+            .invoice(id)
+            .map_err(ApiError::internal)?
+            .is_some_and(|inv| inv.merchant.as_deref() == Some(merchant));
+        if !theirs {
+            return Err(ApiError::not_found(format!("no invoice {id}")));
+        }
+    }
+    match (method, segments) {
+        (&Method::POST, ["v1", "invoices"]) => invoices::create(state, req, Some(merchant)).await,
+        (&Method::GET, ["v1", "invoices"]) => {
+            invoices::list(state, req.uri().query(), Some(merchant))
+        }
+        (&Method::GET, ["v1", "invoices", id]) => invoices::get(state, id),
+        (&Method::POST, ["v1", "invoices", id, "cancel"]) => invoices::cancel(state, id),
+        (&Method::GET, ["v1", "invoices", id, "qr.svg"]) => {
+            invoices::qr(state, id, false, req.uri().query())
+        }
+        (&Method::GET, ["v1", "invoices", id, "qr.png"]) => {
+            invoices::qr(state, id, true, req.uri().query())
+        }
+        _ => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "key `{key}` is limited to merchant `{merchant}`'s invoices: creating, listing, \
+                 reading and cancelling them"
+            ),
+        )),
     }
 }
 

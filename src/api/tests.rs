@@ -32,6 +32,7 @@ fn api(keys: bool) -> Api {
         name: name.into(),
         token_sha256: token_digest(token),
         scope,
+        merchant: None,
     };
     let state = AppState {
         store,
@@ -49,6 +50,7 @@ fn api(keys: bool) -> Api {
         delivery: Arc::default(),
         invoices: BTreeMap::new(),
         epusdt: None,
+        merchants: Vec::new(),
         checkout: None,
         rates: Arc::new(crate::invoice::rates::Rates::new(&[])),
         sanctions: crate::risk::Sanctions::none(),

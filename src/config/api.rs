@@ -24,6 +24,7 @@ struct RawKey {
     name: String,
     token_sha256: String,
     scope: String,
+    merchant: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +52,9 @@ pub struct ApiKey {
     pub name: String,
     pub token_sha256: [u8; 32],
     pub scope: KeyScope,
+    /// The merchant whose invoices alone the key may create, read and
+    /// change; such a key reaches nothing else.
+    pub merchant: Option<String>,
 }
 
 /// SHA-256 of an API token, as `token_sha256` holds it.
@@ -100,6 +104,7 @@ pub(super) fn api(raw: RawApi, base: &Path) -> Result<ApiConfig, String> {
             name: k.name,
             token_sha256: digest,
             scope,
+            merchant: k.merchant,
         });
     }
     if let Some(k) = &api_key {
@@ -107,6 +112,7 @@ pub(super) fn api(raw: RawApi, base: &Path) -> Result<ApiConfig, String> {
             name: "api_key".into(),
             token_sha256: token_digest(k.expose()),
             scope: KeyScope::Write,
+            merchant: None,
         });
     }
     let open_reads = raw.open_reads.unwrap_or(true);

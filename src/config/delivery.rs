@@ -117,9 +117,12 @@ impl Default for RetryPolicy {
 pub enum SinkKind {
     /// HTTP POST, signed with HMAC-SHA256.
     Webhook { url: Url, secret: Secret },
-    /// Epusdt's order callback to each order's `notify_url`, signed with the
-    /// `[epusdt]` token (added by paywatch when `[epusdt]` is configured).
-    Epusdt { token: Secret, allow_private: bool },
+    /// The shop protocols' order callbacks (Epusdt, BEpusdt, EPay) to each
+    /// order's `notify_url`, signed with its merchant's secret (added by
+    /// paywatch when `[epusdt]` is configured).
+    Epusdt {
+        merchants: Vec<super::MerchantConfig>,
+    },
     /// NATS JetStream publish, deduplicated by `Nats-Msg-Id`.
     Nats {
         url: String,

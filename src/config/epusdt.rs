@@ -1,9 +1,12 @@
-//! `[epusdt]`: the Epusdt-compatible endpoint, its token and the CNY rate
-//! its orders are priced at.
+//! `[epusdt]`: the shop protocols (Epusdt, BEpusdt, EPay): the chain and
+//! asset orders are paid in by default, the payment types they may name,
+//! the single shop's token and the CNY rate orders are priced at.
 
 use super::checkout::{self, CheckoutConfig, RateConfig};
-use super::{resolve, ChainConfig, Secret};
+use super::merchant::MerchantConfig;
+use super::{resolve, ChainConfig, ChainKind, Secret};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 #[derive(Deserialize)]
@@ -19,6 +22,8 @@ pub(super) struct RawEpusdt {
     public_url: Option<String>,
     #[serde(default)]
     allow_private_notify: bool,
+    #[serde(default)]
+    trade_types: BTreeMap<String, String>,
 }
 
 fn default_epusdt_asset() -> String {
@@ -29,9 +34,8 @@ fn default_epusdt_asset() -> String {
 /// and its signed callbacks.
 #[derive(Debug, Clone)]
 pub struct EpusdtConfig {
-    /// The API token shops sign requests with (and callbacks are signed with).
-    pub token: Secret,
-    /// The chain whose invoices back the orders, and the asset.
+    /// The chain whose invoices back the orders that name no payment
+    /// type, and the asset.
     pub chain: String,
     pub asset: String,
     /// Seconds an order stays open (the chain's default when unset).
@@ -42,12 +46,52 @@ pub struct EpusdtConfig {
     /// Callbacks (`notify_url`) and redirects may go to loopback, private
     /// and link-local addresses: for a shop on this host or network.
     pub allow_private_notify: bool,
+    /// Payment types (BEpusdt's `trade_type`, EPay's `type`) and the
+    /// chain and asset each is paid in.
+    pub trade_types: BTreeMap<String, (String, String)>,
+}
+
+impl EpusdtConfig {
+    /// The chain and asset a payment type names.
+    pub fn trade_type(&self, name: &str) -> Option<&(String, String)> {
+        self.trade_types.get(&name.trim().to_ascii_lowercase())
+    }
+}
+
+/// The payment types known without configuration, by the chain they are
+/// paid on: BEpusdt's names (its `docs/trade-type.md`), and EPay's `usdt`.
+fn known_trade_types(chain: &ChainConfig) -> Vec<(&'static str, &'static str)> {
+    match &chain.kind {
+        ChainKind::Tron(_) => vec![
+            ("usdt.trc20", "USDT"),
+            ("usdc.trc20", "USDC"),
+            ("tron.trx", "TRX"),
+        ],
+        ChainKind::Evm(e) => match e.chain_id {
+            1 => vec![
+                ("usdt.erc20", "USDT"),
+                ("usdc.erc20", "USDC"),
+                ("ethereum.eth", "ETH"),
+            ],
+            56 => vec![
+                ("usdt.bep20", "USDT"),
+                ("usdc.bep20", "USDC"),
+                ("bsc.bnb", "BNB"),
+            ],
+            137 => vec![("usdt.polygon", "USDT"), ("usdc.polygon", "USDC")],
+            42161 => vec![("usdt.arbitrum", "USDT"), ("usdc.arbitrum", "USDC")],
+            8453 => vec![("usdc.base", "USDC")],
+            _ => Vec::new(),
+        },
+        ChainKind::Bitcoin(_) => Vec::new(),
+    }
 }
 
 /// Reads `[epusdt]` against the chains and rates already read; a rate it
 /// sets is added to `rates`.
 pub(super) fn epusdt(
     raw: Option<RawEpusdt>,
+    merchants: &mut Vec<MerchantConfig>,
     chains: &[ChainConfig],
     rates: &mut Vec<RateConfig>,
     checkout: &CheckoutConfig,
@@ -58,18 +102,41 @@ pub(super) fn epusdt(
         Some(e) => e,
     };
     let token = match (e.token, e.token_file) {
-        (Some(t), None) => t,
+        (Some(t), None) => Some(t),
         (None, Some(f)) => {
             let f = resolve(base, &f);
-            std::fs::read_to_string(&f)
-                .map_err(|err| format!("epusdt.token_file: cannot read {}: {err}", f.display()))?
-                .trim()
-                .to_string()
+            Some(
+                std::fs::read_to_string(&f)
+                    .map_err(|err| {
+                        format!("epusdt.token_file: cannot read {}: {err}", f.display())
+                    })?
+                    .trim()
+                    .to_string(),
+            )
         }
+        (None, None) => None,
         _ => return Err("epusdt: set either `token` or `token_file`".into()),
     };
-    if token.len() < 8 {
-        return Err("epusdt.token: use at least 8 characters".into());
+    match (token, merchants.is_empty()) {
+        (Some(t), true) => {
+            if t.len() < 8 {
+                return Err("epusdt.token: use at least 8 characters".into());
+            }
+            merchants.push(MerchantConfig::single(Secret(t), e.allow_private_notify));
+        }
+        (None, true) => {
+            return Err(
+                "epusdt: set `token` (or `token_file`) for a single shop, or add [[merchant]] sections"
+                    .into(),
+            )
+        }
+        (Some(_), false) => {
+            return Err(
+                "epusdt.token: with [[merchant]] sections each shop signs with its merchant's secret; remove the token"
+                    .into(),
+            )
+        }
+        (None, false) => {}
     }
     let Some(c) = chains.iter().find(|c| c.name == e.chain) else {
         return Err(format!("epusdt.chain: no chain named `{}`", e.chain));
@@ -79,6 +146,48 @@ pub(super) fn epusdt(
             "epusdt.chain: chain `{}` has no [chain.invoices] section",
             e.chain
         ));
+    }
+    let asset_default = e.asset.trim().to_uppercase();
+    let mut trade_types: BTreeMap<String, (String, String)> = BTreeMap::new();
+    // The default chain's types first, so that it wins a type two chains
+    // could serve.
+    let mut ordered: Vec<&ChainConfig> = vec![c];
+    ordered.extend(
+        chains
+            .iter()
+            .filter(|o| o.name != c.name && o.invoices.is_some()),
+    );
+    for chain in ordered {
+        for (name, asset) in known_trade_types(chain) {
+            trade_types
+                .entry(name.into())
+                .or_insert_with(|| (chain.name.clone(), asset.into()));
+        }
+    }
+    trade_types.insert("usdt".into(), (e.chain.clone(), asset_default.clone()));
+    for (name, target) in &e.trade_types {
+        let Some((chain, asset)) = target.split_once(':') else {
+            return Err(format!(
+                "epusdt.trade_types.{name}: `{target}` is not `chain:ASSET` (for example \"tron:USDT\")"
+            ));
+        };
+        match chains.iter().find(|o| o.name == chain) {
+            None => {
+                return Err(format!(
+                    "epusdt.trade_types.{name}: no chain named `{chain}`"
+                ))
+            }
+            Some(o) if o.invoices.is_none() => {
+                return Err(format!(
+                    "epusdt.trade_types.{name}: chain `{chain}` has no [chain.invoices] section"
+                ))
+            }
+            Some(_) => {}
+        }
+        trade_types.insert(
+            name.trim().to_ascii_lowercase(),
+            (chain.to_string(), asset.trim().to_uppercase()),
+        );
     }
     // Orders are priced in CNY: the rate is `rate` here, or a
     // [[rate]] for ASSET/CNY.
@@ -109,7 +218,7 @@ pub(super) fn epusdt(
                     (None, true) => {}
                 }
     Ok(Some(EpusdtConfig {
-        token: Secret(token),
+        trade_types,
         chain: e.chain,
         asset: e.asset,
         expires_in: e.expires_in,

@@ -14,6 +14,7 @@ mod delivery;
 mod epusdt;
 mod invoices;
 mod locate;
+mod merchant;
 mod risk;
 pub use api::{token_digest, ApiConfig, ApiKey, KeyScope, DEFAULT_LISTEN};
 pub use chain::{
@@ -27,6 +28,7 @@ pub use delivery::{
 };
 pub use epusdt::EpusdtConfig;
 pub use invoices::{ConfirmationBounds, InvoiceConfig, InvoiceSource};
+pub use merchant::{MerchantConfig, SINGLE_SHOP_PID};
 pub use risk::{RiskConfig, DEFAULT_DUST, MAX_AFFIX};
 
 /// A secret that never shows in `Debug` output or logs.
@@ -75,6 +77,8 @@ struct RawConfig {
     #[serde(default)]
     sink: Vec<delivery::RawSink>,
     epusdt: Option<epusdt::RawEpusdt>,
+    #[serde(default)]
+    merchant: Vec<merchant::RawMerchant>,
     checkout: Option<checkout::RawCheckout>,
     #[serde(default)]
     rate: Vec<checkout::RawRate>,
@@ -93,6 +97,9 @@ pub struct Config {
     pub plugins: Vec<PluginConfig>,
     pub sinks: Vec<SinkConfig>,
     pub epusdt: Option<EpusdtConfig>,
+    /// The shops of the shop protocols: `[[merchant]]`, or the single shop
+    /// of `[epusdt] token`.
+    pub merchants: Vec<MerchantConfig>,
     pub checkout: CheckoutConfig,
     /// Exchange rates for invoices priced in fiat.
     pub rates: Vec<RateConfig>,
@@ -130,8 +137,32 @@ impl Config {
         let chains = chain::chains(raw.chain, base).map_err(invalid)?;
         let checkout = checkout::checkout(raw.checkout, api.listen, base).map_err(invalid)?;
         let mut rates = checkout::rates(raw.rate).map_err(invalid)?;
-        let epusdt =
-            epusdt::epusdt(raw.epusdt, &chains, &mut rates, &checkout, base).map_err(invalid)?;
+        let mut merchants = merchant::merchants(raw.merchant, &chains, base).map_err(invalid)?;
+        let has_merchants = !merchants.is_empty();
+        let epusdt = epusdt::epusdt(
+            raw.epusdt,
+            &mut merchants,
+            &chains,
+            &mut rates,
+            &checkout,
+            base,
+        )
+        .map_err(invalid)?;
+        if has_merchants && epusdt.is_none() {
+            return Err(invalid(
+                "merchant: merchants order through the shop protocols, which need an [epusdt] section (its chain, asset and rate)".into(),
+            ));
+        }
+        for k in &api.keys {
+            if let Some(m) = &k.merchant {
+                if !merchants.iter().any(|o| o.recorded && &o.id == m) {
+                    return Err(invalid(format!(
+                        "api.keys.merchant: key `{}` names merchant `{m}`, which no [[merchant]] has",
+                        k.name
+                    )));
+                }
+            }
+        }
         let plugins = delivery::plugins(raw.plugin, base).map_err(invalid)?;
         let sinks = delivery::sinks(raw.sink, base).map_err(invalid)?;
         let risk = risk::risk(raw.risk, base).map_err(invalid)?;
@@ -152,6 +183,7 @@ impl Config {
             plugins,
             sinks,
             epusdt,
+            merchants,
             checkout,
             rates,
             risk,

@@ -1,8 +1,15 @@
-//! Epusdt's side of the `epusdt` sink: the signed callback an Epusdt shop
-//! expects when its order is paid, and the signature both directions use
-//! (MD5 over the non-empty parameters other than `signature`, sorted by
-//! name, as `k=v&k=v…`, followed by the API token, lower-case hex). The
-//! order-creating half is `api::epusdt`.
+//! The shop protocols' side of the `epusdt` sink: the signed callback each
+//! protocol's shop expects, and the signatures (MD5 over the non-empty
+//! parameters other than the signature, sorted by name, as `k=v&k=v…`,
+//! followed by the merchant's secret, lower-case hex). The order-creating
+//! half is `api::epusdt` and `api::epay`.
+//!
+//! - Epusdt: a JSON POST when the order is paid (`status` 2).
+//! - BEpusdt: the same JSON POST on every change BEpusdt reports: paid
+//!   (2), expired (3), cancelled (4), seen and confirming (5), failed (6);
+//!   `actual_amount` as a string, as BEpusdt sends it.
+//! - EPay: a GET to `notify_url` with the signed order in its query, once
+//!   the order is paid (`trade_status=TRADE_SUCCESS`).
 
 use crate::invoice::gojson;
 use md5::{Digest, Md5};
@@ -44,40 +51,157 @@ pub(crate) fn float(text: &str) -> Option<Value> {
         .map(Value::from)
 }
 
-/// The callback for an `invoice.confirmed` event of an Epusdt order, or an
-/// `invoice.settled` one (the order marked paid by hand: the shop learns
-/// it as it learns a payment): where to send it and the signed
-/// body as Epusdt writes it (its fields in Epusdt's order, numbers as Go
-/// writes them); `None` for any other event.
-pub fn callback(event: &Value, token: &str) -> Option<(String, String)> {
-    if event["type"] != "invoice.confirmed" && event["type"] != "invoice.settled" {
-        return None;
-    }
+/// A callback to send: a JSON POST, or a GET when `body` is `None` (the
+/// URL then carries the parameters).
+#[derive(Debug)]
+pub struct Callback {
+    pub url: String,
+    pub body: Option<String>,
+}
+
+/// The protocol an order came in by, from its invoice's metadata.
+fn protocol(meta: &Value) -> &str {
+    meta["protocol"].as_str().unwrap_or("epusdt")
+}
+
+/// BEpusdt's status for an invoice event; `None` for events it has none for.
+fn bepusdt_status(kind: &str) -> Option<u8> {
+    Some(match kind {
+        "invoice.confirmed" | "invoice.settled" => 2,
+        "invoice.expired" => 3,
+        "invoice.cancelled" => 4,
+        "invoice.paid" => 5,
+        "invoice.invalidated" | "invoice.rejected" => 6,
+        _ => return None,
+    })
+}
+
+/// The callback an invoice event owes the shop whose order the invoice
+/// is, signed with `secret`; `None` when it owes none (not a shop order,
+/// or an event its protocol does not report).
+pub fn callback(event: &Value, secret: &str) -> Option<Callback> {
+    let kind = event["type"].as_str()?;
     let inv = &event["invoice"];
     let meta = inv["metadata"].get("epusdt")?;
+    let paid = matches!(kind, "invoice.confirmed" | "invoice.settled");
     let notify_url = meta["notify_url"].as_str()?.to_string();
-    let block_transaction_id = inv["payments"]
+    let txid = inv["payments"]
         .as_array()
         .and_then(|p| p.last())
-        .map_or_else(|| Value::from(""), |p| p["txid"].clone());
-    // Epusdt's fields in its order; the signature goes in before the last,
-    // `status`.
-    let mut fields = vec![
-        ("trade_id", inv["id"].clone()),
-        ("order_id", inv["order_id"].clone()),
-        ("amount", float(meta["amount"].as_str()?)?),
-        ("actual_amount", float(inv["amount_due"].as_str()?)?),
-        ("token", inv["address"].clone()),
-        ("block_transaction_id", block_transaction_id),
-        ("status", 2.into()),
-    ];
+        .and_then(|p| p["txid"].as_str())
+        .unwrap_or("")
+        .to_string();
+    match protocol(meta) {
+        "epay" => {
+            if !paid {
+                return None;
+            }
+            let query = epay_query(inv, meta, secret)?;
+            let sep = if notify_url.contains('?') { '&' } else { '?' };
+            Some(Callback {
+                url: format!("{notify_url}{sep}{query}"),
+                body: None,
+            })
+        }
+        "bepusdt" => {
+            let status = bepusdt_status(kind)?;
+            // BEpusdt's fields in its order, `actual_amount` a string.
+            let mut fields = vec![
+                ("trade_id", inv["id"].clone()),
+                ("order_id", inv["order_id"].clone()),
+                ("amount", float(meta["amount"].as_str()?)?),
+                ("actual_amount", inv["amount_due"].clone()),
+                ("token", inv["address"].clone()),
+                ("block_transaction_id", Value::from(txid)),
+                ("status", status.into()),
+            ];
+            Some(Callback {
+                url: notify_url,
+                body: Some(signed_json(&mut fields, secret)),
+            })
+        }
+        _ => {
+            if !paid {
+                return None;
+            }
+            // Epusdt's fields in its order.
+            let mut fields = vec![
+                ("trade_id", inv["id"].clone()),
+                ("order_id", inv["order_id"].clone()),
+                ("amount", float(meta["amount"].as_str()?)?),
+                ("actual_amount", float(inv["amount_due"].as_str()?)?),
+                ("token", inv["address"].clone()),
+                ("block_transaction_id", Value::from(txid)),
+                ("status", 2.into()),
+            ];
+            Some(Callback {
+                url: notify_url,
+                body: Some(signed_json(&mut fields, secret)),
+            })
+        }
+    }
+}
+
+/// The fields as Go writes them, the signature put in before the last
+/// (`status`), as Epusdt and BEpusdt order them.
+fn signed_json(fields: &mut Vec<(&str, Value)>, secret: &str) -> String {
     let params: Map<String, Value> = fields
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
-    fields.insert(fields.len() - 1, ("signature", sign(&params, token).into()));
-    let text = gojson::object(&fields.iter().map(|(k, v)| (*k, v)).collect::<Vec<_>>());
-    Some((notify_url, text))
+    fields.insert(
+        fields.len() - 1,
+        ("signature", sign(&params, secret).into()),
+    );
+    gojson::object(&fields.iter().map(|(k, v)| (*k, v)).collect::<Vec<_>>())
+}
+
+/// EPay's signature: MD5 of the non-empty parameters but `sign` and
+/// `sign_type`, sorted by name, as `k=v&…` (values as sent, not
+/// URL-encoded), followed by the secret; lower-case hex.
+pub fn epay_sign<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>, secret: &str) -> String {
+    let mut pairs: Vec<(&str, &str)> = params
+        .into_iter()
+        .filter(|(k, v)| !v.is_empty() && *k != "sign" && *k != "sign_type")
+        .collect();
+    pairs.sort();
+    let text = pairs
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    let mut md5 = Md5::new();
+    md5.update(text.as_bytes());
+    md5.update(secret.as_bytes());
+    hex::encode(md5.finalize())
+}
+
+/// The signed parameters of a paid EPay order, as its notification and
+/// its buyer's return carry them (URL-encoded query text): `pid`,
+/// `trade_no`, `out_trade_no`, `type`, `name`, `money`, `trade_status`,
+/// `param` when the order had one, `sign` and `sign_type`.
+pub fn epay_query(inv: &Value, meta: &Value, secret: &str) -> Option<String> {
+    let text = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let params = [
+        ("pid", text(&meta["pid"])),
+        ("trade_no", text(&inv["id"])),
+        ("out_trade_no", text(&inv["order_id"])),
+        ("type", text(&meta["type"])),
+        ("name", text(&meta["name"])),
+        ("money", meta["amount"].as_str()?.to_string()),
+        ("trade_status", "TRADE_SUCCESS".to_string()),
+        ("param", text(&meta["param"])),
+    ];
+    let sign = epay_sign(params.iter().map(|(k, v)| (*k, v.as_str())), secret);
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in &params {
+        if !v.is_empty() {
+            q.append_pair(k, v);
+        }
+    }
+    q.append_pair("sign", &sign);
+    q.append_pair("sign_type", "MD5");
+    Some(q.finish())
 }
 
 #[cfg(test)]
@@ -110,15 +234,15 @@ mod tests {
 
     #[test]
     fn an_order_settled_by_hand_is_called_back_as_paid() {
-        let (url, body) = callback(&event("invoice.settled", json!([])), "t").unwrap();
-        assert_eq!(url, "https://shop.example/n");
-        let v: Value = serde_json::from_str(&body).unwrap();
+        let c = callback(&event("invoice.settled", json!([])), "t").unwrap();
+        assert_eq!(c.url, "https://shop.example/n");
+        let v: Value = serde_json::from_str(&c.body.unwrap()).unwrap();
         assert_eq!(
             (&v["status"], &v["block_transaction_id"]),
             (&json!(2), &json!(""))
         );
         let paid = event("invoice.confirmed", json!([{"txid": "ab"}]));
-        let v: Value = serde_json::from_str(&callback(&paid, "t").unwrap().1).unwrap();
+        let v: Value = serde_json::from_str(&callback(&paid, "t").unwrap().body.unwrap()).unwrap();
         assert_eq!(v["block_transaction_id"], "ab");
         for other in [
             "invoice.invalidated",

@@ -94,12 +94,11 @@ pub fn start(
     stop: watch::Receiver<bool>,
 ) -> anyhow::Result<Deliverer> {
     let mut sinks = config.sinks.clone();
-    if let Some(e) = &config.epusdt {
+    if config.epusdt.is_some() {
         sinks.push(SinkConfig {
             name: "epusdt".into(),
             kind: SinkKind::Epusdt {
-                token: e.token.clone(),
-                allow_private: e.allow_private_notify,
+                merchants: config.merchants.clone(),
             },
             timeout: Duration::from_secs(10),
             retry: crate::config::RetryPolicy::default(),
@@ -174,9 +173,8 @@ pub fn start(
 /// A connection to one sink.
 pub enum SinkClient {
     Webhook(webhook::Webhook),
-    /// The client, the token callbacks are signed with, and whether they may
-    /// go to private addresses.
-    Epusdt(reqwest::Client, crate::config::Secret, bool),
+    /// The shop protocols' callbacks.
+    Epusdt(Box<ShopCallbacks>),
     Nats(Box<nats::Nats>),
 }
 
@@ -188,19 +186,21 @@ impl SinkClient {
                 secret.clone(),
                 sink.timeout,
             )?),
-            SinkKind::Epusdt {
-                token,
-                allow_private,
-            } => {
-                let mut client = reqwest::Client::builder()
-                    .timeout(sink.timeout)
-                    // As for webhooks: a redirected POST loses its body.
-                    .redirect(reqwest::redirect::Policy::none());
-                if !allow_private {
+            SinkKind::Epusdt { merchants } => {
+                let client = || {
+                    reqwest::Client::builder()
+                        .timeout(sink.timeout)
+                        // As for webhooks: a redirected POST loses its body.
+                        .redirect(reqwest::redirect::Policy::none())
+                };
+                SinkClient::Epusdt(Box::new(ShopCallbacks {
                     // Names are resolved to public addresses only.
-                    client = client.dns_resolver(Arc::new(crate::invoice::notify::PublicOnly));
-                }
-                SinkClient::Epusdt(client.build()?, token.clone(), *allow_private)
+                    public: client()
+                        .dns_resolver(Arc::new(crate::invoice::notify::PublicOnly))
+                        .build()?,
+                    any: client().build()?,
+                    merchants: merchants.clone(),
+                }))
             }
             SinkKind::Nats {
                 url,
@@ -231,9 +231,7 @@ impl SinkClient {
         match self {
             SinkClient::Webhook(w) => w.send(d, body, event).await,
             SinkClient::Nats(n) => n.send(body, event).await,
-            SinkClient::Epusdt(client, token, allow_private) => {
-                epusdt_callback(client, token, *allow_private, body).await
-            }
+            SinkClient::Epusdt(shop) => shop.send(body).await,
         }
     }
 }
@@ -262,8 +260,8 @@ pub enum SendError {
         status: reqwest::StatusCode,
         text: String,
     },
-    /// An Epusdt shop that did not answer `ok`.
-    #[error("{url} answered {status} `{text}` (expected `ok`)")]
+    /// A shop that did not answer `ok` or `success`.
+    #[error("{url} answered {status} `{text}` (expected `ok` or `success`)")]
     NotOk {
         url: String,
         status: reqwest::StatusCode,
@@ -303,38 +301,71 @@ impl SendError {
     }
 }
 
-/// Sends Epusdt's callback for a confirmed Epusdt order; other events have
-/// nothing to send. The shop must answer `ok`.
-async fn epusdt_callback(
-    client: &reqwest::Client,
-    token: &crate::config::Secret,
-    allow_private: bool,
-    body: &[u8],
-) -> Result<(), SendError> {
-    let event: serde_json::Value = serde_json::from_slice(body).map_err(SendError::NotAnEvent)?;
-    let Some((url, callback)) = epusdt::callback(&event, token.expose()) else {
-        return Ok(());
-    };
-    // Checked again when sent: an order stored before the rule, or under
-    // a config that allowed private addresses, is not called now.
-    let target = crate::invoice::notify::check("notify_url", &url, allow_private)?;
-    let response = client
-        .post(target)
-        .header("content-type", "application/json")
-        .body(callback)
-        .send()
-        .await
-        .map_err(|e| SendError::Unreachable(format!("{url}: {e}")))?;
-    let status = response.status();
-    let text = response.text().await.unwrap_or_default();
-    if status.is_success() && text.trim() == "ok" {
-        Ok(())
-    } else {
-        Err(SendError::NotOk {
-            url,
-            status,
-            text: text.chars().take(100).collect(),
-        })
+/// The shop protocols' callbacks: two clients (one that reaches public
+/// addresses only) and the merchants whose secrets sign them.
+pub struct ShopCallbacks {
+    public: reqwest::Client,
+    any: reqwest::Client,
+    merchants: Vec<crate::config::MerchantConfig>,
+}
+
+impl ShopCallbacks {
+    /// Sends the callback an event owes its order's shop; most events owe
+    /// none. The shop must answer `ok` or `success` (any case).
+    async fn send(&self, body: &[u8]) -> Result<(), SendError> {
+        let event: serde_json::Value =
+            serde_json::from_slice(body).map_err(SendError::NotAnEvent)?;
+        let merchant = event["invoice"]["merchant"].as_str();
+        let Some(m) = self.merchants.iter().find(|m| m.recorded_id() == merchant) else {
+            if event["invoice"]["metadata"].get("epusdt").is_some() {
+                return Err(SendError::Rejected(format!(
+                    "invoice {}: its merchant `{}` is no longer configured; its callback cannot be signed",
+                    event["invoice"]["id"],
+                    merchant.unwrap_or("")
+                )));
+            }
+            return Ok(());
+        };
+        let Some(callback) = epusdt::callback(&event, m.secret.expose()) else {
+            return Ok(());
+        };
+        // Errors name the URL without its query (an EPay callback's
+        // parameters and signature).
+        let url = callback.url.split('?').next().unwrap_or("").to_string();
+        // Checked again when sent: an order stored before the rule, or under
+        // a config that allowed private addresses, is not called now.
+        let target =
+            crate::invoice::notify::check("notify_url", &callback.url, m.allow_private_notify)?;
+        let client = if m.allow_private_notify {
+            &self.any
+        } else {
+            &self.public
+        };
+        let request = match callback.body {
+            Some(json) => client
+                .post(target)
+                .header("content-type", "application/json")
+                .body(json),
+            None => client.get(target),
+        };
+        let response = request
+            .send()
+            .await
+            .map_err(|e| SendError::Unreachable(format!("{url}: {e}")))?;
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        let answer = text.trim();
+        if status.is_success()
+            && (answer.eq_ignore_ascii_case("ok") || answer.eq_ignore_ascii_case("success"))
+        {
+            Ok(())
+        } else {
+            Err(SendError::NotOk {
+                url,
+                status,
+                text: text.chars().take(100).collect(),
+            })
+        }
     }
 }
 

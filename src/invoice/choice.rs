@@ -210,7 +210,7 @@ pub fn create(
     // An invoice of the order on one of the chains would be taken for an
     // option's when the buyer picks it.
     for o in &choice.options {
-        if let Some(inv) = store.invoice_by_order(&o.chain, &choice.order_id)? {
+        if let Some(inv) = store.invoice_by_order(&o.chain, None, &choice.order_id)? {
             if inv.choice.is_none() {
                 return Err(CreateError::Conflict(
                     "invoice_exists",
@@ -287,6 +287,7 @@ pub fn choose(
         price: Some(choice.price.clone()),
         currency: Some(choice.currency.clone()),
         order_id: choice.order_id.clone(),
+        merchant: None,
         expires_in: Some(choice.expires_at.saturating_sub(now_secs()).max(1) as i64),
         redirect_url: choice.redirect_url.clone(),
         metadata: choice.metadata.clone(),

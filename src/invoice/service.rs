@@ -130,6 +130,10 @@ pub struct CreateRequest {
     pub price: Option<String>,
     pub currency: Option<String>,
     pub order_id: String,
+    /// The merchant the order is for (`[[merchant]] id`): its order ids
+    /// are apart from other merchants'.
+    #[serde(default)]
+    pub merchant: Option<String>,
     pub expires_in: Option<i64>,
     /// Where the checkout page sends the buyer once paid and confirmed.
     pub redirect_url: Option<String>,
@@ -772,7 +776,9 @@ impl InvoiceChain {
             }
         };
         let _guard = self.creating.lock().expect("invoice creation lock");
-        if let Some(existing) = store.invoice_by_order(&self.chain, &order_id)? {
+        if let Some(existing) =
+            store.invoice_by_order(&self.chain, req.merchant.as_deref(), &order_id)?
+        {
             let same = existing.asset == asset
                 && match (&requested, &existing.pricing) {
                     (Requested::Amount(base), None) => {
@@ -983,6 +989,7 @@ impl InvoiceChain {
             chain: self.chain.clone(),
             network: self.network.clone(),
             order_id: order_id.clone(),
+            merchant: req.merchant.clone(),
             asset,
             amount,
             amount_due,
@@ -1040,6 +1047,11 @@ impl InvoiceChain {
     }
 
     /// The URI a wallet opens to pay `due` base units of `asset` to `address`.
+    /// The decimals of the asset named `symbol`, if the chain takes it.
+    pub fn asset_decimals(&self, symbol: &str) -> Option<u8> {
+        asset_named(&self.assets, symbol).map(|a| a.decimals)
+    }
+
     pub fn payment_uri(&self, address: &str, asset: &Asset, due: U256, label: &str) -> String {
         let amount = from_base(due, asset.decimals);
         let parts = UriParts {

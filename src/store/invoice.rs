@@ -3,7 +3,7 @@
 //! | family     | key                                   | value          |
 //! |------------|---------------------------------------|----------------|
 //! | `invoices` | `i id`                                | invoice JSON   |
-//! |            | `o chain 0 order_id`                  | invoice id     |
+//! |            | `o chain 0 order_id [0 merchant]`     | invoice id     |
 //! |            | `a chain 0 address 0 id`              | empty          |
 //! |            | `u chain 0 address 0 asset 0 due(32)` | invoice id, then `0 until(8)` once it ended (a unique amount in use, or held for a late payer) |
 //! |            | `e expires_at(8) id`                  | empty (open invoices by expiry) |
@@ -22,8 +22,15 @@ use ruint::aliases::U256;
 pub(super) const CF_INVOICES: &str = "invoices";
 const KEY_CURSOR: &[u8] = b"invoice_cursor";
 
-fn order_key(chain: &str, order_id: &str) -> Vec<u8> {
-    [b"o", chain.as_bytes(), b"\0", order_id.as_bytes()].concat()
+/// A merchant's order ids are apart from the others' (an order id has no
+/// control characters, so the NUL cannot be part of one).
+fn order_key(chain: &str, merchant: Option<&str>, order_id: &str) -> Vec<u8> {
+    let mut key = [b"o", chain.as_bytes(), b"\0", order_id.as_bytes()].concat();
+    if let Some(m) = merchant {
+        key.push(0);
+        key.extend_from_slice(m.as_bytes());
+    }
+    key
 }
 
 fn address_prefix(chain: &str, address: &str) -> Vec<u8> {
@@ -115,11 +122,12 @@ impl Store {
     pub fn invoice_by_order(
         &self,
         chain: &str,
+        merchant: Option<&str>,
         order_id: &str,
     ) -> Result<Option<Invoice>, StoreError> {
         match self
             .db
-            .get_cf(self.cf(CF_INVOICES), order_key(chain, order_id))?
+            .get_cf(self.cf(CF_INVOICES), order_key(chain, merchant, order_id))?
         {
             None => Ok(None),
             Some(id) => self.invoice(&String::from_utf8_lossy(&id)),
@@ -174,13 +182,19 @@ impl Store {
     pub fn insert_invoice(&self, n: NewInvoice<'_>) -> Result<InvoiceInsert, StoreError> {
         let _guard = self.invoice_lock.lock().expect("invoice lock");
         let inv = n.invoice;
-        if let Some(existing) = self.invoice_by_order(&inv.chain, &inv.order_id)? {
+        if let Some(existing) =
+            self.invoice_by_order(&inv.chain, inv.merchant.as_deref(), &inv.order_id)?
+        {
             return Ok(InvoiceInsert::Existing(Box::new(existing)));
         }
         let cf = self.cf(CF_INVOICES);
         let mut batch = WriteBatch::default();
         batch.put_cf(cf, [b"i", inv.id.as_bytes()].concat(), encode(inv));
-        batch.put_cf(cf, order_key(&inv.chain, &inv.order_id), inv.id.as_bytes());
+        batch.put_cf(
+            cf,
+            order_key(&inv.chain, inv.merchant.as_deref(), &inv.order_id),
+            inv.id.as_bytes(),
+        );
         batch.put_cf(
             cf,
             [

@@ -89,7 +89,7 @@ fn every_shipped_example_config_passes_check_config() {
     for (path, warns) in [
         (
             repo.join("config/paywatch.toml"),
-            unless_there("/var/lib/bitcoind/.cookie", 28),
+            unless_there("/var/lib/bitcoind/.cookie", 29),
         ),
         (
             repo.join("config/regtest.toml"),

@@ -23,7 +23,7 @@ fn on_regtest(mainnet: &str) -> (String, ScriptBuf) {
     (addr.to_string(), script)
 }
 
-fn invoices_section(body: &str) -> String {
+pub(crate) fn invoices_section(body: &str) -> String {
     format!("[chain.invoices]\n{body}\n")
 }
 
@@ -1171,7 +1171,7 @@ async fn a_merchant_settles_invalidates_and_attaches_by_hand() {
 /// transfer of `amount` base units to the 20-byte account `to_hex`: the real
 /// transfer 8f96aa13 of block 60836289 with its recipient, amount and ids
 /// rewritten.
-fn usdt_payment(
+pub(crate) fn usdt_payment(
     a: &common::tron::TronBlock,
     to_hex: &str,
     amount: u64,
@@ -1347,7 +1347,7 @@ async fn usdt_on_a_shared_tron_address_paid_in_reverse_order() {
 
 /// Epusdt's signature, computed here independently of paywatch. Numbers
 /// print as a PHP or Go shop prints the decoded float (72.0 as `72`).
-fn epusdt_signature(params: &serde_json::Map<String, Value>, token: &str) -> String {
+pub(crate) fn epusdt_signature(params: &serde_json::Map<String, Value>, token: &str) -> String {
     use md5::{Digest, Md5};
     let mut pairs: Vec<String> = params
         .iter()

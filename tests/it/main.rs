@@ -44,6 +44,7 @@ mod plugin_cli;
 mod plugin_delivery;
 mod plugin_host;
 mod risk;
+mod shop_protocols;
 mod sink_faults;
 mod sinks;
 mod soak;

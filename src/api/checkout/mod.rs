@@ -55,6 +55,9 @@ pub struct Checkout {
     texts: Texts,
     theme_css: String,
     chains: BTreeMap<String, PageChain>,
+    /// The shop protocols' merchants, whose secret signs an EPay buyer's
+    /// way back.
+    merchants: Vec<crate::config::MerchantConfig>,
 }
 
 /// An invoice the page shows: the invoice, its chain's invoice settings,
@@ -64,11 +67,17 @@ struct Found<'a> {
     chain: Arc<InvoiceChain>,
     page: &'a PageChain,
     tip: Option<u64>,
+    merchants: &'a [crate::config::MerchantConfig],
 }
 
 impl Found<'_> {
     fn view(&self) -> Value {
-        view::public_view(&self.inv, &self.chain, self.page, self.tip)
+        let mut v = view::public_view(&self.inv, &self.chain, self.page, self.tip);
+        // An EPay buyer goes back with the signed order, once it is paid.
+        if let Some(back) = crate::api::epay::signed_return(&self.inv, self.merchants) {
+            v["redirect_url"] = back.into();
+        }
+        v
     }
 }
 
@@ -87,7 +96,14 @@ impl Checkout {
                 .iter()
                 .map(|c| (c.name.clone(), PageChain::new(c)))
                 .collect(),
+            merchants: Vec::new(),
         }
+    }
+
+    /// The merchants whose EPay buyers this page sends back.
+    pub fn with_merchants(mut self, merchants: Vec<crate::config::MerchantConfig>) -> Self {
+        self.merchants = merchants;
+        self
     }
 
     /// Where the page lives, e.g. `/pay`.
@@ -369,6 +385,7 @@ impl Checkout {
             chain,
             page,
             tip,
+            merchants: &self.merchants,
         })
     }
 }

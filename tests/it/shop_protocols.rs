@@ -1,0 +1,590 @@
+//! The shop protocols end to end on the TRON replay: EPay (`submit.php`,
+//! `mapi.php`, `api.php`) and BEpusdt orders from several merchants, paid
+//! in USDT, each shop called back the way its protocol does and each
+//! signature checked here by an implementation of the protocol's own.
+
+use crate::common::{self, config_text, fixtures, serve_http, Daemon};
+use crate::invoices::{epusdt_signature, invoices_section, usdt_payment};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const S1: &str = "merchant-1001-secret-key";
+const S2: &str = "merchant-1002-secret-key";
+const S3: &str = "merchant-1003-secret-key";
+const M3_KEY: &str = "merchant-1003-api-key";
+
+/// EPay's signature, written here from the protocol: MD5 of the
+/// non-empty parameters but `sign` and `sign_type`, sorted, as `k=v&…`,
+/// then the key.
+fn epay_sign(params: &BTreeMap<String, String>, key: &str) -> String {
+    use md5::{Digest, Md5};
+    let text = params
+        .iter()
+        .filter(|(k, v)| !v.is_empty() && *k != "sign" && *k != "sign_type")
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&");
+    hex::encode(Md5::digest(format!("{text}{key}")))
+}
+
+fn signed(pairs: &[(&str, &str)], key: &str) -> BTreeMap<String, String> {
+    let mut p: BTreeMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let sign = epay_sign(&p, key);
+    p.insert("sign".into(), sign);
+    p.insert("sign_type".into(), "MD5".into());
+    p
+}
+
+/// `params` URL-encoded, as a form body or a query.
+fn encoded(params: &BTreeMap<String, String>) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish()
+}
+
+trait Form {
+    fn form_of(self, params: &BTreeMap<String, String>) -> Self;
+}
+
+impl Form for reqwest::RequestBuilder {
+    fn form_of(self, params: &BTreeMap<String, String>) -> Self {
+        self.header("content-type", "application/x-www-form-urlencoded")
+            .body(encoded(params))
+    }
+}
+
+/// What the shop received: method, path and query, body.
+type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
+
+async fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "waited for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+async fn invoice_count(d: &Daemon) -> usize {
+    let (_, list) = d.get("/v1/invoices?limit=1000").await;
+    list["invoices"].as_array().unwrap().len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn epay_and_bepusdt_merchants_order_get_paid_and_are_called_back() {
+    use common::tron::{real_block, rewritten_chain, TronReplay};
+    let Some(fx) = fixtures() else { return };
+    let a = real_block(&fx, 60836289);
+    let account = "c0ffee00000000000000000000000000000000cc";
+    let shared = bs58::encode(hex::decode(format!("41{account}")).unwrap())
+        .with_check()
+        .into_string();
+    const BASE: u64 = 9000;
+    let node = TronReplay::start(rewritten_chain(BASE, 3, 0, None, |_| None, &a)).await;
+
+    // The shop: EPay's notifications answered `success`, BEpusdt's `ok`.
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
+    let (shop, _shop_stop) = serve_http(
+        || false,
+        move |req: hyper::Request<hyper::body::Incoming>| {
+            let record = record.clone();
+            async move {
+                use http_body_util::BodyExt;
+                let method = req.method().to_string();
+                let uri = req.uri().to_string();
+                let body = req.into_body().collect().await.unwrap().to_bytes();
+                let answer = if uri.starts_with("/epay") {
+                    "success"
+                } else {
+                    "OK"
+                };
+                record.lock().unwrap().push((
+                    method,
+                    uri,
+                    String::from_utf8(body.to_vec()).unwrap(),
+                ));
+                hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(answer)))
+            }
+        },
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let key_digest = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(M3_KEY))
+    };
+    let config = format!(
+        "{}{}\n[epusdt]\nchain = \"tron\"\nrate = \"7.2\"\npublic_url = \"https://pay.example\"\n\
+         expires_in = 4\n\n\
+         [[merchant]]\nid = \"1001\"\nsecret = \"{S1}\"\nallowed_ips = [\"127.0.0.0/8\"]\nallow_private_notify = true\n\n\
+         [[merchant]]\nid = \"1002\"\nsecret = \"{S2}\"\nallowed_ips = [\"10.1.2.0/24\"]\nallow_private_notify = true\n\n\
+         [[merchant]]\nid = \"1003\"\nsecret = \"{S3}\"\nallow_private_notify = true\nassets = [\"tron:USDT\"]\n\n\
+         [[api.keys]]\nname = \"m3\"\ntoken_sha256 = \"{key_digest}\"\nscope = \"write\"\nmerchant = \"1003\"\n",
+        config_text(dir.path(), &[node.chain_toml("tron", BASE, "confirmations = 1")]),
+        invoices_section(&format!(
+            "shared_address = \"{shared}\"\nunique_amount_step = \"0.01\""
+        )),
+    );
+    let d = Daemon::start(&config).await;
+    d.wait_indexed("tron", BASE + 2).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // EPay: submit.php as a shop's form posts it, then as a GET on
+    // Epusdt's path; each sends the buyer to the checkout page.
+    let e1 = signed(
+        &[
+            ("pid", "1001"),
+            ("type", "usdt.trc20"),
+            ("out_trade_no", "E-1"),
+            ("notify_url", &format!("{shop}/epay")),
+            ("return_url", "https://shop.example/return"),
+            ("name", "VIP plan"),
+            ("money", "72"),
+            ("param", "user=7"),
+        ],
+        S1,
+    );
+    let r = http
+        .post(format!("{}/submit.php", d.url))
+        .form_of(&e1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "{}", r.text().await.unwrap());
+    let to = r.headers()["location"].to_str().unwrap().to_string();
+    let e1_id = to
+        .strip_prefix("https://pay.example/pay/")
+        .unwrap()
+        .to_string();
+    let e2 = signed(
+        &[
+            ("pid", "1001"),
+            ("out_trade_no", "E-2"),
+            ("notify_url", &format!("{shop}/epay")),
+            ("money", "14.4"),
+        ],
+        S1,
+    );
+    let r = http
+        .get(format!(
+            "{}/payments/epay/v1/order/create-transaction/submit.php?{}",
+            d.url,
+            encoded(&e2)
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302);
+    // mapi.php answers JSON: where to send the buyer and what to scan.
+    let mut e3 = e2.clone();
+    e3.insert("out_trade_no".into(), "E-3".into());
+    let e3 = signed(
+        &e3.iter()
+            .filter(|(k, _)| !k.starts_with("sign"))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect::<Vec<_>>(),
+        S1,
+    );
+    let m: Value = http
+        .post(format!("{}/mapi.php", d.url))
+        .form_of(&e3)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(m["code"], 1, "{m}");
+    assert!(m["payurl"]
+        .as_str()
+        .unwrap()
+        .starts_with("https://pay.example/pay/inv_"));
+    assert!(
+        m["qrcode"].as_str().unwrap().contains(shared.as_str()),
+        "{m}"
+    );
+
+    // Each refusal is the protocol's own answer, and creates nothing.
+    let before = invoice_count(&d).await;
+    let mut bad_sign = e1.clone();
+    bad_sign.insert("out_trade_no".into(), "E-9".into());
+    let mut unknown_pid = signed(
+        &[("pid", "9999"), ("out_trade_no", "E-9"), ("money", "1")],
+        S1,
+    );
+    unknown_pid.insert("notify_url".into(), format!("{shop}/epay"));
+    let wrong_ip = signed(
+        &[
+            ("pid", "1002"),
+            ("out_trade_no", "E-9"),
+            ("money", "1"),
+            ("notify_url", &format!("{shop}/epay")),
+        ],
+        S2,
+    );
+    let mut too_precise = e1.clone();
+    too_precise.insert("out_trade_no".into(), "E-9".into());
+    too_precise.insert("money".into(), "7.201".into());
+    let too_precise = signed(
+        &too_precise
+            .iter()
+            .filter(|(k, _)| !k.starts_with("sign"))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect::<Vec<_>>(),
+        S1,
+    );
+    let mut replayed = e1.clone();
+    replayed.insert("money".into(), "80".into());
+    let replayed = signed(
+        &replayed
+            .iter()
+            .filter(|(k, _)| !k.starts_with("sign"))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect::<Vec<_>>(),
+        S1,
+    );
+    for (what, params, says) in [
+        ("a bad signature", &bad_sign, "signature"),
+        ("an unknown pid", &unknown_pid, "no merchant `9999`"),
+        (
+            "a disallowed address",
+            &wrong_ip,
+            "may not order from 127.0.0.1",
+        ),
+        ("money with three decimals", &too_precise, "amount"),
+        (
+            "a replayed order with another amount",
+            &replayed,
+            "already has invoice",
+        ),
+    ] {
+        let m: Value = http
+            .post(format!("{}/mapi.php", d.url))
+            .form_of(params)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(m["code"], -1, "{what}: {m}");
+        assert!(m["msg"].as_str().unwrap().contains(says), "{what}: {m}");
+        let r = http
+            .post(format!("{}/submit.php", d.url))
+            .form_of(params)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{what}");
+        assert!(r.text().await.unwrap().contains(says), "{what}");
+    }
+    assert_eq!(
+        invoice_count(&d).await,
+        before,
+        "a refused order made an invoice"
+    );
+
+    // The order query: unpaid yet; another merchant cannot see it.
+    let q = |pid: &str, key: &str, by: (&str, &str)| {
+        format!(
+            "{}/api.php?act=order&pid={pid}&key={key}&{}={}",
+            d.url, by.0, by.1
+        )
+    };
+    let o: Value = http
+        .get(q("1001", S1, ("out_trade_no", "E-1")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!((&o["code"], &o["status"]), (&json!(1), &json!(0)), "{o}");
+    assert_eq!(o["trade_no"], e1_id.as_str());
+    assert_eq!(o["money"], "72");
+    for url in [
+        q("1003", S3, ("trade_no", &e1_id)),
+        q("1003", S3, ("out_trade_no", "E-1")),
+        q("1001", S3, ("trade_no", &e1_id)),
+    ] {
+        let o: Value = http.get(&url).send().await.unwrap().json().await.unwrap();
+        assert_eq!(o["code"], -1, "{url}: {o}");
+    }
+
+    // BEpusdt: the merchant is the one whose secret signs (no pid).
+    let bep = |order: &str, amount: f64, timeout: Option<u64>| {
+        let mut o = json!({
+            "order_id": order, "amount": amount, "trade_type": "usdt.trc20",
+            "fiat": "CNY", "name": "Plan", "notify_url": format!("{shop}/bep"),
+            "redirect_url": "https://shop.example/done",
+        });
+        if let Some(t) = timeout {
+            o["timeout"] = json!(t);
+        }
+        let s = epusdt_signature(o.as_object().unwrap(), S1);
+        o["signature"] = json!(s);
+        o
+    };
+    let (_, b1) = d
+        .post_json(
+            "/api/v1/order/create-transaction",
+            &bep("B-1", 36.0, Some(600)),
+        )
+        .await;
+    assert_eq!(b1["status_code"], 200, "{b1}");
+    let data = &b1["data"];
+    assert_eq!(
+        (
+            &data["trade_type"],
+            &data["status"],
+            &data["fiat"],
+            &data["amount"]
+        ),
+        (&json!("usdt.trc20"), &json!(1), &json!("CNY"), &json!("36")),
+        "{b1}"
+    );
+    assert!(data["expiration_time"].as_u64().unwrap() <= 600, "{b1}");
+    let b1_id = data["trade_id"].as_str().unwrap().to_string();
+    let b1_due = data["actual_amount"].as_str().unwrap().to_string();
+    let (_, b2) = d
+        .post_json(
+            "/api/v1/order/create-transaction",
+            &bep("B-2", 7.2, Some(600)),
+        )
+        .await;
+    let b2_id = b2["data"]["trade_id"].as_str().unwrap().to_string();
+    // Without `timeout`, [epusdt] expires_in (4 s) applies.
+    let (_, b3) = d
+        .post_json("/api/v1/order/create-transaction", &bep("B-3", 3.6, None))
+        .await;
+    let b3_id = b3["data"]["trade_id"].as_str().unwrap().to_string();
+    // Below BEpusdt's 120 s minimum: BEpusdt's failure envelope.
+    let (_, short) = d
+        .post_json(
+            "/api/v1/order/create-transaction",
+            &bep("B-4", 1.0, Some(30)),
+        )
+        .await;
+    assert_eq!(short["status_code"], 400, "{short}");
+    assert!(
+        short["message"].as_str().unwrap().contains("timeout"),
+        "{short}"
+    );
+
+    // Cancelling: merchant 1003 cannot cancel 1001's order, 1001 can.
+    let cancel = |id: &str, secret: &str| {
+        let mut c = json!({"trade_id": id});
+        let s = epusdt_signature(c.as_object().unwrap(), secret);
+        c["signature"] = json!(s);
+        c
+    };
+    let (_, refused) = d
+        .post_json("/api/v1/order/cancel-transaction", &cancel(&b2_id, S3))
+        .await;
+    assert_eq!(refused["status_code"], 400, "{refused}");
+    let (_, done) = d
+        .post_json("/api/v1/order/cancel-transaction", &cancel(&b2_id, S1))
+        .await;
+    assert_eq!(
+        (&done["status_code"], &done["data"]["trade_id"]),
+        (&json!(200), &json!(b2_id)),
+        "{done}"
+    );
+
+    // Merchant 1003's key: its own invoices only, its order ids its own.
+    let keyed = |r: reqwest::RequestBuilder| r.bearer_auth(M3_KEY);
+    let r = keyed(http.get(format!("{}/v1/invoices/{e1_id}", d.url)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "another merchant's invoice is not found");
+    let r = keyed(http.post(format!("{}/v1/invoices/{e1_id}/cancel", d.url)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = keyed(http.get(format!("{}/v1/events", d.url)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        403,
+        "a merchant's key reaches its invoices only"
+    );
+    let r = keyed(http.post(format!("{}/v1/invoices", d.url)))
+        .json(&json!({"chain": "tron", "asset": "USDT", "amount": "3", "order_id": "E-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        201,
+        "the same order id is another merchant's own"
+    );
+    let own: Value = r.json().await.unwrap();
+    assert_eq!(own["merchant"], "1003");
+    assert_ne!(own["id"], e1_id.as_str());
+    let r = keyed(http.post(format!("{}/v1/invoices", d.url)))
+        .json(&json!({"chain": "tron", "asset": "TRX", "amount": "3", "order_id": "E-5"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "TRX is not among merchant 1003's assets");
+    let list: Value = keyed(http.get(format!("{}/v1/invoices", d.url)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = list["invoices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [own["id"].as_str().unwrap()], "{list}");
+    let (_, theirs) = d.get("/v1/invoices?merchant=1001").await;
+    assert_eq!(theirs["invoices"].as_array().unwrap().len(), 6, "{theirs}");
+
+    // The checkout page sends the EPay buyer back only once paid.
+    let (_, page) = d.get(&format!("/pay/{e1_id}/status")).await;
+    assert!(page["redirect_url"].is_null(), "{page}");
+
+    // The buyers pay E-1 and B-1.
+    let (_, e1_inv) = d.get(&format!("/v1/invoices/{e1_id}")).await;
+    let units = |due: &str| -> u64 {
+        let (whole, frac) = due.split_once('.').unwrap_or((due, ""));
+        whole.parse::<u64>().unwrap() * 1_000_000 + format!("{frac:0<6}").parse::<u64>().unwrap()
+    };
+    let e1_due = units(e1_inv["amount_due"].as_str().unwrap());
+    let b1_units = units(&b1_due);
+    let chain = rewritten_chain(
+        BASE,
+        6,
+        0,
+        None,
+        |i| match i {
+            3 => Some(usdt_payment(&a, account, e1_due, 3)),
+            4 => Some(usdt_payment(&a, account, b1_units, 4)),
+            _ => None,
+        },
+        &a,
+    );
+    node.set_blocks(chain);
+    d.wait_indexed("tron", BASE + 5).await;
+
+    // EPay's notification: a GET, signed as EPay signs, answered `success`.
+    let notify = wait_for("the EPay notification", || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .find(|(_, u, _)| u.starts_with("/epay"))
+            .cloned()
+    })
+    .await;
+    assert_eq!(notify.0, "GET");
+    let query: BTreeMap<String, String> =
+        url::form_urlencoded::parse(notify.1.split_once('?').unwrap().1.as_bytes())
+            .into_owned()
+            .collect();
+    assert_eq!(query["trade_status"], "TRADE_SUCCESS");
+    assert_eq!(
+        (
+            query["pid"].as_str(),
+            query["out_trade_no"].as_str(),
+            query["money"].as_str()
+        ),
+        ("1001", "E-1", "72")
+    );
+    assert_eq!(query["trade_no"], e1_id);
+    assert_eq!(query["param"], "user=7");
+    assert_eq!(query["name"], "VIP plan");
+    assert_eq!(query["sign"], epay_sign(&query, S1), "{query:?}");
+
+    // BEpusdt's: its order confirmed (2) last, B-2 cancelled (4), B-3
+    // expired (3); each signed, each answered `OK`.
+    let bep_calls = |id: &str| -> Vec<Value> {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, u, _)| u == "/bep")
+            .map(|(_, _, b)| serde_json::from_str::<Value>(b).unwrap())
+            .filter(|v| v["trade_id"] == id)
+            .collect()
+    };
+    for (id, status) in [(&b1_id, 2), (&b2_id, 4), (&b3_id, 3)] {
+        let calls = wait_for(&format!("status {status} of {id}"), || {
+            let c = bep_calls(id);
+            c.iter().any(|v| v["status"] == status).then_some(c)
+        })
+        .await;
+        for c in &calls {
+            assert_eq!(
+                c["signature"],
+                epusdt_signature(c.as_object().unwrap(), S1).as_str(),
+                "{c}"
+            );
+        }
+        assert_eq!(calls.last().unwrap()["status"], status, "{calls:?}");
+    }
+    let b1_paid = bep_calls(&b1_id).last().cloned().unwrap();
+    assert_eq!(
+        b1_paid["actual_amount"],
+        b1_due.as_str(),
+        "a string, as BEpusdt sends it"
+    );
+    assert_eq!(b1_paid["amount"], 36);
+
+    // Every callback shows as delivered.
+    let (_, deliveries) = d.get("/v1/deliveries?sink=epusdt").await;
+    let all = deliveries["deliveries"].as_array().unwrap();
+    assert!(!all.is_empty(), "{deliveries}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, deliveries) = d.get("/v1/deliveries?sink=epusdt").await;
+        let pending: Vec<&Value> = deliveries["deliveries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|x| x["status"] != "delivered")
+            .collect();
+        if pending.is_empty() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{pending:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Now the EPay buyer goes back with the signed order.
+    let (_, page) = d.get(&format!("/pay/{e1_id}/status")).await;
+    let back = page["redirect_url"].as_str().unwrap();
+    let (base, query) = back.split_once('?').unwrap();
+    assert_eq!(base, "https://shop.example/return");
+    let query: BTreeMap<String, String> = url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect();
+    assert_eq!(query["sign"], epay_sign(&query, S1));
+    let o: Value = http
+        .get(q("1001", S1, ("trade_no", &e1_id)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(o["status"], 1, "{o}");
+    d.stop().await;
+}
