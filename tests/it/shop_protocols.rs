@@ -40,6 +40,21 @@ fn signed(pairs: &[(&str, &str)], key: &str) -> BTreeMap<String, String> {
     p
 }
 
+/// `params` with `changes` made, signed again with `key`.
+fn resigned(
+    params: &BTreeMap<String, String>,
+    changes: &[(&str, &str)],
+    key: &str,
+) -> BTreeMap<String, String> {
+    let mut p = params.clone();
+    p.retain(|k, _| !k.starts_with("sign"));
+    for (k, v) in changes {
+        p.insert(k.to_string(), v.to_string());
+    }
+    let pairs: Vec<(&str, &str)> = p.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    signed(&pairs, key)
+}
+
 /// `params` URL-encoded, as a form body or a query.
 fn encoded(params: &BTreeMap<String, String>) -> String {
     url::form_urlencoded::Serializer::new(String::new())
@@ -187,15 +202,7 @@ async fn epay_and_bepusdt_merchants_order_get_paid_and_are_called_back() {
         .unwrap();
     assert_eq!(r.status(), 302);
     // mapi.php answers JSON: where to send the buyer and what to scan.
-    let mut e3 = e2.clone();
-    e3.insert("out_trade_no".into(), "E-3".into());
-    let e3 = signed(
-        &e3.iter()
-            .filter(|(k, _)| !k.starts_with("sign"))
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect::<Vec<_>>(),
-        S1,
-    );
+    let e3 = resigned(&e2, &[("out_trade_no", "E-3")], S1);
     let m: Value = http
         .post(format!("{}/mapi.php", d.url))
         .form_of(&e3)
@@ -233,27 +240,8 @@ async fn epay_and_bepusdt_merchants_order_get_paid_and_are_called_back() {
         ],
         S2,
     );
-    let mut too_precise = e1.clone();
-    too_precise.insert("out_trade_no".into(), "E-9".into());
-    too_precise.insert("money".into(), "7.201".into());
-    let too_precise = signed(
-        &too_precise
-            .iter()
-            .filter(|(k, _)| !k.starts_with("sign"))
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect::<Vec<_>>(),
-        S1,
-    );
-    let mut replayed = e1.clone();
-    replayed.insert("money".into(), "80".into());
-    let replayed = signed(
-        &replayed
-            .iter()
-            .filter(|(k, _)| !k.starts_with("sign"))
-            .map(|(k, v)| (k.as_str(), v.as_str()))
-            .collect::<Vec<_>>(),
-        S1,
-    );
+    let too_precise = resigned(&e1, &[("out_trade_no", "E-9"), ("money", "7.201")], S1);
+    let replayed = resigned(&e1, &[("money", "80")], S1);
     for (what, params, says) in [
         ("a bad signature", &bad_sign, "signature"),
         ("an unknown pid", &unknown_pid, "no merchant `9999`"),

@@ -1,0 +1,131 @@
+"""Client for the paywatch HTTP API.
+
+paywatch is a self-hosted, watch-only payment indexer: it follows Bitcoin, EVM
+and TRON chains, reports payments to watched addresses and takes payment
+requests (invoices). This package is its client: invoices, watches,
+transfers, the events feed, deliveries and status, and verification of its
+signed webhooks. Standard library only.
+
+    import paywatch
+
+    client = paywatch.Client("http://127.0.0.1:8480", api_key="…")
+    invoice = client.create_invoice(chain="eth", asset="USDT", amount="25", order_id="42")
+    invoice = client.wait_for_invoice(invoice.id, "confirmed")
+"""
+
+from ._version import __version__
+from .client import DEFAULT_URL, Client, EventStream
+from .errors import (
+    APIConnectionError,
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    ErrorCode,
+    MethodNotAllowedError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PaywatchError,
+    PermissionDeniedError,
+    RequestTimeoutError,
+    ServerError,
+    ServiceUnavailableError,
+    UnexpectedResponseError,
+    UnprocessableEntityError,
+    UnsupportedMediaTypeError,
+    WaitTimeoutError,
+    WebhookVerificationError,
+)
+from .models import (
+    OPEN_INVOICE_STATUSES,
+    AddressEvent,
+    Asset,
+    BatchItemError,
+    BatchResult,
+    BlockRef,
+    ChainStatus,
+    Choice,
+    ChoiceOption,
+    DeletedWatch,
+    Delivery,
+    DeliveryPage,
+    Event,
+    EventPage,
+    Invoice,
+    InvoiceEvent,
+    InvoicePage,
+    InvoicePayment,
+    ManualAction,
+    NewWatch,
+    PaymentEvent,
+    Pricing,
+    Refund,
+    Status,
+    Transfer,
+    TransferPage,
+    UnmatchedPaymentEvent,
+    Watch,
+    WatchRef,
+)
+from .units import format_units, parse_units
+from .webhooks import construct_event, is_valid_signature, verify_signature
+
+__all__ = [
+    "__version__",
+    "Client",
+    "EventStream",
+    "DEFAULT_URL",
+    "PaywatchError",
+    "APIConnectionError",
+    "UnexpectedResponseError",
+    "APIError",
+    "BadRequestError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "NotFoundError",
+    "MethodNotAllowedError",
+    "RequestTimeoutError",
+    "ConflictError",
+    "PayloadTooLargeError",
+    "UnsupportedMediaTypeError",
+    "UnprocessableEntityError",
+    "ServerError",
+    "ServiceUnavailableError",
+    "WebhookVerificationError",
+    "WaitTimeoutError",
+    "ErrorCode",
+    "OPEN_INVOICE_STATUSES",
+    "Asset",
+    "BlockRef",
+    "WatchRef",
+    "NewWatch",
+    "Watch",
+    "DeletedWatch",
+    "BatchResult",
+    "BatchItemError",
+    "Transfer",
+    "TransferPage",
+    "InvoicePayment",
+    "Pricing",
+    "ManualAction",
+    "Refund",
+    "Invoice",
+    "ChoiceOption",
+    "Choice",
+    "InvoicePage",
+    "Event",
+    "PaymentEvent",
+    "InvoiceEvent",
+    "UnmatchedPaymentEvent",
+    "AddressEvent",
+    "EventPage",
+    "Delivery",
+    "DeliveryPage",
+    "ChainStatus",
+    "Status",
+    "format_units",
+    "parse_units",
+    "construct_event",
+    "verify_signature",
+    "is_valid_signature",
+]
