@@ -24,7 +24,7 @@
 # (default python3); PHP="php -d extension=curl" names the PHP command
 # (default php).
 # PAYWATCH_BIN=path/to/paywatch names the daemon binary (default
-# /tmp/paywatch-sdk-bin when it exists, else target/release/paywatch; this
+# $CARGO_TARGET_DIR/release/paywatch, else target/release/paywatch; this
 # script never builds paywatch). Needs python3 >= 3.9 with venv, node >= 20
 # with npm, php >= 8.1, and Anvil and the compiled test token from
 # scripts/setup-deps.sh (run when they are missing). The build tools (Python's
@@ -75,13 +75,7 @@ CACHE="$CLIENTS/.cache"
 PY_TOOLS="$CACHE/python-build-venv"
 
 # --- what is needed ----------------------------------------------------------
-if [ -n "${PAYWATCH_BIN:-}" ]; then
-    BIN="$PAYWATCH_BIN"
-elif [ -x /tmp/paywatch-sdk-bin ]; then
-    BIN=/tmp/paywatch-sdk-bin
-else
-    BIN="${CARGO_TARGET_DIR:-$REPO/target}/release/paywatch"
-fi
+BIN="${PAYWATCH_BIN:-${CARGO_TARGET_DIR:-$REPO/target}/release/paywatch}"
 [ -x "$BIN" ] || die "no paywatch binary at $BIN: set PAYWATCH_BIN (cargo build --release --bin paywatch makes one)"
 
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 9))' || die "python3 >= 3.9 is needed"

@@ -11,13 +11,13 @@ use common::*;
 use serde_json::{json, Value};
 use std::time::Duration;
 
-const ETH: u128 = 1_000_000_000_000_000_000;
+pub(crate) const ETH: u128 = 1_000_000_000_000_000_000;
 
-fn word_addr(a: &str) -> String {
+pub(crate) fn word_addr(a: &str) -> String {
     format!("{:0>64}", a.trim_start_matches("0x"))
 }
 
-fn word_u(v: u128) -> String {
+pub(crate) fn word_u(v: u128) -> String {
     format!("{v:064x}")
 }
 

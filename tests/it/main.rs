@@ -25,6 +25,7 @@ mod bulk_watches;
 mod checkout;
 mod cli;
 mod cli_client;
+mod client_sdks;
 mod crash_consistency;
 mod demo;
 mod evm_anvil;

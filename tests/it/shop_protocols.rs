@@ -76,6 +76,84 @@ impl Form for reqwest::RequestBuilder {
 /// What the shop received: method, path and query, body.
 type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
 
+/// A shop's callback receiver: `/epay…` answered `epay_answer`, the rest
+/// `bep_answer`; what it received, in order.
+async fn shop_receiver(
+    epay_answer: &'static str,
+    bep_answer: &'static str,
+) -> (String, Seen, tokio::sync::watch::Sender<bool>) {
+    let seen: Seen = Arc::default();
+    let record = seen.clone();
+    let (url, stop) = serve_http(
+        || false,
+        move |req: hyper::Request<hyper::body::Incoming>| {
+            let record = record.clone();
+            async move {
+                use http_body_util::BodyExt;
+                let method = req.method().to_string();
+                let uri = req.uri().to_string();
+                let body = req.into_body().collect().await.unwrap().to_bytes();
+                let answer = if uri.starts_with("/epay") {
+                    epay_answer
+                } else {
+                    bep_answer
+                };
+                record.lock().unwrap().push((
+                    method,
+                    uri,
+                    String::from_utf8(body.to_vec()).unwrap(),
+                ));
+                hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(answer)))
+            }
+        },
+    )
+    .await;
+    (url, seen, stop)
+}
+
+/// The query of the first EPay notification the shop received.
+async fn epay_notification(seen: &Seen) -> BTreeMap<String, String> {
+    let notify = wait_for("the EPay notification", || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .find(|(_, u, _)| u.starts_with("/epay"))
+            .cloned()
+    })
+    .await;
+    assert_eq!(notify.0, "GET");
+    url::form_urlencoded::parse(notify.1.split_once('?').unwrap().1.as_bytes())
+        .into_owned()
+        .collect()
+}
+
+/// The BEpusdt callbacks of order `trade_id`, in order.
+fn bep_calls(seen: &Seen, trade_id: &str) -> Vec<Value> {
+    seen.lock()
+        .unwrap()
+        .iter()
+        .filter(|(_, u, _)| u == "/bep")
+        .map(|(_, _, b)| serde_json::from_str::<Value>(b).unwrap())
+        .filter(|v| v["trade_id"] == trade_id)
+        .collect()
+}
+
+/// Waits until every delivery of the `epusdt` sink is delivered.
+async fn all_delivered(d: &Daemon) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, deliveries) = d.get("/v1/deliveries?sink=epusdt").await;
+        let all = deliveries["deliveries"].as_array().unwrap();
+        assert!(!all.is_empty(), "{deliveries}");
+        let pending: Vec<&Value> = all.iter().filter(|x| x["status"] != "delivered").collect();
+        if pending.is_empty() {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{pending:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -104,33 +182,8 @@ async fn epay_and_bepusdt_merchants_order_get_paid_and_are_called_back() {
     const BASE: u64 = 9000;
     let node = TronReplay::start(rewritten_chain(BASE, 3, 0, None, |_| None, &a)).await;
 
-    // The shop: EPay's notifications answered `success`, BEpusdt's `ok`.
-    let seen: Seen = Arc::default();
-    let record = seen.clone();
-    let (shop, _shop_stop) = serve_http(
-        || false,
-        move |req: hyper::Request<hyper::body::Incoming>| {
-            let record = record.clone();
-            async move {
-                use http_body_util::BodyExt;
-                let method = req.method().to_string();
-                let uri = req.uri().to_string();
-                let body = req.into_body().collect().await.unwrap().to_bytes();
-                let answer = if uri.starts_with("/epay") {
-                    "success"
-                } else {
-                    "OK"
-                };
-                record.lock().unwrap().push((
-                    method,
-                    uri,
-                    String::from_utf8(body.to_vec()).unwrap(),
-                ));
-                hyper::Response::new(http_body_util::Full::new(bytes::Bytes::from(answer)))
-            }
-        },
-    )
-    .await;
+    // The shop: EPay's notifications answered `success`, BEpusdt's `OK`.
+    let (shop, seen, _shop_stop) = shop_receiver("success", "OK").await;
     let dir = tempfile::tempdir().unwrap();
     let key_digest = {
         use sha2::Digest;
@@ -475,19 +528,7 @@ async fn epay_and_bepusdt_merchants_order_get_paid_and_are_called_back() {
     d.wait_indexed("tron", BASE + 5).await;
 
     // EPay's notification: a GET, signed as EPay signs, answered `success`.
-    let notify = wait_for("the EPay notification", || {
-        seen.lock()
-            .unwrap()
-            .iter()
-            .find(|(_, u, _)| u.starts_with("/epay"))
-            .cloned()
-    })
-    .await;
-    assert_eq!(notify.0, "GET");
-    let query: BTreeMap<String, String> =
-        url::form_urlencoded::parse(notify.1.split_once('?').unwrap().1.as_bytes())
-            .into_owned()
-            .collect();
+    let query = epay_notification(&seen).await;
     assert_eq!(query["trade_status"], "TRADE_SUCCESS");
     assert_eq!(
         (
@@ -504,18 +545,9 @@ async fn epay_and_bepusdt_merchants_order_get_paid_and_are_called_back() {
 
     // BEpusdt's: its order confirmed (2) last, B-2 cancelled (4), B-3
     // expired (3); each signed, each answered `OK`.
-    let bep_calls = |id: &str| -> Vec<Value> {
-        seen.lock()
-            .unwrap()
-            .iter()
-            .filter(|(_, u, _)| u == "/bep")
-            .map(|(_, _, b)| serde_json::from_str::<Value>(b).unwrap())
-            .filter(|v| v["trade_id"] == id)
-            .collect()
-    };
     for (id, status) in [(&b1_id, 2), (&b2_id, 4), (&b3_id, 3)] {
         let calls = wait_for(&format!("status {status} of {id}"), || {
-            let c = bep_calls(id);
+            let c = bep_calls(&seen, id);
             c.iter().any(|v| v["status"] == status).then_some(c)
         })
         .await;
@@ -528,7 +560,7 @@ async fn epay_and_bepusdt_merchants_order_get_paid_and_are_called_back() {
         }
         assert_eq!(calls.last().unwrap()["status"], status, "{calls:?}");
     }
-    let b1_paid = bep_calls(&b1_id).last().cloned().unwrap();
+    let b1_paid = bep_calls(&seen, &b1_id).last().cloned().unwrap();
     assert_eq!(
         b1_paid["actual_amount"],
         b1_due.as_str(),
@@ -537,24 +569,7 @@ async fn epay_and_bepusdt_merchants_order_get_paid_and_are_called_back() {
     assert_eq!(b1_paid["amount"], 36);
 
     // Every callback shows as delivered.
-    let (_, deliveries) = d.get("/v1/deliveries?sink=epusdt").await;
-    let all = deliveries["deliveries"].as_array().unwrap();
-    assert!(!all.is_empty(), "{deliveries}");
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let (_, deliveries) = d.get("/v1/deliveries?sink=epusdt").await;
-        let pending: Vec<&Value> = deliveries["deliveries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|x| x["status"] != "delivered")
-            .collect();
-        if pending.is_empty() {
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{pending:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    all_delivered(&d).await;
 
     // Now the EPay buyer goes back with the signed order.
     let (_, page) = d.get(&format!("/pay/{e1_id}/status")).await;
@@ -574,5 +589,146 @@ async fn epay_and_bepusdt_merchants_order_get_paid_and_are_called_back() {
         .await
         .unwrap();
     assert_eq!(o["status"], 1, "{o}");
+    d.stop().await;
+}
+
+/// The same protocols on Anvil, in a token and in ether: an EPay order
+/// paid in the token (the shop answers `ok`), a BEpusdt order paid in
+/// ether (the shop answers `success`), each to its own derived address.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn epay_in_a_token_and_bepusdt_in_ether_are_paid_on_anvil() {
+    use crate::evm_anvil::{word_addr, word_u, ETH};
+    use common::anvil::{anvil_path, Anvil, EVM_ACCOUNT_XPUB};
+    let Some(bin) = anvil_path() else { return };
+    let anvil = Anvil::start(&bin).await;
+    let accounts = anvil.rpc("eth_accounts", json!([])).await;
+    let (deployer, customer) = (
+        accounts[0].as_str().unwrap().to_string(),
+        accounts[1].as_str().unwrap().to_string(),
+    );
+    let token = anvil
+        .deploy(&deployer, "TestToken", &word_u(1_000_000_000_000))
+        .await;
+    let transfer = |to: &str, units: u128| format!("0xa9059cbb{}{}", word_addr(to), word_u(units));
+    anvil
+        .send(
+            &deployer,
+            Some(&token),
+            0,
+            &transfer(&customer, 1_000_000_000),
+        )
+        .await;
+    let (shop, seen, _shop_stop) = shop_receiver("ok", "success").await;
+    let start = anvil.height().await + 1;
+    let dir = tempfile::tempdir().unwrap();
+    let section = format!(
+        "[[chain]]\nname = \"anvil\"\nkind = \"evm\"\nrpc_url = \"{}\"\nchain_id = 31337\nstart_height = {start}\n\
+         confirmations = 2\npoll_interval_ms = 50\n\
+         [[chain.token]]\nsymbol = \"PWT\"\ncontract = \"{token}\"\ndecimals = 6\n\
+         [chain.invoices]\nxpub = \"{EVM_ACCOUNT_XPUB}\"\n",
+        anvil.url
+    );
+    let config = format!(
+        "{}\n[[rate]]\npair = \"ETH/CNY\"\nfixed = \"20000\"\n\n\
+         [epusdt]\nchain = \"anvil\"\nasset = \"PWT\"\nrate = \"7.2\"\npublic_url = \"https://pay.example\"\n\
+         [epusdt.trade_types]\n\"usdt.erc20\" = \"anvil:PWT\"\n\"ethereum.eth\" = \"anvil:ETH\"\n\n\
+         [[merchant]]\nid = \"2001\"\nsecret = \"{S1}\"\nallow_private_notify = true\n",
+        config_text(dir.path(), &[section])
+    );
+    let d = Daemon::start(&config).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    // EPay, as a GET: 72 CNY at 7.2 is 10 PWT.
+    let order = signed(
+        &[
+            ("pid", "2001"),
+            ("type", "usdt.erc20"),
+            ("out_trade_no", "A-1"),
+            ("notify_url", &format!("{shop}/epay")),
+            ("return_url", "https://shop.example/back"),
+            ("name", "Plan"),
+            ("money", "72"),
+        ],
+        S1,
+    );
+    let r = http
+        .get(format!("{}/submit.php?{}", d.url, encoded(&order)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 302, "{}", r.text().await.unwrap());
+    let epay_id = r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let (_, epay_inv) = d.get(&format!("/v1/invoices/{epay_id}")).await;
+    assert_eq!(
+        (
+            &epay_inv["amount_due"],
+            &epay_inv["asset"]["symbol"],
+            &epay_inv["merchant"]
+        ),
+        (&json!("10"), &json!("PWT"), &json!("2001")),
+        "{epay_inv}"
+    );
+
+    // BEpusdt in ether: 200 CNY at 20000 is 0.01 ETH.
+    let mut b = json!({
+        "order_id": "A-2", "amount": 200, "trade_type": "ethereum.eth",
+        "notify_url": format!("{shop}/bep"), "redirect_url": "https://shop.example/done",
+        "timeout": 600,
+    });
+    let s = epusdt_signature(b.as_object().unwrap(), S1);
+    b["signature"] = json!(s);
+    let (_, created) = d.post_json("/api/v1/order/create-transaction", &b).await;
+    assert_eq!(created["status_code"], 200, "{created}");
+    assert_eq!(created["data"]["actual_amount"], "0.01", "{created}");
+    let eth_id = created["data"]["trade_id"].as_str().unwrap().to_string();
+    let eth_to = created["data"]["token"].as_str().unwrap().to_string();
+
+    anvil
+        .send(
+            &customer,
+            Some(&token),
+            0,
+            &transfer(epay_inv["address"].as_str().unwrap(), 10_000_000),
+        )
+        .await;
+    anvil.send(&customer, Some(&eth_to), ETH / 100, "0x").await;
+    anvil.rpc("evm_mine", json!([])).await;
+    anvil.rpc("evm_mine", json!([])).await;
+    for id in [&epay_id, &eth_id] {
+        d.invoice_until(id, "confirmed").await;
+    }
+
+    let query = epay_notification(&seen).await;
+    assert_eq!(
+        (
+            query["out_trade_no"].as_str(),
+            query["type"].as_str(),
+            query["money"].as_str()
+        ),
+        ("A-1", "usdt.erc20", "72")
+    );
+    assert_eq!(query["sign"], epay_sign(&query, S1), "{query:?}");
+    let calls = wait_for("BEpusdt's paid callback", || {
+        let c = bep_calls(&seen, &eth_id);
+        c.iter().any(|v| v["status"] == 2).then_some(c)
+    })
+    .await;
+    let paid = calls.last().unwrap();
+    assert_eq!(paid["status"], 2);
+    assert_eq!(paid["actual_amount"], "0.01");
+    assert_eq!(
+        paid["signature"],
+        epusdt_signature(paid.as_object().unwrap(), S1).as_str()
+    );
+    all_delivered(&d).await;
     d.stop().await;
 }
