@@ -131,6 +131,7 @@ fn order(
             money,
             fiat: get("fiat").unwrap_or_else(|| "CNY".into()),
             trade_type: Some(kind),
+            target: None,
             notify_url: get("notify_url"),
             redirect_url: get("return_url"),
             name: get("name"),

@@ -158,6 +158,7 @@ fn create_transaction(
         money: amount,
         fiat: text("fiat").unwrap_or_else(|| "CNY".into()),
         trade_type: text("trade_type"),
+        target: None,
         notify_url: text("notify_url"),
         redirect_url: text("redirect_url"),
         name: text("name"),

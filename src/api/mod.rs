@@ -13,6 +13,7 @@ pub mod epay;
 pub mod epusdt;
 mod error;
 mod feed;
+mod gmpay;
 mod http;
 mod invoices;
 mod shop;
@@ -188,6 +189,16 @@ pub async fn serve(
 }
 async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError> {
     let path = req.uri().path().to_string();
+    // The shop protocols authenticate each request by its own signature
+    // (GMPay's status route lives under the checkout page's usual path).
+    let req = {
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let method = req.method().clone();
+        match shop::route(state, &method, &segments, req).await {
+            Ok(answer) => return answer,
+            Err(req) => req,
+        }
+    };
     // The checkout page is public and read-only.
     if let Some(c) = &state.checkout {
         if let Some(rest) = path
@@ -219,11 +230,6 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
     }
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     let method = req.method().clone();
-    // The shop protocols authenticate each request by its own signature.
-    let req = match shop::route(state, &method, &segments, req).await {
-        Ok(answer) => return answer,
-        Err(req) => req,
-    };
     let mut caller = None;
     if segments != ["health"] {
         let write = !matches!(method, Method::GET | Method::HEAD);

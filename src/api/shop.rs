@@ -3,7 +3,7 @@
 //! is signed by, and turning a shop's order into an invoice. These routes
 //! take no API key: each request carries its merchant's signature.
 
-use super::{epay, epusdt, ApiError, AppState, Peer, ReqBody, Resp};
+use super::{epay, epusdt, gmpay, ApiError, AppState, Peer, ReqBody, Resp};
 use crate::amount::{from_base, to_base};
 use crate::config::{EpusdtConfig, MerchantConfig};
 use crate::invoice::service::{CreateError, CreateRequest};
@@ -37,6 +37,9 @@ pub(super) async fn route(
                 "create-transaction",
                 "submit.php"
             ]
+            | ["payments", "gmpay", "v1", "order", "create-transaction"]
+            | ["payments", "gmpay", "v1", "config"]
+            | ["pay", "check-status", _]
     );
     if !known {
         return Err(req);
@@ -60,6 +63,13 @@ pub(super) async fn route(
             epay::submit(state, cfg, req).await
         }
         ["mapi.php"] if get_or_post => epay::mapi(state, cfg, req).await,
+        ["payments", "gmpay", "v1", "order", "create-transaction"] if post => {
+            gmpay::create(state, cfg, req).await
+        }
+        ["payments", "gmpay", "v1", "config"] if method == Method::GET => {
+            Ok(gmpay::config(state, cfg))
+        }
+        ["pay", "check-status", id] if method == Method::GET => gmpay::check_status(state, id),
         ["api.php"] if get_or_post => epay::query(state, req).await,
         _ => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -143,6 +153,9 @@ pub(super) struct ShopOrder<'a> {
     /// BEpusdt's `trade_type` or EPay's `type`; the `[epusdt]` chain and
     /// asset when `None`.
     pub trade_type: Option<String>,
+    /// The chain and asset, named otherwise than by a payment type
+    /// (GMPay's network and token); before `trade_type`.
+    pub target: Option<(String, String)>,
     /// The merchant's default when `None`.
     pub notify_url: Option<String>,
     pub redirect_url: Option<String>,
@@ -165,9 +178,10 @@ pub(super) fn create(
     cfg: &EpusdtConfig,
     o: ShopOrder<'_>,
 ) -> Result<Invoice, Refusal> {
-    let (chain, asset) = match &o.trade_type {
-        None => (cfg.chain.clone(), cfg.asset.to_uppercase()),
-        Some(t) => cfg.trade_type(t).cloned().ok_or_else(|| {
+    let (chain, asset) = match (&o.target, &o.trade_type) {
+        (Some(target), _) => target.clone(),
+        (None, None) => (cfg.chain.clone(), cfg.asset.to_uppercase()),
+        (None, Some(t)) => cfg.trade_type(t).cloned().ok_or_else(|| {
             Refusal::Invalid(format!(
                 "trade_type: `{t}` is not a payment type this server takes ({})",
                 cfg.trade_types

@@ -24,6 +24,8 @@ pub(super) struct RawEpusdt {
     allow_private_notify: bool,
     #[serde(default)]
     trade_types: BTreeMap<String, String>,
+    #[serde(default)]
+    gmpay_networks: BTreeMap<String, String>,
 }
 
 fn default_epusdt_asset() -> String {
@@ -49,6 +51,8 @@ pub struct EpusdtConfig {
     /// Payment types (BEpusdt's `trade_type`, EPay's `type`) and the
     /// chain and asset each is paid in.
     pub trade_types: BTreeMap<String, (String, String)>,
+    /// GMPay's network names and the chain each is.
+    pub gmpay_networks: BTreeMap<String, String>,
 }
 
 impl EpusdtConfig {
@@ -84,6 +88,22 @@ fn known_trade_types(chain: &ChainConfig) -> Vec<(&'static str, &'static str)> {
             _ => Vec::new(),
         },
         ChainKind::Bitcoin(_) => Vec::new(),
+    }
+}
+
+/// GMPay's name of a chain's network, by its kind or chain id.
+fn gmpay_network(chain: &ChainConfig) -> Option<&'static str> {
+    match &chain.kind {
+        ChainKind::Tron(_) => Some("tron"),
+        ChainKind::Evm(e) => match e.chain_id {
+            1 => Some("ethereum"),
+            56 => Some("binance"),
+            137 => Some("polygon"),
+            8453 => Some("base"),
+            42161 => Some("arbitrum"),
+            _ => None,
+        },
+        ChainKind::Bitcoin(_) => None,
     }
 }
 
@@ -165,6 +185,28 @@ pub(super) fn epusdt(
         }
     }
     trade_types.insert("usdt".into(), (e.chain.clone(), asset_default.clone()));
+    let mut gmpay_networks: BTreeMap<String, String> = BTreeMap::new();
+    for chain in chains.iter().filter(|o| o.invoices.is_some()) {
+        if let Some(n) = gmpay_network(chain) {
+            gmpay_networks
+                .entry(n.into())
+                .or_insert_with(|| chain.name.clone());
+        }
+    }
+    for (network, chain) in &e.gmpay_networks {
+        match chains.iter().find(|o| &o.name == chain) {
+            None => {
+                return Err(format!(
+                    "epusdt.gmpay_networks.{network}: no chain named `{chain}`"
+                ))
+            }
+            Some(o) if o.invoices.is_none() => return Err(format!(
+                "epusdt.gmpay_networks.{network}: chain `{chain}` has no [chain.invoices] section"
+            )),
+            Some(_) => {}
+        }
+        gmpay_networks.insert(network.trim().to_lowercase(), chain.clone());
+    }
     for (name, target) in &e.trade_types {
         let Some((chain, asset)) = target.split_once(':') else {
             return Err(format!(
@@ -219,6 +261,7 @@ pub(super) fn epusdt(
                 }
     Ok(Some(EpusdtConfig {
         trade_types,
+        gmpay_networks,
         chain: e.chain,
         asset: e.asset,
         expires_in: e.expires_in,

@@ -21,6 +21,18 @@ pub(super) struct RawMerchant {
     allow_private_notify: bool,
     #[serde(default)]
     assets: Vec<String>,
+    gmpay_sign: Option<String>,
+}
+
+/// Which GMPay signatures a merchant's requests may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GmpaySign {
+    /// HMAC-SHA256 keyed with the secret (GMPay's default for a new key).
+    HmacSha256,
+    /// The MD5 of the text and the secret (GMPay before 2.0).
+    Md5,
+    /// Either.
+    Dual,
 }
 
 /// One shop: how its requests are authenticated and what it may order.
@@ -43,6 +55,8 @@ pub struct MerchantConfig {
     /// Its invoices record its id. The shop of `[epusdt] token`, the
     /// single-shop setup, records none, as before merchants existed.
     pub recorded: bool,
+    /// The signatures its GMPay requests may carry.
+    pub gmpay_sign: GmpaySign,
 }
 
 impl MerchantConfig {
@@ -56,6 +70,7 @@ impl MerchantConfig {
             allow_private_notify,
             assets: Vec::new(),
             recorded: false,
+            gmpay_sign: GmpaySign::Dual,
         }
     }
 
@@ -159,7 +174,18 @@ pub(super) fn merchants(
             }
             assets.push((chain.to_string(), asset.trim().to_uppercase()));
         }
+        let gmpay_sign = match m.gmpay_sign.as_deref() {
+            None | Some("hmac_sha256") => GmpaySign::HmacSha256,
+            Some("md5") => GmpaySign::Md5,
+            Some("dual") => GmpaySign::Dual,
+            Some(other) => {
+                return Err(format!(
+                    "{at}.gmpay_sign: `{other}` is not hmac_sha256, md5 or dual"
+                ))
+            }
+        };
         out.push(MerchantConfig {
+            gmpay_sign,
             id,
             secret: Secret(secret),
             allowed_ips,

@@ -28,7 +28,7 @@ pub use delivery::{
 };
 pub use epusdt::EpusdtConfig;
 pub use invoices::{ConfirmationBounds, InvoiceConfig, InvoiceSource};
-pub use merchant::{MerchantConfig, SINGLE_SHOP_PID};
+pub use merchant::{GmpaySign, MerchantConfig, SINGLE_SHOP_PID};
 pub use risk::{RiskConfig, DEFAULT_DUST, MAX_AFFIX};
 
 /// A secret that never shows in `Debug` output or logs.

@@ -10,6 +10,8 @@
 //!   `actual_amount` as a string, as BEpusdt sends it.
 //! - EPay: a GET to `notify_url` with the signed order in its query, once
 //!   the order is paid (`trade_status=TRADE_SUCCESS`).
+//! - GMPay: a JSON POST when the order is paid, signed as its create
+//!   request was (HMAC-SHA256 keyed with the secret, or MD5).
 
 use crate::invoice::gojson;
 use md5::{Digest, Md5};
@@ -49,6 +51,67 @@ pub(crate) fn float(text: &str) -> Option<Value> {
         .ok()
         .filter(|f| f.is_finite())
         .map(Value::from)
+}
+
+/// A GMPay signature's algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignAlgorithm {
+    HmacSha256,
+    Md5,
+}
+
+impl SignAlgorithm {
+    pub fn name(self) -> &'static str {
+        match self {
+            SignAlgorithm::HmacSha256 => "hmac_sha256",
+            SignAlgorithm::Md5 => "md5",
+        }
+    }
+}
+
+/// GMPay's text to sign: every parameter but `signature`, null and empty
+/// ones left out, numbers as Go's `FormatFloat(f, 'f', -1, 64)` writes
+/// them, each `k=v` sorted and joined with `&`. `None` when a parameter
+/// is a boolean, an object or an array (GMPay refuses those).
+pub fn gmpay_canonical(params: &Map<String, Value>) -> Option<String> {
+    let mut pairs = Vec::new();
+    for (k, v) in params {
+        if k == "signature" {
+            continue;
+        }
+        let text = match v {
+            Value::Null => continue,
+            Value::String(s) => s.clone(),
+            // Rust writes an f64 as the shortest round trip, never with an
+            // exponent: as Go's 'f' with precision -1.
+            Value::Number(n) => format!("{}", n.as_f64()?),
+            Value::Bool(_) | Value::Array(_) | Value::Object(_) => return None,
+        };
+        if !text.is_empty() {
+            pairs.push(format!("{k}={text}"));
+        }
+    }
+    pairs.sort();
+    Some(pairs.join("&"))
+}
+
+/// GMPay's signature of `canonical` with `secret`, lower-case hex.
+pub fn gmpay_sign(canonical: &str, secret: &str, algorithm: SignAlgorithm) -> String {
+    match algorithm {
+        SignAlgorithm::HmacSha256 => {
+            use hmac::Mac;
+            let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes())
+                .expect("HMAC takes a key of any length");
+            mac.update(canonical.as_bytes());
+            hex::encode(mac.finalize().into_bytes())
+        }
+        SignAlgorithm::Md5 => {
+            let mut md5 = Md5::new();
+            md5.update(canonical.as_bytes());
+            md5.update(secret.as_bytes());
+            hex::encode(md5.finalize())
+        }
+    }
 }
 
 /// A callback to send: a JSON POST, or a GET when `body` is `None` (the
@@ -92,6 +155,38 @@ pub fn callback(event: &Value, secret: &str) -> Option<Callback> {
         .unwrap_or("")
         .to_string();
     match protocol(meta) {
+        "gmpay" => {
+            if !paid {
+                return None;
+            }
+            let algorithm = match meta["sign"].as_str() {
+                Some("hmac_sha256") => SignAlgorithm::HmacSha256,
+                _ => SignAlgorithm::Md5,
+            };
+            let mut fields = vec![
+                ("pid", meta["pid"].clone()),
+                ("trade_id", inv["id"].clone()),
+                ("order_id", inv["order_id"].clone()),
+                ("amount", float(meta["amount"].as_str()?)?),
+                ("actual_amount", float(inv["amount_due"].as_str()?)?),
+                ("receive_address", inv["address"].clone()),
+                ("token", meta["token"].clone()),
+                ("block_transaction_id", Value::from(txid)),
+                ("status", 2.into()),
+            ];
+            let params: Map<String, Value> = fields
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect();
+            let signature = gmpay_sign(&gmpay_canonical(&params)?, secret, algorithm);
+            fields.insert(fields.len() - 1, ("signature", signature.into()));
+            Some(Callback {
+                url: notify_url,
+                body: Some(gojson::object(
+                    &fields.iter().map(|(k, v)| (*k, v)).collect::<Vec<_>>(),
+                )),
+            })
+        }
         "epay" => {
             if !paid {
                 return None;
@@ -251,5 +346,39 @@ mod tests {
         ] {
             assert!(callback(&event(other, json!([])), "t").is_none(), "{other}");
         }
+    }
+
+    #[test]
+    fn gmpay_signs_like_its_own_test_vectors() {
+        // GMPay's unit-test vector: null, empty and `signature` left out.
+        let params = json!({"signature": "ignored", "pid": "1000", "empty": "", "nil": null,
+                            "name": "VIP", "amount": 100});
+        let text = gmpay_canonical(params.as_object().unwrap()).unwrap();
+        assert_eq!(text, "amount=100&name=VIP&pid=1000");
+        assert_eq!(
+            gmpay_sign(&text, "test-secret", SignAlgorithm::HmacSha256),
+            "ced9141fab53a83d1178f903e7c22d8a2a7033520f31e319934e92455a008b6c"
+        );
+        assert_eq!(
+            gmpay_sign(&text, "test-secret", SignAlgorithm::Md5),
+            "2203e5d2a13264c188f7fac194a632f8"
+        );
+        // Its documented create request, `100.00` written as Go writes it.
+        let order: Value = serde_json::from_str(
+            r#"{"pid":"1000","order_id":"ORD202605230001","currency":"cny","token":"usdt",
+                "network":"tron","amount":100.00,"notify_url":"https://merchant.example/notify",
+                "redirect_url":"https://merchant.example/return","name":"VIP"}"#,
+        )
+        .unwrap();
+        let text = gmpay_canonical(order.as_object().unwrap()).unwrap();
+        assert_eq!(
+            gmpay_sign(&text, "epusdt_secret_key", SignAlgorithm::HmacSha256),
+            "6f874b1919d95081835e2809b620e354a5866f5a6dbb2e432d1627f1eb10059d"
+        );
+        assert_eq!(
+            gmpay_sign(&text, "epusdt_secret_key", SignAlgorithm::Md5),
+            "476412c422f4dd75c3d533f5c47a9cac"
+        );
+        assert!(gmpay_canonical(json!({"a": true}).as_object().unwrap()).is_none());
     }
 }

@@ -1047,6 +1047,11 @@ impl InvoiceChain {
     }
 
     /// The URI a wallet opens to pay `due` base units of `asset` to `address`.
+    /// The symbols of the assets the chain takes invoices in.
+    pub fn asset_symbols(&self) -> Vec<String> {
+        self.assets.iter().map(|a| a.symbol.clone()).collect()
+    }
+
     /// The decimals of the asset named `symbol`, if the chain takes it.
     pub fn asset_decimals(&self, symbol: &str) -> Option<u8> {
         asset_named(&self.assets, symbol).map(|a| a.decimals)

@@ -732,3 +732,277 @@ async fn epay_in_a_token_and_bepusdt_in_ether_are_paid_on_anvil() {
     all_delivered(&d).await;
     d.stop().await;
 }
+
+/// GMPay's text to sign, written here from its documentation and code:
+/// every parameter but `signature`, null and empty ones left out, numbers
+/// as Go writes them, `k=v` sorted, joined with `&`.
+fn gmpay_text(params: &serde_json::Map<String, Value>) -> String {
+    let mut pairs: Vec<String> = params
+        .iter()
+        .filter(|(k, v)| *k != "signature" && !v.is_null() && **v != json!(""))
+        .map(|(k, v)| match v {
+            Value::String(s) => format!("{k}={s}"),
+            Value::Number(n) => format!("{k}={}", n.as_f64().unwrap()),
+            other => panic!("{k}: {other} is not signed"),
+        })
+        .collect();
+    pairs.sort();
+    pairs.join("&")
+}
+
+fn gmpay_hmac(params: &serde_json::Map<String, Value>, key: &str) -> String {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).unwrap();
+    mac.update(gmpay_text(params).as_bytes());
+    hex::encode(mac.finalize().into_bytes())
+}
+
+fn gmpay_md5(params: &serde_json::Map<String, Value>, key: &str) -> String {
+    use md5::{Digest, Md5};
+    hex::encode(Md5::digest(format!("{}{key}", gmpay_text(params))))
+}
+
+/// GMPay orders from a merchant signing with HMAC-SHA256 (JSON body) and
+/// one signing with MD5 (form body), paid in USDT on the TRON replay, each
+/// called back signed the way its order was.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gmpay_orders_signed_both_ways_are_paid_and_called_back() {
+    use common::tron::{real_block, rewritten_chain, TronReplay};
+    let Some(fx) = fixtures() else { return };
+    let a = real_block(&fx, 60836289);
+    let account = "c0ffee00000000000000000000000000000000dd";
+    let shared = bs58::encode(hex::decode(format!("41{account}")).unwrap())
+        .with_check()
+        .into_string();
+    const BASE: u64 = 9500;
+    let node = TronReplay::start(rewritten_chain(BASE, 3, 0, None, |_| None, &a)).await;
+    let (shop, seen, _shop_stop) = shop_receiver("ok", "ok").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        "{}{}\n[epusdt]\nchain = \"tron\"\nrate = \"7.2\"\npublic_url = \"https://pay.example\"\n\n\
+         [[merchant]]\nid = \"3001\"\nsecret = \"{S1}\"\nallow_private_notify = true\n\n\
+         [[merchant]]\nid = \"3002\"\nsecret = \"{S2}\"\nallow_private_notify = true\ngmpay_sign = \"md5\"\n",
+        config_text(dir.path(), &[node.chain_toml("tron", BASE, "confirmations = 1")]),
+        invoices_section(&format!(
+            "shared_address = \"{shared}\"\nunique_amount_step = \"0.01\""
+        )),
+    );
+    let d = Daemon::start(&config).await;
+    d.wait_indexed("tron", BASE + 2).await;
+    let http = reqwest::Client::new();
+    let create = "/payments/gmpay/v1/order/create-transaction";
+    let post = |body: Value| {
+        let http = http.clone();
+        let url = format!("{}{create}", d.url);
+        async move {
+            let r = http.post(url).json(&body).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let order = |pid: &str, id: &str, amount: Value| {
+        json!({
+            "pid": pid, "order_id": id, "currency": "cny", "token": "usdt", "network": "tron",
+            "amount": amount, "notify_url": format!("{shop}/gm"),
+            "redirect_url": "https://shop.example/back", "name": "VIP",
+        })
+    };
+    let with_sig = |mut o: Value, sig: String| {
+        o["signature"] = json!(sig);
+        o
+    };
+
+    // HMAC-SHA256, JSON: 72 CNY at 7.2 is 10 USDT.
+    let g1 = order("3001", "G-1", json!(72.00));
+    let sig = gmpay_hmac(g1.as_object().unwrap(), S1);
+    let (code, created) = post(with_sig(g1, sig)).await;
+    assert_eq!(
+        (code, &created["status_code"]),
+        (200, &json!(200)),
+        "{created}"
+    );
+    let data = &created["data"];
+    assert_eq!(
+        (
+            &data["order_id"],
+            &data["currency"],
+            &data["token"],
+            &data["status"],
+            &data["amount"]
+        ),
+        (
+            &json!("G-1"),
+            &json!("CNY"),
+            &json!("USDT"),
+            &json!(1),
+            &json!(72)
+        ),
+        "{created}"
+    );
+    assert_eq!(data["receive_address"], shared.as_str());
+    let g1_id = data["trade_id"].as_str().unwrap().to_string();
+    let g1_due = data["actual_amount"].as_f64().unwrap();
+
+    // MD5, form body, for the merchant that signs so.
+    let g2 = order("3002", "G-2", json!("36"));
+    let sig = gmpay_md5(g2.as_object().unwrap(), S2);
+    let mut form: BTreeMap<String, String> = g2
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+        .collect();
+    form.insert("signature".into(), sig);
+    let r = http
+        .post(format!("{}{create}", d.url))
+        .form_of(&form)
+        .send()
+        .await
+        .unwrap();
+    let g2_created: Value = r.json().await.unwrap();
+    assert_eq!(g2_created["status_code"], 200, "{g2_created}");
+    let g2_id = g2_created["data"]["trade_id"].as_str().unwrap().to_string();
+    let g2_due = g2_created["data"]["actual_amount"].as_f64().unwrap();
+
+    // Refusals, each GMPay's errno; nothing is created.
+    let before = invoice_count(&d).await;
+    let signed_hmac = |o: Value| {
+        let s = gmpay_hmac(o.as_object().unwrap(), S1);
+        with_sig(o, s)
+    };
+    let mut only_token = order("3001", "G-9", json!(5));
+    only_token.as_object_mut().unwrap().remove("network");
+    let mut bsc = order("3001", "G-9", json!(5));
+    bsc["network"] = json!("bsc");
+    let mut doge = order("3001", "G-9", json!(5));
+    doge["token"] = json!("doge");
+    let hmac_for_md5 = {
+        let o = order("3002", "G-9", json!(5));
+        let s = gmpay_hmac(o.as_object().unwrap(), S2);
+        with_sig(o, s)
+    };
+    for (what, body, http_code, errno) in [
+        (
+            "a wrong signature",
+            with_sig(order("3001", "G-9", json!(5)), "0".repeat(64)),
+            401,
+            401,
+        ),
+        ("HMAC for an MD5 merchant", hmac_for_md5, 401, 401),
+        (
+            "an order id used before",
+            signed_hmac(order("3001", "G-1", json!(72))),
+            400,
+            10002,
+        ),
+        ("a network not configured", signed_hmac(bsc), 400, 10014),
+        (
+            "a token the chain does not take",
+            signed_hmac(doge),
+            400,
+            10016,
+        ),
+        (
+            "a token without its network",
+            signed_hmac(only_token),
+            400,
+            10009,
+        ),
+        (
+            "an amount of 0.01 or less",
+            signed_hmac(order("3001", "G-9", json!(0.01))),
+            400,
+            10009,
+        ),
+    ] {
+        let (code, answer) = post(body).await;
+        assert_eq!(
+            (code, &answer["status_code"]),
+            (http_code, &json!(errno)),
+            "{what}: {answer}"
+        );
+        assert!(answer["data"].is_null(), "{what}: {answer}");
+    }
+    assert_eq!(
+        invoice_count(&d).await,
+        before,
+        "a refused order made an invoice"
+    );
+
+    let status = |id: String| {
+        let url = format!("{}/pay/check-status/{id}", d.url);
+        let http = http.clone();
+        async move {
+            http.get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(status(g1_id.clone()).await["data"]["status"], 1);
+    let cfg: Value = http
+        .get(format!("{}/payments/gmpay/v1/config", d.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tron = cfg["data"]["supported_assets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["network"] == "tron")
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        tron["tokens"]
+            .as_array()
+            .is_some_and(|t| t.contains(&json!("USDT"))),
+        "{cfg}"
+    );
+
+    // Both are paid.
+    let units = |due: f64| (due * 1_000_000.0).round() as u64;
+    let chain = rewritten_chain(
+        BASE,
+        6,
+        0,
+        None,
+        |i| match i {
+            3 => Some(usdt_payment(&a, account, units(g1_due), 5)),
+            4 => Some(usdt_payment(&a, account, units(g2_due), 6)),
+            _ => None,
+        },
+        &a,
+    );
+    node.set_blocks(chain);
+    d.wait_indexed("tron", BASE + 5).await;
+    for (id, key, hmac) in [(&g1_id, S1, true), (&g2_id, S2, false)] {
+        let call = wait_for(&format!("GMPay's callback for {id}"), || {
+            seen.lock()
+                .unwrap()
+                .iter()
+                .filter(|(m, u, _)| m == "POST" && u == "/gm")
+                .map(|(_, _, b)| serde_json::from_str::<Value>(b).unwrap())
+                .find(|v| v["trade_id"] == id.as_str())
+        })
+        .await;
+        assert_eq!(call["status"], 2, "{call}");
+        assert!(call["pid"].is_string(), "pid is a string: {call}");
+        assert_eq!(call["receive_address"], shared.as_str());
+        assert_eq!(call["token"], "USDT");
+        let fields = call.as_object().unwrap();
+        let want = if hmac {
+            gmpay_hmac(fields, key)
+        } else {
+            gmpay_md5(fields, key)
+        };
+        assert_eq!(call["signature"], want.as_str(), "{call}");
+        assert_eq!(status(id.clone()).await["data"]["status"], 2);
+    }
+    all_delivered(&d).await;
+    d.stop().await;
+}
