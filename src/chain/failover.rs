@@ -285,21 +285,36 @@ impl<N: Node> Failover<N> {
             .expect("endpoint lock")
     }
 
+    /// `ask` of endpoint `i`, given [`PROBE_TIMEOUT`] to answer, its
+    /// outcome recorded.
+    async fn probe<T>(
+        &self,
+        i: usize,
+        what: &str,
+        ask: impl std::future::Future<Output = Result<T, NodeError>>,
+    ) -> Result<T, NodeError> {
+        let started = Instant::now();
+        let r = tokio::time::timeout(PROBE_TIMEOUT, ask)
+            .await
+            .unwrap_or_else(|_| {
+                Err(NodeError::Unreachable(format!(
+                    "{what}: no answer within {PROBE_TIMEOUT:?}"
+                )))
+            });
+        self.record(i, started, &r);
+        r
+    }
+
     /// Each endpoint's block hash at `height`, asked side by side; those
     /// that do not answer in time are left out.
     async fn hashes_at(&self, ids: &[usize], height: u64) -> Vec<(usize, Hash32)> {
-        let answers = futures_util::future::join_all(ids.iter().map(|&i| async move {
-            let started = Instant::now();
-            let r =
-                tokio::time::timeout(PROBE_TIMEOUT, self.inner.endpoints[i].node.hash_at(height))
-                    .await
-                    .unwrap_or_else(|_| {
-                        Err(NodeError::Unreachable(format!(
-                            "block hash at {height}: no answer within {PROBE_TIMEOUT:?}"
-                        )))
-                    });
-            self.record(i, started, &r);
-            (i, r)
+        let what = format!("block hash at {height}");
+        let answers = futures_util::future::join_all(ids.iter().map(|&i| {
+            let what = &what;
+            async move {
+                let node = &self.inner.endpoints[i].node;
+                (i, self.probe(i, what, node.hash_at(height)).await)
+            }
         }))
         .await;
         answers
@@ -462,16 +477,8 @@ impl<N: Node> Node for Failover<N> {
             })
             .collect();
         let answers = futures_util::future::join_all(asked.iter().map(|&i| async move {
-            let started = Instant::now();
-            let r = tokio::time::timeout(PROBE_TIMEOUT, self.inner.endpoints[i].node.tip())
-                .await
-                .unwrap_or_else(|_| {
-                    Err(NodeError::Unreachable(format!(
-                        "tip: no answer within {PROBE_TIMEOUT:?}"
-                    )))
-                });
-            self.record(i, started, &r);
-            (i, r)
+            let node = &self.inner.endpoints[i].node;
+            (i, self.probe(i, "tip", node.tip()).await)
         }))
         .await;
         let mut tips = Vec::new();

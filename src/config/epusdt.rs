@@ -200,9 +200,11 @@ pub(super) fn epusdt(
                     "epusdt.gmpay_networks.{network}: no chain named `{chain}`"
                 ))
             }
-            Some(o) if o.invoices.is_none() => return Err(format!(
+            Some(o) if o.invoices.is_none() => {
+                return Err(format!(
                 "epusdt.gmpay_networks.{network}: chain `{chain}` has no [chain.invoices] section"
-            )),
+            ))
+            }
             Some(_) => {}
         }
         gmpay_networks.insert(network.trim().to_lowercase(), chain.clone());

@@ -589,6 +589,38 @@ async fn epay_and_bepusdt_merchants_order_get_paid_and_are_called_back() {
         .await
         .unwrap();
     assert_eq!(o["status"], 1, "{o}");
+
+    // The merchants' secrets show nowhere: not in what the API serves,
+    // not in the configuration's Debug form.
+    for path in [
+        "/v1/status",
+        "/metrics",
+        "/v1/deliveries?sink=epusdt",
+        "/v1/invoices?limit=1000",
+        "/v1/events",
+    ] {
+        let body = http
+            .get(format!("{}{path}", d.url))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        for secret in [S1, S2, S3] {
+            assert!(!body.contains(secret), "{path} shows a merchant's secret");
+        }
+    }
+    let parsed =
+        paywatch::config::Config::parse(&config, std::path::Path::new("/tmp/shop.toml")).unwrap();
+    let debug = format!("{parsed:?}");
+    assert!(
+        debug.contains("1002"),
+        "the merchants are in the Debug form"
+    );
+    for secret in [S1, S2, S3] {
+        assert!(!debug.contains(secret), "Debug shows a merchant's secret");
+    }
     d.stop().await;
 }
 
