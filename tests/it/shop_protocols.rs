@@ -154,6 +154,46 @@ async fn all_delivered(d: &Daemon) {
     }
 }
 
+/// A TRON replay of three empty blocks from `base`, and the start of a
+/// config whose chain `tron` takes invoices on the shared address of the
+/// 20-byte `account`, with `[epusdt]` pricing USDT at 7.2 CNY and
+/// `epusdt_more` added to that section.
+struct TronShop {
+    /// The real block payments are made from.
+    template: common::tron::TronBlock,
+    node: common::tron::TronReplay,
+    shared: String,
+    config: String,
+}
+
+async fn tron_shop(
+    fx: &std::path::Path,
+    base: u64,
+    account: &str,
+    dir: &std::path::Path,
+    epusdt_more: &str,
+) -> TronShop {
+    use common::tron::{real_block, rewritten_chain, TronReplay};
+    let template = real_block(fx, 60836289);
+    let shared = bs58::encode(hex::decode(format!("41{account}")).unwrap())
+        .with_check()
+        .into_string();
+    let node = TronReplay::start(rewritten_chain(base, 3, 0, None, |_| None, &template)).await;
+    let config = format!(
+        "{}{}\n[epusdt]\nchain = \"tron\"\nrate = \"7.2\"\npublic_url = \"https://pay.example\"\n{epusdt_more}\n",
+        config_text(dir, &[node.chain_toml("tron", base, "confirmations = 1")]),
+        invoices_section(&format!(
+            "shared_address = \"{shared}\"\nunique_amount_step = \"0.01\""
+        )),
+    );
+    TronShop {
+        template,
+        node,
+        shared,
+        config,
+    }
+}
+
 async fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -172,16 +212,10 @@ async fn invoice_count(d: &Daemon) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn epay_and_bepusdt_merchants_order_get_paid_and_are_called_back() {
-    use common::tron::{real_block, rewritten_chain, TronReplay};
+    use common::tron::rewritten_chain;
     let Some(fx) = fixtures() else { return };
-    let a = real_block(&fx, 60836289);
     let account = "c0ffee00000000000000000000000000000000cc";
-    let shared = bs58::encode(hex::decode(format!("41{account}")).unwrap())
-        .with_check()
-        .into_string();
     const BASE: u64 = 9000;
-    let node = TronReplay::start(rewritten_chain(BASE, 3, 0, None, |_| None, &a)).await;
-
     // The shop: EPay's notifications answered `success`, BEpusdt's `OK`.
     let (shop, seen, _shop_stop) = shop_receiver("success", "OK").await;
     let dir = tempfile::tempdir().unwrap();
@@ -189,18 +223,25 @@ async fn epay_and_bepusdt_merchants_order_get_paid_and_are_called_back() {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(M3_KEY))
     };
-    let config = format!(
-        "{}{}\n[epusdt]\nchain = \"tron\"\nrate = \"7.2\"\npublic_url = \"https://pay.example\"\n\
-         expires_in = 4\n\n\
-         [[merchant]]\nid = \"1001\"\nsecret = \"{S1}\"\nallowed_ips = [\"127.0.0.0/8\"]\nallow_private_notify = true\n\n\
-         [[merchant]]\nid = \"1002\"\nsecret = \"{S2}\"\nallowed_ips = [\"10.1.2.0/24\"]\nallow_private_notify = true\n\n\
-         [[merchant]]\nid = \"1003\"\nsecret = \"{S3}\"\nallow_private_notify = true\nassets = [\"tron:USDT\"]\n\n\
-         [[api.keys]]\nname = \"m3\"\ntoken_sha256 = \"{key_digest}\"\nscope = \"write\"\nmerchant = \"1003\"\n",
-        config_text(dir.path(), &[node.chain_toml("tron", BASE, "confirmations = 1")]),
-        invoices_section(&format!(
-            "shared_address = \"{shared}\"\nunique_amount_step = \"0.01\""
-        )),
-    );
+    let TronShop {
+        template: a,
+        node,
+        shared,
+        config,
+    } = tron_shop(
+        &fx,
+        BASE,
+        account,
+        dir.path(),
+        &format!(
+            "expires_in = 4\n\n\
+             [[merchant]]\nid = \"1001\"\nsecret = \"{S1}\"\nallowed_ips = [\"127.0.0.0/8\"]\nallow_private_notify = true\n\n\
+             [[merchant]]\nid = \"1002\"\nsecret = \"{S2}\"\nallowed_ips = [\"10.1.2.0/24\"]\nallow_private_notify = true\n\n\
+             [[merchant]]\nid = \"1003\"\nsecret = \"{S3}\"\nallow_private_notify = true\nassets = [\"tron:USDT\"]\n\n\
+             [[api.keys]]\nname = \"m3\"\ntoken_sha256 = \"{key_digest}\"\nscope = \"write\"\nmerchant = \"1003\"\n"
+        ),
+    )
+    .await;
     let d = Daemon::start(&config).await;
     d.wait_indexed("tron", BASE + 2).await;
     let http = reqwest::Client::builder()
@@ -799,26 +840,28 @@ fn gmpay_md5(params: &serde_json::Map<String, Value>, key: &str) -> String {
 /// called back signed the way its order was.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gmpay_orders_signed_both_ways_are_paid_and_called_back() {
-    use common::tron::{real_block, rewritten_chain, TronReplay};
+    use common::tron::rewritten_chain;
     let Some(fx) = fixtures() else { return };
-    let a = real_block(&fx, 60836289);
     let account = "c0ffee00000000000000000000000000000000dd";
-    let shared = bs58::encode(hex::decode(format!("41{account}")).unwrap())
-        .with_check()
-        .into_string();
     const BASE: u64 = 9500;
-    let node = TronReplay::start(rewritten_chain(BASE, 3, 0, None, |_| None, &a)).await;
     let (shop, seen, _shop_stop) = shop_receiver("ok", "ok").await;
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        "{}{}\n[epusdt]\nchain = \"tron\"\nrate = \"7.2\"\npublic_url = \"https://pay.example\"\n\n\
-         [[merchant]]\nid = \"3001\"\nsecret = \"{S1}\"\nallow_private_notify = true\n\n\
-         [[merchant]]\nid = \"3002\"\nsecret = \"{S2}\"\nallow_private_notify = true\ngmpay_sign = \"md5\"\n",
-        config_text(dir.path(), &[node.chain_toml("tron", BASE, "confirmations = 1")]),
-        invoices_section(&format!(
-            "shared_address = \"{shared}\"\nunique_amount_step = \"0.01\""
-        )),
-    );
+    let TronShop {
+        template: a,
+        node,
+        shared,
+        config,
+    } = tron_shop(
+        &fx,
+        BASE,
+        account,
+        dir.path(),
+        &format!(
+            "\n[[merchant]]\nid = \"3001\"\nsecret = \"{S1}\"\nallow_private_notify = true\n\n\
+             [[merchant]]\nid = \"3002\"\nsecret = \"{S2}\"\nallow_private_notify = true\ngmpay_sign = \"md5\"\n"
+        ),
+    )
+    .await;
     let d = Daemon::start(&config).await;
     d.wait_indexed("tron", BASE + 2).await;
     let http = reqwest::Client::new();
