@@ -223,6 +223,7 @@ pub async fn run_with_listener(
         invoices,
         epusdt: config.epusdt.clone(),
         merchants: config.merchants.clone(),
+        stop: stop.clone(),
         checkout,
         rates,
         sanctions,

@@ -105,11 +105,15 @@ pub(super) async fn events(state: &AppState, query: Option<&str>) -> Result<Resp
     let limit = ranged(&q, "limit", 100usize, 1..=MAX_PAGE)?;
     let wait = ranged(&q, "wait", 0u64, 0..=MAX_WAIT_SECS)?;
     let mut rx = state.store.subscribe();
+    let mut stop = state.stop.clone();
     if wait > 0 && *rx.borrow_and_update() <= after {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(wait);
-        while *rx.borrow_and_update() <= after {
+        // A daemon stopping answers what there is: the client asks again
+        // from the same place once it is back.
+        while *rx.borrow_and_update() <= after && !*stop.borrow() {
             tokio::select! {
                 r = rx.changed() => if r.is_err() { break },
+                _ = stop.changed() => break,
                 _ = tokio::time::sleep_until(deadline) => break,
             }
         }

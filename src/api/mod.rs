@@ -71,6 +71,8 @@ pub struct AppState {
     pub epusdt: Option<crate::config::EpusdtConfig>,
     /// The merchants the shop protocols and merchant keys act for.
     pub merchants: Vec<crate::config::MerchantConfig>,
+    /// Turns true when the daemon stops: long polls answer at once.
+    pub stop: watch::Receiver<bool>,
     /// The public checkout page; `None` when turned off.
     pub checkout: Option<Arc<crate::api::checkout::Checkout>>,
     /// Exchange rates for invoices priced in fiat.

@@ -51,6 +51,7 @@ fn api(keys: bool) -> Api {
         invoices: BTreeMap::new(),
         epusdt: None,
         merchants: Vec::new(),
+        stop: tokio::sync::watch::channel(false).1,
         checkout: None,
         rates: Arc::new(crate::invoice::rates::Rates::new(&[])),
         sanctions: crate::risk::Sanctions::none(),

@@ -143,3 +143,34 @@ async fn hostile_clients_get_clear_answers_and_memory_stays_bounded() {
     assert!(p.get("/health").await.is_some());
     p.kill();
 }
+
+/// A client waiting on `GET /v1/events?wait=` when the daemon stops is
+/// answered at once with what there is, and the stop does not wait for
+/// it (the bug this pins: the stop waited out the API's 5 s grace for the
+/// poll, and the client got no answer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_events_long_poll_does_not_hold_up_a_stop() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = common::Daemon::start(&common::config_text(dir.path(), &[])).await;
+    let url = format!("{}/v1/events?wait=30", d.url);
+    let poll = tokio::spawn(async move {
+        let r = reqwest::get(url).await.unwrap();
+        (
+            r.status().as_u16(),
+            r.json::<serde_json::Value>().await.unwrap(),
+        )
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let started = Instant::now();
+    d.stop().await;
+    let took = started.elapsed();
+    let (status, page) = tokio::time::timeout(Duration::from_secs(5), poll)
+        .await
+        .expect("the poll is answered")
+        .unwrap();
+    assert_eq!((status, &page["events"]), (200, &serde_json::json!([])));
+    assert!(
+        took < Duration::from_secs(4),
+        "the stop waited {took:?} for the poll"
+    );
+}
