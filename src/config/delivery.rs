@@ -1,7 +1,7 @@
 //! `[[plugin]]` and `[[sink]]` sections: the plugin pipeline and where its
 //! verdicts deliver events.
 
-use super::{check_name, resolve, Secret};
+use super::{check_name, read_secret, resolve, Secret};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -340,18 +340,6 @@ impl RawSink {
             ("batch", self.batch.is_some()),
         ]
     }
-}
-
-/// A secret read from `file` (relative to the config's folder), trimmed.
-fn read_secret(key: &str, base: &Path, file: &Path) -> Result<String, String> {
-    let f = resolve(base, file);
-    let text = std::fs::read_to_string(&f)
-        .map_err(|e| format!("{key}: cannot read {}: {e}", f.display()))?;
-    let text = text.trim();
-    if text.is_empty() {
-        return Err(format!("{key}: {} is empty", f.display()));
-    }
-    Ok(text.to_string())
 }
 
 /// A stream or topic template: not empty, at most 200 characters, and for

@@ -4,7 +4,7 @@
 
 use super::checkout::{self, CheckoutConfig, RateConfig};
 use super::merchant::MerchantConfig;
-use super::{resolve, ChainConfig, ChainKind, Secret};
+use super::{chain_asset, invoice_chain, read_secret, ChainConfig, ChainKind, Secret};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -123,17 +123,7 @@ pub(super) fn epusdt(
     };
     let token = match (e.token, e.token_file) {
         (Some(t), None) => Some(t),
-        (None, Some(f)) => {
-            let f = resolve(base, &f);
-            Some(
-                std::fs::read_to_string(&f)
-                    .map_err(|err| {
-                        format!("epusdt.token_file: cannot read {}: {err}", f.display())
-                    })?
-                    .trim()
-                    .to_string(),
-            )
-        }
+        (None, Some(f)) => Some(read_secret("epusdt.token_file", base, &f)?),
         (None, None) => None,
         _ => return Err("epusdt: set either `token` or `token_file`".into()),
     };
@@ -158,16 +148,8 @@ pub(super) fn epusdt(
         }
         (None, false) => {}
     }
-    let Some(c) = chains.iter().find(|c| c.name == e.chain) else {
-        return Err(format!("epusdt.chain: no chain named `{}`", e.chain));
-    };
-    if c.invoices.is_none() {
-        return Err(format!(
-            "epusdt.chain: chain `{}` has no [chain.invoices] section",
-            e.chain
-        ));
-    }
-    let asset_default = e.asset.trim().to_uppercase();
+    let c = invoice_chain(chains, "epusdt.chain", &e.chain)?;
+    let asset = e.asset.trim().to_uppercase();
     let mut trade_types: BTreeMap<String, (String, String)> = BTreeMap::new();
     // The default chain's types first, so that it wins a type two chains
     // could serve.
@@ -184,7 +166,7 @@ pub(super) fn epusdt(
                 .or_insert_with(|| (chain.name.clone(), asset.into()));
         }
     }
-    trade_types.insert("usdt".into(), (e.chain.clone(), asset_default.clone()));
+    trade_types.insert("usdt".into(), (e.chain.clone(), asset.clone()));
     let mut gmpay_networks: BTreeMap<String, String> = BTreeMap::new();
     for chain in chains.iter().filter(|o| o.invoices.is_some()) {
         if let Some(n) = gmpay_network(chain) {
@@ -194,48 +176,15 @@ pub(super) fn epusdt(
         }
     }
     for (network, chain) in &e.gmpay_networks {
-        match chains.iter().find(|o| &o.name == chain) {
-            None => {
-                return Err(format!(
-                    "epusdt.gmpay_networks.{network}: no chain named `{chain}`"
-                ))
-            }
-            Some(o) if o.invoices.is_none() => {
-                return Err(format!(
-                "epusdt.gmpay_networks.{network}: chain `{chain}` has no [chain.invoices] section"
-            ))
-            }
-            Some(_) => {}
-        }
+        invoice_chain(chains, &format!("epusdt.gmpay_networks.{network}"), chain)?;
         gmpay_networks.insert(network.trim().to_lowercase(), chain.clone());
     }
     for (name, target) in &e.trade_types {
-        let Some((chain, asset)) = target.split_once(':') else {
-            return Err(format!(
-                "epusdt.trade_types.{name}: `{target}` is not `chain:ASSET` (for example \"tron:USDT\")"
-            ));
-        };
-        match chains.iter().find(|o| o.name == chain) {
-            None => {
-                return Err(format!(
-                    "epusdt.trade_types.{name}: no chain named `{chain}`"
-                ))
-            }
-            Some(o) if o.invoices.is_none() => {
-                return Err(format!(
-                    "epusdt.trade_types.{name}: chain `{chain}` has no [chain.invoices] section"
-                ))
-            }
-            Some(_) => {}
-        }
-        trade_types.insert(
-            name.trim().to_ascii_lowercase(),
-            (chain.to_string(), asset.trim().to_uppercase()),
-        );
+        let pair = chain_asset(chains, &format!("epusdt.trade_types.{name}"), target)?;
+        trade_types.insert(name.trim().to_ascii_lowercase(), pair);
     }
     // Orders are priced in CNY: the rate is `rate` here, or a
     // [[rate]] for ASSET/CNY.
-    let asset = e.asset.trim().to_uppercase();
     let configured = rates
         .iter()
         .any(|r: &RateConfig| r.asset == asset && r.currency == "CNY");

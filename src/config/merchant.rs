@@ -2,7 +2,7 @@
 //! (Epusdt, BEpusdt, EPay), each with its id (the protocols' `pid`), its
 //! signing secret, where its requests may come from and what it may sell.
 
-use super::{resolve, ChainConfig, Secret};
+use super::{chain_asset, read_secret, ChainConfig, Secret};
 use ipnet::IpNet;
 use serde::Deserialize;
 use std::net::IpAddr;
@@ -127,13 +127,7 @@ pub(super) fn merchants(
         }
         let secret = match (m.secret, m.secret_file) {
             (Some(s), None) => s,
-            (None, Some(f)) => {
-                let f = resolve(base, &f);
-                std::fs::read_to_string(&f)
-                    .map_err(|e| format!("{at}.secret_file: cannot read {}: {e}", f.display()))?
-                    .trim()
-                    .to_string()
-            }
+            (None, Some(f)) => read_secret(&format!("{at}.secret_file"), base, &f)?,
             _ => return Err(format!("{at}: set either `secret` or `secret_file`")),
         };
         if secret.len() < 16 {
@@ -157,23 +151,12 @@ pub(super) fn merchants(
         if let Some(u) = &m.notify_url {
             super::parse_http_url(&format!("{at}.notify_url"), u)?;
         }
-        let mut assets = Vec::new();
-        for (j, s) in m.assets.iter().enumerate() {
-            let Some((chain, asset)) = s.split_once(':') else {
-                return Err(format!(
-                    "{at}.assets[{j}]: `{s}` is not `chain:ASSET` (for example \"tron:USDT\")"
-                ));
-            };
-            let Some(c) = chains.iter().find(|c| c.name == chain) else {
-                return Err(format!("{at}.assets[{j}]: no chain named `{chain}`"));
-            };
-            if c.invoices.is_none() {
-                return Err(format!(
-                    "{at}.assets[{j}]: chain `{chain}` has no [chain.invoices] section"
-                ));
-            }
-            assets.push((chain.to_string(), asset.trim().to_uppercase()));
-        }
+        let assets = m
+            .assets
+            .iter()
+            .enumerate()
+            .map(|(j, s)| chain_asset(chains, &format!("{at}.assets[{j}]"), s))
+            .collect::<Result<Vec<_>, _>>()?;
         let gmpay_sign = match m.gmpay_sign.as_deref() {
             None | Some("hmac_sha256") => GmpaySign::HmacSha256,
             Some("md5") => GmpaySign::Md5,

@@ -224,6 +224,50 @@ fn parse_url(key: &str, s: &str, [plain, secure]: [&str; 2]) -> Result<Url, Stri
     Ok(url)
 }
 
+/// A secret read from `file` (relative to the config's folder), trimmed.
+pub(super) fn read_secret(key: &str, base: &Path, file: &Path) -> Result<String, String> {
+    let f = resolve(base, file);
+    let text = std::fs::read_to_string(&f)
+        .map_err(|e| format!("{key}: cannot read {}: {e}", f.display()))?;
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(format!("{key}: {} is empty", f.display()));
+    }
+    Ok(text.to_string())
+}
+
+/// The chain `name`, which must take invoices; `key` names the setting in
+/// errors.
+pub(super) fn invoice_chain<'a>(
+    chains: &'a [ChainConfig],
+    key: &str,
+    name: &str,
+) -> Result<&'a ChainConfig, String> {
+    match chains.iter().find(|c| c.name == name) {
+        None => Err(format!("{key}: no chain named `{name}`")),
+        Some(c) if c.invoices.is_none() => Err(format!(
+            "{key}: chain `{name}` has no [chain.invoices] section"
+        )),
+        Some(c) => Ok(c),
+    }
+}
+
+/// A `chain:ASSET` pair naming a chain that takes invoices; the asset in
+/// upper case.
+pub(super) fn chain_asset(
+    chains: &[ChainConfig],
+    key: &str,
+    text: &str,
+) -> Result<(String, String), String> {
+    let Some((chain, asset)) = text.split_once(':') else {
+        return Err(format!(
+            "{key}: `{text}` is not `chain:ASSET` (for example \"tron:USDT\")"
+        ));
+    };
+    invoice_chain(chains, key, chain)?;
+    Ok((chain.to_string(), asset.trim().to_uppercase()))
+}
+
 pub(crate) fn resolve(base: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         p.to_path_buf()
