@@ -88,8 +88,18 @@ fn signer<'a>(
     Ok(m)
 }
 
-/// Creates the order `params` describe.
-fn order(
+/// Creates the order the request describes.
+async fn order(
+    state: &AppState,
+    cfg: &EpusdtConfig,
+    req: Request<ReqBody>,
+) -> Result<Result<Invoice, Refusal>, ApiError> {
+    let from = shop::peer(&req);
+    let params = params(req).await?;
+    Ok(order_from(state, cfg, &params, from))
+}
+
+fn order_from(
     state: &AppState,
     cfg: &EpusdtConfig,
     params: &BTreeMap<String, String>,
@@ -148,9 +158,7 @@ pub(super) async fn submit(
     cfg: &EpusdtConfig,
     req: Request<ReqBody>,
 ) -> Result<Resp, ApiError> {
-    let from = shop::peer(&req);
-    let params = params(req).await?;
-    Ok(match order(state, cfg, &params, from) {
+    Ok(match order(state, cfg, req).await? {
         Ok(inv) => {
             let to = shop::payment_url(state, cfg, &inv.id);
             let mut r = Response::new(Full::new(Bytes::new()));
@@ -176,9 +184,7 @@ pub(super) async fn mapi(
     cfg: &EpusdtConfig,
     req: Request<ReqBody>,
 ) -> Result<Resp, ApiError> {
-    let from = shop::peer(&req);
-    let params = params(req).await?;
-    Ok(match order(state, cfg, &params, from) {
+    Ok(match order(state, cfg, req).await? {
         Ok(inv) => json_response(
             StatusCode::OK,
             &json!({
@@ -227,18 +233,8 @@ pub(super) async fn query(state: &AppState, req: Request<ReqBody>) -> Result<Res
     }
     let found = match (get("trade_no"), get("out_trade_no")) {
         (Some(id), _) => shop::owned_invoice(state, merchant, id),
-        (None, Some(order)) => state
-            .invoices
-            .keys()
-            .find_map(|chain| {
-                state
-                    .store
-                    .invoice_by_order(chain, merchant.recorded_id(), order)
-                    .transpose()
-            })
-            .transpose()
-            .map(|i| i.filter(|i| i.metadata.get("epusdt").is_some()))
-            .map_err(|e| Refusal::Internal(e.to_string())),
+        (None, Some(order)) => shop::merchant_order(state, merchant, order)
+            .map(|i| i.filter(|i| i.metadata.get("epusdt").is_some())),
         (None, None) => return Ok(failure("trade_no or out_trade_no is required")),
     };
     let inv = match found {

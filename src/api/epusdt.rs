@@ -29,7 +29,7 @@ use crate::invoice_record::InvoiceStatus;
 use hyper::{Request, StatusCode};
 use serde_json::{Map, Value};
 
-use super::http::{json_text_response, read_body, MAX_BODY};
+use super::http::json_text_response;
 use super::{ApiError, AppState, ReqBody, Resp};
 
 /// BEpusdt's parameters beyond Epusdt's: one of them makes a BEpusdt order.
@@ -51,15 +51,6 @@ fn bepusdt_failure(message: &str) -> String {
     )
 }
 
-/// The request's JSON parameters.
-async fn params(req: Request<ReqBody>) -> Result<Option<Map<String, Value>>, ApiError> {
-    let (_, body) = read_body(req, &["application/json"], MAX_BODY).await?;
-    Ok(match serde_json::from_slice::<Value>(&body) {
-        Ok(Value::Object(m)) => Some(m),
-        _ => None,
-    })
-}
-
 /// The merchant that signed `params`: the one `pid` names, or else the
 /// one whose secret verifies the signature; every secret is tried, each
 /// in constant time.
@@ -76,10 +67,10 @@ fn signer<'a>(
         super::auth::constant_time_eq(given.as_bytes(), sign(params, m.secret.expose()).as_bytes())
     };
     let bad = || Refusal::Signature("signature verification failed".into());
-    let m = match params.get("pid").and_then(param_text) {
+    match params.get("pid").and_then(param_text) {
         Some(pid) => {
             let m = shop::merchant_by_pid(state, &pid, from)?;
-            verifies(m).then_some(m).ok_or_else(bad)?
+            verifies(m).then_some(m).ok_or_else(bad)
         }
         None => {
             let mut found = None;
@@ -88,11 +79,11 @@ fn signer<'a>(
                     found = Some(m);
                 }
             }
-            found.ok_or_else(bad)?
+            let m = found.ok_or_else(bad)?;
+            shop::allowed(m, from)?;
+            Ok(m)
         }
-    };
-    shop::allowed(m, from)?;
-    Ok(m)
+    }
 }
 
 /// `POST /api/v1/order/create-transaction`.
@@ -102,7 +93,7 @@ pub(super) async fn create(
     req: Request<ReqBody>,
 ) -> Result<Resp, ApiError> {
     let from = shop::peer(&req);
-    let answer = match params(req).await? {
+    let answer = match shop::params(req, false).await? {
         None => answer(10009, "the request body is not a JSON object", "null"),
         Some(params) => {
             let bepusdt = BEPUSDT_FIELDS
@@ -133,7 +124,6 @@ fn create_transaction(
     };
     let merchant = match signer(state, params, from) {
         Ok(m) => m,
-        Err(Refusal::Ip(m)) => return fail(401, &m),
         Err(r) => return fail(401, r.message()),
     };
     let text = |k: &str| params.get(k).and_then(param_text);
@@ -238,7 +228,7 @@ pub(super) async fn cancel(
     req: Request<ReqBody>,
 ) -> Result<Resp, ApiError> {
     let from = shop::peer(&req);
-    let text = match params(req).await? {
+    let text = match shop::params(req, false).await? {
         None => bepusdt_failure("the request body is not a JSON object"),
         Some(params) => cancel_transaction(state, &params, from),
     };

@@ -23,7 +23,7 @@
 //! When the order is paid, the `epusdt` sink POSTs GMPay's callback, signed
 //! with the algorithm the order was created with.
 
-use super::http::{json_text_response, read_body, MAX_BODY};
+use super::http::json_text_response;
 use super::shop::{self, Refusal, ShopOrder};
 use super::{ApiError, AppState, ReqBody, Resp};
 use crate::config::{EpusdtConfig, GmpaySign};
@@ -72,29 +72,6 @@ fn fail(errno: u32, reason: &str) -> Resp {
     envelope(http, errno, &message, "null")
 }
 
-/// The request's parameters: a JSON object, or a form as strings.
-async fn params(req: Request<ReqBody>) -> Result<Option<Map<String, Value>>, ApiError> {
-    let (ct, body) = read_body(
-        req,
-        &["application/json", "application/x-www-form-urlencoded"],
-        MAX_BODY,
-    )
-    .await?;
-    Ok(if ct == "application/x-www-form-urlencoded" {
-        let mut m = Map::new();
-        for (k, v) in url::form_urlencoded::parse(&body) {
-            m.entry(k.into_owned())
-                .or_insert(Value::String(v.into_owned()));
-        }
-        Some(m)
-    } else {
-        match serde_json::from_slice::<Value>(&body) {
-            Ok(Value::Object(m)) => Some(m),
-            _ => None,
-        }
-    })
-}
-
 /// `POST /payments/gmpay/v1/order/create-transaction`.
 pub(super) async fn create(
     state: &AppState,
@@ -102,7 +79,7 @@ pub(super) async fn create(
     req: Request<ReqBody>,
 ) -> Result<Resp, ApiError> {
     let from = shop::peer(&req);
-    let Some(params) = params(req).await? else {
+    let Some(params) = shop::params(req, true).await? else {
         return Ok(fail(401, "the body is not a JSON object or a form"));
     };
     Ok(create_transaction(state, cfg, &params, from))
@@ -199,14 +176,10 @@ fn create_transaction(
         return fail(10041, &e.to_string());
     }
     // An order id is created once, whatever became of its order.
-    let exists = state.invoices.keys().any(|c| {
-        state
-            .store
-            .invoice_by_order(c, merchant.recorded_id(), &order_id)
-            .ok()
-            .flatten()
-            .is_some()
-    });
+    let exists = match shop::merchant_order(state, merchant, &order_id) {
+        Ok(found) => found.is_some(),
+        Err(r) => return fail(400, r.message()),
+    };
     if exists {
         return fail(10002, &order_id);
     }

@@ -191,15 +191,13 @@ pub async fn serve(
 }
 async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError> {
     let path = req.uri().path().to_string();
+    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let method = req.method().clone();
     // The shop protocols authenticate each request by its own signature
     // (GMPay's status route lives under the checkout page's usual path).
-    let req = {
-        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let method = req.method().clone();
-        match shop::route(state, &method, &segments, req).await {
-            Ok(answer) => return answer,
-            Err(req) => req,
-        }
+    let req = match shop::route(state, &method, &segments, req).await {
+        Ok(answer) => return answer,
+        Err(req) => req,
     };
     // The checkout page is public and read-only.
     if let Some(c) = &state.checkout {
@@ -230,8 +228,6 @@ async fn route(state: &AppState, req: Request<ReqBody>) -> Result<Resp, ApiError
                 .await);
         }
     }
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let method = req.method().clone();
     let mut caller = None;
     if segments != ["health"] {
         let write = !matches!(method, Method::GET | Method::HEAD);

@@ -88,10 +88,9 @@ pub(super) fn peer(req: &Request<ReqBody>) -> Option<std::net::IpAddr> {
 /// own error.
 #[derive(Debug)]
 pub(super) enum Refusal {
-    /// The signature does not verify, or no merchant has the `pid`.
+    /// The signature does not verify, no merchant has the `pid`, or the
+    /// merchant may not order from the request's address.
     Signature(String),
-    /// The merchant may not order from this address.
-    Ip(String),
     /// A parameter is missing or wrong.
     Invalid(String),
     /// The order id has an invoice with another amount.
@@ -105,7 +104,6 @@ impl Refusal {
     pub fn message(&self) -> &str {
         match self {
             Refusal::Signature(m)
-            | Refusal::Ip(m)
             | Refusal::Invalid(m)
             | Refusal::Exists(m)
             | Refusal::Busy(m)
@@ -133,7 +131,7 @@ pub(super) fn merchant_by_pid<'a>(
 /// Whether `m` may order from `from`.
 pub(super) fn allowed(m: &MerchantConfig, from: Option<std::net::IpAddr>) -> Result<(), Refusal> {
     match from {
-        Some(ip) if !m.allows_ip(ip) => Err(Refusal::Ip(format!(
+        Some(ip) if !m.allows_ip(ip) => Err(Refusal::Signature(format!(
             "merchant `{}` may not order from {ip} (its allowed_ips)",
             m.id
         ))),
@@ -316,6 +314,52 @@ pub(super) fn payment_url(state: &AppState, cfg: &EpusdtConfig, id: &str) -> Str
         Some(c) => format!("{}{}/{id}", cfg.public_url, c.path()),
         None => format!("{}/v1/invoices/{id}/qr.svg", cfg.public_url),
     }
+}
+
+/// The request's parameters: a JSON object, or with `form`, a form body
+/// too (its values as strings); `None` for a body that is neither.
+pub(super) async fn params(
+    req: Request<ReqBody>,
+    form: bool,
+) -> Result<Option<serde_json::Map<String, Value>>, ApiError> {
+    use super::http::{read_body, MAX_BODY};
+    let types: &[&str] = if form {
+        &["application/json", "application/x-www-form-urlencoded"]
+    } else {
+        &["application/json"]
+    };
+    let (ct, body) = read_body(req, types, MAX_BODY).await?;
+    Ok(if ct == "application/x-www-form-urlencoded" {
+        let mut m = serde_json::Map::new();
+        for (k, v) in url::form_urlencoded::parse(&body) {
+            m.entry(k.into_owned())
+                .or_insert(Value::String(v.into_owned()));
+        }
+        Some(m)
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(m)) => Some(m),
+            _ => None,
+        }
+    })
+}
+
+/// The invoice of `merchant`'s order `order_id`, on whichever chain.
+pub(super) fn merchant_order(
+    state: &AppState,
+    merchant: &MerchantConfig,
+    order_id: &str,
+) -> Result<Option<Invoice>, Refusal> {
+    for chain in state.invoices.keys() {
+        let found = state
+            .store
+            .invoice_by_order(chain, merchant.recorded_id(), order_id)
+            .map_err(|e| Refusal::Internal(e.to_string()))?;
+        if found.is_some() {
+            return Ok(found);
+        }
+    }
+    Ok(None)
 }
 
 /// A shop order's invoice, if `merchant` owns it.
