@@ -38,9 +38,15 @@ pub fn sign(params: &Map<String, Value>, token: &str) -> String {
         .filter_map(|(k, v)| param_text(v).map(|t| format!("{k}={t}")))
         .collect();
     pairs.sort();
+    md5_hex(&pairs.join("&"), token)
+}
+
+/// The MD5 of `text` followed by `secret`, lower-case hex: how Epusdt,
+/// BEpusdt, EPay and GMPay's MD5 mode sign their sorted parameters.
+fn md5_hex(text: &str, secret: &str) -> String {
     let mut md5 = Md5::new();
-    md5.update(pairs.join("&").as_bytes());
-    md5.update(token.as_bytes());
+    md5.update(text.as_bytes());
+    md5.update(secret.as_bytes());
     hex::encode(md5.finalize())
 }
 
@@ -105,12 +111,7 @@ pub fn gmpay_sign(canonical: &str, secret: &str, algorithm: SignAlgorithm) -> St
             mac.update(canonical.as_bytes());
             hex::encode(mac.finalize().into_bytes())
         }
-        SignAlgorithm::Md5 => {
-            let mut md5 = Md5::new();
-            md5.update(canonical.as_bytes());
-            md5.update(secret.as_bytes());
-            hex::encode(md5.finalize())
-        }
+        SignAlgorithm::Md5 => md5_hex(canonical, secret),
     }
 }
 
@@ -174,17 +175,12 @@ pub fn callback(event: &Value, secret: &str) -> Option<Callback> {
                 ("block_transaction_id", Value::from(txid)),
                 ("status", 2.into()),
             ];
-            let params: Map<String, Value> = fields
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.clone()))
-                .collect();
-            let signature = gmpay_sign(&gmpay_canonical(&params)?, secret, algorithm);
-            fields.insert(fields.len() - 1, ("signature", signature.into()));
+            let body = signed_json(&mut fields, |params| {
+                Some(gmpay_sign(&gmpay_canonical(params)?, secret, algorithm))
+            })?;
             Some(Callback {
                 url: notify_url,
-                body: Some(gojson::object(
-                    &fields.iter().map(|(k, v)| (*k, v)).collect::<Vec<_>>(),
-                )),
+                body: Some(body),
             })
         }
         "epay" => {
@@ -212,7 +208,7 @@ pub fn callback(event: &Value, secret: &str) -> Option<Callback> {
             ];
             Some(Callback {
                 url: notify_url,
-                body: Some(signed_json(&mut fields, secret)),
+                body: Some(signed_json(&mut fields, |p| Some(sign(p, secret)))?),
             })
         }
         _ => {
@@ -231,24 +227,27 @@ pub fn callback(event: &Value, secret: &str) -> Option<Callback> {
             ];
             Some(Callback {
                 url: notify_url,
-                body: Some(signed_json(&mut fields, secret)),
+                body: Some(signed_json(&mut fields, |p| Some(sign(p, secret)))?),
             })
         }
     }
 }
 
-/// The fields as Go writes them, the signature put in before the last
-/// (`status`), as Epusdt and BEpusdt order them.
-fn signed_json(fields: &mut Vec<(&str, Value)>, secret: &str) -> String {
+/// The fields as Go writes them, with the signature `sign` makes of them
+/// put in before the last (`status`), as Epusdt, BEpusdt and GMPay order
+/// them; `None` when `sign` cannot sign them.
+fn signed_json(
+    fields: &mut Vec<(&str, Value)>,
+    sign: impl FnOnce(&Map<String, Value>) -> Option<String>,
+) -> Option<String> {
     let params: Map<String, Value> = fields
         .iter()
         .map(|(k, v)| (k.to_string(), v.clone()))
         .collect();
-    fields.insert(
-        fields.len() - 1,
-        ("signature", sign(&params, secret).into()),
-    );
-    gojson::object(&fields.iter().map(|(k, v)| (*k, v)).collect::<Vec<_>>())
+    fields.insert(fields.len() - 1, ("signature", sign(&params)?.into()));
+    Some(gojson::object(
+        &fields.iter().map(|(k, v)| (*k, v)).collect::<Vec<_>>(),
+    ))
 }
 
 /// EPay's signature: MD5 of the non-empty parameters but `sign` and
@@ -265,10 +264,7 @@ pub fn epay_sign<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>, secre
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("&");
-    let mut md5 = Md5::new();
-    md5.update(text.as_bytes());
-    md5.update(secret.as_bytes());
-    hex::encode(md5.finalize())
+    md5_hex(&text, secret)
 }
 
 /// The signed parameters of a paid EPay order, as its notification and
