@@ -143,12 +143,16 @@ fn create_transaction(
     if order_id.chars().count() > 32 {
         return fail(10009, "order_id: at most 32 characters");
     }
+    // A JSON number as Go renders it (GMPay signs and reads it so).
     let amount = match params.get("amount") {
         Some(Value::Number(n)) => n.as_f64().map(|f| format!("{f}")),
-        Some(Value::String(s)) => s.trim().parse::<f64>().ok().map(|_| s.trim().to_string()),
+        Some(Value::String(s)) => Some(s.trim().to_string()),
         _ => None,
     };
-    let Some(amount) = amount.filter(|a| a.parse::<f64>().is_ok_and(|f| f > 0.01)) else {
+    // More than 0.01, compared as a decimal (in units of 10^-8), not a float.
+    let cent = ruint::aliases::U256::from(1_000_000u64);
+    let Some(amount) = amount.filter(|a| crate::amount::to_base(a, 8).is_ok_and(|v| v > cent))
+    else {
         return fail(10009, "amount: a number more than 0.01");
     };
     let (token, network) = match (text("token"), text("network")) {
