@@ -11,7 +11,7 @@ use bitcoin::Network;
 use paywatch::address::{bitcoin as btc_address, evm as evm_address, tron as tron_address};
 use paywatch::chain::bitcoin::walk::scan_raw;
 use paywatch::chain::bitcoin::{self as btc, Spends};
-use paywatch::chain::evm::{self, EvmAssets, EvmRaw};
+use paywatch::chain::evm::{self, EvmAssets, EvmRaw, Traces};
 use paywatch::chain::rpc::rpc_answer as read_answer;
 use paywatch::chain::skim::Json;
 use paywatch::chain::tron::{self, TronRaw};
@@ -133,13 +133,15 @@ pub fn evm_assets() -> EvmAssets {
 }
 
 /// An EVM block, its receipts and optionally its traces (the input's first
-/// three 0xFF-separated parts) through the fast reader and through serde.
+/// three 0xFF-separated parts) through the fast reader and through serde,
+/// the traces as `trace_block` gives them; then the same traces read as
+/// `debug_traceBlockByNumber`'s call trees, which must not panic either.
 pub fn evm_block(data: &[u8]) {
     let [block, receipts, traces] = documents::<3>(data);
-    let raw = EvmRaw {
+    let mut raw = EvmRaw {
         block: RawJson::from(block.unwrap_or_default().to_vec()),
         receipts: RawJson::from(receipts.unwrap_or(b"[]").to_vec()),
-        traces: traces.map(|t| RawJson::from(t.to_vec())),
+        traces: traces.map(|t| Traces::Parity(RawJson::from(t.to_vec()))),
     };
     let assets = evm_assets();
     agree(
@@ -147,6 +149,8 @@ pub fn evm_block(data: &[u8]) {
         evm::scan_block_with(Json::Skim, "eth", &assets, 7, &raw, &Every),
         evm::scan_block_with(Json::Serde, "eth", &assets, 7, &raw, &Every),
     );
+    raw.traces = traces.map(|t| Traces::CallTracer(RawJson::from(t.to_vec())));
+    let _ = evm::scan_block("eth", &assets, 7, &raw, &Every);
 }
 
 pub fn tron_tokens() -> Vec<Token> {

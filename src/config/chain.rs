@@ -49,6 +49,7 @@ struct RawEndpoint {
     rpc_user: Option<String>,
     rpc_password: Option<String>,
     api_key: Option<String>,
+    ws_url: Option<String>,
     max_rps: Option<u32>,
     #[serde(default)]
     priority: i32,
@@ -63,6 +64,8 @@ pub struct Endpoint {
     pub auth: Option<RpcAuth>,
     /// TRON: `TRON-PRO-API-KEY`.
     pub api_key: Option<Secret>,
+    /// EVM: the endpoint's WebSocket, for `newHeads`.
+    pub ws_url: Option<Url>,
     pub max_rps: Option<u32>,
     /// Higher is asked first among the trusted endpoints.
     pub priority: i32,
@@ -106,6 +109,7 @@ fn endpoints(
                 url: parse_http_url(url_key, &u)?,
                 auth,
                 api_key,
+                ws_url: None,
                 max_rps: max_rps_value(max_rps)?,
                 priority: 0,
             }])
@@ -132,10 +136,16 @@ fn endpoints(
                 if e.api_key.is_some() && kind != "tron" {
                     return Err(at("api_key: applies to tron chains only (put an EVM provider's key in its url)".into()));
                 }
+                let ws_url = match (e.ws_url, kind) {
+                    (None, _) => None,
+                    (Some(w), "evm") => Some(parse_url("ws_url", &w, ["ws", "wss"]).map_err(at)?),
+                    (Some(_), _) => return Err(at("ws_url: applies to evm chains only".into())),
+                };
                 Ok(Endpoint {
                     url: parse_http_url("url", &e.url).map_err(at)?,
                     auth,
                     api_key: e.api_key.map(Secret),
+                    ws_url,
                     max_rps: max_rps_value(e.max_rps).map_err(at)?,
                     priority: e.priority,
                 })
@@ -230,6 +240,7 @@ struct RawEvm {
     finality: Option<String>,
     #[serde(default)]
     internal_transfers: bool,
+    trace_api: Option<String>,
     #[serde(default = "default_prefetch")]
     prefetch: usize,
     #[serde(default = "default_tron_poll_ms")]
@@ -352,14 +363,29 @@ pub struct EvmConfig {
     pub chain_id: u64,
     /// `finalized` or `safe`: confirm at the node's block tag instead of by depth.
     pub finality_tag: Option<String>,
-    /// Also record native value moved by contracts (`trace_block`).
+    /// Also record native value moved by contracts (`trace_block` or
+    /// `debug_traceBlockByNumber`).
     pub internal_transfers: bool,
+    /// Which of the node's trace methods gives them.
+    pub trace_api: TraceApi,
     /// The chain's native coin.
     pub native_symbol: String,
     pub tokens: Vec<Token>,
     pub timeout: Duration,
     /// Requests a second at most (a token bucket over every request).
     pub max_rps: Option<u32>,
+}
+
+/// Where an EVM chain's internal transfers come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TraceApi {
+    /// `trace_block`, or `debug_traceBlockByNumber` on a node without it.
+    Auto,
+    /// `trace_block` (Erigon, Reth, Nethermind, Anvil).
+    TraceBlock,
+    /// `debug_traceBlockByNumber` with the `callTracer` (Geth, and the
+    /// nodes above).
+    DebugTrace,
 }
 
 impl ChainConfig {
@@ -910,6 +936,19 @@ fn evm_chain(raw: RawEvm, base: &Path) -> Result<ChainConfig, String> {
             ))
         }
     };
+    let trace_api = match raw.trace_api.as_deref() {
+        None | Some("auto") => TraceApi::Auto,
+        Some("trace_block") => TraceApi::TraceBlock,
+        Some("debug_trace") => TraceApi::DebugTrace,
+        Some(other) => {
+            return Err(format!(
+                "trace_api: `{other}` is not one of \"auto\", \"trace_block\", \"debug_trace\""
+            ))
+        }
+    };
+    if raw.trace_api.is_some() && !raw.internal_transfers {
+        return Err("trace_api: set only with internal_transfers = true".into());
+    }
     let mut tokens = known_evm_tokens(raw.chain_id);
     add_tokens(&mut tokens, raw.token, crate::address::evm::parse_address)?;
     let network = raw.network.unwrap_or_else(|| match raw.chain_id {
@@ -935,6 +974,7 @@ fn evm_chain(raw: RawEvm, base: &Path) -> Result<ChainConfig, String> {
             chain_id: raw.chain_id,
             finality_tag,
             internal_transfers: raw.internal_transfers,
+            trace_api,
             native_symbol,
             tokens,
             timeout: Duration::from_secs(raw.rpc_timeout_secs.max(1)),

@@ -19,7 +19,7 @@ mod risk;
 pub use api::{token_digest, ApiConfig, ApiKey, KeyScope, DEFAULT_LISTEN};
 pub use chain::{
     BitcoinConfig, ChainConfig, ChainKind, Endpoint, EvmConfig, MempoolConfig, RpcAuth, Token,
-    TronConfig,
+    TraceApi, TronConfig,
 };
 pub use checkout::{CheckoutConfig, Explorer, RateConfig, RateSourceConfig, RateSourceKind, Theme};
 pub use delivery::{
@@ -651,8 +651,51 @@ confirmations = 2
             (multi.replace("max_lag_blocks = 5\n", "max_lag_blocks = 5\nmax_rps = 3\n"), "chain[0].max_rps (line 13): with [[chain.endpoint]] tables, set it in each endpoint"),
             (multi.replace("url = \"http://10.0.0.1:8332\"", "url = \"10.0.0.1\""), "endpoint[0].url"),
             (multi.replace("priority = 10\n", "priority = 10\napi_key = \"k\"\n"), "applies to tron chains only"),
+            (multi.replace("priority = 10\n", "priority = 10\nws_url = \"ws://h:8546\"\n"), "applies to evm chains only"),
         ] {
             let e = parse(&text).unwrap_err();
+            assert!(e.contains(want), "{e}");
+        }
+    }
+
+    #[test]
+    fn an_evm_endpoint_takes_its_own_ws_url_and_trace_api_is_checked() {
+        let evm = "data_dir = \"/var/lib/paywatch\"\n[api]\nlisten = \"127.0.0.1:8480\"\n\
+                   [[chain]]\nname = \"eth\"\nkind = \"evm\"\nchain_id = 1\n";
+        let two = format!(
+            "{evm}[[chain.endpoint]]\nurl = \"http://10.0.0.1:8545\"\nws_url = \"ws://10.0.0.1:8546\"\n\
+             [[chain.endpoint]]\nurl = \"https://eth.provider.example/k\"\n"
+        );
+        let c = parse(&two).unwrap();
+        let ws: Vec<Option<&str>> = c.chains[0]
+            .endpoints
+            .iter()
+            .map(|e| e.ws_url.as_ref().map(|u| u.as_str()))
+            .collect();
+        assert_eq!(ws, [Some("ws://10.0.0.1:8546/"), None]);
+        let e = parse(&two.replace("ws://10.0.0.1:8546", "http://10.0.0.1:8546")).unwrap_err();
+        assert!(e.contains("endpoint[0].ws_url"), "{e}");
+        let one = format!("{evm}rpc_url = \"http://127.0.0.1:8545\"\n");
+        let with = |extra: &str| parse(&format!("{one}{extra}"));
+        let ChainKind::Evm(e) = &with("internal_transfers = true\ntrace_api = \"debug_trace\"\n")
+            .unwrap()
+            .chains[0]
+            .kind
+        else {
+            panic!("an evm chain")
+        };
+        assert_eq!(e.trace_api, TraceApi::DebugTrace);
+        for (extra, want) in [
+            (
+                "trace_api = \"debug_trace\"\n",
+                "set only with internal_transfers = true",
+            ),
+            (
+                "internal_transfers = true\ntrace_api = \"geth\"\n",
+                "`geth` is not one of",
+            ),
+        ] {
+            let e = with(extra).unwrap_err();
             assert!(e.contains(want), "{e}");
         }
     }

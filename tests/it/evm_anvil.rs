@@ -860,3 +860,131 @@ async fn new_heads_announce_blocks_without_polling() {
     }
     d.stop().await;
 }
+
+/// Internal transfers read through `debug_traceBlockByNumber` (Geth's
+/// `callTracer`, for nodes without `trace_block`) are the same, at the same
+/// indexes, as through `trace_block`; and in neither does value count that
+/// a call sent but a caller above it undid: a transaction that reverted
+/// after its inner payment returned, or a caught revert inside one that
+/// succeeded. (Before, the inner payment of both was credited.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn debug_trace_and_trace_block_give_the_same_internal_transfers_and_skip_undone_ones() {
+    let Some(bin) = anvil_path() else { return };
+    let anvil = Anvil::start(&bin).await;
+    let accounts = anvil.rpc("eth_accounts", json!([])).await;
+    let acct = |i: usize| accounts[i].as_str().unwrap().to_string();
+    let (deployer, merchant) = (acct(0), acct(1));
+    let forwarder = anvil.deploy(&deployer, "Forwarder", "").await;
+    let start = anvil.height().await + 1;
+
+    let dir = tempfile::tempdir().unwrap();
+    let section = |name: &str, api: &str| {
+        format!(
+            "[[chain]]\nname = \"{name}\"\nkind = \"evm\"\nrpc_url = \"{}\"\nchain_id = 31337\n\
+             start_height = {start}\nconfirmations = 1\npoll_interval_ms = 50\n\
+             internal_transfers = true\ntrace_api = \"{api}\"\n",
+            anvil.url
+        )
+    };
+    let d = Daemon::start(&config_text(
+        dir.path(),
+        &[
+            section("viatrace", "trace_block"),
+            section("viadebug", "debug_trace"),
+        ],
+    ))
+    .await;
+    d.watch("viatrace", &merchant, "merchant").await;
+    d.watch("viadebug", &merchant, "merchant").await;
+
+    let call = |signature: &str| {
+        format!(
+            "0x{}{}",
+            hex::encode(&alloy::primitives::keccak256(signature.as_bytes())[..4]),
+            word_addr(&merchant)
+        )
+    };
+    let paid = anvil
+        .send(
+            &deployer,
+            Some(&forwarder),
+            ETH / 5,
+            &call("forward(address)"),
+        )
+        .await;
+    // With gas to spare, so that the inner payment itself succeeds (an
+    // estimate for a caught revert is only enough for it to fail).
+    let with_gas = |value: u128, data: String| {
+        json!({"from": deployer, "to": forwarder, "value": format!("0x{value:x}"),
+               "data": data, "gas": "0x493e0"})
+    };
+    let reverted = anvil
+        .send_tx(with_gas(ETH / 7, call("forwardThenRevert(address)")))
+        .await;
+    assert_eq!(reverted["status"], "0x0", "the whole transaction reverts");
+    let caught = anvil
+        .send_tx(with_gas(ETH / 9, call("tryForward(address)")))
+        .await;
+    assert_eq!(caught["status"], "0x1", "the revert is caught inside");
+    // The inner payment returned: only the revert above it undoes it.
+    let traces = anvil
+        .rpc("trace_block", json!([caught["blockNumber"]]))
+        .await;
+    assert!(
+        traces.as_array().unwrap().iter().any(|t| {
+            t["traceAddress"] == json!([0, 0])
+                && t["error"].is_null()
+                && t["action"]["to"].as_str() == Some(merchant.to_lowercase().as_str())
+        }),
+        "{traces:#}"
+    );
+    // And a second payment after them, so that positions after an undone
+    // call are compared too.
+    let again = anvil
+        .send(
+            &deployer,
+            Some(&forwarder),
+            ETH / 3,
+            &call("forward(address)"),
+        )
+        .await;
+    anvil.rpc("anvil_mine", json!(["0x2"])).await;
+    let tip = anvil.height().await;
+    d.wait_indexed("viatrace", tip).await;
+    d.wait_indexed("viadebug", tip).await;
+
+    let seen = |t: Vec<Value>| -> Vec<(String, u64, String, String)> {
+        let mut v: Vec<_> = t
+            .iter()
+            .map(|t| {
+                (
+                    t["txid"].as_str().unwrap().to_string(),
+                    t["index"].as_u64().unwrap(),
+                    t["amount"].as_str().unwrap().to_string(),
+                    t["direction"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let via_trace = seen(d.transfers("viatrace", &merchant).await);
+    let via_debug = seen(d.transfers("viadebug", &merchant).await);
+    assert_eq!(via_trace, via_debug, "the two trace forms disagree");
+    let tx = |r: &Value| r["transactionHash"].as_str().unwrap().to_string();
+    let mut expected = vec![
+        (tx(&paid), (ETH / 5).to_string()),
+        (tx(&again), (ETH / 3).to_string()),
+    ];
+    expected.sort();
+    let got: Vec<(String, String)> = via_debug
+        .iter()
+        .map(|(t, index, amount, direction)| {
+            assert!(*index >= 1 << 30, "an internal transfer's index");
+            assert_eq!(direction, "in");
+            (t.clone(), amount.clone())
+        })
+        .collect();
+    assert_eq!(got, expected, "only the payments that stood count");
+    d.stop().await;
+}

@@ -74,7 +74,7 @@ fn eth_scan(
     let raw = EvmRaw {
         block: RawJson::from(block.to_string()),
         receipts: RawJson::from(receipts.to_string()),
-        traces: traces.map(|t| RawJson::from(t.to_string())),
+        traces: traces.map(|t| evm::Traces::Parity(RawJson::from(t.to_string()))),
     };
     evm::scan_block_with(
         json,
@@ -135,6 +135,44 @@ fn evm_blocks_and_receipts_read_the_same_both_ways() {
             );
         }
     }
+}
+
+/// An Ethereum block whose receipts carry 5,000 logs (the real block's,
+/// repeated): both readers give the same transfers, every USDT one.
+#[test]
+fn an_evm_block_of_5000_logs_reads_the_same_both_ways() {
+    let Some(dir) = common::fixtures() else {
+        return;
+    };
+    let h = 17173050u64;
+    let big = common::large::eth_block_with_logs(&dir, h, 5_000);
+    let logs: usize = big
+        .receipts
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["logs"].as_array().unwrap().len())
+        .sum();
+    assert!(logs >= 5_000, "{logs} logs");
+    let (block, receipts) = (big.block.to_string(), big.receipts.to_string());
+    let tokens = |b: &Block| {
+        b.transfers
+            .iter()
+            .filter(|t| t.asset.contract.is_some())
+            .count()
+    };
+    let fast = eth_scan(Json::Skim, h, &block, &receipts, None, true).unwrap();
+    let big_tokens = tokens(&fast);
+    same(
+        "eth 5,000 logs",
+        Ok(fast),
+        eth_scan(Json::Serde, h, &block, &receipts, None, true),
+    );
+    let real = std::fs::read_to_string(dir.join(format!("eth/rpc/eth_getBlockReceipts-{h}.json")))
+        .unwrap();
+    let once = tokens(&eth_scan(Json::Skim, h, &block, &real, None, true).unwrap());
+    // Each log is there 13 times (410 logs in the real block).
+    assert_eq!(big_tokens, 13 * once, "token transfers");
 }
 
 #[test]

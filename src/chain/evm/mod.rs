@@ -1,7 +1,8 @@
 //! Ethereum and other EVM chains: blocks and receipts from the user's node
 //! over JSON-RPC (alloy transport), matched for native transfers of top-level
 //! transactions, `Transfer` logs of listed ERC-20 tokens and, optionally,
-//! native value moved by contracts (`trace_block`); the listed tokens'
+//! native value moved by contracts (`trace_block` or
+//! `debug_traceBlockByNumber`); the listed tokens'
 //! blacklist logs are read in the same pass.
 //!
 //! Node answers are read with borrowed parsing of just the fields paywatch
@@ -9,6 +10,7 @@
 //! as well as any other.
 
 mod node;
+mod trace;
 mod wire;
 
 pub use node::{follow_new_heads, EvmNode};
@@ -23,7 +25,6 @@ use crate::watch::{Lookup, Matcher};
 use std::sync::Arc;
 use wire::{
     address20, is_transfer_topic, quantity, topic_address, u256, word_u256, BlockJson, ReceiptJson,
-    TraceJson,
 };
 
 /// Index offset of internal (trace) transfers, apart from the transaction's
@@ -31,11 +32,19 @@ use wire::{
 pub const INTERNAL_INDEX_BASE: u32 = 1 << 30;
 
 /// One block as fetched: `eth_getBlockByNumber(n, true)`, its
-/// `eth_getBlockReceipts` and, with internal transfers on, `trace_block`.
+/// `eth_getBlockReceipts` and, with internal transfers on, its traces.
 pub struct EvmRaw {
     pub block: RawJson,
     pub receipts: RawJson,
-    pub traces: Option<RawJson>,
+    pub traces: Option<Traces>,
+}
+
+/// A block's traces, in the form the node gave them.
+pub enum Traces {
+    /// `trace_block`.
+    Parity(RawJson),
+    /// `debug_traceBlockByNumber` with `{"tracer": "callTracer"}`.
+    CallTracer(RawJson),
 }
 
 /// What the decoder needs to know about the chain.
@@ -238,37 +247,60 @@ pub fn scan_block_with(
     }
 
     if let Some(traces) = &raw.traces {
-        let traces: Vec<TraceJson> = read_with(json, traces.as_bytes(), &Cx::default())
-            .map_err(|e| malformed(format!("traces are not an array of traces: {e}")))?;
-        for (i, t) in traces.iter().enumerate() {
-            // Top-level calls are the transactions themselves, counted above.
-            let internal_call = t.kind.as_deref() == Some("call")
-                && !t.trace_address.is_empty()
-                && t.error.is_none();
-            let Some(action) = t.action.as_ref().filter(|_| internal_call) else {
-                continue;
-            };
-            if action.call_type.as_deref() != Some("call") {
-                continue;
+        let calls = match traces {
+            Traces::Parity(doc) => trace::from_trace_block(json, doc.as_bytes()),
+            Traces::CallTracer(doc) => {
+                trace::from_call_tracer(doc.as_bytes()).and_then(|(calls, traced)| {
+                    if traced == block.transactions.len() {
+                        Ok(calls)
+                    } else {
+                        Err(format!(
+                            "{traced} traced transactions for {}",
+                            block.transactions.len()
+                        ))
+                    }
+                })
             }
-            let Some(value) = action.value.as_deref().and_then(u256) else {
+        }
+        .map_err(malformed)?;
+        for c in calls {
+            let Some(value) = c.value.as_deref().and_then(u256) else {
                 m.skipped += 1;
                 continue;
             };
             if value.is_zero() {
                 continue;
             }
-            let from = action.from.as_deref().and_then(address20);
-            let to = action.to.as_deref().and_then(address20);
-            let txid = t
-                .transaction_hash
-                .as_deref()
-                .and_then(|h| Hash32::from_hex(h).ok());
+            // The block's own hash for the transaction: the trace must
+            // agree where it names one.
+            let named = c.txid.as_deref().map(Hash32::from_hex);
+            let listed =
+                c.tx.and_then(|i| block.transactions.get(i))
+                    .and_then(|t| t.hash.as_deref())
+                    .and_then(|h| Hash32::from_hex(h).ok());
+            let txid = match (named, listed) {
+                (Some(Ok(n)), Some(l)) if n != l => {
+                    return Err(malformed(format!(
+                        "the trace of transaction {} names {n}, the block {l}",
+                        c.tx.unwrap_or_default()
+                    )))
+                }
+                (Some(Ok(n)), _) => Some(n),
+                (_, listed) => listed,
+            };
+            let from = c.from.as_deref().and_then(address20);
+            let to = c.to.as_deref().and_then(address20);
             let (Some(from), Some(to), Some(txid)) = (from, to, txid) else {
                 m.skipped += 1;
                 continue;
             };
-            let index = INTERNAL_INDEX_BASE + i as u32;
+            let Some(index) = u32::try_from(c.position)
+                .ok()
+                .and_then(|p| INTERNAL_INDEX_BASE.checked_add(p))
+            else {
+                m.skipped += 1;
+                continue;
+            };
             let start = m.transfers.len();
             m.pair(txid, index, &from, &to, value.into(), || {
                 assets.native.clone()

@@ -4,10 +4,10 @@
 //! decoder; and `newHeads` over WebSocket to learn of blocks at once.
 
 use super::wire::{hex_quantity, quantity, u256, BlockBrief};
-use super::EvmRaw;
+use super::{EvmRaw, Traces};
 use crate::chain::rpc::RpcClient;
 use crate::chain::{error_chain, Node, NodeError, RawJson, BLACKLIST_TOPICS, TRANSFER_TOPIC};
-use crate::config::EvmConfig;
+use crate::config::{EvmConfig, TraceApi};
 use crate::transfer::Hash32;
 use alloy::providers::{Provider, RootProvider};
 use futures_util::StreamExt;
@@ -24,6 +24,9 @@ pub struct EvmNode {
     cfg: Arc<EvmConfig>,
     /// Set once the node answered that it has no `eth_getBlockReceipts`.
     no_block_receipts: Arc<AtomicBool>,
+    /// Set once the node answered that it has no `trace_block` (with
+    /// `trace_api = "auto"`): `debug_traceBlockByNumber` from then on.
+    no_trace_block: Arc<AtomicBool>,
 }
 
 /// Receipt requests in flight when a node lacks `eth_getBlockReceipts`.
@@ -53,6 +56,7 @@ impl EvmNode {
         );
         EvmNode {
             rpc,
+            no_trace_block: Arc::new(AtomicBool::new(cfg.trace_api == TraceApi::DebugTrace)),
             cfg: Arc::new(cfg),
             no_block_receipts: Arc::new(AtomicBool::new(false)),
         }
@@ -207,11 +211,26 @@ impl Node for EvmNode {
             }
         };
         let traces = async {
-            if self.cfg.internal_transfers {
-                self.raw_call("trace_block", json!([&tag])).await.map(Some)
-            } else {
-                Ok(None)
+            if !self.cfg.internal_transfers {
+                return Ok(None);
             }
+            if !self.no_trace_block.load(Ordering::Relaxed) {
+                match self.raw_call("trace_block", json!([&tag])).await {
+                    Err(NodeError::Rpc(e))
+                        if e.contains("(code -32601)") && self.cfg.trace_api == TraceApi::Auto =>
+                    {
+                        tracing::warn!(error = %e, "the node has no trace_block; using debug_traceBlockByNumber with the callTracer");
+                        self.no_trace_block.store(true, Ordering::Relaxed);
+                    }
+                    other => return other.map(|t| Some(t.map(Traces::Parity))),
+                }
+            }
+            self.raw_call(
+                "debug_traceBlockByNumber",
+                json!([&tag, {"tracer": "callTracer"}]),
+            )
+            .await
+            .map(|t| Some(t.map(Traces::CallTracer)))
         };
         let (block, receipts, traces) = tokio::try_join!(block, receipts, traces)?;
         let missing = || NodeError::Rpc(format!("the node has no block {height} (yet)"));
