@@ -479,6 +479,20 @@ impl BitcoinNode {
         self.rpc(method, serde_json::Value::Array(params)).await
     }
 
+    /// The lowest height whose block the node still has, when it is a
+    /// pruned node (`getblockchaininfo`'s `pruneheight`); `None` for a node
+    /// that keeps every block.
+    pub async fn prune_height(&self) -> Result<Option<u64>, NodeError> {
+        #[derive(serde::Deserialize)]
+        struct Info {
+            #[serde(default)]
+            pruned: bool,
+            pruneheight: Option<u64>,
+        }
+        let info: Info = self.rpc("getblockchaininfo", serde_json::json!([])).await?;
+        Ok(info.pruned.then(|| info.pruneheight.unwrap_or(0)))
+    }
+
     /// The configured request timeout.
     pub fn timeout(&self) -> Duration {
         self.cfg.rpc_timeout

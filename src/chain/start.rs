@@ -39,6 +39,9 @@ pub enum StartError {
         #[source]
         source: StoreError,
     },
+    /// Every endpoint is a pruned node without the next block to scan.
+    #[error("chain {chain}: {detail}")]
+    Pruned { chain: String, detail: String },
     /// The node client cannot be built.
     #[error("chain {chain}: {source}")]
     Node {
@@ -46,6 +49,49 @@ pub enum StartError {
         #[source]
         source: NodeError,
     },
+}
+
+/// Refuses to start a Bitcoin chain whose every endpoint is a pruned
+/// node that no longer has the next block to scan (`start_height`, or the
+/// block after the indexed tip): it would fail on that block forever. An
+/// endpoint that does not answer yet is not counted against the start.
+async fn check_pruning(
+    chain: &ChainConfig,
+    store: &Store,
+    nodes: &[(BitcoinNode, String, i32)],
+) -> Result<(), StartError> {
+    let next = match store.cursor(&chain.name) {
+        Ok(Some((h, _))) => h + 1,
+        _ => chain.start_height,
+    };
+    let mut pruned = Vec::new();
+    for (node, name, _) in nodes {
+        match node.prune_height().await {
+            Ok(Some(p)) if p > next => pruned.push(format!("{name} keeps blocks from {p} on")),
+            Ok(_) => return Ok(()),
+            Err(e) => {
+                tracing::warn!(chain = %chain.name, endpoint = %name, error = %e, "cannot ask whether the node is pruned yet");
+                return Ok(());
+            }
+        }
+    }
+    if pruned.is_empty() {
+        return Ok(());
+    }
+    let from = if next == chain.start_height {
+        format!("start_height = {next}")
+    } else {
+        format!("block {next}, after the indexed tip")
+    };
+    Err(StartError::Pruned {
+        chain: chain.name.clone(),
+        detail: format!(
+            "paywatch must scan from {from}, but the node is pruned: {}. Set start_height \
+             at or above the prune height (payments before it are not seen), or use a node \
+             that keeps those blocks",
+            pruned.join("; ")
+        ),
+    })
 }
 
 /// How a started chain is handed its scanner.
@@ -111,7 +157,8 @@ pub async fn start<L: Launch>(
                         e.priority,
                     )
                 })
-                .collect();
+                .collect::<Vec<_>>();
+            check_pruning(chain, store, &nodes).await?;
             let failover = Failover::new(&chain.name, nodes, chain.max_lag_blocks);
             status.set_endpoints(failover.view());
             let node = failover.primary().clone();
@@ -208,16 +255,26 @@ pub async fn start<L: Launch>(
                 }
                 Ok(()) => {}
             }
-            if let Some(ws_url) = &evm.ws_url {
+            // The chain's `ws_url` and each endpoint's: any announcement
+            // wakes the scanner.
+            let ws_urls: Vec<_> = evm
+                .ws_url
+                .iter()
+                .chain(chain.endpoints.iter().filter_map(|e| e.ws_url.as_ref()))
+                .cloned()
+                .collect();
+            if !ws_urls.is_empty() {
                 let wake = Arc::new(Notify::new());
-                started
-                    .tasks
-                    .push(tokio::spawn(super::evm::follow_new_heads(
-                        chain.name.clone(),
-                        ws_url.clone(),
-                        wake.clone(),
-                        stop,
-                    )));
+                for ws_url in ws_urls {
+                    started
+                        .tasks
+                        .push(tokio::spawn(super::evm::follow_new_heads(
+                            chain.name.clone(),
+                            ws_url,
+                            wake.clone(),
+                            stop.clone(),
+                        )));
+                }
                 started.wake = Some(wake);
             }
             launch.launch(failover, decoder, &started)

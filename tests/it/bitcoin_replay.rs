@@ -582,3 +582,53 @@ async fn events_long_poll_wakes_on_a_new_payment() {
     assert_eq!(ev["watch"]["metadata"]["order"], "lp");
     d.stop().await;
 }
+
+/// A pruned node that no longer has the block paywatch must start from:
+/// the start fails at once with both heights named, instead of retrying
+/// that block forever; from at or above the prune height it starts, and
+/// payments there are found.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pruned_node_below_start_height_stops_the_start_naming_both_heights() {
+    let watched = wallet_script(901);
+    let addr = regtest_address(&watched);
+    let mut a = Vec::new();
+    extend(&mut a, 0, 30, 0);
+    let pay = payment_tx(4, &watched, 55_500);
+    let txid = pay.compute_txid().to_string();
+    with_txs(&mut a, 25, vec![pay]);
+    relink(&mut a, 26);
+    let node = ReplayNode::start(0, &a[..21]).await;
+    node.prune_below(20);
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(dir.path(), &[node.chain_toml(CHAIN, "regtest", 5, 1)]);
+    let config =
+        paywatch::config::Config::parse(&text, std::path::Path::new("/tmp/t.toml")).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    let err = tokio::time::timeout(
+        Duration::from_secs(30),
+        paywatch::daemon::run_with_listener(config, listener, rx),
+    )
+    .await
+    .expect("the start is refused at once, not retried")
+    .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("start_height = 5") && msg.contains("from 20 on") && msg.contains("pruned"),
+        "{msg}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&config_text(
+        dir.path(),
+        &[node.chain_toml(CHAIN, "regtest", 20, 1)],
+    ))
+    .await;
+    d.watch(CHAIN, &addr, "t").await;
+    node.set_chain(0, &a);
+    d.wait_indexed(CHAIN, 29).await;
+    let t = d.transfers(CHAIN, &addr).await;
+    assert_eq!(t.len(), 1, "{t:#?}");
+    assert_eq!(t[0]["txid"], txid.as_str());
+    d.stop().await;
+}

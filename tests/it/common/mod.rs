@@ -5,6 +5,7 @@
 
 pub mod anvil;
 pub mod evm;
+pub mod large;
 pub mod process;
 pub mod proxy;
 pub mod reorg;
@@ -142,6 +143,8 @@ struct ChainState {
     calls: u64,
     /// Unconfirmed transactions and their fees (sat), in arrival order.
     mempool: Vec<(Transaction, u64)>,
+    /// As a pruned node (`-prune`): blocks below this height are gone.
+    prune_height: Option<u64>,
 }
 
 impl ChainState {
@@ -331,6 +334,12 @@ impl ReplayNode {
         self.set_chain(base, blocks);
     }
 
+    /// As a pruned node: `getblockchaininfo` says so, and the blocks
+    /// below `height` are no longer served.
+    pub fn prune_below(&self, height: u64) {
+        self.state.lock().unwrap().prune_height = Some(height);
+    }
+
     pub fn set_fault(&self, fault: Fault) {
         self.state.lock().unwrap().fault = Some(fault).filter(|f| *f != Fault::None);
     }
@@ -497,6 +506,14 @@ async fn answer(
     let tip = s.tip();
     match req["method"].as_str().unwrap_or("") {
         "getblockcount" => rpc_result(&id, json!(tip)),
+        "getblockchaininfo" => {
+            let mut info =
+                json!({"chain": "regtest", "blocks": tip, "pruned": s.prune_height.is_some()});
+            if let Some(p) = s.prune_height {
+                info["pruneheight"] = json!(p);
+            }
+            rpc_result(&id, info)
+        }
         "getbestblockhash" => match s.best.last() {
             Some(h) => rpc_result(&id, json!(h.to_string())),
             None => rpc_error(&id, -1, "no blocks"),
@@ -514,6 +531,15 @@ async fn answer(
                 .and_then(Value::as_str)
                 .and_then(|h| h.parse().ok());
             let verbosity = params.get(1).and_then(Value::as_u64).unwrap_or(1);
+            let height = hash
+                .and_then(|h| s.best.iter().position(|b| *b == h))
+                .map(|i| s.base + i as u64);
+            if let (Some(p), Some(h)) = (s.prune_height, height) {
+                if h < p {
+                    // bitcoind's answer for a pruned block.
+                    return rpc_error(&id, -1, "Block not available (pruned data)");
+                }
+            }
             let st = &mut *s;
             match hash.and_then(|h| Some((h, st.raw.get(&h)?))) {
                 Some((h, raw)) if verbosity == 0 => {
