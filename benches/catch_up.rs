@@ -10,6 +10,9 @@
 //! - scan only: decode + match of the same blocks on one core, in memory
 //!   (the figure the pipeline is compared with).
 //!
+//! For Ethereum, the sync again through three endpoints serving the same
+//! chain, next to the one-endpoint figure.
+//!
 //! `cargo bench --bench catch_up` (`CATCH_UP_BLOCKS` to change the length,
 //! `CATCH_UP_CHAINS=bitcoin,ethereum,tron` to choose).
 
@@ -271,6 +274,42 @@ async fn ethereum(fixtures: &std::path::Path, n: usize) {
     let sync = timed_sync(&d, "eth", n as u64, || node.set_blocks(chain.clone())).await;
     d.stop().await;
     report("ethereum", n, alone, scan, sync);
+
+    // The same sync through three endpoints serving the same chain, all
+    // healthy: cross-checking their tips must not cost throughput.
+    let nodes = [
+        EthReplay::start(1, chain[..1].to_vec()).await,
+        EthReplay::start(1, chain[..1].to_vec()).await,
+        EthReplay::start(1, chain[..1].to_vec()).await,
+    ];
+    let mut section: String = nodes[0]
+        .chain_toml("eth", 1, 1, "")
+        .lines()
+        .filter(|l| !l.starts_with("rpc_url"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for n in &nodes {
+        section.push_str(&format!("[[chain.endpoint]]\nurl = \"{}\"\n", n.url));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&config_text(dir.path(), &[section])).await;
+    watch_many(&d, "eth", address).await;
+    d.wait_indexed("eth", 1).await;
+    let three = timed_sync(&d, "eth", n as u64, || {
+        for node in &nodes {
+            node.set_blocks(chain.clone());
+        }
+    })
+    .await;
+    d.stop().await;
+    let rate = |(blocks, t): (u64, Duration)| blocks as f64 / t.as_secs_f64();
+    println!(
+        "ethereum: sync through three endpoints {:.0} blocks/s | one endpoint {:.0} blocks/s \
+         | ratio {:.2}",
+        rate(three),
+        rate(sync),
+        rate(three) / rate(sync)
+    );
 }
 
 async fn tron_chain(fixtures: &std::path::Path, n: usize) {

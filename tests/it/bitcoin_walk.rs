@@ -317,3 +317,33 @@ fn the_sender_read_off_an_input_is_the_script_it_spends_on_real_blocks() {
         "{common_told} of {common_kinds} common spends told"
     );
 }
+
+/// Blocks larger than any fixture — 4 MB, and 20,000 transactions — built
+/// from the real blocks' transactions: the walk decodes them whole and
+/// finds what the decoder finds.
+#[test]
+fn blocks_of_4_mb_and_of_20000_transactions_walk_like_the_decoder() {
+    use common::large::{btc_block_of_size, btc_block_of_txs};
+    let Some(dir) = common::fixtures() else {
+        return;
+    };
+    for (what, block) in [
+        ("4 MB", btc_block_of_size(&dir, 4_000_000)),
+        ("20,000 transactions", btc_block_of_txs(&dir, 20_000)),
+    ] {
+        let raw = bitcoin::consensus::serialize(&block);
+        if what == "4 MB" {
+            assert!(raw.len() >= 4_000_000, "{} bytes", raw.len());
+        } else {
+            assert_eq!(block.txdata.len(), 20_000);
+        }
+        let some = Set(block
+            .txdata
+            .iter()
+            .step_by(40)
+            .filter_map(|t| t.output.first().map(|o| o.script_pubkey.to_bytes()))
+            .collect());
+        let n = both(900_000, &raw, &block, &some, &Spends::default());
+        assert!(n >= block.txdata.len() / 40, "{what}: {n} transfers");
+    }
+}
