@@ -148,6 +148,7 @@ fn order_from(
             timeout,
             rate: get("rate"),
             extra,
+            choice: None,
         },
     )
 }
@@ -286,8 +287,8 @@ pub fn signed_return(inv: &Invoice, merchants: &[MerchantConfig]) -> Option<Stri
     let m = merchants
         .iter()
         .find(|m| m.recorded_id() == inv.merchant.as_deref())?;
-    let inv_json = serde_json::to_value(inv).ok()?;
-    let query = crate::deliver::epusdt::epay_query(&inv_json, meta, m.secret.expose())?;
+    let query =
+        crate::deliver::epusdt::epay_query(&inv.id, &inv.order_id, meta, m.secret.expose())?;
     let sep = if back.contains('?') { '&' } else { '?' };
     Some(format!("{back}{sep}{query}"))
 }

@@ -155,6 +155,7 @@ fn create_transaction(
         timeout,
         rate: text("rate"),
         extra: Map::new(),
+        choice: None,
     };
     let inv = match shop::create(state, cfg, order) {
         Ok(inv) => inv,

@@ -20,7 +20,8 @@ pub(super) async fn route(
     req: Request<ReqBody>,
 ) -> Result<Result<Resp, ApiError>, Request<ReqBody>> {
     let post = method == Method::POST;
-    let get_or_post = post || method == Method::GET;
+    let get = method == Method::GET;
+    let get_or_post = post || get;
     let known = matches!(
         segments,
         [
@@ -39,7 +40,12 @@ pub(super) async fn route(
             ]
             | ["payments", "gmpay", "v1", "order", "create-transaction"]
             | ["payments", "gmpay", "v1", "config"]
-            | ["pay", "check-status", _]
+            | [
+                "pay",
+                "check-status" | "checkout-counter" | "checkout-counter-resp" | "submit-tx-hash",
+                _
+            ]
+            | ["pay", "switch-network"]
     );
     if !known {
         return Err(req);
@@ -64,12 +70,27 @@ pub(super) async fn route(
         }
         ["mapi.php"] if get_or_post => epay::mapi(state, cfg, req).await,
         ["payments", "gmpay", "v1", "order", "create-transaction"] if post => {
-            gmpay::create(state, cfg, req).await
+            let rid = gmpay::request_id(&req);
+            gmpay::create(state, cfg, req, &rid).await
         }
-        ["payments", "gmpay", "v1", "config"] if method == Method::GET => {
-            Ok(gmpay::config(state, cfg))
+        ["payments", "gmpay", "v1", "config"] if get => {
+            Ok(gmpay::config(state, cfg, &gmpay::request_id(&req)))
         }
-        ["pay", "check-status", id] if method == Method::GET => gmpay::check_status(state, id),
+        ["pay", "check-status", id] if get => {
+            gmpay::check_status(state, id, &gmpay::request_id(&req))
+        }
+        ["pay", "checkout-counter-resp", id] if get => {
+            gmpay::checkout_counter(state, cfg, id, &gmpay::request_id(&req))
+        }
+        ["pay", "checkout-counter", id] if get => Ok(gmpay::to_checkout(state, cfg, id)),
+        ["pay", "switch-network"] if post => {
+            let rid = gmpay::request_id(&req);
+            gmpay::switch_network(state, cfg, req, &rid).await
+        }
+        ["pay", "submit-tx-hash", id] if post => {
+            let rid = gmpay::request_id(&req);
+            gmpay::submit_tx_hash(state, req, id, &rid).await
+        }
         ["api.php"] if get_or_post => epay::query(state, req).await,
         _ => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -164,6 +185,9 @@ pub(super) struct ShopOrder<'a> {
     pub rate: Option<String>,
     /// More of the order for its callbacks (EPay's `pid`, `type`, `param`).
     pub extra: serde_json::Map<String, Value>,
+    /// The order with options this invoice is one of (a GMPay order
+    /// switched to another network).
+    pub choice: Option<String>,
 }
 
 /// The shortest time a BEpusdt order may stay open, in seconds (its
@@ -291,7 +315,7 @@ pub(super) fn create(
         expires_in: o.timeout.or(cfg.expires_in).map(|e| e as i64),
         redirect_url,
         round_to: Some(4),
-        choice: None,
+        choice: o.choice,
         underpayment_tolerance: None,
         confirmations: None,
         hold_flagged: None,

@@ -27,9 +27,10 @@ pub(super) struct RawMerchant {
 /// Which GMPay signatures a merchant's requests may carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GmpaySign {
-    /// HMAC-SHA256 keyed with the secret (GMPay's default for a new key).
+    /// HMAC-SHA256 keyed with the secret, for clients that sign so.
     HmacSha256,
-    /// The MD5 of the text and the secret (GMPay before 2.0).
+    /// The MD5 of the text and the secret: what GMPay's own server checks
+    /// and signs its callbacks with (the default).
     Md5,
     /// Either.
     Dual,
@@ -158,8 +159,8 @@ pub(super) fn merchants(
             .map(|(j, s)| chain_asset(chains, &format!("{at}.assets[{j}]"), s))
             .collect::<Result<Vec<_>, _>>()?;
         let gmpay_sign = match m.gmpay_sign.as_deref() {
-            None | Some("hmac_sha256") => GmpaySign::HmacSha256,
-            Some("md5") => GmpaySign::Md5,
+            Some("hmac_sha256") => GmpaySign::HmacSha256,
+            None | Some("md5") => GmpaySign::Md5,
             Some("dual") => GmpaySign::Dual,
             Some(other) => {
                 return Err(format!(

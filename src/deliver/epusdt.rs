@@ -11,7 +11,11 @@
 //! - EPay: a GET to `notify_url` with the signed order in its query, once
 //!   the order is paid (`trade_status=TRADE_SUCCESS`).
 //! - GMPay: a JSON POST when the order is paid, signed as its create
-//!   request was (HMAC-SHA256 keyed with the secret, or MD5).
+//!   request was (MD5, as GMPay signs; or HMAC-SHA256 keyed with the
+//!   secret); or, for an order created with `payment_type` `Epay`, EPay's
+//!   GET. An order the buyer switched to another network is paid by its
+//!   second invoice, which calls back with the first one's `trade_id` and
+//!   the shop's `order_id`.
 
 use crate::invoice::gojson;
 use md5::{Digest, Md5};
@@ -155,7 +159,27 @@ pub fn callback(event: &Value, secret: &str) -> Option<Callback> {
         .and_then(|p| p["txid"].as_str())
         .unwrap_or("")
         .to_string();
+    // The order's own trade id and order id, where the invoice is the one
+    // a GMPay order switched to.
+    let trade_id = meta.get("parent").unwrap_or(&inv["id"]).clone();
+    let order_id = meta.get("order_id").unwrap_or(&inv["order_id"]).clone();
     match protocol(meta) {
+        "gmpay" if paid && meta["payment_type"] == "Epay" => {
+            // GMPay's EPay-style notification: `type` is `alipay`, `money`
+            // the fiat amount with four decimals.
+            let money = crate::amount::to_base(meta["amount"].as_str()?, 4).ok()?;
+            let whole = crate::amount::from_base(money, 4);
+            let (int, frac) = whole.split_once('.').unwrap_or((&whole, ""));
+            let mut epay = meta.clone();
+            epay["type"] = meta.get("type").cloned().unwrap_or("alipay".into());
+            epay["amount"] = format!("{int}.{frac:0<4}").into();
+            let query = epay_query(trade_id.as_str()?, order_id.as_str()?, &epay, secret)?;
+            let sep = if notify_url.contains('?') { '&' } else { '?' };
+            Some(Callback {
+                url: format!("{notify_url}{sep}{query}"),
+                body: None,
+            })
+        }
         "gmpay" => {
             if !paid {
                 return None;
@@ -166,8 +190,8 @@ pub fn callback(event: &Value, secret: &str) -> Option<Callback> {
             };
             let mut fields = vec![
                 ("pid", meta["pid"].clone()),
-                ("trade_id", inv["id"].clone()),
-                ("order_id", inv["order_id"].clone()),
+                ("trade_id", trade_id),
+                ("order_id", order_id),
                 ("amount", float(meta["amount"].as_str()?)?),
                 ("actual_amount", float(inv["amount_due"].as_str()?)?),
                 ("receive_address", inv["address"].clone()),
@@ -187,7 +211,7 @@ pub fn callback(event: &Value, secret: &str) -> Option<Callback> {
             if !paid {
                 return None;
             }
-            let query = epay_query(inv, meta, secret)?;
+            let query = epay_query(trade_id.as_str()?, order_id.as_str()?, meta, secret)?;
             let sep = if notify_url.contains('?') { '&' } else { '?' };
             Some(Callback {
                 url: format!("{notify_url}{sep}{query}"),
@@ -271,12 +295,17 @@ pub fn epay_sign<'a>(params: impl IntoIterator<Item = (&'a str, &'a str)>, secre
 /// its buyer's return carry them (URL-encoded query text): `pid`,
 /// `trade_no`, `out_trade_no`, `type`, `name`, `money`, `trade_status`,
 /// `param` when the order had one, `sign` and `sign_type`.
-pub fn epay_query(inv: &Value, meta: &Value, secret: &str) -> Option<String> {
+pub fn epay_query(
+    trade_no: &str,
+    out_trade_no: &str,
+    meta: &Value,
+    secret: &str,
+) -> Option<String> {
     let text = |v: &Value| v.as_str().unwrap_or("").to_string();
     let params = [
         ("pid", text(&meta["pid"])),
-        ("trade_no", text(&inv["id"])),
-        ("out_trade_no", text(&inv["order_id"])),
+        ("trade_no", trade_no.to_string()),
+        ("out_trade_no", out_trade_no.to_string()),
         ("type", text(&meta["type"])),
         ("name", text(&meta["name"])),
         ("money", meta["amount"].as_str()?.to_string()),

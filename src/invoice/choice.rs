@@ -342,6 +342,63 @@ fn paid_with(w: &Invoice) -> ChooseError {
     )
 }
 
+/// Why an order could not be switched to another network.
+#[derive(Debug, thiserror::Error)]
+pub enum SwitchError {
+    /// The first invoice is no longer open and unpaid, or was switched
+    /// already.
+    #[error("{0}")]
+    Conflict(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Makes an open, unpaid invoice and `second`, made for the same order
+/// on another network with `choice: Some(choice.id)`, the two options of
+/// `choice`: whichever is paid first pays the order, the other is closed,
+/// as for an order created with options. Refused (and `second` closed)
+/// when `first` was paid, closed or switched meanwhile.
+pub fn link_switch(
+    store: &Store,
+    mut choice: Choice,
+    first: &str,
+    second: &Invoice,
+    reuse_after: impl Fn(&str) -> u64,
+) -> Result<Invoice, SwitchError> {
+    let _edit = store.invoice_edit();
+    let mut inv = store
+        .invoice(first)?
+        .ok_or_else(|| SwitchError::Conflict(format!("no invoice `{first}`")))?;
+    let open = inv.status == InvoiceStatus::Pending && inv.payments.is_empty();
+    if !open || inv.choice.is_some() {
+        let mut second = store.invoice(&second.id)?.unwrap_or_else(|| second.clone());
+        let mut events = Vec::new();
+        let reuse = reuse_after(&second.chain);
+        supersede(&mut second, &inv.id, reuse, &mut events);
+        count(&store.commit_invoices(&[second], events, None)?);
+        return Err(SwitchError::Conflict(format!(
+            "invoice `{first}` is {}{}: it cannot be switched",
+            inv.status.name(),
+            if inv.choice.is_some() {
+                " and switched already"
+            } else {
+                ""
+            }
+        )));
+    }
+    for o in &mut choice.options {
+        if o.chain == inv.chain && o.asset == inv.asset.symbol && o.invoice.is_none() {
+            o.invoice = Some(inv.id.clone());
+        } else if o.chain == second.chain && o.asset == second.asset.symbol {
+            o.invoice = Some(second.id.clone());
+        }
+    }
+    store.put_choice(&choice)?;
+    inv.choice = Some(choice.id.clone());
+    count(&store.commit_invoices(std::slice::from_ref(&inv), Vec::new(), None)?);
+    Ok(inv)
+}
+
 /// The invoices made for the choice's options so far.
 pub fn children(store: &Store, choice: &Choice) -> Result<Vec<Invoice>, StoreError> {
     let mut out = Vec::new();

@@ -857,7 +857,7 @@ async fn gmpay_orders_signed_both_ways_are_paid_and_called_back() {
         account,
         dir.path(),
         &format!(
-            "\n[[merchant]]\nid = \"3001\"\nsecret = \"{S1}\"\nallow_private_notify = true\n\n\
+            "\n[[merchant]]\nid = \"3001\"\nsecret = \"{S1}\"\nallow_private_notify = true\ngmpay_sign = \"hmac_sha256\"\n\n\
              [[merchant]]\nid = \"3002\"\nsecret = \"{S2}\"\nallow_private_notify = true\ngmpay_sign = \"md5\"\n"
         ),
     )
@@ -1078,6 +1078,398 @@ async fn gmpay_orders_signed_both_ways_are_paid_and_called_back() {
         assert_eq!(call["signature"], want.as_str(), "{call}");
         assert_eq!(status(id.clone()).await["data"]["status"], 2);
     }
+    all_delivered(&d).await;
+    d.stop().await;
+}
+
+/// GMPay's cashier routes on Anvil: an order's cashier view, the buyer
+/// switching it to ether (a second invoice with its own trade id, which
+/// pays the order and closes the first), switching once only and never
+/// from the second invoice, a named transaction credited only when it
+/// really pays, `X-Request-ID` echoed, and an order with `payment_type`
+/// `Epay` called back as EPay calls back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gmpay_cashier_switches_network_takes_a_named_transaction_and_calls_back_epay_style() {
+    use crate::evm_anvil::{word_addr, word_u, ETH};
+    use common::anvil::{anvil_path, Anvil, EVM_ACCOUNT_XPUB};
+    let Some(bin) = anvil_path() else { return };
+    let anvil = Anvil::start(&bin).await;
+    let accounts = anvil.rpc("eth_accounts", json!([])).await;
+    let (deployer, customer) = (
+        accounts[0].as_str().unwrap().to_string(),
+        accounts[1].as_str().unwrap().to_string(),
+    );
+    let token = anvil
+        .deploy(&deployer, "TestToken", &word_u(1_000_000_000_000))
+        .await;
+    let other_token = anvil
+        .deploy(&deployer, "TestToken", &word_u(1_000_000_000_000))
+        .await;
+    let transfer = |to: &str, units: u128| format!("0xa9059cbb{}{}", word_addr(to), word_u(units));
+    anvil
+        .send(
+            &deployer,
+            Some(&token),
+            0,
+            &transfer(&customer, 1_000_000_000),
+        )
+        .await;
+    let (shop, seen, _shop_stop) = shop_receiver("success", "ok").await;
+    let start = anvil.height().await + 1;
+    let dir = tempfile::tempdir().unwrap();
+    let section = format!(
+        "[[chain]]\nname = \"anvil\"\nkind = \"evm\"\nrpc_url = \"{}\"\nchain_id = 31337\nstart_height = {start}\n\
+         confirmations = 2\npoll_interval_ms = 50\n\
+         [[chain.token]]\nsymbol = \"PWT\"\ncontract = \"{token}\"\ndecimals = 6\n\
+         [[chain.token]]\nsymbol = \"PWU\"\ncontract = \"{other_token}\"\ndecimals = 6\n\
+         [chain.invoices]\nxpub = \"{EVM_ACCOUNT_XPUB}\"\n",
+        anvil.url
+    );
+    let config = format!(
+        "{}\n[[rate]]\npair = \"ETH/CNY\"\nfixed = \"20000\"\n\n\
+         [[rate]]\npair = \"PWU/CNY\"\nfixed = \"7.2\"\n\n\
+         [epusdt]\nchain = \"anvil\"\nasset = \"PWT\"\nrate = \"7.2\"\npublic_url = \"https://pay.example\"\n\
+         [epusdt.gmpay_networks]\nanvil = \"anvil\"\n\n\
+         [[merchant]]\nid = \"4001\"\nsecret = \"{S1}\"\nallow_private_notify = true\n",
+        config_text(dir.path(), &[section])
+    );
+    let d = Daemon::start(&config).await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let call = |method: reqwest::Method, path: String, body: Option<Value>| {
+        let mut r = http.request(method, format!("{}{path}", d.url));
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let signed_order = |id: &str, amount: u64, notify: &str, more: Value| {
+        let mut o = json!({
+            "pid": "4001", "order_id": id, "currency": "cny", "token": "pwt", "network": "anvil",
+            "amount": amount, "notify_url": format!("{shop}{notify}"),
+            "redirect_url": "https://shop.example/back", "name": "VIP",
+        });
+        o.as_object_mut()
+            .unwrap()
+            .extend(more.as_object().unwrap().clone());
+        // MD5, GMPay's own signature, is a merchant's default.
+        let s = gmpay_md5(o.as_object().unwrap(), S1);
+        o["signature"] = json!(s);
+        o
+    };
+    let create = "/payments/gmpay/v1/order/create-transaction";
+
+    // The shop's X-Request-ID comes back in the answer and its header.
+    let r = http
+        .post(format!("{}{create}", d.url))
+        .header("X-Request-ID", "shop-req-7")
+        .json(&signed_order("G-1", 72, "/gm", json!({})))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "shop-req-7");
+    let g1: Value = r.json().await.unwrap();
+    assert_eq!(
+        (&g1["status_code"], &g1["request_id"]),
+        (&json!(200), &json!("shop-req-7")),
+        "{g1}"
+    );
+    let g1_id = g1["data"]["trade_id"].as_str().unwrap().to_string();
+    // Without one, a new UUID.
+    let (_, g2) = call(
+        reqwest::Method::POST,
+        create.into(),
+        Some(signed_order(
+            "G-2",
+            36,
+            "/epay-gm",
+            json!({"payment_type": "Epay"}),
+        )),
+    )
+    .await;
+    assert_eq!(g2["status_code"], 200, "{g2}");
+    let rid = g2["request_id"].as_str().unwrap();
+    assert!(
+        rid.len() == 36 && rid.matches('-').count() == 4,
+        "a UUID: {rid}"
+    );
+    let g2_id = g2["data"]["trade_id"].as_str().unwrap().to_string();
+    let g2_address = g2["data"]["receive_address"].as_str().unwrap().to_string();
+
+    // The cashier's view: times in milliseconds, as GMPay's are there.
+    let (code, view) = call(
+        reqwest::Method::GET,
+        format!("/pay/checkout-counter-resp/{g1_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(code, 200, "{view}");
+    let v = &view["data"];
+    assert_eq!(
+        (
+            &v["amount"],
+            &v["actual_amount"],
+            &v["token"],
+            &v["currency"],
+            &v["network"],
+            &v["status"],
+            &v["payment_type"],
+            &v["payment_url"],
+            &v["is_selected"]
+        ),
+        (
+            &json!(72),
+            &json!(10),
+            &json!("PWT"),
+            &json!("CNY"),
+            &json!("anvil"),
+            &json!(1),
+            &json!("gmpay"),
+            &json!(""),
+            &json!(false)
+        ),
+        "{view}"
+    );
+    assert!(v["expiration_time"].as_u64().unwrap() > 1_000_000_000_000);
+    assert!(v["created_at"].as_u64().unwrap() > 1_000_000_000_000);
+    let (_, v2) = call(
+        reqwest::Method::GET,
+        format!("/pay/checkout-counter-resp/{g2_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(v2["data"]["payment_type"], "epay", "{v2}");
+    let (code, none) = call(
+        reqwest::Method::GET,
+        "/pay/checkout-counter-resp/inv_nothing".into(),
+        None,
+    )
+    .await;
+    assert_eq!((code, &none["status_code"]), (400, &json!(10008)));
+    // GMPay's cashier link leads to the checkout page.
+    let r = http
+        .get(format!("{}/pay/checkout-counter/{g1_id}", d.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 301);
+    assert!(r.headers()["location"]
+        .to_str()
+        .unwrap()
+        .ends_with(&format!("/{g1_id}")));
+
+    let switch = |trade_id: &str, token: &str| {
+        call(
+            reqwest::Method::POST,
+            "/pay/switch-network".into(),
+            Some(json!({"trade_id": trade_id, "token": token, "network": "anvil"})),
+        )
+    };
+    // The network it is on: chosen, and remembered.
+    let (_, same) = switch(&g1_id, "pwt").await;
+    assert_eq!(
+        (&same["data"]["trade_id"], &same["data"]["is_selected"]),
+        (&json!(g1_id), &json!(true)),
+        "{same}"
+    );
+    let (_, again) = call(
+        reqwest::Method::GET,
+        format!("/pay/checkout-counter-resp/{g1_id}"),
+        None,
+    )
+    .await;
+    assert_eq!(again["data"]["is_selected"], true);
+    // Ether instead: 72 CNY at 20000 is 0.0036 ETH, on an invoice of its own.
+    let (code, eth) = switch(&g1_id, "eth").await;
+    assert_eq!(code, 200, "{eth}");
+    let e = &eth["data"];
+    let sub_id = e["trade_id"].as_str().unwrap().to_string();
+    let sub_address = e["receive_address"].as_str().unwrap().to_string();
+    assert_ne!(sub_id, g1_id);
+    assert_ne!(sub_address, g1["data"]["receive_address"].as_str().unwrap());
+    assert_eq!(
+        (
+            &e["token"],
+            &e["actual_amount"],
+            &e["amount"],
+            &e["is_selected"],
+            &e["status"]
+        ),
+        (
+            &json!("ETH"),
+            &json!(0.0036),
+            &json!(72),
+            &json!(true),
+            &json!(1)
+        ),
+        "{eth}"
+    );
+    // Asking again gives the same invoice; another network, or switching
+    // the second invoice, is refused.
+    let (_, twice) = switch(&g1_id, "ETH").await;
+    assert_eq!(twice["data"]["trade_id"], sub_id.as_str(), "{twice}");
+    for (what, (code, answer), errno) in [
+        ("a second switch", switch(&g1_id, "PWU").await, 10011),
+        (
+            "switching the second invoice",
+            switch(&sub_id, "PWT").await,
+            10012,
+        ),
+        (
+            "an unknown order",
+            switch("inv_nothing", "ETH").await,
+            10008,
+        ),
+        ("an unknown token", switch(&g2_id, "DOGE").await, 10016),
+    ] {
+        assert_eq!(
+            (code, &answer["status_code"]),
+            (400, &json!(errno)),
+            "{what}: {answer}"
+        );
+    }
+
+    // A named transaction that paywatch has not seen, or that does not
+    // pay the order, is not credited.
+    let submit = |trade_id: &str, txid: &str| {
+        call(
+            reqwest::Method::POST,
+            format!("/pay/submit-tx-hash/{trade_id}"),
+            Some(json!({ "block_transaction_id": txid })),
+        )
+    };
+    let (code, unseen) = submit(&sub_id, &format!("0x{}", "ab".repeat(32))).await;
+    assert_eq!(
+        (code, &unseen["status_code"]),
+        (400, &json!(10038)),
+        "{unseen}"
+    );
+    let short = anvil
+        .send(&customer, Some(&sub_address), ETH / 1000, "0x")
+        .await;
+    let short = short["transactionHash"].as_str().unwrap().to_string();
+    d.wait_indexed("anvil", anvil.height().await).await;
+    let (_, wrong) = submit(&sub_id, &short).await;
+    assert_eq!(
+        wrong["status_code"], 10038,
+        "not the order's amount: {wrong}"
+    );
+    // The buyer pays the ether invoice the rest; the shop's order is paid
+    // once it is confirmed.
+    let paid = anvil
+        .send(
+            &customer,
+            Some(&sub_address),
+            36 * ETH / 10_000 - ETH / 1000,
+            "0x",
+        )
+        .await;
+    let paid_hash = paid["transactionHash"].as_str().unwrap().to_string();
+    let (_, not_exact) = submit(&sub_id, &paid_hash).await;
+    assert_eq!(not_exact["status_code"], 10038, "{not_exact}");
+    anvil.rpc("evm_mine", json!([])).await;
+    d.invoice_until(&sub_id, "confirmed").await;
+    let (_, closed) = d.get(&format!("/v1/invoices/{g1_id}")).await;
+    assert_eq!(
+        (&closed["status"], &closed["superseded_by"]),
+        (&json!("cancelled"), &json!(sub_id)),
+        "{closed}"
+    );
+    for id in [&g1_id, &sub_id] {
+        let (_, s) = call(
+            reqwest::Method::GET,
+            format!("/pay/check-status/{id}"),
+            None,
+        )
+        .await;
+        assert_eq!(s["data"]["status"], 2, "{id}: {s}");
+    }
+    let (code, late) = submit(&g1_id, &paid_hash).await;
+    assert_eq!((code, &late["status_code"]), (400, &json!(10013)), "{late}");
+    let callback = wait_for("GMPay's callback for the switched order", || {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|(m, u, _)| m == "POST" && u == "/gm")
+            .map(|(_, _, b)| serde_json::from_str::<Value>(b).unwrap())
+            .next()
+    })
+    .await;
+    assert_eq!(
+        (
+            &callback["trade_id"],
+            &callback["order_id"],
+            &callback["token"],
+            &callback["status"],
+            &callback["pid"]
+        ),
+        (
+            &json!(g1_id),
+            &json!("G-1"),
+            &json!("ETH"),
+            &json!(2),
+            &json!("4001")
+        ),
+        "the shop hears of its own order: {callback}"
+    );
+    assert_eq!(
+        callback["signature"],
+        gmpay_md5(callback.as_object().unwrap(), S1).as_str(),
+        "{callback}"
+    );
+
+    // The EPay-style order: a transaction named before it is credited...
+    let pay_g2 = anvil
+        .send(
+            &customer,
+            Some(&token),
+            0,
+            &transfer(&g2_address, 5_000_000),
+        )
+        .await;
+    let pay_g2 = pay_g2["transactionHash"].as_str().unwrap().to_string();
+    d.invoice_until(&g2_id, "paid").await;
+    let (code, named) = submit(&g2_id, &pay_g2.to_uppercase().replace("0X", "")).await;
+    assert_eq!(code, 200, "{named}");
+    assert_eq!(
+        (
+            &named["data"]["trade_id"],
+            &named["data"]["block_transaction_id"]
+        ),
+        (&json!(g2_id), &json!(pay_g2.to_lowercase())),
+        "{named}"
+    );
+    // ... and on confirmation EPay's GET reaches the shop.
+    anvil.rpc("evm_mine", json!([])).await;
+    d.invoice_until(&g2_id, "confirmed").await;
+    let query = epay_notification(&seen).await;
+    assert_eq!(
+        (
+            query["pid"].as_str(),
+            query["trade_no"].as_str(),
+            query["out_trade_no"].as_str(),
+            query["type"].as_str(),
+            query["money"].as_str(),
+            query["trade_status"].as_str(),
+            query["sign_type"].as_str()
+        ),
+        (
+            "4001",
+            g2_id.as_str(),
+            "G-2",
+            "alipay",
+            "36.0000",
+            "TRADE_SUCCESS",
+            "MD5"
+        ),
+        "{query:?}"
+    );
+    assert_eq!(query["sign"], epay_sign(&query, S1), "{query:?}");
     all_delivered(&d).await;
     d.stop().await;
 }
