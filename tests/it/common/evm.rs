@@ -158,6 +158,14 @@ impl EthReplay {
         s.blocks = blocks;
     }
 
+    /// Shows `blocks`, which extend the chain served so far without
+    /// changing a block already served (no reorg), so that the answers
+    /// already prepared are kept without comparing them: at once, as a
+    /// node's chain grows.
+    pub fn grow_to(&self, blocks: Vec<EthBlock>) {
+        self.state.lock().unwrap().blocks = blocks;
+    }
+
     pub fn chain_toml(&self, name: &str, chain_id: u64, start: u64, extra: &str) -> String {
         format!(
             "[[chain]]\nname = \"{name}\"\nkind = \"evm\"\nrpc_url = \"{}\"\nchain_id = {chain_id}\n\
