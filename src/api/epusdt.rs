@@ -130,11 +130,30 @@ fn create_transaction(
     let (Some(order_id), Some(amount)) = (text("order_id"), text("amount")) else {
         return fail(10009, "order_id and amount are required");
     };
-    if text("address").is_some() {
-        return fail(
-            10004,
-            "address: paywatch gives each order the address its chain's [chain.invoices] assigns; leave it empty",
-        );
+    // BEpusdt's `address` picks the receiving wallet: here it may only
+    // name the address the order gets anyway, the chain's shared address.
+    if let Some(asked) = text("address") {
+        let chain = match text("trade_type") {
+            Some(t) => cfg.trade_type(&t).map(|(chain, _)| chain.clone()),
+            None => Some(cfg.chain.clone()),
+        };
+        let shared = chain
+            .as_ref()
+            .and_then(|c| state.invoices.get(c))
+            .and_then(|inv| Some((inv.parse_address(&asked).ok()?, inv.shared_address()?)));
+        match shared {
+            Some((asked, shared)) if asked == shared => {}
+            _ => {
+                return fail(
+                    10004,
+                    &format!(
+                        "address: `{asked}` is not where this server receives the order's payments \
+                         (each order is paid to the address its chain's [chain.invoices] assigns; \
+                         name only a shared_address, or leave it empty)"
+                    ),
+                )
+            }
+        }
     }
     let timeout = match text("timeout").map(|t| t.parse::<u64>()) {
         None => None,

@@ -28,8 +28,9 @@
 //! - `POST /pay/submit-tx-hash/{trade_id}` `{block_transaction_id}`: the
 //!   buyer names the transaction that paid; it is credited only if it is
 //!   in a block paywatch scanned, pays the order's address exactly its
-//!   amount in its asset, is not older than the order and is credited to
-//!   no other order.
+//!   amount in its asset, is not older than the order (by its block's
+//!   time, allowing for producers' clocks: two hours on Bitcoin, five
+//!   minutes elsewhere) and is credited to no other order.
 //! - `GET /payments/gmpay/v1/config`: the networks and tokens orders may
 //!   name.
 //!
@@ -659,10 +660,20 @@ fn submit(state: &AppState, trade_id: &str, txid: &str, rid: &str) -> Result<Res
             },
         );
     };
-    if paying.block.time < inv.created_at {
+    // Block times are the producer's clock: a Bitcoin block's may trail
+    // the real time by an hour or more, other chains' by seconds.
+    let bitcoin = state
+        .invoices
+        .get(&inv.chain)
+        .is_some_and(|c| c.is_bitcoin());
+    let skew = if bitcoin { 2 * 3600 } else { 300 };
+    if paying.block.time.saturating_add(skew) < inv.created_at {
         return fail(
             10038,
-            &format!("transaction {txid} is older than the order"),
+            &format!(
+                "transaction {txid} is in a block of {}, before the order was created ({})",
+                paying.block.time, inv.created_at
+            ),
         );
     }
     let canonical = paying.txid.to_string();

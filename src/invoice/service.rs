@@ -658,6 +658,15 @@ impl InvoiceChain {
         Ok(Some(true))
     }
 
+    /// The address every invoice of the chain is paid to, when the chain
+    /// takes invoices on a shared address (display form).
+    pub fn shared_address(&self) -> Option<&str> {
+        match &self.source {
+            Source::Shared { address, .. } => Some(address),
+            _ => None,
+        }
+    }
+
     /// Whether invoices take their addresses from a pool.
     pub fn is_pool(&self) -> bool {
         matches!(self.source, Source::Pool)

@@ -463,6 +463,41 @@ async fn epay_and_bepusdt_merchants_order_get_paid_and_are_called_back() {
         short["message"].as_str().unwrap().contains("timeout"),
         "{short}"
     );
+    // `address` may name the shared address the order is paid to anyway;
+    // any other is refused, nothing created.
+    let with_address = |order: &str, address: &str| {
+        let mut o = bep(order, 7.2, Some(600));
+        o.as_object_mut().unwrap().remove("signature");
+        o["address"] = json!(address);
+        let s = epusdt_signature(o.as_object().unwrap(), S1);
+        o["signature"] = json!(s);
+        o
+    };
+    let (_, named) = d
+        .post_json(
+            "/api/v1/order/create-transaction",
+            &with_address("B-5", &shared),
+        )
+        .await;
+    assert_eq!(
+        (&named["status_code"], &named["data"]["token"]),
+        (&json!(200), &json!(shared)),
+        "{named}"
+    );
+    let (_, elsewhere) = d
+        .post_json(
+            "/api/v1/order/create-transaction",
+            &with_address("B-6", "TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t"),
+        )
+        .await;
+    assert_eq!(elsewhere["status_code"], 400, "{elsewhere}");
+    assert!(
+        elsewhere["message"]
+            .as_str()
+            .unwrap()
+            .contains("address: `TR7NHqjeKQxGTCi8q8ZY4pL8otSzgjLj6t`"),
+        "{elsewhere}"
+    );
 
     // Cancelling: merchant 1003 cannot cancel 1001's order, 1001 can.
     let cancel = |id: &str, secret: &str| {
@@ -539,7 +574,7 @@ async fn epay_and_bepusdt_merchants_order_get_paid_and_are_called_back() {
         .collect();
     assert_eq!(ids, [own["id"].as_str().unwrap()], "{list}");
     let (_, theirs) = d.get("/v1/invoices?merchant=1001").await;
-    assert_eq!(theirs["invoices"].as_array().unwrap().len(), 6, "{theirs}");
+    assert_eq!(theirs["invoices"].as_array().unwrap().len(), 7, "{theirs}");
 
     // The checkout page sends the EPay buyer back only once paid.
     let (_, page) = d.get(&format!("/pay/{e1_id}/status")).await;
