@@ -316,7 +316,8 @@ fn shop_order(state: &AppState, trade_id: &str) -> Result<Option<Invoice>, ApiEr
 
 /// The invoice whose status the order has. For an order switched to
 /// another network (its two invoices the options of one choice): the one
-/// that paid it, else one still open, else `inv` itself.
+/// that pays it (paid and waiting for confirmations too), else one still
+/// open, else `inv` itself.
 fn deciding(state: &AppState, inv: Invoice) -> Result<Invoice, ApiError> {
     let Some(cid) = &inv.choice else {
         return Ok(inv);
@@ -326,9 +327,7 @@ fn deciding(state: &AppState, inv: Invoice) -> Result<Invoice, ApiError> {
     };
     let options =
         crate::invoice::choice::children(&state.store, &choice).map_err(ApiError::internal)?;
-    let paid = options
-        .iter()
-        .find(|o| o.superseded_by.is_none() && status(o.status) == 2);
+    let paid = options.iter().find(|o| crate::invoice::choice::pays(o));
     let open = options.iter().find(|o| o.status.is_open());
     Ok(paid.or(open).cloned().unwrap_or(inv))
 }

@@ -80,7 +80,7 @@ pub enum ChooseError {
 
 /// Whether an option's invoice pays the order: paid in full, on time or
 /// late, or settled by hand.
-fn pays(inv: &Invoice) -> bool {
+pub fn pays(inv: &Invoice) -> bool {
     inv.superseded_by.is_none()
         && matches!(
             inv.status,

@@ -1407,6 +1407,18 @@ async fn gmpay_cashier_switches_network_takes_a_named_transaction_and_calls_back
     let paid_hash = paid["transactionHash"].as_str().unwrap().to_string();
     let (_, not_exact) = submit(&sub_id, &paid_hash).await;
     assert_eq!(not_exact["status_code"], 10038, "{not_exact}");
+    // Paid, not yet confirmed: the order waits (1), for the first invoice
+    // too, which the payment closed (it read 3, expired, before).
+    d.invoice_until(&sub_id, "paid").await;
+    for id in [&g1_id, &sub_id] {
+        let (_, s) = call(
+            reqwest::Method::GET,
+            format!("/pay/check-status/{id}"),
+            None,
+        )
+        .await;
+        assert_eq!(s["data"]["status"], 1, "{id} while confirming: {s}");
+    }
     anvil.rpc("evm_mine", json!([])).await;
     d.invoice_until(&sub_id, "confirmed").await;
     let (_, closed) = d.get(&format!("/v1/invoices/{g1_id}")).await;
