@@ -221,6 +221,22 @@ fn eth_chain(fixtures: &std::path::Path, n: usize) -> Vec<EthBlock> {
     out
 }
 
+/// The requests the daemon makes of `url` for each block of `chain`: the
+/// block with its transactions and its receipts.
+fn eth_calls(chain: &[EthBlock], url: &str) -> Vec<(String, Option<Value>)> {
+    chain
+        .iter()
+        .flat_map(|b| {
+            let h = format!("0x{:x}", b.height);
+            [
+                json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": [h, true]}),
+                json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockReceipts", "params": [h]}),
+            ]
+        })
+        .map(|body| (url.to_string(), Some(body)))
+        .collect()
+}
+
 async fn ethereum(fixtures: &std::path::Path, n: usize) {
     let chain = eth_chain(fixtures, n);
     let assets = common::evm::mainnet_assets();
@@ -251,17 +267,7 @@ async fn ethereum(fixtures: &std::path::Path, n: usize) {
 
     let node = EthReplay::start(1, chain.clone()).await;
     let http = reqwest::Client::new();
-    let calls: Vec<(String, Option<Value>)> = chain
-        .iter()
-        .flat_map(|b| {
-            let h = format!("0x{:x}", b.height);
-            [
-                json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": [h, true]}),
-                json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockReceipts", "params": [h]}),
-            ]
-        })
-        .map(|body| (node.url.clone(), Some(body)))
-        .collect();
+    let calls = eth_calls(&chain, &node.url);
     // Twice: the node prepares each answer on first request.
     post_all(&http, calls.clone(), None).await;
     let alone = post_all(&http, calls, None).await;
@@ -289,18 +295,7 @@ async fn ethereum(fixtures: &std::path::Path, n: usize) {
     ];
     // Each prepares its answers first, as the one endpoint above did.
     for n in &nodes {
-        let calls: Vec<(String, Option<Value>)> = chain
-            .iter()
-            .flat_map(|b| {
-                let h = format!("0x{:x}", b.height);
-                [
-                    json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": [h, true]}),
-                    json!({"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockReceipts", "params": [h]}),
-                ]
-            })
-            .map(|body| (n.url.clone(), Some(body)))
-            .collect();
-        post_all(&http, calls, None).await;
+        post_all(&http, eth_calls(&chain, &n.url), None).await;
         n.set_blocks(chain[..1].to_vec());
     }
     let mut section: String = nodes[0]

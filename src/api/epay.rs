@@ -23,7 +23,7 @@
 //! and `sign_type`; the buyer is sent back to `return_url` with the same
 //! signed parameters only once the order is confirmed.
 
-use super::http::{json_response, query_map, read_body, MAX_BODY};
+use super::http::{json_response, query_map, read_body, redirect, MAX_BODY};
 use super::shop::{self, Refusal, ShopOrder};
 use super::{ApiError, AppState, ReqBody, Resp};
 use crate::config::{EpusdtConfig, MerchantConfig};
@@ -31,7 +31,7 @@ use crate::deliver::epusdt::epay_sign;
 use crate::invoice_record::{Invoice, InvoiceStatus};
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::header::{HeaderValue, CONTENT_TYPE, LOCATION};
+use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::{json, Map};
 use std::collections::BTreeMap;
@@ -162,17 +162,13 @@ pub(super) async fn submit(
     Ok(match order(state, cfg, req).await? {
         Ok(inv) => {
             let to = shop::payment_url(state, cfg, &inv.id);
-            let mut r = Response::new(Full::new(Bytes::new()));
-            *r.status_mut() = StatusCode::FOUND;
-            match HeaderValue::from_str(&to) {
-                Ok(v) => {
-                    r.headers_mut().insert(LOCATION, v);
-                    r
-                }
-                Err(_) => text_response(
+            if HeaderValue::from_str(&to).is_ok() {
+                redirect(StatusCode::FOUND, &to)
+            } else {
+                text_response(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "the checkout page's address is not a valid header",
-                ),
+                )
             }
         }
         Err(e) => text_response(StatusCode::OK, e.message()),

@@ -412,12 +412,10 @@ pub(super) fn checkout_counter(
 
 /// `GET /pay/checkout-counter/{trade_id}`: to the order's checkout page.
 pub(super) fn to_checkout(state: &AppState, cfg: &EpusdtConfig, trade_id: &str) -> Resp {
-    let mut r = hyper::Response::new(http_body_util::Full::new(bytes::Bytes::new()));
-    *r.status_mut() = StatusCode::MOVED_PERMANENTLY;
-    if let Ok(v) = HeaderValue::from_str(&shop::payment_url(state, cfg, trade_id)) {
-        r.headers_mut().insert(hyper::header::LOCATION, v);
-    }
-    r
+    super::http::redirect(
+        StatusCode::MOVED_PERMANENTLY,
+        &shop::payment_url(state, cfg, trade_id),
+    )
 }
 
 /// `POST /pay/switch-network`.

@@ -38,6 +38,17 @@ pub(super) fn json_text_response(status: StatusCode, body: impl Into<Bytes>) -> 
     r
 }
 
+/// A redirect with `status` to `location` (without a `Location` when
+/// `location` cannot be a header value).
+pub(super) fn redirect(status: StatusCode, location: &str) -> Resp {
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = status;
+    if let Ok(v) = HeaderValue::from_str(location) {
+        r.headers_mut().insert(hyper::header::LOCATION, v);
+    }
+    r
+}
+
 /// A 200 response of `content_type` (images, metrics text).
 pub(super) fn typed_response(content_type: &'static str, body: impl Into<Bytes>) -> Resp {
     let mut r = Response::new(Full::new(body.into()));

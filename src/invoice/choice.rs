@@ -355,7 +355,7 @@ pub enum SwitchError {
 
 /// Makes an open, unpaid invoice and `second`, made for the same order
 /// on another network with `choice: Some(choice.id)`, the two options of
-/// `choice`: whichever is paid first pays the order, the other is closed,
+/// `choice` (whose option for `first` names it already): whichever is paid first pays the order, the other is closed,
 /// as for an order created with options. Refused (and `second` closed)
 /// when `first` was paid, closed or switched meanwhile.
 pub fn link_switch(
@@ -386,12 +386,12 @@ pub fn link_switch(
             }
         )));
     }
-    for o in &mut choice.options {
-        if o.chain == inv.chain && o.asset == inv.asset.symbol && o.invoice.is_none() {
-            o.invoice = Some(inv.id.clone());
-        } else if o.chain == second.chain && o.asset == second.asset.symbol {
-            o.invoice = Some(second.id.clone());
-        }
+    if let Some(o) = choice
+        .options
+        .iter_mut()
+        .find(|o| o.invoice.is_none() && o.chain == second.chain && o.asset == second.asset.symbol)
+    {
+        o.invoice = Some(second.id.clone());
     }
     store.put_choice(&choice)?;
     inv.choice = Some(choice.id.clone());

@@ -194,6 +194,75 @@ async fn tron_shop(
     }
 }
 
+/// An Anvil node whose chain `anvil` takes invoices on derived addresses
+/// in ETH and the test token PWT (the customer holds 1,000 PWT), with one
+/// more test token listed for each of `more_tokens`, and the start of a
+/// config for it: ETH at 20,000 CNY, `[epusdt]` selling PWT at 7.2 CNY,
+/// then `more`. `None` when Anvil is missing outside CI.
+struct AnvilShop {
+    anvil: common::anvil::Anvil,
+    customer: String,
+    token: String,
+    config: String,
+}
+
+async fn anvil_shop(
+    dir: &tempfile::TempDir,
+    more_tokens: &[&str],
+    more: &str,
+) -> Option<AnvilShop> {
+    use crate::evm_anvil::{word_addr, word_u};
+    use common::anvil::{anvil_path, Anvil, EVM_ACCOUNT_XPUB};
+    let bin = anvil_path()?;
+    let anvil = Anvil::start(&bin).await;
+    let accounts = anvil.rpc("eth_accounts", json!([])).await;
+    let (deployer, customer) = (
+        accounts[0].as_str().unwrap().to_string(),
+        accounts[1].as_str().unwrap().to_string(),
+    );
+    let supply = word_u(1_000_000_000_000);
+    let token = anvil.deploy(&deployer, "TestToken", &supply).await;
+    let mut tokens =
+        format!("[[chain.token]]\nsymbol = \"PWT\"\ncontract = \"{token}\"\ndecimals = 6\n");
+    for symbol in more_tokens {
+        let contract = anvil.deploy(&deployer, "TestToken", &supply).await;
+        tokens.push_str(&format!(
+            "[[chain.token]]\nsymbol = \"{symbol}\"\ncontract = \"{contract}\"\ndecimals = 6\n"
+        ));
+    }
+    anvil
+        .send(
+            &deployer,
+            Some(&token),
+            0,
+            &format!(
+                "0xa9059cbb{}{}",
+                word_addr(&customer),
+                word_u(1_000_000_000)
+            ),
+        )
+        .await;
+    let start = anvil.height().await + 1;
+    let section = format!(
+        "[[chain]]\nname = \"anvil\"\nkind = \"evm\"\nrpc_url = \"{}\"\nchain_id = 31337\nstart_height = {start}\n\
+         confirmations = 2\npoll_interval_ms = 50\n{tokens}\
+         [chain.invoices]\nxpub = \"{EVM_ACCOUNT_XPUB}\"\n",
+        anvil.url
+    );
+    let config = format!(
+        "{}\n[[rate]]\npair = \"ETH/CNY\"\nfixed = \"20000\"\n\n\
+         [epusdt]\nchain = \"anvil\"\nasset = \"PWT\"\nrate = \"7.2\"\npublic_url = \"https://pay.example\"\n\
+         {more}",
+        config_text(dir.path(), &[section])
+    );
+    Some(AnvilShop {
+        anvil,
+        customer,
+        token,
+        config,
+    })
+}
+
 async fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
@@ -706,43 +775,27 @@ async fn epay_and_bepusdt_merchants_order_get_paid_and_are_called_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn epay_in_a_token_and_bepusdt_in_ether_are_paid_on_anvil() {
     use crate::evm_anvil::{word_addr, word_u, ETH};
-    use common::anvil::{anvil_path, Anvil, EVM_ACCOUNT_XPUB};
-    let Some(bin) = anvil_path() else { return };
-    let anvil = Anvil::start(&bin).await;
-    let accounts = anvil.rpc("eth_accounts", json!([])).await;
-    let (deployer, customer) = (
-        accounts[0].as_str().unwrap().to_string(),
-        accounts[1].as_str().unwrap().to_string(),
-    );
-    let token = anvil
-        .deploy(&deployer, "TestToken", &word_u(1_000_000_000_000))
-        .await;
-    let transfer = |to: &str, units: u128| format!("0xa9059cbb{}{}", word_addr(to), word_u(units));
-    anvil
-        .send(
-            &deployer,
-            Some(&token),
-            0,
-            &transfer(&customer, 1_000_000_000),
-        )
-        .await;
-    let (shop, seen, _shop_stop) = shop_receiver("ok", "success").await;
-    let start = anvil.height().await + 1;
     let dir = tempfile::tempdir().unwrap();
-    let section = format!(
-        "[[chain]]\nname = \"anvil\"\nkind = \"evm\"\nrpc_url = \"{}\"\nchain_id = 31337\nstart_height = {start}\n\
-         confirmations = 2\npoll_interval_ms = 50\n\
-         [[chain.token]]\nsymbol = \"PWT\"\ncontract = \"{token}\"\ndecimals = 6\n\
-         [chain.invoices]\nxpub = \"{EVM_ACCOUNT_XPUB}\"\n",
-        anvil.url
-    );
-    let config = format!(
-        "{}\n[[rate]]\npair = \"ETH/CNY\"\nfixed = \"20000\"\n\n\
-         [epusdt]\nchain = \"anvil\"\nasset = \"PWT\"\nrate = \"7.2\"\npublic_url = \"https://pay.example\"\n\
-         [epusdt.trade_types]\n\"usdt.erc20\" = \"anvil:PWT\"\n\"ethereum.eth\" = \"anvil:ETH\"\n\n\
-         [[merchant]]\nid = \"2001\"\nsecret = \"{S1}\"\nallow_private_notify = true\n",
-        config_text(dir.path(), &[section])
-    );
+    let Some(AnvilShop {
+        anvil,
+        customer,
+        token,
+        config,
+        ..
+    }) = anvil_shop(
+        &dir,
+        &[],
+        &format!(
+            "[epusdt.trade_types]\n\"usdt.erc20\" = \"anvil:PWT\"\n\"ethereum.eth\" = \"anvil:ETH\"\n\n\
+             [[merchant]]\nid = \"2001\"\nsecret = \"{S1}\"\nallow_private_notify = true\n"
+        ),
+    )
+    .await
+    else {
+        return;
+    };
+    let transfer = |to: &str, units: u128| format!("0xa9059cbb{}{}", word_addr(to), word_u(units));
+    let (shop, seen, _shop_stop) = shop_receiver("ok", "success").await;
     let d = Daemon::start(&config).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -1126,48 +1179,28 @@ async fn gmpay_orders_signed_both_ways_are_paid_and_called_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn gmpay_cashier_switches_network_takes_a_named_transaction_and_calls_back_epay_style() {
     use crate::evm_anvil::{word_addr, word_u, ETH};
-    use common::anvil::{anvil_path, Anvil, EVM_ACCOUNT_XPUB};
-    let Some(bin) = anvil_path() else { return };
-    let anvil = Anvil::start(&bin).await;
-    let accounts = anvil.rpc("eth_accounts", json!([])).await;
-    let (deployer, customer) = (
-        accounts[0].as_str().unwrap().to_string(),
-        accounts[1].as_str().unwrap().to_string(),
-    );
-    let token = anvil
-        .deploy(&deployer, "TestToken", &word_u(1_000_000_000_000))
-        .await;
-    let other_token = anvil
-        .deploy(&deployer, "TestToken", &word_u(1_000_000_000_000))
-        .await;
-    let transfer = |to: &str, units: u128| format!("0xa9059cbb{}{}", word_addr(to), word_u(units));
-    anvil
-        .send(
-            &deployer,
-            Some(&token),
-            0,
-            &transfer(&customer, 1_000_000_000),
-        )
-        .await;
-    let (shop, seen, _shop_stop) = shop_receiver("success", "ok").await;
-    let start = anvil.height().await + 1;
     let dir = tempfile::tempdir().unwrap();
-    let section = format!(
-        "[[chain]]\nname = \"anvil\"\nkind = \"evm\"\nrpc_url = \"{}\"\nchain_id = 31337\nstart_height = {start}\n\
-         confirmations = 2\npoll_interval_ms = 50\n\
-         [[chain.token]]\nsymbol = \"PWT\"\ncontract = \"{token}\"\ndecimals = 6\n\
-         [[chain.token]]\nsymbol = \"PWU\"\ncontract = \"{other_token}\"\ndecimals = 6\n\
-         [chain.invoices]\nxpub = \"{EVM_ACCOUNT_XPUB}\"\n",
-        anvil.url
-    );
-    let config = format!(
-        "{}\n[[rate]]\npair = \"ETH/CNY\"\nfixed = \"20000\"\n\n\
-         [[rate]]\npair = \"PWU/CNY\"\nfixed = \"7.2\"\n\n\
-         [epusdt]\nchain = \"anvil\"\nasset = \"PWT\"\nrate = \"7.2\"\npublic_url = \"https://pay.example\"\n\
-         [epusdt.gmpay_networks]\nanvil = \"anvil\"\n\n\
-         [[merchant]]\nid = \"4001\"\nsecret = \"{S1}\"\nallow_private_notify = true\n",
-        config_text(dir.path(), &[section])
-    );
+    let Some(AnvilShop {
+        anvil,
+        customer,
+        token,
+        config,
+        ..
+    }) = anvil_shop(
+        &dir,
+        &["PWU"],
+        &format!(
+            "[epusdt.gmpay_networks]\nanvil = \"anvil\"\n\n\
+             [[rate]]\npair = \"PWU/CNY\"\nfixed = \"7.2\"\n\n\
+             [[merchant]]\nid = \"4001\"\nsecret = \"{S1}\"\nallow_private_notify = true\n"
+        ),
+    )
+    .await
+    else {
+        return;
+    };
+    let transfer = |to: &str, units: u128| format!("0xa9059cbb{}{}", word_addr(to), word_u(units));
+    let (shop, seen, _shop_stop) = shop_receiver("success", "ok").await;
     let d = Daemon::start(&config).await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

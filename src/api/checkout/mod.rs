@@ -459,11 +459,7 @@ fn well_formed(id: &str) -> bool {
 
 /// A `303 See Other` to `location`.
 fn see_other(location: &str) -> Resp {
-    let mut r = Response::new(Full::new(Bytes::new()));
-    *r.status_mut() = StatusCode::SEE_OTHER;
-    if let Ok(v) = HeaderValue::from_str(location) {
-        r.headers_mut().insert(hyper::header::LOCATION, v);
-    }
+    let mut r = super::http::redirect(StatusCode::SEE_OTHER, location);
     secure(&mut r);
     r
 }
